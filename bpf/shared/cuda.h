@@ -5,13 +5,7 @@
 #define SCOPE_BPF_SHARED_CUDA_H
 
 #ifndef __VMLINUX_H__
-#include <stdint.h>
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
-typedef int32_t __s32;
-typedef int64_t __s64;
+#include <linux/types.h> /* __u8 .. __u64 as the kernel (and libbpf) define them */
 #endif
 
 /* Operations, as named in DESIGN.md's `cuda` vocabulary. */

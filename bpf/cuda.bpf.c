@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+/* CUDA runtime and driver probes.
+ *
+ * A handful of generic programs, each attached to many API symbols with the
+ * call id (enum cuda_call) as the attach cookie:
+ *   call_entry / call_return   entry+return of calls that need a duration,
+ *                              a return value or an out-pointer;
+ *   driver_launch              entry only: the hot path (one trap per launch);
+ *   name_entry / name_return   cuModuleGetFunction & co: name -> handle;
+ *   loader_debug_state         ld.so's _dl_debug_state: a dlopen happened.
+ *
+ * Exactly once: state from a probed entry to its return lives in `inflight`,
+ * keyed by thread id. A probed call made while another is in flight on the
+ * same thread (the runtime entering the driver) only bumps `depth` and is
+ * reported as part of the outer call. A driver launch inside a probed runtime
+ * launch completes that launch's event (handle, stub and call all known) and
+ * marks it consumed so the runtime return does not report it again. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf/shared/cuda.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define SIGSTOP 19
+
+#ifndef PT_REGS_PARM6 /* libbpf 1.1 stops at five */
+#define PT_REGS_PARM6(x) (((const struct pt_regs *)(x))->r9)
+#endif
+
+/* Filters, written by the agent before load. */
+const volatile bool filter_enabled = false; /* only tgids in `traced` (or matching targ_comm) */
+const volatile bool filter_comm = false;
+const volatile char targ_comm[SCOPE_COMM_LEN] = {};
+/* Wake the reader only once this much is pending; it polls meanwhile. */
+const volatile __u64 wakeup_bytes = 1 << 20;
+
+/* Flags of a traced tgid. */
+#define TRACED_ON 1u
+#define TRACED_HOLD 2u /* stop at exec and dlopen until the agent has attached */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 32 << 20);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u32);   /* tgid */
+  __type(value, __u32); /* TRACED_* */
+} traced SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u32); /* tid */
+  __type(value, struct cuda_inflight);
+} inflight SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32); /* tid */
+  __type(value, struct cuda_inflight);
+} name_inflight SEC(".maps");
+
+/* Events lost because the ring buffer was full: [0] cuda, [1] names, [2] loader. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 4);
+  __type(key, __u32);
+  __type(value, __u64);
+} dropped SEC(".maps");
+
+struct call_prop {
+  __u8 layer, op, args, kind, async, mem;
+};
+
+#define CUDA_CALL_PROP(id, sym, layer, op, args, kind, async, mem) \
+  [id] = {CUDA_LAYER_##layer, CUDA_OP_##op, ARGS_##args, kind, async, mem},
+static const struct call_prop props[CALL_COUNT] = {CUDA_CALLS(CUDA_CALL_PROP)};
+
+static __always_inline void count_drop(__u32 which) {
+  __u64 *n = bpf_map_lookup_elem(&dropped, &which);
+  if (n) *n += 1;
+}
+
+static __always_inline bool is_traced(__u32 tgid) {
+  if (!filter_enabled) return true;
+  if (bpf_map_lookup_elem(&traced, &tgid)) return true;
+  if (!filter_comm) return false;
+  char comm[SCOPE_COMM_LEN];
+  bpf_get_current_comm(comm, sizeof(comm));
+  for (int i = 0; i < SCOPE_COMM_LEN; i++) {
+    if (comm[i] != targ_comm[i]) return false;
+    if (comm[i] == 0) break;
+  }
+  __u32 on = TRACED_ON;
+  bpf_map_update_elem(&traced, &tgid, &on, BPF_NOEXIST);
+  return true;
+}
+
+static __always_inline __u64 submit_flags(void) {
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                        : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline const struct call_prop *prop_of(__u64 call) {
+  if (call >= CALL_COUNT) return 0;
+  return &props[call];
+}
+
+static __always_inline void fill_header(struct cuda_event *ev, __u64 pid_tgid, __u16 call,
+                                        const struct call_prop *p) {
+  ev->record = REC_CUDA;
+  ev->pid = pid_tgid >> 32;
+  ev->tid = (__u32)pid_tgid;
+  ev->call = call;
+  ev->op = p->op;
+  ev->flags = p->async ? CUDA_F_ASYNC : 0;
+  ev->kind = p->kind;
+  ev->mem = p->mem;
+  bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+/* Stack arguments: at a uprobe on the first instruction, [rsp] is the return
+ * address and the 7th integer argument is at [rsp+8]. */
+static __always_inline void read_stack_args(struct pt_regs *ctx, __u64 *out, int n) {
+  bpf_probe_read_user(out, n * sizeof(__u64), (void *)(PT_REGS_SP(ctx) + 8));
+}
+
+static __always_inline void read_launch_args(struct pt_regs *ctx, __u8 args,
+                                             struct cuda_event *ev) {
+  __u64 stack[3] = {};
+  switch (args) {
+    case ARGS_RT_LAUNCH: /* func, grid.xy, grid.z, block.xy, block.z, args; smem, stream */
+      ev->stub = PT_REGS_PARM1(ctx);
+      ev->grid[0] = (__u32)PT_REGS_PARM2(ctx);
+      ev->grid[1] = PT_REGS_PARM2(ctx) >> 32;
+      ev->grid[2] = (__u32)PT_REGS_PARM3(ctx);
+      ev->block[0] = (__u32)PT_REGS_PARM4(ctx);
+      ev->block[1] = PT_REGS_PARM4(ctx) >> 32;
+      ev->block[2] = (__u32)PT_REGS_PARM5(ctx);
+      read_stack_args(ctx, stack, 2);
+      ev->shared_mem = (__u32)stack[0];
+      ev->stream = stack[1];
+      break;
+    case ARGS_RT_LAUNCH_EXC: { /* (const cudaLaunchConfig_t *, func, args) */
+      __u32 dims[6] = {};
+      __u64 tail[2] = {};
+      void *cfg = (void *)PT_REGS_PARM1(ctx);
+      bpf_probe_read_user(dims, sizeof(dims), cfg);
+      bpf_probe_read_user(tail, sizeof(tail), cfg + 24);
+      ev->stub = PT_REGS_PARM2(ctx);
+      ev->grid[0] = dims[0], ev->grid[1] = dims[1], ev->grid[2] = dims[2];
+      ev->block[0] = dims[3], ev->block[1] = dims[4], ev->block[2] = dims[5];
+      ev->shared_mem = (__u32)tail[0];
+      ev->stream = tail[1];
+      break;
+    }
+    case ARGS_DRV_LAUNCH: /* f, gx, gy, gz, bx, by; bz, smem, stream */
+      ev->handle = PT_REGS_PARM1(ctx);
+      ev->grid[0] = (__u32)PT_REGS_PARM2(ctx);
+      ev->grid[1] = (__u32)PT_REGS_PARM3(ctx);
+      ev->grid[2] = (__u32)PT_REGS_PARM4(ctx);
+      ev->block[0] = (__u32)PT_REGS_PARM5(ctx);
+      ev->block[1] = (__u32)PT_REGS_PARM6(ctx);
+      read_stack_args(ctx, stack, 3);
+      ev->block[2] = (__u32)stack[0];
+      ev->shared_mem = (__u32)stack[1];
+      ev->stream = stack[2];
+      break;
+    case ARGS_DRV_LAUNCH_EX: { /* (const CUlaunchConfig *, f, params, extra) */
+      __u32 dims[8] = {};
+      void *cfg = (void *)PT_REGS_PARM1(ctx);
+      bpf_probe_read_user(dims, sizeof(dims), cfg);
+      ev->handle = PT_REGS_PARM2(ctx);
+      ev->grid[0] = dims[0], ev->grid[1] = dims[1], ev->grid[2] = dims[2];
+      ev->block[0] = dims[3], ev->block[1] = dims[4], ev->block[2] = dims[5];
+      ev->shared_mem = dims[6];
+      bpf_probe_read_user(&ev->stream, sizeof(ev->stream), cfg + 32);
+      break;
+    }
+  }
+}
+
+/* Arguments of everything but launches and name calls. */
+static __always_inline void read_call_args(struct pt_regs *ctx, const struct call_prop *p,
+                                           struct cuda_inflight *st) {
+  struct cuda_event *ev = &st->ev;
+  switch (p->args) {
+    case ARGS_ALLOC: /* (void **out, size_t bytes[, stream | flags]) */
+      st->out_ptr = PT_REGS_PARM1(ctx);
+      ev->bytes = PT_REGS_PARM2(ctx);
+      if (p->async) ev->stream = PT_REGS_PARM3(ctx);
+      break;
+    case ARGS_FREE:
+      ev->ptr = PT_REGS_PARM1(ctx);
+      if (p->async) ev->stream = PT_REGS_PARM2(ctx);
+      break;
+    case ARGS_RT_MEMCPY: /* (dst, src, bytes, kind[, stream]) */
+      ev->ptr = PT_REGS_PARM1(ctx);
+      ev->bytes = PT_REGS_PARM3(ctx);
+      ev->kind = (__u8)PT_REGS_PARM4(ctx);
+      if (p->async) ev->stream = PT_REGS_PARM5(ctx);
+      break;
+    case ARGS_DRV_MEMCPY: /* (dst, src, bytes[, stream]) */
+      ev->ptr = PT_REGS_PARM1(ctx);
+      ev->bytes = PT_REGS_PARM3(ctx);
+      if (p->async) ev->stream = PT_REGS_PARM4(ctx);
+      break;
+    case ARGS_MEMSET: /* (dst, value, bytes[, stream]) */
+      ev->ptr = PT_REGS_PARM1(ctx);
+      ev->bytes = PT_REGS_PARM3(ctx);
+      if (p->async) ev->stream = PT_REGS_PARM4(ctx);
+      break;
+    case ARGS_DRV_MEMSET_D32:
+      ev->ptr = PT_REGS_PARM1(ctx);
+      ev->bytes = PT_REGS_PARM3(ctx) * 4;
+      if (p->async) ev->stream = PT_REGS_PARM4(ctx);
+      break;
+    case ARGS_STREAM0:
+      ev->stream = PT_REGS_PARM1(ctx);
+      break;
+    case ARGS_GRAPH:
+      ev->handle = PT_REGS_PARM1(ctx);
+      ev->stream = PT_REGS_PARM2(ctx);
+      break;
+    default:
+      read_launch_args(ctx, p->args, ev);
+      break;
+  }
+}
+
+static struct cuda_inflight zero_inflight;
+
+SEC("uprobe")
+int call_entry(struct pt_regs *ctx) {
+  __u64 call = bpf_get_attach_cookie(ctx);
+  const struct call_prop *p = prop_of(call);
+  if (!p) return 0;
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!is_traced(pid_tgid >> 32)) return 0;
+  __u32 tid = (__u32)pid_tgid;
+
+  struct cuda_inflight *st = bpf_map_lookup_elem(&inflight, &tid);
+  if (st) { /* inside another probed call on this thread: part of it */
+    if (st->depth < 255) st->depth++;
+    return 0;
+  }
+  if (bpf_map_update_elem(&inflight, &tid, &zero_inflight, BPF_ANY)) return 0;
+  st = bpf_map_lookup_elem(&inflight, &tid);
+  if (!st) return 0;
+  st->call = call;
+  fill_header(&st->ev, pid_tgid, call, p);
+  read_call_args(ctx, p, st);
+  st->start_ns = bpf_ktime_get_ns();
+  return 0;
+}
+
+SEC("uretprobe")
+int call_return(struct pt_regs *ctx) {
+  __u64 now = bpf_ktime_get_ns();
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  struct cuda_inflight *st = bpf_map_lookup_elem(&inflight, &tid);
+  if (!st) return 0;
+  if (st->depth) {
+    st->depth--;
+    return 0;
+  }
+  if (!st->consumed) {
+    struct cuda_event *ev = &st->ev;
+    ev->ts_ns = st->start_ns;
+    ev->duration_ns = now - st->start_ns;
+    ev->ret = (__s32)PT_REGS_RC(ctx);
+    ev->flags |= CUDA_F_HAS_RET | CUDA_F_HAS_DURATION;
+    if (ev->op == CUDA_OP_ALLOC && ev->ret == 0 && st->out_ptr)
+      bpf_probe_read_user(&ev->ptr, sizeof(ev->ptr), (void *)st->out_ptr);
+    if (bpf_ringbuf_output(&events, ev, sizeof(*ev), submit_flags())) count_drop(0);
+  }
+  bpf_map_delete_elem(&inflight, &tid);
+  return 0;
+}
+
+/* The hot path: one trap, no return probe, no map write. */
+SEC("uprobe")
+int driver_launch(struct pt_regs *ctx) {
+  __u64 call = bpf_get_attach_cookie(ctx);
+  const struct call_prop *p = prop_of(call);
+  if (!p) return 0;
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!is_traced(pid_tgid >> 32)) return 0;
+  __u32 tid = (__u32)pid_tgid;
+
+  struct cuda_inflight *st = bpf_map_lookup_elem(&inflight, &tid);
+  if (st) {
+    /* A probed runtime launch is in flight: this is its driver half. Report
+     * once, now, with the runtime's call and stub and the driver's handle. */
+    if (st->ev.op == CUDA_OP_LAUNCH && !st->consumed && st->depth == 0) {
+      struct cuda_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+      if (!ev) {
+        count_drop(0);
+        return 0;
+      }
+      __builtin_memcpy(ev, &st->ev, sizeof(*ev));
+      ev->ts_ns = st->start_ns;
+      read_launch_args(ctx, p->args, ev);
+      ev->stub = st->ev.stub;
+      st->consumed = 1;
+      bpf_ringbuf_submit(ev, submit_flags());
+    }
+    return 0;
+  }
+
+  struct cuda_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+  if (!ev) {
+    count_drop(0);
+    return 0;
+  }
+  fill_header(ev, pid_tgid, call, p);
+  ev->ts_ns = bpf_ktime_get_ns();
+  ev->duration_ns = 0;
+  ev->ret = 0;
+  ev->reserved = 0;
+  ev->stub = 0;
+  ev->ptr = 0;
+  ev->bytes = 0;
+  ev->reserved2 = 0;
+  read_launch_args(ctx, p->args, ev);
+  bpf_ringbuf_submit(ev, submit_flags());
+  return 0;
+}
+
+SEC("uprobe")
+int name_entry(struct pt_regs *ctx) {
+  __u64 call = bpf_get_attach_cookie(ctx);
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!is_traced(pid_tgid >> 32)) return 0;
+  __u32 tid = (__u32)pid_tgid;
+  struct cuda_inflight *st = bpf_map_lookup_elem(&name_inflight, &tid);
+  if (st) {
+    if (st->depth < 255) st->depth++;
+    return 0;
+  }
+  if (bpf_map_update_elem(&name_inflight, &tid, &zero_inflight, BPF_ANY)) return 0;
+  st = bpf_map_lookup_elem(&name_inflight, &tid);
+  if (!st) return 0;
+  st->call = call;
+  st->out_ptr = PT_REGS_PARM1(ctx);
+  st->ev.handle = PT_REGS_PARM2(ctx); /* module, library or kernel */
+  st->ev.ptr = PT_REGS_PARM3(ctx);    /* name (not for cuKernelGetFunction) */
+  return 0;
+}
+
+SEC("uretprobe")
+int name_return(struct pt_regs *ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tid = (__u32)pid_tgid;
+  struct cuda_inflight *st = bpf_map_lookup_elem(&name_inflight, &tid);
+  if (!st) return 0;
+  if (st->depth) {
+    st->depth--;
+    return 0;
+  }
+  struct cuda_name_event *ne = bpf_ringbuf_reserve(&events, sizeof(*ne), 0);
+  if (!ne) {
+    count_drop(1);
+    bpf_map_delete_elem(&name_inflight, &tid);
+    return 0;
+  }
+  ne->record = REC_NAME;
+  ne->pid = pid_tgid >> 32;
+  ne->tid = tid;
+  ne->call = st->call;
+  ne->reserved = 0;
+  ne->ret = (__s32)PT_REGS_RC(ctx);
+  ne->parent = st->ev.handle;
+  ne->handle = 0;
+  bpf_probe_read_user(&ne->handle, sizeof(ne->handle), (void *)st->out_ptr);
+  ne->name[0] = 0;
+  ne->name_len = 0;
+  if (st->call != CALL_cuKernelGetFunction && st->ev.ptr) {
+    long n = bpf_probe_read_user_str(ne->name, sizeof(ne->name), (void *)st->ev.ptr);
+    ne->name_len = n > 0 ? n - 1 : 0;
+  }
+  /* Names are rare and the launches that follow need them: wake the reader. */
+  bpf_ringbuf_submit(ne, BPF_RB_FORCE_WAKEUP);
+  bpf_map_delete_elem(&name_inflight, &tid);
+  return 0;
+}
+
+static __always_inline void emit_loader(__u32 what, __u32 pid, __u32 tid, __u32 ppid,
+                                        bool hold) {
+  struct loader_event *le = bpf_ringbuf_reserve(&events, sizeof(*le), 0);
+  if (!le) {
+    count_drop(2);
+    return;
+  }
+  /* Stop first, then tell: the agent's SIGCONT can only come after the stop. */
+  if (hold && bpf_send_signal(SIGSTOP) == 0)
+    le->held = 1;
+  else
+    le->held = 0;
+  le->record = REC_LOADER;
+  le->pid = pid;
+  le->tid = tid;
+  le->what = what;
+  le->ppid = ppid;
+  le->ts_ns = bpf_ktime_get_ns();
+  bpf_get_current_comm(le->comm, sizeof(le->comm));
+  bpf_ringbuf_submit(le, BPF_RB_FORCE_WAKEUP);
+}
+
+/* ld.so calls _dl_debug_state after it has mapped new objects (program start
+ * and every dlopen) and before running their code. */
+SEC("uprobe")
+int loader_debug_state(struct pt_regs *ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  if (!is_traced(tgid)) return 0;
+  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
+  bool hold = flags && (*flags & TRACED_HOLD);
+  emit_loader(LOADER_DLOPEN, tgid, (__u32)pid_tgid, 0, hold);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
+  __u32 tgid = BPF_CORE_READ(p, tgid);
+  if (!is_traced(tgid)) return 0;
+  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
+  bool hold = flags && (*flags & TRACED_HOLD);
+  emit_loader(LOADER_EXEC, tgid, BPF_CORE_READ(p, pid), BPF_CORE_READ(p, real_parent, tgid),
+              hold);
+  return 0;
+}
+
+/* Children of traced processes are traced, with the same flags. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child) {
+  if (!filter_enabled) return 0;
+  __u32 ptgid = BPF_CORE_READ(parent, tgid);
+  __u32 ctgid = BPF_CORE_READ(child, tgid);
+  if (ptgid == ctgid) return 0; /* a thread */
+  __u32 *flags = bpf_map_lookup_elem(&traced, &ptgid);
+  if (!flags) return 0;
+  __u32 f = *flags;
+  bpf_map_update_elem(&traced, &ctgid, &f, BPF_ANY);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p) {
+  __u32 tid = BPF_CORE_READ(p, pid);
+  __u32 tgid = BPF_CORE_READ(p, tgid);
+  bpf_map_delete_elem(&inflight, &tid);
+  bpf_map_delete_elem(&name_inflight, &tid);
+  if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0; /* not the last thread */
+  if (filter_enabled && !bpf_map_lookup_elem(&traced, &tgid)) return 0;
+  struct loader_event *le = bpf_ringbuf_reserve(&events, sizeof(*le), 0);
+  if (!le) {
+    count_drop(2);
+    return 0;
+  }
+  le->record = REC_LOADER;
+  le->pid = tgid;
+  le->tid = tid;
+  le->what = LOADER_EXIT;
+  le->ppid = BPF_CORE_READ(p, exit_code);
+  le->held = 0;
+  le->ts_ns = bpf_ktime_get_ns();
+  BPF_CORE_READ_STR_INTO(&le->comm, p, comm);
+  bpf_ringbuf_submit(le, BPF_RB_FORCE_WAKEUP);
+  bpf_map_delete_elem(&traced, &tgid);
+  return 0;
+}

@@ -1,0 +1,130 @@
+// The CUDA probe lifecycle: finds the CUDA runtime, driver and statically
+// linked runtimes in processes (now, at exec and at every dlopen), attaches
+// each library file once, reads the ring buffer, decodes records into
+// CudaEvents and names their kernels.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "discover/symbolizer.h"
+#include "event/cuda_event.h"
+#include "probe/cuda_probe.h"
+
+namespace scope::agent {
+
+struct CudaTracerOptions {
+  bool filter_enabled = false;  // trace only pids handed to trace_pid() and --comm matches
+  std::string comm;
+  uint64_t ring_bytes = 32ull << 20;
+  uint64_t wakeup_bytes = 1ull << 20;
+  // How long the runtime's launch functions stay probed after a launch whose
+  // kernel had no name (the runtime's host stub names it).
+  std::chrono::milliseconds naming_window{2000};
+};
+
+struct CudaTracerStats {
+  uint64_t records = 0;
+  uint64_t cuda_events = 0;
+  uint64_t name_events = 0;
+  uint64_t loader_events = 0;
+  uint64_t decode_errors = 0;
+};
+
+class CudaTracer {
+ public:
+  using EventSink = std::function<void(const CudaEvent&)>;
+  using ExitSink = std::function<void(uint32_t pid, int exit_code)>;
+
+  static Result<std::unique_ptr<CudaTracer>> create(const CudaTracerOptions& options,
+                                                    EventSink on_event, ExitSink on_exit);
+  ~CudaTracer();
+
+  // Trace `pid` (and its future children) with kTracedOn/kTracedHold flags.
+  Status trace_pid(uint32_t pid, uint32_t flags);
+  // Attaches to the CUDA libraries `pid` maps now and hooks its loader.
+  // Returns the number of CUDA library files the process maps.
+  Result<size_t> scan_process(uint32_t pid);
+  // Every process on the host (no filter).
+  void scan_all_processes();
+  // Before exec: attaches to the libraries `exe` will load with this environment.
+  Status prepare_command(const std::string& exe, const std::vector<std::string>& environ);
+
+  // Waits up to timeout_ms for records and handles them; also ends naming windows.
+  int poll(int timeout_ms);
+  // Handles what is left in the ring buffer.
+  void drain();
+  // Resumes every process still stopped at exec/dlopen (called on the way out).
+  void release_held();
+
+  uint64_t dropped() const;
+  const CudaTracerStats& stats() const { return stats_; }
+  // Library files attached so far, and the problems met (one line each).
+  const std::vector<std::string>& attached_files() const { return attached_files_; }
+  const std::vector<std::string>& problems() const { return problems_; }
+  bool saw_cuda() const { return !attached_files_.empty(); }
+  size_t link_count() const { return probe_->link_count(); }
+  // Test hook: probe the runtime's launch functions from now on.
+  void force_runtime_launch_probes();
+
+ private:
+  struct FileInfo {
+    std::string path;
+    int kind = 0;                 // discover::CudaLibraryKind
+    std::string launch_group;     // runtime launch probes; empty for the driver
+    std::vector<probe::ProbePoint> launch_points;
+    bool driverless = false;      // no driver resolvable: launches only seen here
+    bool launch_attached = false;
+  };
+
+  explicit CudaTracer(const CudaTracerOptions& options) : options_(options) {}
+  static int on_record(void* ctx, void* data, size_t size);
+  int handle_record(const void* data, size_t size);
+  void handle_cuda(const cuda_event& rec);
+  void handle_name(const cuda_name_event& rec);
+  void handle_loader(const loader_event& rec);
+  // Attaches one file (once per file); returns its key or empty.
+  std::string attach_file(const std::string& path, uint32_t pid_for_env);
+  void attach_loader(const std::string& path);
+  void attach_driver_candidates(const std::string& runtime_path,
+                                const std::vector<std::string>& environ, FileInfo& info);
+  void note_problem(const std::string& line);
+  void begin_naming(uint32_t pid);
+  void set_runtime_launch_probes(const std::string& key, bool on);
+  void resume(uint32_t pid);
+
+  CudaTracerOptions options_;
+  std::unique_ptr<probe::CudaProbe> probe_;
+  EventSink on_event_;
+  ExitSink on_exit_;
+  int64_t mono_to_unix_ns_ = 0;
+  CudaTracerStats stats_;
+
+  std::map<std::string, FileInfo> files_;  // key: "dev:inode"
+  std::set<std::string> loader_hooks_;
+  std::set<std::string> scanned_paths_;    // paths already classified (incl. non-CUDA)
+  std::unordered_map<uint32_t, std::set<std::string>> pid_files_;  // pid -> runtime keys
+  std::vector<std::string> attached_files_;
+  std::vector<std::string> problems_;
+  std::set<std::string> problem_set_;
+
+  // Kernel names per process: handle (CUfunction, CUkernel, host stub) -> name.
+  std::unordered_map<uint32_t, std::unordered_map<uint64_t, std::string>> names_;
+  std::unordered_map<uint32_t, std::unordered_map<uint64_t, uint64_t>> function_kernel_;
+  std::unordered_map<uint32_t, std::set<uint64_t>> unnamed_seen_;
+  discover::ProcessSymbolizer symbolizer_;
+  std::set<uint32_t> held_;
+  std::chrono::steady_clock::time_point naming_until_{};
+  std::set<std::string> naming_keys_;
+  bool force_runtime_launches_ = false;
+};
+
+}  // namespace scope::agent

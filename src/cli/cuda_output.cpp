@@ -1,0 +1,325 @@
+#include "cli/cuda_output.h"
+
+#include <cinttypes>
+#include <cstdarg>
+#include <vector>
+
+namespace scope {
+
+namespace {
+
+__attribute__((format(printf, 1, 2))) std::string sfmt(const char* format, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, format);
+  int n = std::vsnprintf(buf, sizeof(buf), format, args);
+  va_end(args);
+  if (n < 0) return {};
+  if (static_cast<size_t>(n) < sizeof(buf)) return std::string(buf, static_cast<size_t>(n));
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  va_start(args, format);
+  std::vsnprintf(out.data(), out.size(), format, args);
+  va_end(args);
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string dims(const std::array<uint32_t, 3>& d) {
+  return sfmt("(%" PRIu32 ",%" PRIu32 ",%" PRIu32 ")", d[0], d[1], d[2]);
+}
+
+nlohmann::json dims_json(const std::array<uint32_t, 3>& d) {
+  return nlohmann::json::array({d[0], d[1], d[2]});
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+}  // namespace
+
+std::string cuda_hex(uint64_t value) { return sfmt("0x%" PRIx64, value); }
+
+std::string cuda_duration(uint64_t ns) {
+  if (ns < 1000) return sfmt("%" PRIu64 "ns", ns);
+  if (ns < 1000000) return sfmt("%.1fus", static_cast<double>(ns) / 1e3);
+  if (ns < 1000000000) return sfmt("%.2fms", static_cast<double>(ns) / 1e6);
+  return sfmt("%.3fs", static_cast<double>(ns) / 1e9);
+}
+
+std::string cuda_bytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return sfmt("%" PRIu64 " B", bytes);
+  double v = static_cast<double>(bytes) / 1024.0;
+  size_t unit = 0;
+  while (v >= 1024.0 && unit + 1 < sizeof(kUnits) / sizeof(kUnits[0])) {
+    v /= 1024.0;
+    ++unit;
+  }
+  return v < 10.0 ? sfmt("%.2f %s", v, kUnits[unit]) : sfmt("%.1f %s", v, kUnits[unit]);
+}
+
+std::string format_cuda_line(const CudaEvent& e, uint64_t trace_start_ns) {
+  double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(trace_start_ns)) / 1e9;
+  std::string who = sfmt("%s[%" PRIu32 "/%" PRIu32 "]", e.comm.c_str(), e.pid, e.tid);
+  std::string call(cuda_call_name(e.call));
+  if (call.empty()) call = sfmt("call#%u", static_cast<unsigned>(e.call));
+  std::string line = sfmt("%11.6f ", secs) + pad(who, 24) + " " + pad(call, 22) + " " +
+                     pad(std::string(cuda_op_name(e.op)), 12) + " ";
+
+  std::string detail;
+  auto add = [&detail](const std::string& part) {
+    if (!detail.empty()) detail += ' ';
+    detail += part;
+  };
+  auto add_duration = [&] {
+    if (e.duration_ns) add(cuda_duration(*e.duration_ns));
+  };
+  auto add_mem = [&] {
+    if (e.mem != CUDA_MEM_DEVICE) add(sfmt("mem=%s", std::string(cuda_mem_name(e.mem)).c_str()));
+  };
+  switch (e.op) {
+    case CUDA_OP_LAUNCH:
+      add(e.kernel.empty() ? "?" + cuda_hex(e.handle) : e.kernel);
+      add("grid=" + dims(e.grid));
+      add("block=" + dims(e.block));
+      add(sfmt("smem=%" PRIu32, e.shared_mem));
+      add("stream=" + cuda_hex(e.stream));
+      break;
+    case CUDA_OP_ALLOC:
+      add(sfmt("bytes=%" PRIu64, e.bytes));
+      add("ptr=" + cuda_hex(e.ptr));
+      add_mem();
+      add_duration();
+      break;
+    case CUDA_OP_FREE:
+      add("ptr=" + cuda_hex(e.ptr));
+      add_mem();
+      add_duration();
+      break;
+    case CUDA_OP_MEMCPY:
+      add(std::string(cuda_copy_kind_name(e.kind)));
+      add(sfmt("%" PRIu64 "B", e.bytes));
+      add_duration();
+      if (e.async) add("async");
+      break;
+    case CUDA_OP_MEMSET:
+      add(sfmt("%" PRIu64 "B", e.bytes));
+      add("ptr=" + cuda_hex(e.ptr));
+      if (e.async) add("async");
+      break;
+    case CUDA_OP_SYNC:
+      add_duration();
+      if (e.stream != 0) add("stream=" + cuda_hex(e.stream));
+      break;
+    case CUDA_OP_GRAPH_LAUNCH:
+      add("graph=" + cuda_hex(e.handle));
+      add("stream=" + cuda_hex(e.stream));
+      break;
+    default:
+      add_duration();
+      break;
+  }
+  if (e.ret) add(sfmt("ret=%" PRId32, *e.ret));
+  line += detail;
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
+}
+
+nlohmann::json cuda_event_json(const CudaEvent& e) {
+  nlohmann::json j;
+  j["event"] = "cuda";
+  j["ts_ns"] = e.ts_ns;
+  j["pid"] = e.pid;
+  j["tid"] = e.tid;
+  j["comm"] = e.comm;
+  j["call"] = std::string(cuda_call_name(e.call));
+  j["op"] = std::string(cuda_op_name(e.op));
+  if (e.ret) j["ret"] = *e.ret;
+  auto duration = [&e]() -> nlohmann::json {
+    return e.duration_ns ? nlohmann::json(*e.duration_ns) : nlohmann::json(nullptr);
+  };
+  switch (e.op) {
+    case CUDA_OP_LAUNCH:
+      j["kernel"] = e.kernel.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.kernel);
+      j["grid"] = dims_json(e.grid);
+      j["block"] = dims_json(e.block);
+      j["shared_mem"] = e.shared_mem;
+      j["stream"] = cuda_hex(e.stream);
+      j["handle"] = cuda_hex(e.handle);
+      break;
+    case CUDA_OP_ALLOC:
+      j["bytes"] = e.bytes;
+      j["ptr"] = cuda_hex(e.ptr);
+      j["duration_ns"] = duration();
+      j["mem"] = std::string(cuda_mem_name(e.mem));
+      break;
+    case CUDA_OP_FREE:
+      j["ptr"] = cuda_hex(e.ptr);
+      j["mem"] = std::string(cuda_mem_name(e.mem));
+      if (e.duration_ns) j["duration_ns"] = *e.duration_ns;
+      break;
+    case CUDA_OP_MEMCPY:
+      j["bytes"] = e.bytes;
+      j["kind"] = std::string(cuda_copy_kind_name(e.kind));
+      j["async"] = e.async;
+      if (e.duration_ns) j["duration_ns"] = *e.duration_ns;
+      break;
+    case CUDA_OP_MEMSET:
+      j["bytes"] = e.bytes;
+      j["ptr"] = cuda_hex(e.ptr);
+      j["async"] = e.async;
+      break;
+    case CUDA_OP_SYNC:
+      j["duration_ns"] = duration();
+      break;
+    case CUDA_OP_GRAPH_LAUNCH:
+      j["stream"] = cuda_hex(e.stream);
+      j["handle"] = cuda_hex(e.handle);
+      break;
+    default:
+      break;
+  }
+  return j;
+}
+
+nlohmann::json cuda_summary_json(const CudaAccounting& acct) {
+  nlohmann::json j;
+  j["launches"] = acct.launches();
+  j["unnamed_launches"] = acct.unnamed_launches();
+  j["kernels"] = nlohmann::json::array();
+  for (const CudaKernelStats& k : acct.kernels()) {
+    j["kernels"].push_back({{"kernel", k.kernel},
+                            {"count", k.count},
+                            {"grid", dims_json(k.grid)},
+                            {"block", dims_json(k.block)}});
+  }
+  j["ops"] = nlohmann::json::object();
+  for (const auto& [op, count] : acct.ops()) j["ops"][op] = count;
+  j["calls"] = nlohmann::json::object();
+  for (const auto& [call, count] : acct.calls()) j["calls"][call] = count;
+  j["memory"] = nlohmann::json::array();
+  for (const CudaMemoryStats& m : acct.memory()) {
+    j["memory"].push_back({{"pid", m.pid},
+                           {"mem", std::string(cuda_mem_name(m.mem))},
+                           {"live_bytes", m.live_bytes},
+                           {"peak_bytes", m.peak_bytes},
+                           {"allocs", m.allocs},
+                           {"frees", m.frees},
+                           {"failed_allocs", m.failed_allocs},
+                           {"unmatched_frees", m.unmatched_frees},
+                           {"reused_ptrs", m.reused_ptrs}});
+  }
+  j["leaks"] = nlohmann::json::array();
+  for (const CudaLeak& l : acct.leaks()) {
+    j["leaks"].push_back({{"pid", l.pid},
+                          {"ptr", cuda_hex(l.ptr)},
+                          {"bytes", l.bytes},
+                          {"call", std::string(cuda_call_name(l.call))},
+                          {"mem", std::string(cuda_mem_name(l.mem))},
+                          {"reason", l.reason}});
+  }
+  j["memcpy"] = nlohmann::json::array();
+  for (const CudaCopyStats& c : acct.memcpy_stats()) {
+    j["memcpy"].push_back({{"kind", std::string(cuda_copy_kind_name(c.kind))},
+                           {"count", c.count},
+                           {"bytes", c.bytes},
+                           {"total_ns", c.total_ns}});
+  }
+  CudaMemsetStats ms = acct.memset_stats();
+  j["memset"] = {{"count", ms.count}, {"bytes", ms.bytes}};
+  j["sync"] = nlohmann::json::array();
+  for (const CudaSyncStats& s : acct.sync_stats()) {
+    j["sync"].push_back({{"call", std::string(cuda_call_name(s.call))},
+                         {"count", s.count},
+                         {"total_ns", s.total_ns},
+                         {"max_ns", s.max_ns}});
+  }
+  j["graph_launches"] = acct.graph_launches();
+  return j;
+}
+
+void print_cuda_summary(std::FILE* out, const CudaAccounting& acct, size_t top_n) {
+  std::fprintf(out, "\nCUDA: %" PRIu64 " launches, %" PRIu64 " graph launches\n", acct.launches(),
+               acct.graph_launches());
+  if (acct.unnamed_launches() > 0) {
+    std::fprintf(out, "%" PRIu64 " launches without a kernel name\n", acct.unnamed_launches());
+  }
+
+  std::vector<CudaKernelStats> kernels = acct.kernels();
+  if (!kernels.empty()) {
+    std::fprintf(out, "\nTop kernels by launches\n");
+    std::fprintf(out, "  %10s %7s  %s\n", "COUNT", "%", "KERNEL");
+    size_t shown = 0;
+    for (const CudaKernelStats& k : kernels) {
+      if (shown++ == top_n) break;
+      double pct = acct.launches()
+                       ? 100.0 * static_cast<double>(k.count) / static_cast<double>(acct.launches())
+                       : 0.0;
+      std::fprintf(out, "  %10" PRIu64 " %6.1f%%  %s\n", k.count, pct, k.kernel.c_str());
+    }
+    if (kernels.size() > top_n) {
+      std::fprintf(out, "  ... %zu more kernels\n", kernels.size() - top_n);
+    }
+  }
+
+  std::vector<CudaMemoryStats> memory = acct.memory();
+  if (!memory.empty()) {
+    std::fprintf(out, "\nDevice memory\n");
+    std::fprintf(out, "  %8s %-8s %12s %12s %8s %8s %8s %10s\n", "PID", "MEM", "LIVE", "PEAK",
+                 "ALLOCS", "FREES", "FAILED", "UNMATCHED");
+    for (const CudaMemoryStats& m : memory) {
+      std::fprintf(
+          out,
+          "  %8" PRIu32 " %-8s %12s %12s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64 "\n",
+          m.pid, std::string(cuda_mem_name(m.mem)).c_str(), cuda_bytes(m.live_bytes).c_str(),
+          cuda_bytes(m.peak_bytes).c_str(), m.allocs, m.frees, m.failed_allocs, m.unmatched_frees);
+    }
+  }
+
+  std::fprintf(out, "\nLeaks\n");
+  if (acct.leaks().empty()) {
+    std::fprintf(out, "  no leaks\n");
+  } else {
+    std::fprintf(out, "  %8s %-18s %12s %-8s %-22s %s\n", "PID", "PTR", "BYTES", "MEM", "CALL",
+                 "REASON");
+    for (const CudaLeak& l : acct.leaks()) {
+      std::fprintf(out, "  %8" PRIu32 " %-18s %12s %-8s %-22s %s\n", l.pid, cuda_hex(l.ptr).c_str(),
+                   cuda_bytes(l.bytes).c_str(), std::string(cuda_mem_name(l.mem)).c_str(),
+                   std::string(cuda_call_name(l.call)).c_str(), l.reason.c_str());
+    }
+  }
+
+  std::vector<CudaSyncStats> sync = acct.sync_stats();
+  if (!sync.empty()) {
+    std::fprintf(out, "\nTime in sync\n");
+    std::fprintf(out, "  %-28s %8s %12s %10s %10s\n", "CALL", "COUNT", "TOTAL ms", "MAX ms",
+                 "AVG ms");
+    for (const CudaSyncStats& s : sync) {
+      double avg = s.count ? static_cast<double>(s.total_ns) / static_cast<double>(s.count) : 0;
+      std::fprintf(out, "  %-28s %8" PRIu64 " %12.3f %10.3f %10.3f\n",
+                   std::string(cuda_call_name(s.call)).c_str(), s.count,
+                   static_cast<double>(s.total_ns) / 1e6, static_cast<double>(s.max_ns) / 1e6,
+                   avg / 1e6);
+    }
+  }
+
+  std::vector<CudaCopyStats> copies = acct.memcpy_stats();
+  CudaMemsetStats ms = acct.memset_stats();
+  if (!copies.empty() || ms.count > 0) {
+    std::fprintf(out, "\nCopies\n");
+    std::fprintf(out, "  %-8s %8s %12s %12s\n", "KIND", "COUNT", "BYTES", "TOTAL ms");
+    for (const CudaCopyStats& c : copies) {
+      std::fprintf(out, "  %-8s %8" PRIu64 " %12s %12.3f\n",
+                   std::string(cuda_copy_kind_name(c.kind)).c_str(), c.count,
+                   cuda_bytes(c.bytes).c_str(), static_cast<double>(c.total_ns) / 1e6);
+    }
+    if (ms.count > 0) {
+      std::fprintf(out, "  %-8s %8" PRIu64 " %12s\n", "memset", ms.count,
+                   cuda_bytes(ms.bytes).c_str());
+    }
+  }
+}
+
+}  // namespace scope

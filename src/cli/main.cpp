@@ -1,0 +1,59 @@
+// scope: eBPF observability for GPU and LLM inference hosts.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/trace_command.h"
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_logger_mt("scope");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%v");
+  spdlog::set_level(spdlog::level::warn);
+
+  CLI::App app{"scope: see what CUDA programs and the host around them are doing, by eBPF"};
+  app.require_subcommand(1);
+  int verbose = 0;
+  app.add_flag("-v,--verbose", verbose, "More diagnostics on stderr (-vv for debug)")
+      ->envname("SCOPE_VERBOSE");
+  scope::cli::TraceOptions trace;
+  CLI::App* trace_cmd = scope::cli::add_trace_command(app, trace);
+
+  // Everything after the first "--" is the command to run, verbatim.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      trace.command.assign(argv + i + 1, argv + argc);
+      if (trace.command.empty()) {
+        std::fprintf(stderr, "scope: nothing after --: give a command to run\n");
+        return 2;
+      }
+      break;
+    }
+    args.emplace_back(argv[i]);
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them in reverse order
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      std::fprintf(stderr, "scope: %s\nRun '%s --help' for usage.\n", e.what(), argv[0]);
+      return 2;
+    }
+    return app.exit(e);
+  }
+  if (verbose >= 2)
+    spdlog::set_level(spdlog::level::debug);
+  else if (verbose == 1)
+    spdlog::set_level(spdlog::level::info);
+
+  if (trace_cmd->parsed()) return scope::cli::run_trace(trace);
+  return 2;
+}

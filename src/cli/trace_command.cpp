@@ -1,0 +1,357 @@
+#include "cli/trace_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "agent/cuda_accounting.h"
+#include "agent/cuda_tracer.h"
+#include "cli/cuda_output.h"
+#include "discover/ld_search.h"
+#include "discover/proc_maps.h"
+#include "probe/cuda_probe.h"
+
+extern char** environ;
+
+namespace scope::cli {
+
+namespace {
+
+const std::vector<std::string> kKnownFamilies = {"cuda", "ggml",  "llama",    "exec",
+                                                 "open", "sched", "syscalls", "net"};
+const std::set<std::string> kBuiltFamilies = {"cuda"};
+const std::set<std::string> kDefaultFamilies = {"cuda", "ggml", "llama"};
+
+std::atomic<int> g_stop_signal{0};
+
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+// Parses --probes; returns an error line for an unknown or unavailable family.
+Result<std::set<std::string>> parse_families(const std::string& list, bool explicit_list) {
+  std::set<std::string> families;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) continue;
+    if (std::find(kKnownFamilies.begin(), kKnownFamilies.end(), item) == kKnownFamilies.end())
+      return make_error("unknown probe family '" + item + "' (known: " + join(kKnownFamilies, ", ") +
+                        ")");
+    if (!kBuiltFamilies.count(item) && (explicit_list || !kDefaultFamilies.count(item)))
+      return make_error("probe family '" + item + "' is not available in this build yet (available: " +
+                        join({kBuiltFamilies.begin(), kBuiltFamilies.end()}, ", ") + ")");
+    families.insert(item);
+  }
+  if (families.empty()) return make_error("--probes lists no probe family");
+  return families;
+}
+
+// The child side of `-- COMMAND`: wait for the go-ahead, then exec. An exec
+// failure is reported back through `err_fd` (closed on a successful exec).
+[[noreturn]] void exec_child(int gate_fd, int err_fd, const std::string& path,
+                             const std::vector<std::string>& command) {
+  char go = 0;
+  if (read(gate_fd, &go, 1) != 1) _exit(127);
+  std::vector<char*> argv;
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(path.c_str(), argv.data());
+  int err = errno;
+  ssize_t ignored = write(err_fd, &err, sizeof(err));
+  (void)ignored;
+  _exit(127);
+}
+
+int exit_status_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+}  // namespace
+
+CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "trace",
+      "Run COMMAND (or attach to --pid / --comm, or every process) and print its CUDA "
+      "operations live: kernel launches with names and shapes, device memory and leaks, "
+      "copies, synchronisation. Ends with a summary.");
+  cmd->add_option("--probes", o.probes,
+                  "Comma list of probe families: cuda,ggml,llama,exec,open,sched,syscalls,net "
+                  "(this build: cuda)")
+      ->envname("SCOPE_PROBES")
+      ->capture_default_str();
+  auto* pid = cmd->add_option("-p,--pid", o.pid, "Attach to this running process")
+                  ->envname("SCOPE_PID")
+                  ->check(CLI::PositiveNumber);
+  auto* comm = cmd->add_option("-c,--comm", o.comm,
+                               "Trace processes with this name (comm), running now or started later")
+                   ->envname("SCOPE_COMM");
+  pid->excludes(comm);
+  cmd->add_flag("--json", o.json, "One JSON object per line on stdout; the last is the summary")
+      ->envname("SCOPE_JSON");
+  cmd->add_flag("-q,--quiet", o.quiet, "Print only the summary, not each event")
+      ->envname("SCOPE_QUIET");
+  cmd->add_option("-d,--duration", o.duration_s, "Stop after this many seconds")
+      ->envname("SCOPE_DURATION")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ring-buffer-mb", o.ring_mb, "Size of the kernel ring buffer in MiB")
+      ->envname("SCOPE_RING_BUFFER_MB")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->footer(
+      "-- COMMAND [ARGS...]  run COMMAND with every probe attached before its first\n"
+      "                      instruction; its children are followed.\n"
+      "Examples:\n"
+      "  scope trace -- python train.py        run and trace a command (and its children)\n"
+      "  scope trace --pid 4242 --duration 10  attach to a running process for 10 s\n"
+      "  scope trace --comm ollama --json      every process named ollama, as JSON lines\n"
+      "Exit status: COMMAND's, or 0 (1 on an error, 2 on bad usage).");
+  return cmd;
+}
+
+int run_trace(const TraceOptions& o) {
+  bool explicit_probes = o.probes != "cuda,ggml,llama";
+  auto families = parse_families(o.probes, explicit_probes);
+  if (!families) {
+    std::fprintf(stderr, "scope: %s\n", families.error().c_str());
+    return 2;
+  }
+  if (o.pid && !o.command.empty()) {
+    std::fprintf(stderr, "scope: --pid and -- COMMAND cannot be used together\n");
+    return 2;
+  }
+  if (!o.comm.empty() && !o.command.empty()) {
+    std::fprintf(stderr, "scope: --comm and -- COMMAND cannot be used together\n");
+    return 2;
+  }
+  if (o.comm.size() > 15) {
+    std::fprintf(stderr, "scope: --comm '%s' is longer than the kernel's 15-character comm\n",
+                 o.comm.c_str());
+    return 2;
+  }
+
+  // Validate targets before loading anything.
+  std::string command_path;
+  if (!o.command.empty()) {
+    const char* path_env = getenv("PATH");
+    auto resolved = discover::resolve_command(o.command[0], path_env ? path_env : "/usr/bin:/bin");
+    if (!resolved) {
+      std::fprintf(stderr, "scope: command not found: %s\n", o.command[0].c_str());
+      return 127;
+    }
+    command_path = *resolved;
+  }
+  if (o.pid && !discover::process_exists(o.pid)) {
+    std::fprintf(stderr, "scope: no process with pid %d\n", o.pid);
+    return 1;
+  }
+
+  CudaAccounting acct;
+  std::FILE* out = stdout;
+  static char outbuf[1 << 16];
+  setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
+  uint64_t start_ns = 0;
+  pid_t child = 0;
+  std::set<uint32_t> live_targets;
+  if (o.pid) live_targets.insert(o.pid);
+
+  auto on_event = [&](const CudaEvent& ev) {
+    if (!start_ns) start_ns = ev.ts_ns;
+    acct.add(ev);
+    if (o.quiet) return;
+    if (o.json) {
+      std::string line = cuda_event_json(ev).dump(-1, ' ', false,
+                                                  nlohmann::json::error_handler_t::replace);
+      line.push_back('\n');
+      std::fwrite(line.data(), 1, line.size(), out);
+    } else {
+      std::string line = format_cuda_line(ev, start_ns);
+      line.push_back('\n');
+      std::fwrite(line.data(), 1, line.size(), out);
+    }
+  };
+  auto on_exit = [&](uint32_t pid, int) {
+    acct.process_exit(pid);
+    live_targets.erase(pid);
+  };
+
+  agent::CudaTracerOptions topts;
+  topts.filter_enabled = o.pid || !o.command.empty() || !o.comm.empty();
+  topts.comm = o.comm;
+  topts.ring_bytes = o.ring_mb << 20;
+  auto tracer_r = agent::CudaTracer::create(topts, on_event, on_exit);
+  if (!tracer_r) {
+    std::fprintf(stderr, "scope: %s\n", tracer_r.error().c_str());
+    return 1;
+  }
+  auto& tracer = *tracer_r.value();
+  install_signal_handlers();
+
+  if (o.pid) {
+    if (auto st = tracer.trace_pid(o.pid, probe::kTracedOn); !st) {
+      std::fprintf(stderr, "scope: %s\n", st.error().c_str());
+      return 1;
+    }
+    auto n = tracer.scan_process(o.pid);
+    if (!n) {
+      std::fprintf(stderr, "scope: %s before scope could attach\n", n.error().c_str());
+      return 1;
+    }
+    if (*n == 0) {
+      auto comm = discover::read_comm(o.pid);
+      std::fprintf(stderr,
+                   "scope: pid %d (%s) maps no CUDA library (libcudart, libcuda, or a program "
+                   "with the runtime linked in): nothing to trace\n",
+                   o.pid, comm ? comm->c_str() : "?");
+      return 1;
+    }
+  } else if (!o.comm.empty() || o.command.empty()) {
+    tracer.scan_all_processes();
+  }
+
+  if (!o.command.empty()) {
+    int gate[2], err[2];
+    if (pipe2(gate, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+      std::fprintf(stderr, "scope: pipe: %s\n", std::strerror(errno));
+      return 1;
+    }
+    std::fflush(nullptr);
+    child = fork();
+    if (child < 0) {
+      std::fprintf(stderr, "scope: fork: %s\n", std::strerror(errno));
+      return 1;
+    }
+    if (child == 0) {
+      close(gate[1]);
+      close(err[0]);
+      exec_child(gate[0], err[1], command_path, o.command);
+    }
+    close(gate[0]);
+    close(err[1]);
+    // Hold the child at exec and at each dlopen until its libraries are attached.
+    if (auto st = tracer.trace_pid(child, probe::kTracedOn | probe::kTracedHold); !st) {
+      std::fprintf(stderr, "scope: %s\n", st.error().c_str());
+      kill(child, SIGKILL);
+      return 1;
+    }
+    std::vector<std::string> env;
+    for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+    (void)tracer.prepare_command(command_path, env);
+    char go = 1;
+    if (write(gate[1], &go, 1) != 1) {
+      std::fprintf(stderr, "scope: cannot start the command\n");
+      kill(child, SIGKILL);
+      return 1;
+    }
+    close(gate[1]);
+    int exec_errno = 0;
+    if (read(err[0], &exec_errno, sizeof(exec_errno)) == sizeof(exec_errno)) {
+      waitpid(child, nullptr, 0);
+      std::fprintf(stderr, "scope: cannot execute %s: %s\n", command_path.c_str(),
+                   std::strerror(exec_errno));
+      return 126;
+    }
+    close(err[0]);
+  }
+
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
+  int exit_status = 0;
+  bool forwarded = false;
+  while (true) {
+    int n = tracer.poll(5);
+    if (n < 0 && n != -EINTR) {
+      std::fprintf(stderr, "scope: reading the ring buffer failed: %s\n", std::strerror(-n));
+      exit_status = 1;
+      break;
+    }
+    if (child) {
+      int status = 0;
+      pid_t r = waitpid(child, &status, WNOHANG);
+      if (r == child) {
+        exit_status = exit_status_of(status);
+        child = 0;
+        break;
+      }
+    }
+    if (int sig = g_stop_signal.load()) {
+      if (!child) break;
+      // The command is ours: pass the signal on and wait for it to end.
+      if (!forwarded) {
+        if (sig != SIGINT) kill(child, sig);  // Ctrl-C reached it through the terminal
+        forwarded = true;
+      }
+    }
+    if (o.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) {
+      if (child) {
+        tracer.release_held();
+        kill(child, SIGTERM);
+        int status = 0;
+        waitpid(child, &status, 0);
+        exit_status = exit_status_of(status);
+        child = 0;
+      }
+      break;
+    }
+    if (o.pid && live_targets.empty()) break;
+  }
+  tracer.drain();
+  tracer.release_held();
+  acct.finish();
+
+  nlohmann::json problems = tracer.problems();
+  if (!o.command.empty() && !tracer.saw_cuda())
+    std::fprintf(stderr,
+                 "scope: %s never loaded a CUDA library (libcudart, libcuda, or the runtime "
+                 "linked in): no CUDA events\n",
+                 o.command[0].c_str());
+  if (o.json) {
+    nlohmann::json summary = {{"event", "summary"},
+                              {"cuda", cuda_summary_json(acct)},
+                              {"events", tracer.stats().cuda_events},
+                              {"dropped", tracer.dropped() + tracer.stats().decode_errors},
+                              {"attached", tracer.attached_files()},
+                              {"problems", problems}};
+    if (!o.command.empty()) summary["exit_status"] = exit_status;
+    std::string line = summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::fprintf(out, "%s\n", line.c_str());
+  } else {
+    std::fprintf(out, "\n");
+    print_cuda_summary(out, acct);
+    std::fprintf(out, "\n%llu events, %llu dropped\n",
+                 static_cast<unsigned long long>(tracer.stats().cuda_events),
+                 static_cast<unsigned long long>(tracer.dropped() + tracer.stats().decode_errors));
+  }
+  std::fflush(out);
+  return exit_status;
+}
+
+}  // namespace scope::cli

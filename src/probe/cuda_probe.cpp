@@ -1,0 +1,183 @@
+#include "probe/cuda_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "bpf/shared/cuda.h"
+#include "cuda.skel.h"
+
+namespace scope::probe {
+
+namespace {
+
+int libbpf_to_spdlog(enum libbpf_print_level level, const char* format, va_list args) {
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), format, args);
+  std::string_view msg(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
+  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  if (level == LIBBPF_WARN)
+    spdlog::debug("libbpf: {}", msg);  // the agent reports what matters itself
+  else
+    spdlog::trace("libbpf: {}", msg);
+  return n;
+}
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+}  // namespace
+
+void ensure_tracefs() {
+  struct stat st {};
+  if (::stat("/sys/kernel/tracing/events", &st) == 0) return;
+  if (::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
+    spdlog::debug("could not mount tracefs: {}", errno_text(errno));
+}
+
+Result<std::unique_ptr<CudaProbe>> CudaProbe::open(const CudaProbeOptions& options) {
+  libbpf_set_print(libbpf_to_spdlog);
+  ensure_tracefs();
+  std::unique_ptr<CudaProbe> probe(new CudaProbe());
+  probe->skel_ = cuda_bpf__open();
+  if (!probe->skel_) return make_error("cannot open the cuda BPF object: " + errno_text(errno));
+  auto* ro = probe->skel_->rodata;
+  ro->filter_enabled = options.filter_enabled;
+  ro->filter_comm = !options.comm.empty();
+  std::strncpy(const_cast<char*>(ro->targ_comm), options.comm.c_str(), SCOPE_COMM_LEN - 1);
+  ro->wakeup_bytes = options.wakeup_bytes;
+  uint64_t ring = 4096;
+  while (ring < options.ring_bytes) ring <<= 1;  // a power of two, as the kernel wants
+  bpf_map__set_max_entries(probe->skel_->maps.events, ring);
+  if (int err = cuda_bpf__load(probe->skel_)) {
+    return make_error("cannot load the cuda BPF programs (" + errno_text(err) +
+                      "): scope needs root or CAP_BPF+CAP_PERFMON and a kernel with BTF");
+  }
+  for (bpf_program* prog : {probe->skel_->progs.on_exec, probe->skel_->progs.on_fork,
+                            probe->skel_->progs.on_exit}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      return make_error(std::string("cannot attach ") + bpf_program__name(prog) + ": " +
+                        errno_text(errno));
+    }
+    probe->links_["tracepoints"].push_back(link);
+  }
+  return probe;
+}
+
+CudaProbe::~CudaProbe() {
+  if (ring_) ring_buffer__free(ring_);
+  for (auto& [group, links] : links_)
+    for (bpf_link* link : links) bpf_link__destroy(link);
+  if (skel_) cuda_bpf__destroy(skel_);
+}
+
+Result<size_t> CudaProbe::attach(const std::string& group, const std::string& path,
+                                 const std::vector<ProbePoint>& points, ProbeKind kind) {
+  bpf_program* entry = nullptr;
+  bpf_program* ret = nullptr;
+  switch (kind) {
+    case ProbeKind::kCall:
+      entry = skel_->progs.call_entry;
+      ret = skel_->progs.call_return;
+      break;
+    case ProbeKind::kDriverLaunch:
+      entry = skel_->progs.driver_launch;
+      break;
+    case ProbeKind::kName:
+      entry = skel_->progs.name_entry;
+      ret = skel_->progs.name_return;
+      break;
+  }
+  auto& links = links_[group];
+  size_t attached = 0;
+  for (const ProbePoint& point : points) {
+    // Return probe first: once the entry fires, its return must be seen too,
+    // or the per-thread depth count would go wrong.
+    for (bpf_program* prog : {ret, entry}) {
+      if (!prog) continue;
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = point.call, .retprobe = prog == ret);
+      bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), point.offset, &opts);
+      if (!link) {
+        int err = errno;
+        if (links.empty()) links_.erase(group);
+        return make_error("cannot attach a uprobe to " + path + " at offset " +
+                          std::to_string(point.offset) + ": " + errno_text(err));
+      }
+      links.push_back(link);
+    }
+    ++attached;
+  }
+  return attached;
+}
+
+Status CudaProbe::attach_loader_hook(const std::string& group, const std::string& ldso_path,
+                                     uint64_t offset) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts);
+  bpf_link* link = bpf_program__attach_uprobe_opts(skel_->progs.loader_debug_state, -1,
+                                                   ldso_path.c_str(), offset, &opts);
+  if (!link) return make_error("cannot attach to " + ldso_path + ": " + errno_text(errno));
+  links_[group].push_back(link);
+  return Ok{};
+}
+
+void CudaProbe::detach(const std::string& group) {
+  auto it = links_.find(group);
+  if (it == links_.end()) return;
+  for (bpf_link* link : it->second) bpf_link__destroy(link);
+  links_.erase(it);
+}
+
+size_t CudaProbe::link_count() const {
+  size_t n = 0;
+  for (const auto& [group, links] : links_) n += links.size();
+  return n;
+}
+
+Status CudaProbe::trace_tgid(uint32_t tgid, uint32_t flags) {
+  if (bpf_map__update_elem(skel_->maps.traced, &tgid, sizeof(tgid), &flags, sizeof(flags),
+                           BPF_ANY) != 0)
+    return make_error("cannot add pid " + std::to_string(tgid) + " to the filter");
+  return Ok{};
+}
+
+void CudaProbe::untrace_tgid(uint32_t tgid) {
+  bpf_map__delete_elem(skel_->maps.traced, &tgid, sizeof(tgid), 0);
+}
+
+Status CudaProbe::open_ring(RecordFn fn, void* ctx) {
+  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), fn, ctx, nullptr);
+  if (!ring_) return make_error("cannot open the ring buffer: " + errno_text(errno));
+  return Ok{};
+}
+
+int CudaProbe::poll(int timeout_ms) {
+  int n = ring_buffer__poll(ring_, timeout_ms);
+  if (n < 0) return n;
+  // Producers wake us only past `wakeup_bytes`: drain what is below it too.
+  int m = ring_buffer__consume(ring_);
+  return m < 0 ? m : n + m;
+}
+
+int CudaProbe::consume() { return ring_buffer__consume(ring_); }
+
+uint64_t CudaProbe::dropped() const {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<uint64_t> values(ncpu);
+  uint64_t total = 0;
+  for (uint32_t key = 0; key < 4; ++key) {
+    if (bpf_map__lookup_elem(skel_->maps.dropped, &key, sizeof(key), values.data(),
+                             values.size() * sizeof(uint64_t), 0) != 0)
+      continue;
+    for (uint64_t v : values) total += v;
+  }
+  return total;
+}
+
+}  // namespace scope::probe

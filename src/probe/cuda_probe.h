@@ -1,0 +1,82 @@
+// The one owner of the cuda BPF skeleton: open, write filters into .rodata,
+// load, attach uprobes per library file, detach. Nothing stays attached once
+// it is destroyed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+struct cuda_bpf;
+struct bpf_link;
+struct ring_buffer;
+
+namespace scope::probe {
+
+struct CudaProbeOptions {
+  bool filter_enabled = false;  // only traced tgids (and those matching `comm`)
+  std::string comm;             // --comm (in-kernel match)
+  uint64_t ring_bytes = 32ull << 20;
+  uint64_t wakeup_bytes = 1ull << 20;
+};
+
+// One symbol to probe: where (file offset) and what (call id, enum cuda_call).
+struct ProbePoint {
+  uint16_t call = 0;
+  uint64_t offset = 0;
+};
+
+// Which programs a ProbePoint gets.
+enum class ProbeKind {
+  kCall,          // call_entry + call_return (duration, ret, out-pointers)
+  kDriverLaunch,  // driver_launch, entry only: the hot path
+  kName,          // name_entry + name_return
+};
+
+// Traced-tgid flags, as in bpf/cuda.bpf.c.
+inline constexpr uint32_t kTracedOn = 1;
+inline constexpr uint32_t kTracedHold = 2;
+
+class CudaProbe {
+ public:
+  using RecordFn = int (*)(void* ctx, void* data, size_t size);
+
+  static Result<std::unique_ptr<CudaProbe>> open(const CudaProbeOptions& options);
+  ~CudaProbe();
+  CudaProbe(const CudaProbe&) = delete;
+  CudaProbe& operator=(const CudaProbe&) = delete;
+
+  // Attaches `points` in the file at `path` under `group` (a key the caller
+  // uses to detach them together). Returns how many were attached.
+  Result<size_t> attach(const std::string& group, const std::string& path,
+                        const std::vector<ProbePoint>& points, ProbeKind kind);
+  Status attach_loader_hook(const std::string& group, const std::string& ldso_path,
+                            uint64_t offset);
+  void detach(const std::string& group);
+  bool attached(const std::string& group) const { return links_.count(group) != 0; }
+  size_t link_count() const;
+
+  Status trace_tgid(uint32_t tgid, uint32_t flags);
+  void untrace_tgid(uint32_t tgid);
+
+  // Ring buffer: `fn(ctx, data, size)` per record.
+  Status open_ring(RecordFn fn, void* ctx);
+  int poll(int timeout_ms);  // waits for a wakeup, then drains
+  int consume();             // drains without waiting
+  uint64_t dropped() const;  // records lost in the kernel (ring buffer full)
+
+ private:
+  CudaProbe() = default;
+  cuda_bpf* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  std::map<std::string, std::vector<bpf_link*>> links_;
+};
+
+// Mounts tracefs at /sys/kernel/tracing when nothing is mounted there.
+void ensure_tracefs();
+
+}  // namespace scope::probe
