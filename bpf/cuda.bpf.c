@@ -138,7 +138,16 @@ static __always_inline void read_launch_args(struct pt_regs *ctx, __u8 args,
   __u64 stack[3] = {};
   switch (args) {
     case ARGS_RT_LAUNCH: /* func, grid.xy, grid.z, block.xy, block.z, args; smem, stream */
-      ev->stub = PT_REGS_PARM1(ctx);
+    case ARGS_RT_LAUNCH_KERNEL:
+      if (args == ARGS_RT_LAUNCH) {
+        ev->stub = PT_REGS_PARM1(ctx);
+      } else {
+        /* The kernel handle names nothing by itself, but the caller is nvcc's
+         * __device_stub__<mangled kernel>: keep the return address. */
+        ev->handle = PT_REGS_PARM1(ctx);
+        bpf_probe_read_user(&ev->stub, sizeof(ev->stub), (void *)PT_REGS_SP(ctx));
+        ev->flags |= CUDA_F_STUB_IS_CALLER;
+      }
       ev->grid[0] = (__u32)PT_REGS_PARM2(ctx);
       ev->grid[1] = PT_REGS_PARM2(ctx) >> 32;
       ev->grid[2] = (__u32)PT_REGS_PARM3(ctx);
@@ -383,7 +392,7 @@ int name_return(struct pt_regs *ctx) {
   bpf_probe_read_user(&ne->handle, sizeof(ne->handle), (void *)st->out_ptr);
   ne->name[0] = 0;
   ne->name_len = 0;
-  if (st->call != CALL_cuKernelGetFunction && st->ev.ptr) {
+  if (st->call != CALL_cuKernelGetFunction && st->call != CALL___cudaGetKernel && st->ev.ptr) {
     long n = bpf_probe_read_user_str(ne->name, sizeof(ne->name), (void *)st->ev.ptr);
     ne->name_len = n > 0 ? n - 1 : 0;
   }

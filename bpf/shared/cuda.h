@@ -40,6 +40,7 @@ enum cuda_args {
   ARGS_NONE = 0,
   ARGS_RT_LAUNCH,      /* (func, dim3 grid, dim3 block, args, smem, stream) */
   ARGS_RT_LAUNCH_EXC,  /* (const cudaLaunchConfig_t*, func, args) */
+  ARGS_RT_LAUNCH_KERNEL, /* nvcc 13's __cudaLaunchKernel(CUkernel, dim3, dim3, args, smem, stream) */
   ARGS_DRV_LAUNCH,     /* (f, gx, gy, gz, bx, by, bz, smem, stream, ...) */
   ARGS_DRV_LAUNCH_EX,  /* (const CUlaunchConfig*, f, params, extra) */
   ARGS_ALLOC,          /* (void **out, size_t bytes, ...) */
@@ -52,6 +53,7 @@ enum cuda_args {
   ARGS_GRAPH,          /* (graph_exec, stream) */
   ARGS_GET_FUNCTION,   /* (out handle*, module/library, const char *name) */
   ARGS_KERNEL_GET_FN,  /* (CUfunction *out, CUkernel kernel) */
+  ARGS_GET_KERNEL,     /* nvcc 13's __cudaGetKernel(cudaKernel_t *out, const void *host_stub) */
 };
 
 /* Every API symbol scope probes:
@@ -61,6 +63,8 @@ enum cuda_args {
 #define CUDA_CALLS(X)                                                                  \
   X(CALL_cudaLaunchKernel, cudaLaunchKernel, RUNTIME, LAUNCH, RT_LAUNCH, 0, 1, 0)      \
   X(CALL_cudaLaunchKernel_ptsz, cudaLaunchKernel_ptsz, RUNTIME, LAUNCH, RT_LAUNCH, 0, 1, 0) \
+  X(CALL___cudaLaunchKernel, __cudaLaunchKernel, RUNTIME, LAUNCH, RT_LAUNCH_KERNEL, 0, 1, 0) \
+  X(CALL___cudaLaunchKernel_ptsz, __cudaLaunchKernel_ptsz, RUNTIME, LAUNCH, RT_LAUNCH_KERNEL, 0, 1, 0) \
   X(CALL_cudaLaunchKernelExC, cudaLaunchKernelExC, RUNTIME, LAUNCH, RT_LAUNCH_EXC, 0, 1, 0) \
   X(CALL_cudaLaunchKernelExC_ptsz, cudaLaunchKernelExC_ptsz, RUNTIME, LAUNCH, RT_LAUNCH_EXC, 0, 1, 0) \
   X(CALL_cudaMalloc, cudaMalloc, RUNTIME, ALLOC, ALLOC, 0, 0, CUDA_MEM_DEVICE)          \
@@ -122,7 +126,8 @@ enum cuda_args {
   X(CALL_cuGraphLaunch_ptsz, cuGraphLaunch_ptsz, DRIVER, GRAPH_LAUNCH, GRAPH, 0, 1, 0)  \
   X(CALL_cuModuleGetFunction, cuModuleGetFunction, DRIVER, NAME, GET_FUNCTION, 0, 0, 0) \
   X(CALL_cuLibraryGetKernel, cuLibraryGetKernel, DRIVER, NAME, GET_FUNCTION, 0, 0, 0)   \
-  X(CALL_cuKernelGetFunction, cuKernelGetFunction, DRIVER, NAME, KERNEL_GET_FN, 0, 0, 0)
+  X(CALL_cuKernelGetFunction, cuKernelGetFunction, DRIVER, NAME, KERNEL_GET_FN, 0, 0, 0) \
+  X(CALL___cudaGetKernel, __cudaGetKernel, RUNTIME, NAME, GET_KERNEL, 0, 0, 0)
 
 #define CUDA_CALL_ENUM(id, sym, layer, op, args, kind, async, mem) id,
 enum cuda_call { CALL_NONE = 0, CUDA_CALLS(CUDA_CALL_ENUM) CALL_COUNT };
@@ -135,6 +140,7 @@ enum cuda_flags {
   CUDA_F_HAS_RET = 1 << 0,      /* `ret` was observed (the call was probed on return) */
   CUDA_F_HAS_DURATION = 1 << 1, /* `duration_ns` is valid */
   CUDA_F_ASYNC = 1 << 2,
+  CUDA_F_STUB_IS_CALLER = 1 << 3, /* `stub` is a return address inside the host stub */
 };
 
 /* One CUDA operation. ts and duration are CLOCK_MONOTONIC ns (bpf_ktime_get_ns). */

@@ -51,6 +51,21 @@ bool is_loader_path(const std::string& path) {
   return base.rfind("ld-linux", 0) == 0 || (base.rfind("ld-", 0) == 0 && base.find(".so") != std::string::npos);
 }
 
+// nvcc's host stub for kernel _Z5saxpyifPfS_ is __device_stub__Z5saxpyifPfS_:
+// its demangled name carries the kernel's mangled name.
+std::string kernel_from_device_stub(const std::string& stub_name) {
+  static const std::string kPrefix = "__device_stub__";
+  auto pos = stub_name.find(kPrefix);
+  if (pos == std::string::npos) return stub_name;
+  size_t start = pos + kPrefix.size();
+  size_t end = start;
+  while (end < stub_name.size() && (isalnum(static_cast<unsigned char>(stub_name[end])) || stub_name[end] == '_'))
+    ++end;
+  std::string mangled = "_" + stub_name.substr(start, end - start);
+  std::string name = discover::demangle(mangled);
+  return name == mangled ? stub_name.substr(start, end - start) : name;
+}
+
 std::string comm_of(const char* comm) { return std::string(comm, strnlen(comm, 16)); }
 
 }  // namespace
@@ -171,6 +186,7 @@ std::string CudaTracer::attach_file(const std::string& path, uint32_t pid_for_en
     attach(key + ":launch", launches, probe::ProbeKind::kDriverLaunch);
     attach(key + ":names", names, probe::ProbeKind::kName);
   } else {
+    attach(key + ":names", names, probe::ProbeKind::kName);
     // The runtime's launches reach the driver, which reports them with one
     // trap; the runtime's own launch functions are probed only where the
     // driver cannot see them or to name kernels (begin_naming).
@@ -350,7 +366,9 @@ void CudaTracer::handle_cuda(const cuda_event& rec) {
       auto it = names.find(ev.stub);
       if (it == names.end()) {
         auto sym = symbolizer_.symbolize(ev.pid, ev.stub);
-        it = names.emplace(ev.stub, sym ? *sym : std::string()).first;
+        std::string name = sym ? *sym : std::string();
+        if (rec.flags & CUDA_F_STUB_IS_CALLER) name = kernel_from_device_stub(name);
+        it = names.emplace(ev.stub, name).first;
       }
       ev.kernel = it->second;
       if (!ev.kernel.empty() && ev.handle && !names.count(ev.handle)) names[ev.handle] = ev.kernel;
@@ -378,6 +396,11 @@ void CudaTracer::handle_cuda(const cuda_event& rec) {
 void CudaTracer::handle_name(const cuda_name_event& rec) {
   ++stats_.name_events;
   if (rec.ret != 0 || rec.handle == 0) return;
+  if (rec.call == CALL___cudaGetKernel) {  // kernel handle <- host stub
+    auto name = symbolizer_.symbolize(rec.pid, rec.parent);
+    if (name) names_[rec.pid][rec.handle] = *name;
+    return;
+  }
   if (rec.call == CALL_cuKernelGetFunction) {
     function_kernel_[rec.pid][rec.handle] = rec.parent;
     auto& names = names_[rec.pid];
