@@ -126,6 +126,15 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
       ->envname("SCOPE_RING_BUFFER_MB")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  cmd->add_option("--wakeup-bytes", o.wakeup_bytes,
+                  "Wake the reader once this many bytes are pending (it also polls every 5 ms)")
+      ->envname("SCOPE_WAKEUP_BYTES")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30))
+      ->group("");
+  cmd->add_option("--test-reader-stall-ms", o.reader_stall_ms,
+                  "Test hook: leave the ring buffer unread this long")
+      ->envname("SCOPE_TEST_READER_STALL_MS")
+      ->group("");
   cmd->footer(
       "-- COMMAND [ARGS...]  run COMMAND with every probe attached before its first\n"
       "                      instruction; its children are followed.\n"
@@ -207,6 +216,7 @@ int run_trace(const TraceOptions& o) {
   topts.filter_enabled = o.pid || !o.command.empty() || !o.comm.empty();
   topts.comm = o.comm;
   topts.ring_bytes = o.ring_mb << 20;
+  topts.wakeup_bytes = o.wakeup_bytes;
   auto tracer_r = agent::CudaTracer::create(topts, on_event, on_exit);
   if (!tracer_r) {
     std::fprintf(stderr, "scope: %s\n", tracer_r.error().c_str());
@@ -286,6 +296,7 @@ int run_trace(const TraceOptions& o) {
                   std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
   int exit_status = 0;
   bool forwarded = false;
+  if (o.reader_stall_ms > 0) usleep(static_cast<useconds_t>(o.reader_stall_ms) * 1000);
   while (true) {
     int n = tracer.poll(5);
     if (n < 0 && n != -EINTR) {

@@ -15,6 +15,8 @@ struct TraceOptions {
   bool quiet = false;  // no per-event lines: the summary only
   double duration_s = 0;
   uint64_t ring_mb = 32;
+  uint64_t wakeup_bytes = 1 << 20;  // wake the reader once this much is pending
+  int reader_stall_ms = 0;          // test hook: stall the reader to fill the ring
   std::vector<std::string> command;
 };
 
