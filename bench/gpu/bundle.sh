@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds scope for the GPU machine (libbpf, libelf, zlib, zstd and the C++
+# runtime linked in) and copies the shared libraries it still needs that such
+# a machine may lack (spdlog, fmt) beside it: build-portable/{scope,lib/}.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cmake --preset portable >/dev/null
+ninja -C build-portable scope
+mkdir -p build-portable/lib
+for lib in $(ldd build-portable/scope | awk '/=> \// {print $3}'); do
+  case "$(basename "$lib")" in
+    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*) ;;
+    *) cp -L "$lib" build-portable/lib/ ;;
+  esac
+done
+ls -la build-portable/scope build-portable/lib

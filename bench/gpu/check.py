@@ -1,0 +1,118 @@
+"""Reads what bench/gpu/run.sh left in OUT and prints the checks and overheads."""
+import glob
+import json
+import os
+import statistics
+import sys
+
+OUT = sys.argv[1]
+results = {}
+failures = []
+
+
+def load(name):
+    path = os.path.join(OUT, name)
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        return json.loads(text) if text else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def check(ok, what):
+    print(("PASS " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def top_kernels(summary, n=5):
+    return [(k["count"], k["kernel"]) for k in summary["cuda"]["kernels"][:n]]
+
+
+def rounds(prefix):
+    return sorted(glob.glob(os.path.join(OUT, prefix + "_*.workload.json")))
+
+
+# CUDA C++ program, -cudart shared and static.
+for v in ("shared", "static"):
+    deltas = []
+    for path in sorted(glob.glob(os.path.join(OUT, f"cu_{v}_traced_*.workload.json"))):
+        r = path.split("_")[-1].split(".")[0]
+        w_t = load(f"cu_{v}_traced_{r}.workload.json")
+        w_u = load(f"cu_{v}_untraced_{r}.workload.json")
+        s = load(f"cu_{v}_traced_{r}.summary.json")
+        if not (w_t and w_u and s):
+            check(False, f"cu_{v} round {r}: missing output")
+            continue
+        deltas.append(w_t["us_per_launch"] - w_u["us_per_launch"])
+        c = s["cuda"]
+        kernels = {k["kernel"]: k["count"] for k in c["kernels"]}
+        check(c["launches"] == w_t["launches"],
+              f"cu_{v} r{r}: launches {c['launches']} == {w_t['launches']}")
+        check(kernels.get("empty_kernel()") == w_t["empty_kernel"],
+              f"cu_{v} r{r}: empty_kernel() x{kernels.get('empty_kernel()')} == {w_t['empty_kernel']}")
+        check(any("saxpy" in k for k in kernels), f"cu_{v} r{r}: saxpy named")
+        check(any("bench::fill<float>" in k for k in kernels), f"cu_{v} r{r}: bench::fill<float> named")
+        check(c["ops"].get("alloc") == w_t["allocs"], f"cu_{v} r{r}: allocs {c['ops'].get('alloc')} == 3")
+        check(c["ops"].get("memcpy") == w_t["memcpy"], f"cu_{v} r{r}: memcpy {c['ops'].get('memcpy')} == 2")
+        check(any(l["bytes"] == w_t["leak_bytes"] for l in c["leaks"]), f"cu_{v} r{r}: 1 MiB leak reported")
+        check(s["dropped"] == 0, f"cu_{v} r{r}: dropped {s['dropped']} == 0")
+        print(f"   calls: {c['calls']}")
+        print(f"   untraced {w_u['us_per_launch']:.3f} us/launch, traced {w_t['us_per_launch']:.3f}")
+    if deltas:
+        results[f"cu_{v}_added_us_per_launch"] = statistics.median(deltas)
+
+# PyTorch launch-bound loop.
+deltas, floors = [], []
+for path in rounds("torch_launch_traced"):
+    r = path.split("_")[-1].split(".")[0]
+    w_t, w_u = load(f"torch_launch_traced_{r}.workload.json"), load(f"torch_launch_untraced_{r}.workload.json")
+    s = load(f"torch_launch_traced_{r}.summary.json")
+    if not (w_t and w_u and s):
+        check(False, f"torch launch round {r}: missing output")
+        continue
+    deltas.append(w_t["us_per_op"] - w_u["us_per_op"])
+    c = s["cuda"]
+    best = max(c["kernels"], key=lambda k: k["count"]) if c["kernels"] else {"count": 0, "kernel": ""}
+    check(best["count"] >= w_t["add_kernels"], f"torch r{r}: add kernel x{best['count']} >= {w_t['add_kernels']}: {best['kernel'][:120]}")
+    check(s["dropped"] == 0, f"torch r{r}: dropped {s['dropped']} == 0")
+    print(f"   launches {c['launches']}, unnamed {c['unnamed_launches']}, calls {c['calls']}")
+    print(f"   untraced {w_u['us_per_op']:.3f} us/op, traced {w_t['us_per_op']:.3f}")
+    f = load(f"torch_launch_floor_{r}.workload.json")
+    if f:
+        floors.append(f["us_per_op"] - w_u["us_per_op"])
+if deltas:
+    results["torch_launch_added_us_per_op"] = statistics.median(deltas)
+    check(results["torch_launch_added_us_per_op"] <= 0.8,
+          f"torch launch-bound: +{results['torch_launch_added_us_per_op']:.3f} us/launch <= 0.8")
+if floors:
+    results["torch_noop_uprobe_floor_us"] = statistics.median(floors)
+    if results["torch_noop_uprobe_floor_us"] > 0:
+        results["ratio_vs_floor"] = results["torch_launch_added_us_per_op"] / results["torch_noop_uprobe_floor_us"]
+
+# Matmuls, copies, allocations.
+for name, key in (("matmul", "tflops"), ("copy", "gbps"), ("alloc", "us_per_op")):
+    w_t, w_u = load(f"torch_{name}_traced.workload.json"), load(f"torch_{name}_untraced.workload.json")
+    s = load(f"torch_{name}_traced.summary.json")
+    if not (w_t and w_u and s):
+        check(False, f"torch {name}: missing output")
+        continue
+    results[f"torch_{name}_{key}_untraced"] = w_u[key]
+    results[f"torch_{name}_{key}_traced"] = w_t[key]
+    c = s["cuda"]
+    print(f"   {name}: {key} untraced {w_u[key]:.2f} traced {w_t[key]:.2f}; ops {c['ops']}")
+    print(f"   top kernels: {top_kernels(s, 3)}")
+    if name == "copy":
+        n = sum(m["count"] for m in c["memcpy"])
+        check(n >= w_t["copies"], f"torch copy: memcpy events {n} >= {w_t['copies']}")
+    if name == "alloc":
+        check(c["ops"].get("alloc", 0) >= w_t["allocs"], f"torch alloc (no caching): allocs {c['ops'].get('alloc', 0)} >= {w_t['allocs']}")
+        check(c["ops"].get("free", 0) >= w_t["allocs"], f"torch alloc (no caching): frees {c['ops'].get('free', 0)} >= {w_t['allocs']}")
+    if name == "matmul":
+        check(c["launches"] >= w_t["matmuls"], f"torch matmul: launches {c['launches']} >= {w_t['matmuls']}")
+
+print("\nRESULTS " + json.dumps(results, sort_keys=True))
+print(f"{len(failures)} failed")
+with open(os.path.join(OUT, "gpu_results.json"), "w") as f:
+    json.dump({"results": results, "failures": failures}, f, indent=1)

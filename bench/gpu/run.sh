@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The GPU check, run on the device machine from the repo root with
+# build-portable/ carried (bench/gpu/bundle.sh builds it here):
+#   bash bench/gpu/run.sh            results in $OUT (or ./gpu-out)
+# It traces real PyTorch (launch-bound loop, big matmuls, host<->device copies,
+# allocations with PYTORCH_NO_CUDA_MEMORY_CACHING=1) and a CUDA C++ program
+# built there with nvcc (-cudart shared and static), checks the counts and
+# names against what the workloads report, and measures the overhead against
+# untraced runs of the same call. Each step is bounded; a failure is recorded
+# and the script goes on.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+LOG=$OUT/log.txt
+exec > >(tee -a "$LOG") 2>&1
+SCOPE=$PWD/build-portable/scope
+export LD_LIBRARY_PATH=$PWD/build-portable/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+PY=${PY:-python3}
+WORK=/tmp/scope-gpu
+mkdir -p "$WORK"
+N_TORCH=${N_TORCH:-20000}
+N_CU=${N_CU:-100000}
+ROUNDS=${ROUNDS:-2}
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "machine"
+date -u
+uname -r
+nvidia-smi -L 2>&1 | head -2
+nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1 | head -1
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1
+nvcc --version 2>&1 | tail -1
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+"$SCOPE" trace --help >/dev/null || { echo "scope does not run here"; exit 1; }
+
+# A traced run: scope's summary to $OUT/<name>.summary.json, the workload's
+# own JSON line to $OUT/<name>.workload.json.
+traced() {
+  local name=$1
+  shift
+  timeout 300 "$SCOPE" trace --probes cuda --quiet --json -- "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+  local rc=$?
+  grep '"event":"summary"' "$WORK/$name.out" | tail -1 >"$OUT/$name.summary.json"
+  grep -v '"event":"summary"' "$WORK/$name.out" | grep '^{' | tail -1 >"$OUT/$name.workload.json"
+  echo "$name: rc=$rc $(cat "$OUT/$name.workload.json")"
+  head -c 2000 "$WORK/$name.err"
+}
+untraced() {
+  local name=$1
+  shift
+  timeout 300 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+  grep '^{' "$WORK/$name.out" | tail -1 >"$OUT/$name.workload.json"
+  echo "$name: rc=$? $(cat "$OUT/$name.workload.json")"
+}
+
+say "CUDA C++ program built here with nvcc"
+nvcc -O2 -cudart shared -o "$WORK/workload_shared" bench/gpu/workload.cu && echo built shared
+nvcc -O2 -o "$WORK/workload_static" bench/gpu/workload.cu && echo built static
+for r in $(seq 1 "$ROUNDS"); do
+  for v in shared static; do
+    untraced "cu_${v}_untraced_$r" "$WORK/workload_$v" "$N_CU"
+    traced "cu_${v}_traced_$r" "$WORK/workload_$v" "$N_CU"
+  done
+done
+
+say "PyTorch"
+for r in $(seq 1 "$ROUNDS"); do
+  untraced "torch_launch_untraced_$r" $PY bench/gpu/torch_workload.py launch "$N_TORCH"
+  traced "torch_launch_traced_$r" $PY bench/gpu/torch_workload.py launch "$N_TORCH"
+done
+untraced torch_matmul_untraced $PY bench/gpu/torch_workload.py matmul 50
+traced torch_matmul_traced $PY bench/gpu/torch_workload.py matmul 50
+untraced torch_copy_untraced $PY bench/gpu/torch_workload.py copy 20
+traced torch_copy_traced $PY bench/gpu/torch_workload.py copy 20
+export PYTORCH_NO_CUDA_MEMORY_CACHING=1
+untraced torch_alloc_untraced $PY bench/gpu/torch_workload.py alloc 2000
+traced torch_alloc_traced $PY bench/gpu/torch_workload.py alloc 2000
+unset PYTORCH_NO_CUDA_MEMORY_CACHING
+
+# The floor: one no-op uprobe on the driver's cuLaunchKernel.
+if [ -x build-portable/bench/noop_uprobe ]; then
+  say "no-op uprobe floor"
+  LIBCUDA=$($PY -c 'import torch; torch.zeros(1, device="cuda"); print([l.split()[-1] for l in open("/proc/self/maps") if "libcuda.so" in l][0])')
+  echo "libcuda: $LIBCUDA"
+  for r in $(seq 1 "$ROUNDS"); do
+    timeout 300 build-portable/bench/noop_uprobe "$LIBCUDA" cuLaunchKernel -- \
+      $PY bench/gpu/torch_workload.py launch "$N_TORCH" >"$WORK/floor_$r.out" 2>&1
+    grep '^{' "$WORK/floor_$r.out" | tail -1 >"$OUT/torch_launch_floor_$r.workload.json"
+    echo "floor_$r: $(cat "$OUT/torch_launch_floor_$r.workload.json")"
+  done
+fi
+
+say "checks"
+$PY bench/gpu/check.py "$OUT" | tee "$OUT/gpu_results.txt"

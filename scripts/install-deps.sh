@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what scope needs to build and test, from Debian's packages.
+set -euo pipefail
+PKGS=(cmake ninja-build g++ clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
+      pkg-config libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+      libbenchmark-dev clang-format)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
