@@ -443,6 +443,9 @@ void CudaTracer::handle_loader(const loader_event& rec) {
       }
       symbolizer_.invalidate(static_cast<int>(rec.pid));
       (void)scan_process(rec.pid);
+      // Read its maps now, while it is stopped: a short-lived process may be
+      // gone by the time its launches are named from their host stubs.
+      (void)symbolizer_.symbolize(static_cast<int>(rec.pid), 0);
       resume(rec.pid);
       break;
     case LOADER_EXIT: {

@@ -1,6 +1,7 @@
 #include "cli/trace_command.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -185,8 +186,26 @@ int run_trace(const TraceOptions& o) {
 
   CudaAccounting acct;
   std::FILE* out = stdout;
-  static char outbuf[1 << 16];
-  setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
+  // Whole lines only, in writes of at most PIPE_BUF bytes: the traced command
+  // shares this stdout, and a line split across two writes can be torn by its
+  // output (a broken JSON line).
+  setvbuf(out, nullptr, _IONBF, 0);
+  std::string pending;
+  auto flush_pending = [&] {
+    size_t done = 0;
+    while (done < pending.size()) {
+      ssize_t n = write(fileno(out), pending.data() + done, pending.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    pending.clear();
+  };
+  auto emit_line = [&](const std::string& line) {
+    if (!pending.empty() && pending.size() + line.size() > PIPE_BUF) flush_pending();
+    pending += line;
+    if (pending.size() >= PIPE_BUF) flush_pending();
+  };
   uint64_t start_ns = 0;
   pid_t child = 0;
   std::set<uint32_t> live_targets;
@@ -200,11 +219,11 @@ int run_trace(const TraceOptions& o) {
       std::string line = cuda_event_json(ev).dump(-1, ' ', false,
                                                   nlohmann::json::error_handler_t::replace);
       line.push_back('\n');
-      std::fwrite(line.data(), 1, line.size(), out);
+      emit_line(line);
     } else {
       std::string line = format_cuda_line(ev, start_ns);
       line.push_back('\n');
-      std::fwrite(line.data(), 1, line.size(), out);
+      emit_line(line);
     }
   };
   auto on_exit = [&](uint32_t pid, int) {
@@ -296,9 +315,16 @@ int run_trace(const TraceOptions& o) {
                   std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
   int exit_status = 0;
   bool forwarded = false;
-  if (o.reader_stall_ms > 0) usleep(static_cast<useconds_t>(o.reader_stall_ms) * 1000);
+  // Test hook: stall once the first CUDA event is read (a stall before that
+  // only delays a command held at exec until its libraries are attached).
+  bool stalled = o.reader_stall_ms <= 0;
   while (true) {
     int n = tracer.poll(5);
+    flush_pending();
+    if (!stalled && tracer.stats().cuda_events > 0) {
+      stalled = true;
+      usleep(static_cast<useconds_t>(o.reader_stall_ms) * 1000);
+    }
     if (n < 0 && n != -EINTR) {
       std::fprintf(stderr, "scope: reading the ring buffer failed: %s\n", std::strerror(-n));
       exit_status = 1;
@@ -337,6 +363,7 @@ int run_trace(const TraceOptions& o) {
   tracer.drain();
   tracer.release_held();
   acct.finish();
+  flush_pending();
 
   nlohmann::json problems = tracer.problems();
   if (!o.command.empty() && !tracer.saw_cuda())
@@ -353,7 +380,9 @@ int run_trace(const TraceOptions& o) {
                               {"problems", problems}};
     if (!o.command.empty()) summary["exit_status"] = exit_status;
     std::string line = summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::fprintf(out, "%s\n", line.c_str());
+    line.push_back('\n');
+    pending = line;
+    flush_pending();
   } else {
     std::fprintf(out, "\n");
     print_cuda_summary(out, acct);
