@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cmake --preset portable >/dev/null
-ninja -C build-portable scope
+ninja -C build-portable scope noop_uprobe
 mkdir -p build-portable/lib
 for lib in $(ldd build-portable/scope | awk '/=> \// {print $3}'); do
   case "$(basename "$lib")" in

@@ -14,6 +14,7 @@
 struct cuda_bpf;
 struct bpf_link;
 struct ring_buffer;
+struct bpf_program;
 
 namespace scope::probe {
 
@@ -22,6 +23,11 @@ struct CudaProbeOptions {
   std::string comm;             // --comm (in-kernel match)
   uint64_t ring_bytes = 32ull << 20;
   uint64_t wakeup_bytes = 1ull << 20;
+  // One uprobe_multi link per program and file (kernel 6.6+) instead of one
+  // perf event per symbol: detaching a perf uprobe waits for an RCU grace
+  // period under a global mutex, ~0.2 s each here, so 100 of them made exit
+  // take 20 s. Off: per-symbol perf uprobes (older kernels).
+  bool uprobe_multi = true;
 };
 
 // One symbol to probe: where (file offset) and what (call id, enum cuda_call).
@@ -57,7 +63,10 @@ class CudaProbe {
   Status attach_loader_hook(const std::string& group, const std::string& ldso_path,
                             uint64_t offset);
   void detach(const std::string& group);
-  bool attached(const std::string& group) const { return links_.count(group) != 0; }
+  bool attached(const std::string& group) const {
+    return links_.count(group) != 0 || multi_links_.count(group) != 0;
+  }
+  bool uses_uprobe_multi() const { return multi_; }
   size_t link_count() const;
 
   Status trace_tgid(uint32_t tgid, uint32_t flags);
@@ -73,8 +82,16 @@ class CudaProbe {
   CudaProbe() = default;
   cuda_bpf* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;
+  Result<int> attach_multi(bpf_program* prog, const std::string& path,
+                           const std::vector<ProbePoint>& points, bool retprobe);
+
   std::map<std::string, std::vector<bpf_link*>> links_;
+  std::map<std::string, std::vector<int>> multi_links_;  // uprobe_multi link fds
+  bool multi_ = false;
 };
+
+// Whether this kernel has uprobe_multi links (6.6+); SCOPE_NO_UPROBE_MULTI=1 turns them off.
+bool kernel_has_uprobe_multi();
 
 // Mounts tracefs at /sys/kernel/tracing when nothing is mounted there.
 void ensure_tracefs();

@@ -3,6 +3,8 @@
 // scope's JSON lines.
 #pragma once
 
+#include <bpf/bpf.h>
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -288,6 +290,35 @@ inline std::string bpftool_path() {
   return file_exists("/usr/sbin/bpftool") ? "/usr/sbin/bpftool" : "/usr/bin/bpftool";
 }
 
+// Paths of every uprobe_multi link in the kernel (BPF_OBJ_GET_INFO_BY_FD on
+// each link; Debian's bpftool 7.1 prints them as "type 12" without a path).
+inline std::vector<std::string> uprobe_multi_link_paths() {
+  constexpr uint32_t kLinkTypeUprobeMulti = 12;
+  std::vector<std::string> out;
+  uint32_t id = 0;
+  while (bpf_link_get_next_id(id, &id) == 0) {
+    int fd = bpf_link_get_fd_by_id(id);
+    if (fd < 0) continue;
+    // struct bpf_link_info: type, id, prog_id, then (8-aligned) the union,
+    // whose uprobe_multi member starts with: path, offsets, ref_ctr_offsets,
+    // cookies (u64 each), path_size, count, flags, pid (u32 each).
+    alignas(8) unsigned char info[256] = {};
+    char path[4096] = {};
+    uint64_t path_ptr = reinterpret_cast<uint64_t>(path);
+    uint32_t path_size = sizeof(path);
+    std::memcpy(info + 16, &path_ptr, sizeof(path_ptr));
+    std::memcpy(info + 16 + 32, &path_size, sizeof(path_size));
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, info, &len) == 0) {
+      uint32_t type = 0;
+      std::memcpy(&type, info, sizeof(type));
+      if (type == kLinkTypeUprobeMulti) out.emplace_back(path);
+    }
+    close(fd);
+  }
+  return out;
+}
+
 inline std::vector<std::string> uprobes_under(const std::string& dir) {
   std::vector<std::string> out;
   RunResult r = run({bpftool_path(), "-j", "perf", "list"}, 30);
@@ -300,6 +331,9 @@ inline std::vector<std::string> uprobes_under(const std::string& dir) {
                       std::to_string(e.value("prog_id", 0)) + ")");
     }
   }
+  // uprobe_multi links (one per program and file), from the kernel's link list.
+  for (const auto& file : uprobe_multi_link_paths())
+    if (file.rfind(dir, 0) == 0) out.push_back(file + " (uprobe_multi link)");
   // Legacy tracefs uprobes (probes created through uprobe_events).
   if (std::FILE* f = std::fopen("/sys/kernel/tracing/uprobe_events", "r")) {
     char buf[4096];
