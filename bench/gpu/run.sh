@@ -40,19 +40,22 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 
 traced() {
   local name=$1
   shift
+  local t0=$SECONDS
   timeout 300 "$SCOPE" trace --probes cuda --quiet --json -- "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
   local rc=$?
   grep '"event":"summary"' "$WORK/$name.out" | tail -1 >"$OUT/$name.summary.json"
   grep -v '"event":"summary"' "$WORK/$name.out" | grep '^{' | tail -1 >"$OUT/$name.workload.json"
-  echo "$name: rc=$rc $(cat "$OUT/$name.workload.json")"
+  echo "$name: rc=$rc wall=$((SECONDS - t0))s $(cat "$OUT/$name.workload.json")"
   head -c 2000 "$WORK/$name.err"
 }
 untraced() {
   local name=$1
   shift
+  local t0=$SECONDS
   timeout 300 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+  local rc=$?
   grep '^{' "$WORK/$name.out" | tail -1 >"$OUT/$name.workload.json"
-  echo "$name: rc=$? $(cat "$OUT/$name.workload.json")"
+  echo "$name: rc=$rc wall=$((SECONDS - t0))s $(cat "$OUT/$name.workload.json")"
 }
 
 say "CUDA C++ program built here with nvcc"
