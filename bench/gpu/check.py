@@ -27,7 +27,7 @@ def check(ok, what):
 
 
 def top_kernels(summary, n=5):
-    return [(k["count"], k["kernel"]) for k in summary["cuda"]["kernels"][:n]]
+    return [(k["count"], k["kernel"][:100]) for k in summary["cuda"]["kernels"][:n]]
 
 
 def rounds(prefix):
@@ -75,7 +75,7 @@ for path in rounds("torch_launch_traced"):
     deltas.append(w_t["us_per_op"] - w_u["us_per_op"])
     c = s["cuda"]
     best = max(c["kernels"], key=lambda k: k["count"]) if c["kernels"] else {"count": 0, "kernel": ""}
-    check(best["count"] >= w_t["add_kernels"], f"torch r{r}: add kernel x{best['count']} >= {w_t['add_kernels']}: {best['kernel'][:120]}")
+    check(best["count"] >= w_t["add_kernels"], f"torch r{r}: add kernel x{best['count']} >= {w_t['add_kernels']}: {best['kernel'][:100]}")
     check(s["dropped"] == 0, f"torch r{r}: dropped {s['dropped']} == 0")
     print(f"   launches {c['launches']}, unnamed {c['unnamed_launches']}, calls {c['calls']}")
     print(f"   untraced {w_u['us_per_op']:.3f} us/op, traced {w_t['us_per_op']:.3f}")

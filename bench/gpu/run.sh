@@ -96,4 +96,7 @@ if [ -x build-portable/bench/noop_uprobe ]; then
 fi
 
 say "checks"
-$PY bench/gpu/check.py "$OUT" | tee "$OUT/gpu_results.txt"
+$PY bench/gpu/check.py "$OUT" >"$OUT/gpu_results.txt"
+tail -40 "$OUT/gpu_results.txt"
+# Few files come back from the device machine: pack them into one.
+(cd "$OUT" && tar czf /tmp/gpu-results.tgz --exclude=gpu-results.tgz . && rm -f ./*.json && mv /tmp/gpu-results.tgz .)

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   cudaFree(y);
   cudaError_t err = cudaGetLastError();
   printf(
-      "{\"launches\":%d,\"empty_kernel\":%d,\"allocs\":3,\"frees\":2,\"memcpy\":2,\"syncs\":2,"
+      "{\"launches\":%d,\"empty_kernel\":%d,\"allocs\":3,\"frees\":2,\"memcpy\":2,\"syncs\":3,"
       "\"leak_bytes\":%d,\"us_per_launch\":%.3f,\"error\":\"%s\"}\n",
       n + 100 + 3, n + 100, 1 << 20, us / n, cudaGetErrorString(err));
   free(host);
