@@ -1,9 +1,8 @@
 // noop_uprobe LIBPATH SYMBOL -- CMD...: attaches a no-op uprobe to SYMBOL in LIBPATH (all
 // processes), runs CMD, waits for it, detaches. The benchmark floor: what any uprobe costs.
+#include <bpf/libbpf.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <bpf/libbpf.h>
 
 #include <cerrno>
 #include <cstdio>

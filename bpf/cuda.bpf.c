@@ -15,13 +15,14 @@
  * reported as part of the outer call. A driver launch inside a probed runtime
  * launch completes that launch's event (handle, stub and call all known) and
  * marks it consumed so the runtime return does not report it again. */
+// vmlinux.h first, then libbpf's headers, which need its types.
+// clang-format off
 #include "vmlinux.h"
-
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-
 #include "bpf/shared/cuda.h"
+// clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -106,7 +107,7 @@ static __always_inline bool is_traced(__u32 tgid) {
 
 static __always_inline __u64 submit_flags(void) {
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                        : BPF_RB_NO_WAKEUP;
+                                                                       : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline const struct call_prop *prop_of(__u64 call) {
@@ -402,8 +403,7 @@ int name_return(struct pt_regs *ctx) {
   return 0;
 }
 
-static __always_inline void emit_loader(__u32 what, __u32 pid, __u32 tid, __u32 ppid,
-                                        bool hold) {
+static __always_inline void emit_loader(__u32 what, __u32 pid, __u32 tid, __u32 ppid, bool hold) {
   struct loader_event *le = bpf_ringbuf_reserve(&events, sizeof(*le), 0);
   if (!le) {
     count_drop(2);
@@ -443,8 +443,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
   if (!is_traced(tgid)) return 0;
   __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
   bool hold = flags && (*flags & TRACED_HOLD);
-  emit_loader(LOADER_EXEC, tgid, BPF_CORE_READ(p, pid), BPF_CORE_READ(p, real_parent, tgid),
-              hold);
+  emit_loader(LOADER_EXEC, tgid, BPF_CORE_READ(p, pid), BPF_CORE_READ(p, real_parent, tgid), hold);
   return 0;
 }
 

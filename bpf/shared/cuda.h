@@ -38,28 +38,30 @@ enum cuda_copy_kind {
 /* Argument layouts: how a BPF program reads a call's arguments. */
 enum cuda_args {
   ARGS_NONE = 0,
-  ARGS_RT_LAUNCH,      /* (func, dim3 grid, dim3 block, args, smem, stream) */
-  ARGS_RT_LAUNCH_EXC,  /* (const cudaLaunchConfig_t*, func, args) */
-  ARGS_RT_LAUNCH_KERNEL, /* nvcc 13's __cudaLaunchKernel(CUkernel, dim3, dim3, args, smem, stream) */
-  ARGS_DRV_LAUNCH,     /* (f, gx, gy, gz, bx, by, bz, smem, stream, ...) */
-  ARGS_DRV_LAUNCH_EX,  /* (const CUlaunchConfig*, f, params, extra) */
-  ARGS_ALLOC,          /* (void **out, size_t bytes, ...) */
-  ARGS_FREE,           /* (ptr, ...) */
-  ARGS_RT_MEMCPY,      /* (dst, src, bytes, kind[, stream]) */
-  ARGS_DRV_MEMCPY,     /* (dst, src, bytes[, stream]); kind from the table */
-  ARGS_MEMSET,         /* (dst, value, bytes[, stream]) */
-  ARGS_DRV_MEMSET_D32, /* (dst, value, count[, stream]): bytes = 4 * count */
-  ARGS_STREAM0,        /* (stream or event handle) */
-  ARGS_GRAPH,          /* (graph_exec, stream) */
-  ARGS_GET_FUNCTION,   /* (out handle*, module/library, const char *name) */
-  ARGS_KERNEL_GET_FN,  /* (CUfunction *out, CUkernel kernel) */
-  ARGS_GET_KERNEL,     /* nvcc 13's __cudaGetKernel(cudaKernel_t *out, const void *host_stub) */
+  ARGS_RT_LAUNCH,        /* (func, dim3 grid, dim3 block, args, smem, stream) */
+  ARGS_RT_LAUNCH_EXC,    /* (const cudaLaunchConfig_t*, func, args) */
+  ARGS_RT_LAUNCH_KERNEL, /* nvcc 13's __cudaLaunchKernel(CUkernel, dim3, dim3, args, smem, stream)
+                          */
+  ARGS_DRV_LAUNCH,       /* (f, gx, gy, gz, bx, by, bz, smem, stream, ...) */
+  ARGS_DRV_LAUNCH_EX,    /* (const CUlaunchConfig*, f, params, extra) */
+  ARGS_ALLOC,            /* (void **out, size_t bytes, ...) */
+  ARGS_FREE,             /* (ptr, ...) */
+  ARGS_RT_MEMCPY,        /* (dst, src, bytes, kind[, stream]) */
+  ARGS_DRV_MEMCPY,       /* (dst, src, bytes[, stream]); kind from the table */
+  ARGS_MEMSET,           /* (dst, value, bytes[, stream]) */
+  ARGS_DRV_MEMSET_D32,   /* (dst, value, count[, stream]): bytes = 4 * count */
+  ARGS_STREAM0,          /* (stream or event handle) */
+  ARGS_GRAPH,            /* (graph_exec, stream) */
+  ARGS_GET_FUNCTION,     /* (out handle*, module/library, const char *name) */
+  ARGS_KERNEL_GET_FN,    /* (CUfunction *out, CUkernel kernel) */
+  ARGS_GET_KERNEL,       /* nvcc 13's __cudaGetKernel(cudaKernel_t *out, const void *host_stub) */
 };
 
 /* Every API symbol scope probes:
  * X(id, symbol, layer, op, args, kind, async, mem).
  * `kind` is the copy direction for driver copies (runtime copies carry it as an
  * argument); `mem` the memory an alloc/free touches. */
+// clang-format off
 #define CUDA_CALLS(X)                                                                  \
   X(CALL_cudaLaunchKernel, cudaLaunchKernel, RUNTIME, LAUNCH, RT_LAUNCH, 0, 1, 0)      \
   X(CALL_cudaLaunchKernel_ptsz, cudaLaunchKernel_ptsz, RUNTIME, LAUNCH, RT_LAUNCH, 0, 1, 0) \
@@ -129,6 +131,7 @@ enum cuda_args {
   X(CALL_cuKernelGetFunction, cuKernelGetFunction, DRIVER, NAME, KERNEL_GET_FN, 0, 0, 0) \
   X(CALL___cudaGetKernel, __cudaGetKernel, RUNTIME, NAME, GET_KERNEL, 0, 0, 0)
 
+// clang-format on
 #define CUDA_CALL_ENUM(id, sym, layer, op, args, kind, async, mem) id,
 enum cuda_call { CALL_NONE = 0, CUDA_CALLS(CUDA_CALL_ENUM) CALL_COUNT };
 #undef CUDA_CALL_ENUM
@@ -194,9 +197,9 @@ struct loader_event {
   __u32 record; /* REC_LOADER */
   __u32 pid;
   __u32 tid;
-  __u32 what;   /* enum loader_what */
-  __u32 ppid;   /* LOADER_FORK: parent; LOADER_EXIT: exit code */
-  __u32 held;   /* 1 if the process was stopped and waits for SIGCONT */
+  __u32 what; /* enum loader_what */
+  __u32 ppid; /* LOADER_FORK: parent; LOADER_EXIT: exit code */
+  __u32 held; /* 1 if the process was stopped and waits for SIGCONT */
   __u64 ts_ns;
   char comm[16];
 };

@@ -4,6 +4,15 @@
 
 namespace scope {
 
+void CudaAccounting::name_launches(const std::string& kernel, uint64_t count) {
+  count = std::min(count, unnamed_launches_);
+  if (count == 0 || kernel.empty()) return;
+  unnamed_launches_ -= count;
+  auto [it, inserted] = kernels_.try_emplace(kernel);
+  if (inserted) it->second.kernel = kernel;
+  it->second.count += count;
+}
+
 void CudaAccounting::add(const CudaEvent& event) {
   std::string_view op = cuda_op_name(event.op);
   if (!op.empty()) ++ops_[std::string(op)];

@@ -71,6 +71,9 @@ class CudaAccounting {
   void process_exit(uint32_t pid);
   // The trace ended: allocations still live become leaks with reason "trace_end".
   void finish();
+  // `count` launches reported without a name turned out to be `kernel` (its
+  // name was learned after they were seen): count them under it.
+  void name_launches(const std::string& kernel, uint64_t count);
 
   uint64_t launches() const { return launches_; }
   uint64_t unnamed_launches() const { return unnamed_launches_; }

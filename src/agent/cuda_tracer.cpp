@@ -14,6 +14,7 @@
 #include "discover/elf_file.h"
 #include "discover/ld_search.h"
 #include "discover/proc_maps.h"
+#include "event/cuda_decode.h"
 
 namespace scope::agent {
 
@@ -48,25 +49,9 @@ std::string file_key(const std::string& path) {
 bool is_loader_path(const std::string& path) {
   auto slash = path.rfind('/');
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  return base.rfind("ld-linux", 0) == 0 || (base.rfind("ld-", 0) == 0 && base.find(".so") != std::string::npos);
+  return base.rfind("ld-linux", 0) == 0 ||
+         (base.rfind("ld-", 0) == 0 && base.find(".so") != std::string::npos);
 }
-
-// nvcc's host stub for kernel _Z5saxpyifPfS_ is __device_stub__Z5saxpyifPfS_:
-// its demangled name carries the kernel's mangled name.
-std::string kernel_from_device_stub(const std::string& stub_name) {
-  static const std::string kPrefix = "__device_stub__";
-  auto pos = stub_name.find(kPrefix);
-  if (pos == std::string::npos) return stub_name;
-  size_t start = pos + kPrefix.size();
-  size_t end = start;
-  while (end < stub_name.size() && (isalnum(static_cast<unsigned char>(stub_name[end])) || stub_name[end] == '_'))
-    ++end;
-  std::string mangled = "_" + stub_name.substr(start, end - start);
-  std::string name = discover::demangle(mangled);
-  return name == mangled ? stub_name.substr(start, end - start) : name;
-}
-
-std::string comm_of(const char* comm) { return std::string(comm, strnlen(comm, 16)); }
 
 }  // namespace
 
@@ -91,7 +76,9 @@ Result<std::unique_ptr<CudaTracer>> CudaTracer::create(const CudaTracerOptions& 
 
 CudaTracer::~CudaTracer() { release_held(); }
 
-Status CudaTracer::trace_pid(uint32_t pid, uint32_t flags) { return probe_->trace_tgid(pid, flags); }
+Status CudaTracer::trace_pid(uint32_t pid, uint32_t flags) {
+  return probe_->trace_tgid(pid, flags);
+}
 
 uint64_t CudaTracer::dropped() const { return probe_->dropped(); }
 
@@ -127,7 +114,8 @@ std::string CudaTracer::attach_file(const std::string& path, uint32_t pid_for_en
   CudaLibraryKind kind = discover::classify_path(path);
   auto elf = discover::ElfFile::open(path);
   if (!elf) {
-    if (kind != CudaLibraryKind::kNone) note_problem("scope: cannot read " + path + ": " + elf.error());
+    if (kind != CudaLibraryKind::kNone)
+      note_problem("scope: cannot read " + path + ": " + elf.error());
     scanned_paths_.insert(key);
     return {};
   }
@@ -211,8 +199,7 @@ std::string CudaTracer::attach_file(const std::string& path, uint32_t pid_for_en
 // The runtime dlopens libcuda.so.1 at its first call: find that file now, as
 // the loader would, and attach before it is mapped.
 void CudaTracer::attach_driver_candidates(const std::string& runtime_path,
-                                          const std::vector<std::string>& environ,
-                                          FileInfo& info) {
+                                          const std::vector<std::string>& environ, FileInfo& info) {
   auto elf = discover::ElfFile::open(runtime_path);
   auto env = discover::SearchEnv::from_environ(environ);
   std::vector<std::string> candidates;
@@ -284,7 +271,8 @@ void CudaTracer::scan_all_processes() {
   closedir(dir);
 }
 
-Status CudaTracer::prepare_command(const std::string& exe, const std::vector<std::string>& environ) {
+Status CudaTracer::prepare_command(const std::string& exe,
+                                   const std::vector<std::string>& environ) {
   auto env = discover::SearchEnv::from_environ(environ);
   auto elf = discover::ElfFile::open(exe);
   if (elf && !elf->interpreter().empty()) attach_loader(elf->interpreter());
@@ -314,81 +302,49 @@ int CudaTracer::on_record(void* ctx, void* data, size_t size) {
 
 int CudaTracer::handle_record(const void* data, size_t size) {
   ++stats_.records;
-  if (size < sizeof(uint32_t)) {
+  auto type = cuda_record_type(data, size);
+  if (!type) {
     ++stats_.decode_errors;
     return 0;
   }
-  uint32_t record;
-  std::memcpy(&record, data, sizeof(record));
-  if (record == REC_CUDA && size >= sizeof(cuda_event)) {
+  // Copies: ring-buffer records are only 8-byte aligned.
+  if (*type == REC_CUDA) {
     cuda_event rec;
     std::memcpy(&rec, data, sizeof(rec));
     handle_cuda(rec);
-  } else if (record == REC_NAME && size >= sizeof(cuda_name_event)) {
+  } else if (*type == REC_NAME) {
     handle_name(*static_cast<const cuda_name_event*>(data));
-  } else if (record == REC_LOADER && size >= sizeof(loader_event)) {
+  } else {
     loader_event rec;
     std::memcpy(&rec, data, sizeof(rec));
     handle_loader(rec);
-  } else {
-    ++stats_.decode_errors;
   }
   return 0;
 }
 
 void CudaTracer::handle_cuda(const cuda_event& rec) {
   ++stats_.cuda_events;
-  CudaEvent ev;
-  ev.ts_ns = rec.ts_ns + mono_to_unix_ns_;
-  ev.pid = rec.pid;
-  ev.tid = rec.tid;
-  ev.comm = comm_of(rec.comm);
-  ev.call = rec.call;
-  ev.op = rec.op;
-  if (rec.flags & CUDA_F_HAS_RET) ev.ret = rec.ret;
-  if (rec.flags & CUDA_F_HAS_DURATION) ev.duration_ns = rec.duration_ns;
-  ev.async = rec.flags & CUDA_F_ASYNC;
-  ev.handle = rec.handle;
-  ev.stub = rec.stub;
-  ev.ptr = rec.ptr;
-  ev.bytes = rec.bytes;
-  ev.stream = rec.stream;
-  ev.kind = rec.kind;
-  ev.mem = rec.mem;
-  ev.shared_mem = rec.shared_mem;
-  for (int i = 0; i < 3; ++i) {
-    ev.grid[i] = rec.grid[i];
-    ev.block[i] = rec.block[i];
-  }
+  CudaEvent ev = decode_cuda_event(rec, mono_to_unix_ns_);
   if (ev.op == CUDA_OP_LAUNCH) {
-    auto& names = names_[ev.pid];
     if (ev.stub) {
-      auto it = names.find(ev.stub);
-      if (it == names.end()) {
-        auto sym = symbolizer_.symbolize(ev.pid, ev.stub);
+      // The host stub (or, for nvcc 13's __cudaLaunchKernel, a return address
+      // inside it) is named by its ELF symbol.
+      if (!names_.known(ev.pid, ev.stub)) {
+        auto sym = symbolizer_.symbolize(static_cast<int>(ev.pid), ev.stub);
         std::string name = sym ? *sym : std::string();
         if (rec.flags & CUDA_F_STUB_IS_CALLER) name = kernel_from_device_stub(name);
-        it = names.emplace(ev.stub, name).first;
+        names_.learn(ev.pid, ev.stub, name.empty() ? std::string("?") : name);
       }
-      ev.kernel = it->second;
-      if (!ev.kernel.empty() && ev.handle && !names.count(ev.handle)) names[ev.handle] = ev.kernel;
+      ev.kernel = names_.lookup(ev.pid, ev.stub);
+      if (ev.kernel == "?") ev.kernel.clear();
+      if (!ev.kernel.empty() && ev.handle && !names_.known(ev.pid, ev.handle))
+        names_.learn(ev.pid, ev.handle, ev.kernel);
     }
-    if (ev.kernel.empty() && ev.handle) {
-      auto it = names.find(ev.handle);
-      if (it != names.end()) {
-        ev.kernel = it->second;
-      } else {
-        auto fk = function_kernel_[ev.pid].find(ev.handle);
-        if (fk != function_kernel_[ev.pid].end()) {
-          auto kn = names.find(fk->second);
-          if (kn != names.end()) ev.kernel = names[ev.handle] = kn->second;
-        }
-      }
-    }
+    if (ev.kernel.empty()) ev.kernel = names_.lookup(ev.pid, ev.handle);
     // A handle never named before: probe the runtime's launches for a while,
     // whose host stubs carry names (a process traced since before it loaded
     // its kernels never needs this).
-    if (ev.kernel.empty() && unnamed_seen_[ev.pid].insert(ev.handle).second) begin_naming(ev.pid);
+    if (ev.kernel.empty() && names_.note_unnamed(ev.pid, ev.handle)) begin_naming(ev.pid);
   }
   on_event_(ev);
 }
@@ -397,20 +353,17 @@ void CudaTracer::handle_name(const cuda_name_event& rec) {
   ++stats_.name_events;
   if (rec.ret != 0 || rec.handle == 0) return;
   if (rec.call == CALL___cudaGetKernel) {  // kernel handle <- host stub
-    auto name = symbolizer_.symbolize(rec.pid, rec.parent);
-    if (name) names_[rec.pid][rec.handle] = *name;
+    auto name = symbolizer_.symbolize(static_cast<int>(rec.pid), rec.parent);
+    if (name) names_.learn(rec.pid, rec.handle, *name);
     return;
   }
   if (rec.call == CALL_cuKernelGetFunction) {
-    function_kernel_[rec.pid][rec.handle] = rec.parent;
-    auto& names = names_[rec.pid];
-    auto it = names.find(rec.parent);
-    if (it != names.end()) names[rec.handle] = it->second;
+    names_.alias(rec.pid, rec.handle, rec.parent);
     return;
   }
   size_t len = std::min<size_t>(rec.name_len, CUDA_NAME_MAX - 1);
   std::string mangled(rec.name, strnlen(rec.name, len));
-  names_[rec.pid][rec.handle] = discover::demangle(mangled);
+  names_.learn(rec.pid, rec.handle, discover::demangle(mangled));
 }
 
 void CudaTracer::begin_naming(uint32_t pid) {
@@ -436,9 +389,7 @@ void CudaTracer::handle_loader(const loader_event& rec) {
     case LOADER_DLOPEN:
       if (rec.held) held_.insert(rec.pid);
       if (rec.what == LOADER_EXEC) {
-        names_.erase(rec.pid);
-        function_kernel_.erase(rec.pid);
-        unnamed_seen_.erase(rec.pid);
+        names_.forget(rec.pid);
         pid_files_.erase(rec.pid);
       }
       symbolizer_.invalidate(static_cast<int>(rec.pid));
@@ -452,9 +403,7 @@ void CudaTracer::handle_loader(const loader_event& rec) {
       held_.erase(rec.pid);
       int status = static_cast<int>(rec.ppid);
       on_exit_(rec.pid, status);
-      names_.erase(rec.pid);
-      function_kernel_.erase(rec.pid);
-      unnamed_seen_.erase(rec.pid);
+      names_.forget(rec.pid);
       pid_files_.erase(rec.pid);
       symbolizer_.invalidate(static_cast<int>(rec.pid));
       break;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/kernel_names.h"
 #include "common/result.h"
 #include "discover/symbolizer.h"
 #include "event/cuda_event.h"
@@ -72,16 +73,18 @@ class CudaTracer {
   const std::vector<std::string>& problems() const { return problems_; }
   bool saw_cuda() const { return !attached_files_.empty(); }
   size_t link_count() const { return probe_->link_count(); }
+  // Launches reported without a name whose name was learned later, by name.
+  std::map<std::string, uint64_t> named_later() const { return names_.named_later(); }
   // Test hook: probe the runtime's launch functions from now on.
   void force_runtime_launch_probes();
 
  private:
   struct FileInfo {
     std::string path;
-    int kind = 0;                 // discover::CudaLibraryKind
-    std::string launch_group;     // runtime launch probes; empty for the driver
+    int kind = 0;              // discover::CudaLibraryKind
+    std::string launch_group;  // runtime launch probes; empty for the driver
     std::vector<probe::ProbePoint> launch_points;
-    bool driverless = false;      // no driver resolvable: launches only seen here
+    bool driverless = false;  // no driver resolvable: launches only seen here
     bool launch_attached = false;
   };
 
@@ -110,16 +113,13 @@ class CudaTracer {
 
   std::map<std::string, FileInfo> files_;  // key: "dev:inode"
   std::set<std::string> loader_hooks_;
-  std::set<std::string> scanned_paths_;    // paths already classified (incl. non-CUDA)
+  std::set<std::string> scanned_paths_;  // paths already classified (incl. non-CUDA)
   std::unordered_map<uint32_t, std::set<std::string>> pid_files_;  // pid -> runtime keys
   std::vector<std::string> attached_files_;
   std::vector<std::string> problems_;
   std::set<std::string> problem_set_;
 
-  // Kernel names per process: handle (CUfunction, CUkernel, host stub) -> name.
-  std::unordered_map<uint32_t, std::unordered_map<uint64_t, std::string>> names_;
-  std::unordered_map<uint32_t, std::unordered_map<uint64_t, uint64_t>> function_kernel_;
-  std::unordered_map<uint32_t, std::set<uint64_t>> unnamed_seen_;
+  KernelNames names_;
   discover::ProcessSymbolizer symbolizer_;
   std::set<uint32_t> held_;
   std::chrono::steady_clock::time_point naming_until_{};

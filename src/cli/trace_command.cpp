@@ -63,10 +63,11 @@ Result<std::set<std::string>> parse_families(const std::string& list, bool expli
     item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
     if (std::find(kKnownFamilies.begin(), kKnownFamilies.end(), item) == kKnownFamilies.end())
-      return make_error("unknown probe family '" + item + "' (known: " + join(kKnownFamilies, ", ") +
-                        ")");
+      return make_error("unknown probe family '" + item +
+                        "' (known: " + join(kKnownFamilies, ", ") + ")");
     if (!kBuiltFamilies.count(item) && (explicit_list || !kDefaultFamilies.count(item)))
-      return make_error("probe family '" + item + "' is not available in this build yet (available: " +
+      return make_error("probe family '" + item +
+                        "' is not available in this build yet (available: " +
                         join({kBuiltFamilies.begin(), kBuiltFamilies.end()}, ", ") + ")");
     families.insert(item);
   }
@@ -112,9 +113,10 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
   auto* pid = cmd->add_option("-p,--pid", o.pid, "Attach to this running process")
                   ->envname("SCOPE_PID")
                   ->check(CLI::PositiveNumber);
-  auto* comm = cmd->add_option("-c,--comm", o.comm,
-                               "Trace processes with this name (comm), running now or started later")
-                   ->envname("SCOPE_COMM");
+  auto* comm =
+      cmd->add_option("-c,--comm", o.comm,
+                      "Trace processes with this name (comm), running now or started later")
+          ->envname("SCOPE_COMM");
   pid->excludes(comm);
   cmd->add_flag("--json", o.json, "One JSON object per line on stdout; the last is the summary")
       ->envname("SCOPE_JSON");
@@ -216,8 +218,8 @@ int run_trace(const TraceOptions& o) {
     acct.add(ev);
     if (o.quiet) return;
     if (o.json) {
-      std::string line = cuda_event_json(ev).dump(-1, ' ', false,
-                                                  nlohmann::json::error_handler_t::replace);
+      std::string line =
+          cuda_event_json(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       line.push_back('\n');
       emit_line(line);
     } else {
@@ -363,6 +365,7 @@ int run_trace(const TraceOptions& o) {
   tracer.drain();
   tracer.release_held();
   acct.finish();
+  for (const auto& [kernel, count] : tracer.named_later()) acct.name_launches(kernel, count);
   flush_pending();
 
   nlohmann::json problems = tracer.problems();

@@ -110,8 +110,8 @@ Result<std::unique_ptr<CudaProbe>> CudaProbe::open(const CudaProbeOptions& optio
     return make_error("cannot load the cuda BPF programs (" + errno_text(err) +
                       "): scope needs root or CAP_BPF+CAP_PERFMON and a kernel with BTF");
   }
-  for (bpf_program* prog : {probe->skel_->progs.on_exec, probe->skel_->progs.on_fork,
-                            probe->skel_->progs.on_exit}) {
+  for (bpf_program* prog :
+       {probe->skel_->progs.on_exec, probe->skel_->progs.on_fork, probe->skel_->progs.on_exit}) {
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       return make_error(std::string("cannot attach ") + bpf_program__name(prog) + ": " +

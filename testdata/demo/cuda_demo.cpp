@@ -7,9 +7,6 @@
 // Flags: --threads N (4)  --iterations M (10)  --loop  --no-leak  --exit-code C
 //        --nvcc13-launch (stubs use __cudaGetKernel + __cudaLaunchKernel, as nvcc 13 does)
 // At exit it prints one `expect {...}` line with the operations it performed.
-#include "standin_cuda.h"
-#include "standin_cudart.h"
-
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -22,10 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "standin_cuda.h"
+#include "standin_cudart.h"
+
 namespace {
 
-std::atomic<long> n_runtime_launches{0}, n_driver_launches{0}, n_allocs{0}, n_frees{0},
-    n_memcpy{0}, n_memset{0}, n_syncs{0}, n_graph_launches{0}, n_errors{0};
+std::atomic<long> n_runtime_launches{0}, n_driver_launches{0}, n_allocs{0}, n_frees{0}, n_memcpy{0},
+    n_memset{0}, n_syncs{0}, n_graph_launches{0}, n_errors{0};
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }

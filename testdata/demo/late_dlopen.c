@@ -3,22 +3,22 @@
  * registers "late_kernel", cudaMalloc(4096), launches it once,
  * cudaDeviceSynchronize, cudaFree. Prints "done". */
 #define _GNU_SOURCE
-#include "standin_cudart.h"
-
 #include <dlfcn.h>
 #include <stdio.h>
 #include <time.h>
+
+#include "standin_cudart.h"
 
 __attribute__((noinline, noipa)) void late_kernel(void) {}
 
 static const unsigned char fatbin_data[16];
 static standin_fatbin_wrapper fatbin_wrapper = {0x466243b1, 1, fatbin_data, NULL};
 
-#define SYM(var, name)                                              \
-  __typeof__(&name) var = (__typeof__(&name))dlsym(lib, #name);     \
-  if (!var) {                                                       \
+#define SYM(var, name)                                                 \
+  __typeof__(&name) var = (__typeof__(&name))dlsym(lib, #name);        \
+  if (!var) {                                                          \
     fprintf(stderr, "late_dlopen: dlsym(%s): %s\n", #name, dlerror()); \
-    return 1;                                                       \
+    return 1;                                                          \
   }
 
 int main(int argc, char **argv) {

@@ -3,12 +3,12 @@
  *   ns_per_launch <wall ns / N, i.e. the mean latency of one launch in a thread>
  *   launches <N * threads> */
 #define _GNU_SOURCE
-#include "standin_cudart.h"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "standin_cudart.h"
 
 __attribute__((noinline, noipa)) void loop_kernel(void) {}
 

@@ -4,13 +4,13 @@
  * Every exported function is a real out-of-line function: uprobes attach at
  * the symbol's first byte. */
 #define _GNU_SOURCE
-#include "standin_cuda.h"
-
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "standin_cuda.h"
 
 #define EXPORT __attribute__((noinline, noipa, used, visibility("default")))
 
@@ -179,7 +179,9 @@ static CUresult sync_sleep(void) {
 
 /* ---- initialisation, devices, contexts ---------------------------------- */
 
-EXPORT CUresult cuInit(unsigned int flags) { return flags == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; }
+EXPORT CUresult cuInit(unsigned int flags) {
+  return flags == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
 
 EXPORT CUresult cuDriverGetVersion(int *version) {
   if (!version) return CUDA_ERROR_INVALID_VALUE;
@@ -302,7 +304,9 @@ EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f
 
 /* ---- memory -------------------------------------------------------------- */
 
-EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) { return alloc_dev(dptr, bytesize); }
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
+  return alloc_dev(dptr, bytesize);
+}
 
 EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream) {
   (void)hStream;
@@ -349,7 +353,8 @@ EXPORT CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount
   return copy(P(dst), P(src), ByteCount);
 }
 
-EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream) {
+EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount,
+                              CUstream hStream) {
   (void)hStream;
   return copy(P(dst), P(src), ByteCount);
 }
@@ -384,8 +389,8 @@ EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_
   return copy(dstHost, P(srcDevice), ByteCount);
 }
 
-EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice,
-                                     size_t ByteCount, CUstream hStream) {
+EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,
+                                     CUstream hStream) {
   (void)hStream;
   return copy(P(dstDevice), P(srcDevice), ByteCount);
 }
@@ -467,13 +472,27 @@ EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
 EXPORT CUresult cuGetErrorString(CUresult error, const char **pStr) {
   if (!pStr) return CUDA_ERROR_INVALID_VALUE;
   switch (error) {
-  case CUDA_SUCCESS: *pStr = "no error"; break;
-  case CUDA_ERROR_INVALID_VALUE: *pStr = "invalid argument"; break;
-  case CUDA_ERROR_OUT_OF_MEMORY: *pStr = "out of memory"; break;
-  case CUDA_ERROR_NOT_INITIALIZED: *pStr = "initialization error"; break;
-  case CUDA_ERROR_INVALID_HANDLE: *pStr = "invalid resource handle"; break;
-  case CUDA_ERROR_NOT_FOUND: *pStr = "named symbol not found"; break;
-  default: *pStr = NULL; return CUDA_ERROR_INVALID_VALUE;
+    case CUDA_SUCCESS:
+      *pStr = "no error";
+      break;
+    case CUDA_ERROR_INVALID_VALUE:
+      *pStr = "invalid argument";
+      break;
+    case CUDA_ERROR_OUT_OF_MEMORY:
+      *pStr = "out of memory";
+      break;
+    case CUDA_ERROR_NOT_INITIALIZED:
+      *pStr = "initialization error";
+      break;
+    case CUDA_ERROR_INVALID_HANDLE:
+      *pStr = "invalid resource handle";
+      break;
+    case CUDA_ERROR_NOT_FOUND:
+      *pStr = "named symbol not found";
+      break;
+    default:
+      *pStr = NULL;
+      return CUDA_ERROR_INVALID_VALUE;
   }
   return CUDA_SUCCESS;
 }

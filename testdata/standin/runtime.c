@@ -6,60 +6,60 @@
  * launch: cuLibraryLoadData (once per fat binary), cuLibraryGetKernel,
  * cuKernelGetFunction; then cuLaunchKernel / cuLaunchKernelEx. */
 #define _GNU_SOURCE
-#include "standin_cuda.h"
-#include "standin_cudart.h"
-
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "standin_cuda.h"
+#include "standin_cudart.h"
+
 #define EXPORT __attribute__((noinline, noipa, used, visibility("default")))
 
 /* ---- the driver, loaded at the first call --------------------------------- */
 
-#define DRIVER_CALLS(X)              \
-  X(cuInit)                          \
-  X(cuDeviceGet)                     \
-  X(cuDeviceGetCount)                \
-  X(cuDevicePrimaryCtxRetain)        \
-  X(cuLibraryLoadData)               \
-  X(cuLibraryGetKernel)              \
-  X(cuKernelGetFunction)             \
-  X(cuLaunchKernel)                  \
-  X(cuLaunchKernel_ptsz)             \
-  X(cuLaunchKernelEx)                \
-  X(cuLaunchKernelEx_ptsz)           \
-  X(cuMemAlloc_v2)                   \
-  X(cuMemAllocAsync)                 \
-  X(cuMemAllocAsync_ptsz)            \
-  X(cuMemAllocHost_v2)               \
-  X(cuMemAllocManaged)               \
-  X(cuMemFree_v2)                    \
-  X(cuMemFreeAsync)                  \
-  X(cuMemFreeAsync_ptsz)             \
-  X(cuMemFreeHost)                   \
-  X(cuMemcpy)                        \
-  X(cuMemcpy_ptds)                   \
-  X(cuMemcpyAsync)                   \
-  X(cuMemcpyAsync_ptsz)              \
-  X(cuMemcpyHtoD_v2)                 \
-  X(cuMemcpyDtoH_v2)                 \
-  X(cuMemcpyDtoD_v2)                 \
-  X(cuMemcpyHtoDAsync_v2)            \
-  X(cuMemcpyDtoHAsync_v2)            \
-  X(cuMemcpyDtoDAsync_v2)            \
-  X(cuMemsetD8_v2)                   \
-  X(cuMemsetD8Async)                 \
-  X(cuCtxSynchronize_v2)             \
-  X(cuStreamCreate)                  \
-  X(cuStreamSynchronize)             \
-  X(cuStreamSynchronize_ptsz)        \
-  X(cuEventCreate)                   \
-  X(cuEventRecord)                   \
-  X(cuEventSynchronize)              \
-  X(cuGraphLaunch)                   \
+#define DRIVER_CALLS(X)       \
+  X(cuInit)                   \
+  X(cuDeviceGet)              \
+  X(cuDeviceGetCount)         \
+  X(cuDevicePrimaryCtxRetain) \
+  X(cuLibraryLoadData)        \
+  X(cuLibraryGetKernel)       \
+  X(cuKernelGetFunction)      \
+  X(cuLaunchKernel)           \
+  X(cuLaunchKernel_ptsz)      \
+  X(cuLaunchKernelEx)         \
+  X(cuLaunchKernelEx_ptsz)    \
+  X(cuMemAlloc_v2)            \
+  X(cuMemAllocAsync)          \
+  X(cuMemAllocAsync_ptsz)     \
+  X(cuMemAllocHost_v2)        \
+  X(cuMemAllocManaged)        \
+  X(cuMemFree_v2)             \
+  X(cuMemFreeAsync)           \
+  X(cuMemFreeAsync_ptsz)      \
+  X(cuMemFreeHost)            \
+  X(cuMemcpy)                 \
+  X(cuMemcpy_ptds)            \
+  X(cuMemcpyAsync)            \
+  X(cuMemcpyAsync_ptsz)       \
+  X(cuMemcpyHtoD_v2)          \
+  X(cuMemcpyDtoH_v2)          \
+  X(cuMemcpyDtoD_v2)          \
+  X(cuMemcpyHtoDAsync_v2)     \
+  X(cuMemcpyDtoHAsync_v2)     \
+  X(cuMemcpyDtoDAsync_v2)     \
+  X(cuMemsetD8_v2)            \
+  X(cuMemsetD8Async)          \
+  X(cuCtxSynchronize_v2)      \
+  X(cuStreamCreate)           \
+  X(cuStreamSynchronize)      \
+  X(cuStreamSynchronize_ptsz) \
+  X(cuEventCreate)            \
+  X(cuEventRecord)            \
+  X(cuEventSynchronize)       \
+  X(cuGraphLaunch)            \
   X(cuGraphLaunch_ptsz)
 
 static struct {
@@ -100,11 +100,11 @@ static void init_driver(void) {
     g_init_error = cudaErrorInsufficientDriver;
     return;
   }
-#define LOAD(name)                                          \
-  *(void **)(&drv.name) = dlsym(lib, #name);                \
-  if (!drv.name) {                                          \
-    g_init_error = cudaErrorInsufficientDriver;             \
-    return;                                                 \
+#define LOAD(name)                              \
+  *(void **)(&drv.name) = dlsym(lib, #name);    \
+  if (!drv.name) {                              \
+    g_init_error = cudaErrorInsufficientDriver; \
+    return;                                     \
   }
   DRIVER_CALLS(LOAD)
 #undef LOAD
@@ -134,9 +134,9 @@ static cudaError_t fail(cudaError_t e) {
   return e;
 }
 
-#define INIT_OR_RETURN()                      \
-  do {                                        \
-    cudaError_t init_err_ = ensure_init();    \
+#define INIT_OR_RETURN()                                  \
+  do {                                                    \
+    cudaError_t init_err_ = ensure_init();                \
     if (init_err_ != cudaSuccess) return fail(init_err_); \
   } while (0)
 
@@ -298,8 +298,8 @@ static cudaError_t launch_kernel_handle(int ptsz, cudaKernel_t kernel, dim3 g, d
                            (CUstream)stream, args, NULL));
 }
 
-EXPORT cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 gridDim, dim3 blockDim,
-                                      void **args, size_t sharedMem, cudaStream_t stream) {
+EXPORT cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 gridDim, dim3 blockDim, void **args,
+                                      size_t sharedMem, cudaStream_t stream) {
   return launch_kernel_handle(0, kernel, gridDim, blockDim, args, sharedMem, stream);
 }
 
@@ -317,8 +317,8 @@ static cudaError_t launch(int ptsz, const void *func, dim3 g, dim3 b, void **arg
   cudaError_t e = lookup(func, &fn);
   if (e != cudaSuccess) return fail(e);
   __typeof__(&cuLaunchKernel) drv_launch = ptsz ? drv.cuLaunchKernel_ptsz : drv.cuLaunchKernel;
-  return result(drv_launch(fn, g.x, g.y, g.z, b.x, b.y, b.z, (unsigned)smem, (CUstream)stream,
-                           args, NULL));
+  return result(
+      drv_launch(fn, g.x, g.y, g.z, b.x, b.y, b.z, (unsigned)smem, (CUstream)stream, args, NULL));
 }
 
 static cudaError_t launch_ex(int ptsz, const cudaLaunchConfig_t *config, const void *func,
@@ -340,7 +340,8 @@ static cudaError_t launch_ex(int ptsz, const cudaLaunchConfig_t *config, const v
       .attrs = (CUlaunchAttribute *)config->attrs,
       .numAttrs = config->numAttrs,
   };
-  __typeof__(&cuLaunchKernelEx) drv_launch = ptsz ? drv.cuLaunchKernelEx_ptsz : drv.cuLaunchKernelEx;
+  __typeof__(&cuLaunchKernelEx) drv_launch =
+      ptsz ? drv.cuLaunchKernelEx_ptsz : drv.cuLaunchKernelEx;
   return result(drv_launch(&c, fn, args, NULL));
 }
 
@@ -349,8 +350,8 @@ EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDi
   return launch(0, func, gridDim, blockDim, args, sharedMem, stream);
 }
 
-EXPORT cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim,
-                                         void **args, size_t sharedMem, cudaStream_t stream) {
+EXPORT cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim, void **args,
+                                         size_t sharedMem, cudaStream_t stream) {
   return launch(1, func, gridDim, blockDim, args, sharedMem, stream);
 }
 
@@ -431,11 +432,15 @@ EXPORT cudaError_t cudaFreeHost(void *ptr) {
 
 static CUresult memcpy_sync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
   switch (kind) {
-  case cudaMemcpyHostToDevice: return drv.cuMemcpyHtoD_v2(DP(dst), src, n);
-  case cudaMemcpyDeviceToHost: return drv.cuMemcpyDtoH_v2(dst, DP(src), n);
-  case cudaMemcpyDeviceToDevice: return drv.cuMemcpyDtoD_v2(DP(dst), DP(src), n);
-  case cudaMemcpyHostToHost:
-  case cudaMemcpyDefault: return drv.cuMemcpy(DP(dst), DP(src), n);
+    case cudaMemcpyHostToDevice:
+      return drv.cuMemcpyHtoD_v2(DP(dst), src, n);
+    case cudaMemcpyDeviceToHost:
+      return drv.cuMemcpyDtoH_v2(dst, DP(src), n);
+    case cudaMemcpyDeviceToDevice:
+      return drv.cuMemcpyDtoD_v2(DP(dst), DP(src), n);
+    case cudaMemcpyHostToHost:
+    case cudaMemcpyDefault:
+      return drv.cuMemcpy(DP(dst), DP(src), n);
   }
   return cudaErrorInvalidMemcpyDirection;
 }
@@ -443,11 +448,15 @@ static CUresult memcpy_sync(void *dst, const void *src, size_t n, enum cudaMemcp
 static CUresult memcpy_async(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
                              CUstream s) {
   switch (kind) {
-  case cudaMemcpyHostToDevice: return drv.cuMemcpyHtoDAsync_v2(DP(dst), src, n, s);
-  case cudaMemcpyDeviceToHost: return drv.cuMemcpyDtoHAsync_v2(dst, DP(src), n, s);
-  case cudaMemcpyDeviceToDevice: return drv.cuMemcpyDtoDAsync_v2(DP(dst), DP(src), n, s);
-  case cudaMemcpyHostToHost:
-  case cudaMemcpyDefault: return drv.cuMemcpyAsync(DP(dst), DP(src), n, s);
+    case cudaMemcpyHostToDevice:
+      return drv.cuMemcpyHtoDAsync_v2(DP(dst), src, n, s);
+    case cudaMemcpyDeviceToHost:
+      return drv.cuMemcpyDtoHAsync_v2(dst, DP(src), n, s);
+    case cudaMemcpyDeviceToDevice:
+      return drv.cuMemcpyDtoDAsync_v2(DP(dst), DP(src), n, s);
+    case cudaMemcpyHostToHost:
+    case cudaMemcpyDefault:
+      return drv.cuMemcpyAsync(DP(dst), DP(src), n, s);
   }
   return cudaErrorInvalidMemcpyDirection;
 }
@@ -557,16 +566,24 @@ EXPORT cudaError_t cudaGetLastError(void) {
 
 EXPORT const char *cudaGetErrorString(cudaError_t error) {
   switch (error) {
-  case cudaSuccess: return "no error";
-  case cudaErrorInvalidValue: return "invalid argument";
-  case cudaErrorMemoryAllocation: return "out of memory";
-  case cudaErrorInitializationError: return "initialization error";
-  case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
-  case cudaErrorInsufficientDriver:
-    return "CUDA driver version is insufficient for CUDA runtime version";
-  case cudaErrorInvalidDeviceFunction: return "invalid device function";
-  case cudaErrorInvalidResourceHandle: return "invalid resource handle";
-  default: return "unrecognized error code";
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInitializationError:
+      return "initialization error";
+    case cudaErrorInvalidMemcpyDirection:
+      return "invalid copy direction for memcpy";
+    case cudaErrorInsufficientDriver:
+      return "CUDA driver version is insufficient for CUDA runtime version";
+    case cudaErrorInvalidDeviceFunction:
+      return "invalid device function";
+    case cudaErrorInvalidResourceHandle:
+      return "invalid resource handle";
+    default:
+      return "unrecognized error code";
   }
 }
 

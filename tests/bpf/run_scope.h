@@ -4,7 +4,6 @@
 #pragma once
 
 #include <bpf/bpf.h>
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -45,19 +44,19 @@ inline std::string skip_reason() {
   return {};
 }
 
-#define SCOPE_BPF_REQUIRE()                                      \
-  do {                                                           \
-    std::string why_ = ::scope::bpftest::skip_reason();          \
-    if (!why_.empty()) {                                         \
-      std::printf("skipped: %s\n", why_.c_str());                \
-      GTEST_SKIP() << why_;                                      \
-    }                                                            \
+#define SCOPE_BPF_REQUIRE()                             \
+  do {                                                  \
+    std::string why_ = ::scope::bpftest::skip_reason(); \
+    if (!why_.empty()) {                                \
+      std::printf("skipped: %s\n", why_.c_str());       \
+      GTEST_SKIP() << why_;                             \
+    }                                                   \
   } while (0)
 
 struct RunResult {
   std::string out;
   std::string err;
-  int status = -1;      // exit code, 128+signal when killed by a signal
+  int status = -1;  // exit code, 128+signal when killed by a signal
   bool timed_out = false;
   double seconds = 0;
 };
@@ -285,7 +284,9 @@ inline nlohmann::json expect_line(const Trace& t) {
 
 // Uprobes currently registered on files under `dir`, from `bpftool -j perf`
 // (empty when bpftool is missing: callers check bpftool_available()).
-inline bool bpftool_available() { return file_exists("/usr/sbin/bpftool") || file_exists("/usr/bin/bpftool"); }
+inline bool bpftool_available() {
+  return file_exists("/usr/sbin/bpftool") || file_exists("/usr/bin/bpftool");
+}
 inline std::string bpftool_path() {
   return file_exists("/usr/sbin/bpftool") ? "/usr/sbin/bpftool" : "/usr/bin/bpftool";
 }

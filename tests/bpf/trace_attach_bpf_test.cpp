@@ -96,7 +96,8 @@ TEST(TraceAttach, CleanDetach) {
   expect_no_uprobes_left("before");
   auto before = bpf_programs();
   Process scope;
-  ASSERT_TRUE(scope.start({kScope, "trace", "--json", "--quiet", "--", kDemo, "--loop", "--threads", "1"}));
+  ASSERT_TRUE(
+      scope.start({kScope, "trace", "--json", "--quiet", "--", kDemo, "--loop", "--threads", "1"}));
   ASSERT_TRUE(scope.wait_for_output("ready ", 30)) << scope.err();
   auto live = uprobes_under(kLib);
   std::string all;
@@ -107,8 +108,9 @@ TEST(TraceAttach, CleanDetach) {
   EXPECT_NE(std::find(progs.begin(), progs.end(), "call_entry"), progs.end());
   // Programs loaded since scope started, with scope's program names.
   std::set<int64_t> ours;
-  const std::set<std::string> names = {"call_entry", "call_return", "driver_launch", "name_entry",
-                                       "name_return", "loader_debug_st", "loader_debug_state"};
+  const std::set<std::string> names = {"call_entry",        "call_return", "driver_launch",
+                                       "name_entry",        "name_return", "loader_debug_st",
+                                       "loader_debug_state"};
   for (const auto& [id, name] : bpf_programs())
     if (!before.count(id) && names.count(name)) ours.insert(id);
   EXPECT_GE(ours.size(), 5u) << "scope's programs not found";

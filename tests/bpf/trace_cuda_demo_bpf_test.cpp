@@ -73,19 +73,29 @@ TEST(TraceCudaDemo, ExactCountsExactlyOnce) {
 
   // Per call: each application call once, none of the driver calls the
   // runtime makes inside them.
-  const std::map<std::string, size_t> per_call = {
-      {"cudaMalloc", 41},       {"cudaMallocHost", 4},    {"cudaMallocManaged", 4},
-      {"cudaMallocAsync", 4},   {"cudaFree", 44},         {"cudaFreeHost", 4},
-      {"cudaFreeAsync", 4},     {"cudaMemcpy", 160},      {"cudaMemcpyAsync", 40},
-      {"cudaMemset", 40},       {"cudaMemsetAsync", 40},  {"cudaStreamSynchronize", 40},
-      {"cudaEventSynchronize", 4}, {"cudaDeviceSynchronize", 1}, {"cudaGraphLaunch", 4}};
+  const std::map<std::string, size_t> per_call = {{"cudaMalloc", 41},
+                                                  {"cudaMallocHost", 4},
+                                                  {"cudaMallocManaged", 4},
+                                                  {"cudaMallocAsync", 4},
+                                                  {"cudaFree", 44},
+                                                  {"cudaFreeHost", 4},
+                                                  {"cudaFreeAsync", 4},
+                                                  {"cudaMemcpy", 160},
+                                                  {"cudaMemcpyAsync", 40},
+                                                  {"cudaMemset", 40},
+                                                  {"cudaMemsetAsync", 40},
+                                                  {"cudaStreamSynchronize", 40},
+                                                  {"cudaEventSynchronize", 4},
+                                                  {"cudaDeviceSynchronize", 1},
+                                                  {"cudaGraphLaunch", 4}};
   for (const auto& [call, n] : per_call) {
     EXPECT_EQ(t.count("call", call), n) << call;
     EXPECT_EQ(t.cuda().at("calls").value(call, 0), n) << call;
   }
-  for (const char* driver_call : {"cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2",
-                                  "cuMemsetD8_v2", "cuStreamSynchronize", "cuCtxSynchronize",
-                                  "cuMemAllocHost_v2", "cuMemAllocManaged", "cuGraphLaunch"}) {
+  for (const char* driver_call :
+       {"cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemsetD8_v2",
+        "cuStreamSynchronize", "cuCtxSynchronize", "cuMemAllocHost_v2", "cuMemAllocManaged",
+        "cuGraphLaunch"}) {
     EXPECT_EQ(t.count("call", driver_call), 0u) << driver_call << " reported inside a runtime call";
   }
   // Launches: 40 per runtime kernel, 8 driver-direct (4 cuLaunchKernel + 4 cuLaunchKernelEx).
@@ -171,11 +181,12 @@ TEST(TraceCudaDemo, ArgumentsAndPerThreadValues) {
   std::map<std::string, int64_t> kernel_counts;
   for (const auto& k : t.cuda().at("kernels"))
     kernel_counts[k.at("kernel")] += k.at("count").get<int64_t>();
-  EXPECT_EQ(kernel_counts, (std::map<std::string, int64_t>{
-                               {"vector_add(float*, float*, int)", 40},
-                               {"void scope_demo::scale<float>(float*, float, int)", 40},
-                               {"scope_demo::matmul_tile(float const*, float const*, float*, int)", 40},
-                               {"cublas_gemm()", 8}}));
+  EXPECT_EQ(kernel_counts,
+            (std::map<std::string, int64_t>{
+                {"vector_add(float*, float*, int)", 40},
+                {"void scope_demo::scale<float>(float*, float, int)", 40},
+                {"scope_demo::matmul_tile(float const*, float const*, float*, int)", 40},
+                {"cublas_gemm()", 8}}));
 
   // Copies: 4 kinds of 4096-byte synchronous copies, 8192-byte async HtoD.
   std::map<std::string, int> kinds;
@@ -185,7 +196,8 @@ TEST(TraceCudaDemo, ArgumentsAndPerThreadValues) {
     EXPECT_EQ(e.at("ret"), 0);
     kinds[e.at("kind")]++;
   }
-  EXPECT_EQ(kinds, (std::map<std::string, int>{{"htod", 40}, {"dtoh", 40}, {"dtod", 40}, {"default", 40}}));
+  EXPECT_EQ(kinds, (std::map<std::string, int>{
+                       {"htod", 40}, {"dtoh", 40}, {"dtod", 40}, {"default", 40}}));
   size_t n_async = 0;
   for (const auto& e : t.where("call", "cudaMemcpyAsync")) {
     ++n_async;
@@ -223,7 +235,8 @@ TEST(TraceCudaDemo, ArgumentsAndPerThreadValues) {
     EXPECT_LT(d, 1000000000) << e.dump();
   }
   EXPECT_EQ(n_sync, 45u);
-  for (const auto& s : t.cuda().at("sync")) EXPECT_GE(s.at("total_ns").get<int64_t>(), 2000000 * s.at("count").get<int64_t>());
+  for (const auto& s : t.cuda().at("sync"))
+    EXPECT_GE(s.at("total_ns").get<int64_t>(), 2000000 * s.at("count").get<int64_t>());
 }
 
 // 3. Leaks: the one cudaMalloc the demo never frees, at the pointer it printed.
@@ -303,7 +316,8 @@ TEST(TraceCudaDemo, Nvcc13LaunchPath) {
   EXPECT_EQ(t.cuda().at("unnamed_launches"), 0) << t.describe();
   EXPECT_EQ(t.count("kernel", "vector_add(float*, float*, int)"), 1u);
   EXPECT_EQ(t.count("kernel", "void scope_demo::scale<float>(float*, float, int)"), 1u);
-  EXPECT_EQ(t.count("kernel", "scope_demo::matmul_tile(float const*, float const*, float*, int)"), 1u);
+  EXPECT_EQ(t.count("kernel", "scope_demo::matmul_tile(float const*, float const*, float*, int)"),
+            1u);
   EXPECT_EQ(t.count("kernel", "cublas_gemm()"), 2u);
   for (const auto& e : t.where("kernel", "vector_add(float*, float*, int)")) {
     EXPECT_EQ(e.at("grid"), json({1, 2, 1}));
@@ -315,7 +329,8 @@ TEST(TraceCudaDemo, Nvcc13LaunchPath) {
 // 6. scope exits with the command's exit status.
 TEST(TraceCudaDemo, ExitStatusPropagated) {
   SCOPE_BPF_REQUIRE();
-  Trace t = trace({"--json", "--", kDemo, "--exit-code", "3", "--threads", "1", "--iterations", "1"});
+  Trace t =
+      trace({"--json", "--", kDemo, "--exit-code", "3", "--threads", "1", "--iterations", "1"});
   EXPECT_EQ(t.run.status, 3) << t.describe();
   ASSERT_FALSE(t.summary.is_null()) << t.describe();
   EXPECT_EQ(t.summary.at("exit_status"), 3);

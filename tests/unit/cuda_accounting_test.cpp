@@ -269,3 +269,27 @@ TEST(CudaAccounting, FailedFreeKeepsAllocationLive) {
 
 }  // namespace
 }  // namespace scope
+
+namespace scope {
+namespace {
+
+TEST(CudaAccountingLateNames, UnnamedLaunchesMoveToTheirKernel) {
+  CudaAccounting acct;
+  CudaEvent launch;
+  launch.op = CUDA_OP_LAUNCH;
+  launch.call = CALL_cuLaunchKernel;
+  for (int i = 0; i < 3; ++i) acct.add(launch);
+  launch.kernel = "k()";
+  acct.add(launch);
+  EXPECT_EQ(acct.unnamed_launches(), 3u);
+  acct.name_launches("k()", 2);
+  EXPECT_EQ(acct.unnamed_launches(), 1u);
+  ASSERT_EQ(acct.kernels().size(), 1u);
+  EXPECT_EQ(acct.kernels()[0].count, 3u);
+  acct.name_launches("other()", 10);  // never more than were unnamed
+  EXPECT_EQ(acct.unnamed_launches(), 0u);
+  EXPECT_EQ(acct.launches(), 4u);
+}
+
+}  // namespace
+}  // namespace scope
