@@ -259,6 +259,10 @@ Result<size_t> CudaTracer::scan_process(uint32_t pid) {
   return cuda;
 }
 
+void CudaTracer::attach_host_driver() {
+  for (const auto& path : discover::ld_cache_paths("libcuda.so.1")) (void)attach_file(path, 0);
+}
+
 void CudaTracer::scan_all_processes() {
   DIR* dir = opendir("/proc");
   if (!dir) return;

@@ -54,6 +54,9 @@ class CudaTracer {
   // Attaches to the CUDA libraries `pid` maps now and hooks its loader.
   // Returns the number of CUDA library files the process maps.
   Result<size_t> scan_process(uint32_t pid);
+  // The host's driver (libcuda.so.1 in the loader cache): every launch goes
+  // through it, so a process started later is seen from its first launch.
+  void attach_host_driver();
   // Every process on the host (no filter).
   void scan_all_processes();
   // Before exec: attaches to the libraries `exe` will load with this environment.

@@ -245,6 +245,7 @@ int run_trace(const TraceOptions& o) {
   }
   auto& tracer = *tracer_r.value();
   install_signal_handlers();
+  tracer.attach_host_driver();
 
   if (o.pid) {
     if (auto st = tracer.trace_pid(o.pid, probe::kTracedOn); !st) {

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/strings.h"
+
 namespace scope::discover {
 
 namespace {
@@ -21,17 +23,7 @@ bool init_libelf() {
   return ok;
 }
 
-std::vector<std::string> split_colon(std::string_view s) {
-  std::vector<std::string> out;
-  while (true) {
-    size_t c = s.find(':');
-    std::string_view part = s.substr(0, c);
-    if (!part.empty()) out.emplace_back(part);
-    if (c == std::string_view::npos) break;
-    s.remove_prefix(c + 1);
-  }
-  return out;
-}
+std::vector<std::string> split_colon(std::string_view s) { return split_nonempty(s, ":"); }
 
 // Lower rank sorts first among symbols at the same address: global, weak, then local.
 int binding_rank(uint8_t b) {

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/strings.h"
+
 namespace scope::discover {
 
 namespace {
@@ -165,15 +167,7 @@ SearchEnv SearchEnv::from_environ(const std::vector<std::string>& environ) {
 }
 
 std::vector<std::string> split_search_path(std::string_view value) {
-  std::vector<std::string> out;
-  while (true) {
-    size_t sep = value.find_first_of(":;");
-    std::string_view part = value.substr(0, sep);
-    if (!part.empty()) out.emplace_back(part);
-    if (sep == std::string_view::npos) break;
-    value.remove_prefix(sep + 1);
-  }
-  return out;
+  return split_nonempty(value, ":;");
 }
 
 std::string expand_origin(std::string_view entry, std::string_view origin_dir) {

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "common/strings.h"
+
 namespace scope::discover {
 
 namespace {
@@ -135,16 +137,7 @@ Result<std::string> read_exe(int pid) {
 Result<std::vector<std::string>> read_environ(int pid) {
   auto text = read_whole(proc_path(pid, "environ"));
   if (!text) return make_error(text.error());
-  std::vector<std::string> out;
-  std::string_view s = *text;
-  while (!s.empty()) {
-    size_t z = s.find('\0');
-    std::string_view entry = s.substr(0, z);
-    if (!entry.empty()) out.emplace_back(entry);
-    if (z == std::string_view::npos) break;
-    s.remove_prefix(z + 1);
-  }
-  return out;
+  return split_nonempty(*text, std::string_view("\0", 1));
 }
 
 Result<std::string> read_comm(int pid) {
