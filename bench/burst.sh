@@ -78,11 +78,11 @@ Command: \`scope trace --probes cuda --quiet --json -- launch_loop $PER $THREADS
 MD
 cat <<'MD'
 
-scope's wall time is dominated by a fixed cost that does not depend on the number of events
-(the `launch_loop 1` row): attaching (the first uprobe registration took ~4 s in an strace of
-this machine) and above all detaching, where each uprobe link's close took ~0.7 s, one after the
-other. "events / launch_loop run" is the rate scope kept up with live (dropped = 0); its CPU
-per event is the better measure of decoding cost. scope's own CPU is sampled every 50 ms from
+The `launch_loop 1` row is scope's fixed cost (load, attach, detach): attaching uses one
+uprobe_multi link per program and file, so detaching waits for a few RCU grace periods rather
+than one per symbol (per-symbol perf uprobes made it ~20 s on this machine). "events /
+launch_loop run" is the rate scope kept up with live (dropped = 0); its CPU per event is the
+better measure of decoding cost. scope's own CPU is sampled every 50 ms from
 /proc/PID/stat until it exits (clock-tick resolution).
 MD
 exit $FAIL
