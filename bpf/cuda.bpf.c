@@ -22,6 +22,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/cuda.h"
+#include "scope_filter.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
@@ -32,28 +33,13 @@ char LICENSE[] SEC("license") = "GPL";
 #define PT_REGS_PARM6(x) (((const struct pt_regs *)(x))->r9)
 #endif
 
-/* Filters, written by the agent before load. */
-const volatile bool filter_enabled = false; /* only tgids in `traced` (or matching targ_comm) */
-const volatile bool filter_comm = false;
-const volatile char targ_comm[SCOPE_COMM_LEN] = {};
 /* Wake the reader only once this much is pending; it polls meanwhile. */
 const volatile __u64 wakeup_bytes = 1 << 20;
-
-/* Flags of a traced tgid. */
-#define TRACED_ON 1u
-#define TRACED_HOLD 2u /* stop at exec and dlopen until the agent has attached */
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 32 << 20);
 } events SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 65536);
-  __type(key, __u32);   /* tgid */
-  __type(value, __u32); /* TRACED_* */
-} traced SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -88,21 +74,6 @@ static const struct call_prop props[CALL_COUNT] = {CUDA_CALLS(CUDA_CALL_PROP)};
 static __always_inline void count_drop(__u32 which) {
   __u64 *n = bpf_map_lookup_elem(&dropped, &which);
   if (n) *n += 1;
-}
-
-static __always_inline bool is_traced(__u32 tgid) {
-  if (!filter_enabled) return true;
-  if (bpf_map_lookup_elem(&traced, &tgid)) return true;
-  if (!filter_comm) return false;
-  char comm[SCOPE_COMM_LEN];
-  bpf_get_current_comm(comm, sizeof(comm));
-  for (int i = 0; i < SCOPE_COMM_LEN; i++) {
-    if (comm[i] != targ_comm[i]) return false;
-    if (comm[i] == 0) break;
-  }
-  __u32 on = TRACED_ON;
-  bpf_map_update_elem(&traced, &tgid, &on, BPF_NOEXIST);
-  return true;
 }
 
 static __always_inline __u64 submit_flags(void) {
@@ -447,20 +418,6 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
   return 0;
 }
 
-/* Children of traced processes are traced, with the same flags. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child) {
-  if (!filter_enabled) return 0;
-  __u32 ptgid = BPF_CORE_READ(parent, tgid);
-  __u32 ctgid = BPF_CORE_READ(child, tgid);
-  if (ptgid == ctgid) return 0; /* a thread */
-  __u32 *flags = bpf_map_lookup_elem(&traced, &ptgid);
-  if (!flags) return 0;
-  __u32 f = *flags;
-  bpf_map_update_elem(&traced, &ctgid, &f, BPF_ANY);
-  return 0;
-}
-
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *p) {
   __u32 tid = BPF_CORE_READ(p, pid);
@@ -483,6 +440,5 @@ int BPF_PROG(on_exit, struct task_struct *p) {
   le->ts_ns = bpf_ktime_get_ns();
   BPF_CORE_READ_STR_INTO(&le->comm, p, comm);
   bpf_ringbuf_submit(le, BPF_RB_FORCE_WAKEUP);
-  bpf_map_delete_elem(&traced, &tgid);
   return 0;
 }

@@ -55,12 +55,13 @@ bool is_loader_path(const std::string& path) {
 
 }  // namespace
 
+int64_t mono_to_unix_ns() { return clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC); }
+
 Result<std::unique_ptr<CudaTracer>> CudaTracer::create(const CudaTracerOptions& options,
                                                        EventSink on_event, ExitSink on_exit) {
   std::unique_ptr<CudaTracer> tracer(new CudaTracer(options));
   probe::CudaProbeOptions popts;
-  popts.filter_enabled = options.filter_enabled || !options.comm.empty();
-  popts.comm = options.comm;
+  popts.filter = options.filter;
   popts.ring_bytes = options.ring_bytes;
   popts.wakeup_bytes = options.wakeup_bytes;
   auto probe = probe::CudaProbe::open(popts);
@@ -68,17 +69,13 @@ Result<std::unique_ptr<CudaTracer>> CudaTracer::create(const CudaTracerOptions& 
   tracer->probe_ = std::move(probe.value());
   tracer->on_event_ = std::move(on_event);
   tracer->on_exit_ = std::move(on_exit);
-  tracer->mono_to_unix_ns_ = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+  tracer->mono_to_unix_ns_ = mono_to_unix_ns();
   if (auto st = tracer->probe_->open_ring(&CudaTracer::on_record, tracer.get()); !st)
     return make_error(st.error());
   return tracer;
 }
 
 CudaTracer::~CudaTracer() { release_held(); }
-
-Status CudaTracer::trace_pid(uint32_t pid, uint32_t flags) {
-  return probe_->trace_tgid(pid, flags);
-}
 
 uint64_t CudaTracer::dropped() const { return probe_->dropped(); }
 

@@ -22,9 +22,11 @@
 
 namespace scope::agent {
 
+// CLOCK_REALTIME - CLOCK_MONOTONIC now: bpf_ktime_get_ns() + this = Unix ns.
+int64_t mono_to_unix_ns();
+
 struct CudaTracerOptions {
-  bool filter_enabled = false;  // trace only pids handed to trace_pid() and --comm matches
-  std::string comm;
+  const probe::TargetFilter* filter = nullptr;  // required: which processes to trace
   uint64_t ring_bytes = 32ull << 20;
   uint64_t wakeup_bytes = 1ull << 20;
   // How long the runtime's launch functions stay probed after a launch whose
@@ -49,8 +51,6 @@ class CudaTracer {
                                                     EventSink on_event, ExitSink on_exit);
   ~CudaTracer();
 
-  // Trace `pid` (and its future children) with kTracedOn/kTracedHold flags.
-  Status trace_pid(uint32_t pid, uint32_t flags);
   // Attaches to the CUDA libraries `pid` maps now and hooks its loader.
   // Returns the number of CUDA library files the process maps.
   Result<size_t> scan_process(uint32_t pid);

@@ -20,7 +20,10 @@
 #include "cli/cuda_output.h"
 #include "discover/ld_search.h"
 #include "discover/proc_maps.h"
+#include "families/probe_family.h"
 #include "probe/cuda_probe.h"
+#include "probe/ring_poller.h"
+#include "probe/target_filter.h"
 
 extern char** environ;
 
@@ -30,7 +33,18 @@ namespace {
 
 const std::vector<std::string> kKnownFamilies = {"cuda", "ggml",  "llama",    "exec",
                                                  "open", "sched", "syscalls", "net"};
-const std::set<std::string> kBuiltFamilies = {"cuda"};
+
+// Families this build has: cuda, and the host families with an implementation.
+bool built(const std::string& family) {
+  return family == "cuda" || families::make_family(family) != nullptr;
+}
+
+std::vector<std::string> built_families() {
+  std::vector<std::string> out;
+  for (const auto& f : kKnownFamilies)
+    if (built(f)) out.push_back(f);
+  return out;
+}
 const std::set<std::string> kDefaultFamilies = {"cuda", "ggml", "llama"};
 
 std::atomic<int> g_stop_signal{0};
@@ -65,10 +79,13 @@ Result<std::set<std::string>> parse_families(const std::string& list, bool expli
     if (std::find(kKnownFamilies.begin(), kKnownFamilies.end(), item) == kKnownFamilies.end())
       return make_error("unknown probe family '" + item +
                         "' (known: " + join(kKnownFamilies, ", ") + ")");
-    if (!kBuiltFamilies.count(item) && (explicit_list || !kDefaultFamilies.count(item)))
-      return make_error("probe family '" + item +
-                        "' is not available in this build yet (available: " +
-                        join({kBuiltFamilies.begin(), kBuiltFamilies.end()}, ", ") + ")");
+    if (!built(item)) {
+      if (explicit_list || !kDefaultFamilies.count(item))
+        return make_error("probe family '" + item +
+                          "' is not available in this build yet (available: " +
+                          join(built_families(), ", ") + ")");
+      continue;  // a default family that has not landed yet
+    }
     families.insert(item);
   }
   if (families.empty()) return make_error("--probes lists no probe family");
@@ -118,6 +135,12 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
                       "Trace processes with this name (comm), running now or started later")
           ->envname("SCOPE_COMM");
   pid->excludes(comm);
+  cmd->add_option("--cgroup", o.cgroup,
+                  "Trace processes in this cgroup (v2 path, absolute or under /sys/fs/cgroup)")
+      ->envname("SCOPE_CGROUP");
+  cmd->add_flag("--open-skip-pseudo", o.open_skip_pseudo,
+                "open family: leave out paths under /proc and /sys (counted, not silently)")
+      ->envname("SCOPE_OPEN_SKIP_PSEUDO");
   cmd->add_flag("--json", o.json, "One JSON object per line on stdout; the last is the summary")
       ->envname("SCOPE_JSON");
   cmd->add_flag("-q,--quiet", o.quiet, "Print only the summary, not each event")
@@ -151,11 +174,13 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
 
 int run_trace(const TraceOptions& o) {
   bool explicit_probes = o.probes != "cuda,ggml,llama";
-  auto families = parse_families(o.probes, explicit_probes);
-  if (!families) {
-    std::fprintf(stderr, "scope: %s\n", families.error().c_str());
+  auto families_r = parse_families(o.probes, explicit_probes);
+  if (!families_r) {
+    std::fprintf(stderr, "scope: %s\n", families_r.error().c_str());
     return 2;
   }
+  const std::set<std::string>& wanted = *families_r;
+  bool cuda = wanted.count("cuda") != 0;
   if (o.pid && !o.command.empty()) {
     std::fprintf(stderr, "scope: --pid and -- COMMAND cannot be used together\n");
     return 2;
@@ -168,6 +193,15 @@ int run_trace(const TraceOptions& o) {
     std::fprintf(stderr, "scope: --comm '%s' is longer than the kernel's 15-character comm\n",
                  o.comm.c_str());
     return 2;
+  }
+  uint64_t cgroup_id = 0;
+  if (!o.cgroup.empty()) {
+    auto id = probe::cgroup_id_of(o.cgroup);
+    if (!id) {
+      std::fprintf(stderr, "scope: %s\n", id.error().c_str());
+      return 2;
+    }
+    cgroup_id = *id;
   }
 
   // Validate targets before loading anything.
@@ -204,69 +238,102 @@ int run_trace(const TraceOptions& o) {
     pending.clear();
   };
   auto emit_line = [&](const std::string& line) {
-    if (!pending.empty() && pending.size() + line.size() > PIPE_BUF) flush_pending();
+    if (!pending.empty() && pending.size() + line.size() + 1 > PIPE_BUF) flush_pending();
     pending += line;
+    pending.push_back('\n');
     if (pending.size() >= PIPE_BUF) flush_pending();
   };
-  uint64_t start_ns = 0;
+  families::EventOutput event_out;
+  event_out.json = o.json;
+  event_out.quiet = o.quiet;
+  event_out.write_line = emit_line;
   pid_t child = 0;
-  std::set<uint32_t> live_targets;
-  if (o.pid) live_targets.insert(o.pid);
 
   auto on_event = [&](const CudaEvent& ev) {
-    if (!start_ns) start_ns = ev.ts_ns;
+    if (!event_out.start_ns) event_out.start_ns = ev.ts_ns;
     acct.add(ev);
-    if (o.quiet) return;
-    if (o.json) {
-      std::string line =
-          cuda_event_json(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      line.push_back('\n');
-      emit_line(line);
-    } else {
-      std::string line = format_cuda_line(ev, start_ns);
-      line.push_back('\n');
-      emit_line(line);
-    }
+    event_out.emit(cuda_event_json(ev), [&] { return format_cuda_line(ev, event_out.start_ns); });
   };
-  auto on_exit = [&](uint32_t pid, int) {
-    acct.process_exit(pid);
-    live_targets.erase(pid);
-  };
+  auto on_exit = [&](uint32_t pid, int) { acct.process_exit(pid); };
 
-  agent::CudaTracerOptions topts;
-  topts.filter_enabled = o.pid || !o.command.empty() || !o.comm.empty();
-  topts.comm = o.comm;
-  topts.ring_bytes = o.ring_mb << 20;
-  topts.wakeup_bytes = o.wakeup_bytes;
-  auto tracer_r = agent::CudaTracer::create(topts, on_event, on_exit);
-  if (!tracer_r) {
-    std::fprintf(stderr, "scope: %s\n", tracer_r.error().c_str());
+  probe::ensure_tracefs();
+  probe::TargetFilterOptions fopts;
+  fopts.enabled = o.pid || !o.command.empty();
+  fopts.comm = o.comm;
+  fopts.cgroup_id = cgroup_id;
+  auto filter_r = probe::TargetFilter::open(fopts);
+  if (!filter_r) {
+    std::fprintf(stderr, "scope: %s\n", filter_r.error().c_str());
     return 1;
   }
-  auto& tracer = *tracer_r.value();
-  install_signal_handlers();
-  tracer.attach_host_driver();
+  probe::TargetFilter& filter = *filter_r.value();
+  if (o.pid) (void)filter.add(o.pid, probe::kTracedOn);
 
-  if (o.pid) {
-    if (auto st = tracer.trace_pid(o.pid, probe::kTracedOn); !st) {
-      std::fprintf(stderr, "scope: %s\n", st.error().c_str());
+  std::unique_ptr<agent::CudaTracer> tracer;
+  if (cuda) {
+    agent::CudaTracerOptions topts;
+    topts.filter = &filter;
+    topts.ring_bytes = o.ring_mb << 20;
+    topts.wakeup_bytes = o.wakeup_bytes;
+    auto tracer_r = agent::CudaTracer::create(topts, on_event, on_exit);
+    if (!tracer_r) {
+      std::fprintf(stderr, "scope: %s\n", tracer_r.error().c_str());
       return 1;
     }
-    auto n = tracer.scan_process(o.pid);
-    if (!n) {
-      std::fprintf(stderr, "scope: %s before scope could attach\n", n.error().c_str());
+    tracer = std::move(tracer_r.value());
+  }
+
+  // Host families: one ring-buffer poller for all of them.
+  std::vector<std::unique_ptr<families::ProbeFamily>> host;
+  probe::RingPoller poller;
+  families::FamilyContext fctx;
+  fctx.filter = &filter;
+  fctx.mono_to_unix_ns = agent::mono_to_unix_ns();
+  fctx.out = &event_out;
+  fctx.options.open_skip_pseudo_fs = o.open_skip_pseudo;
+  for (const auto& name : kKnownFamilies) {
+    if (name == "cuda" || !wanted.count(name)) continue;
+    auto family = families::make_family(name);
+    if (!family) continue;
+    if (auto st = family->start(fctx); !st) {
+      std::fprintf(stderr, "scope: %s: %s\n", name.c_str(), st.error().c_str());
       return 1;
     }
-    if (*n == 0) {
-      auto comm = discover::read_comm(o.pid);
-      std::fprintf(stderr,
-                   "scope: pid %d (%s) maps no CUDA library (libcudart, libcuda, or a program "
-                   "with the runtime linked in): nothing to trace\n",
-                   o.pid, comm ? comm->c_str() : "?");
-      return 1;
+    if (family->ring_map_fd() >= 0) {
+      auto st = poller.add(
+          family->ring_map_fd(),
+          [](void* ctx, void* data, size_t size) {
+            return static_cast<families::ProbeFamily*>(ctx)->handle_record(data, size);
+          },
+          family.get());
+      if (!st) {
+        std::fprintf(stderr, "scope: %s: %s\n", name.c_str(), st.error().c_str());
+        return 1;
+      }
     }
-  } else if (!o.comm.empty() || o.command.empty()) {
-    tracer.scan_all_processes();
+    host.push_back(std::move(family));
+  }
+  install_signal_handlers();
+
+  if (tracer) {
+    tracer->attach_host_driver();
+    if (o.pid) {
+      auto n = tracer->scan_process(o.pid);
+      if (!n) {
+        std::fprintf(stderr, "scope: %s before scope could attach\n", n.error().c_str());
+        return 1;
+      }
+      if (*n == 0 && host.empty()) {
+        auto comm = discover::read_comm(o.pid);
+        std::fprintf(stderr,
+                     "scope: pid %d (%s) maps no CUDA library (libcudart, libcuda, or a program "
+                     "with the runtime linked in): nothing to trace\n",
+                     o.pid, comm ? comm->c_str() : "?");
+        return 1;
+      }
+    } else if (o.command.empty()) {
+      tracer->scan_all_processes();
+    }
   }
 
   if (!o.command.empty()) {
@@ -288,15 +355,19 @@ int run_trace(const TraceOptions& o) {
     }
     close(gate[0]);
     close(err[1]);
-    // Hold the child at exec and at each dlopen until its libraries are attached.
-    if (auto st = tracer.trace_pid(child, probe::kTracedOn | probe::kTracedHold); !st) {
+    // With uprobes to place, hold the child at exec and at each dlopen until
+    // its libraries are attached; tracepoint families need no holding.
+    uint32_t flags = probe::kTracedOn | (tracer ? probe::kTracedHold : 0);
+    if (auto st = filter.add(child, flags); !st) {
       std::fprintf(stderr, "scope: %s\n", st.error().c_str());
       kill(child, SIGKILL);
       return 1;
     }
-    std::vector<std::string> env;
-    for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
-    (void)tracer.prepare_command(command_path, env);
+    if (tracer) {
+      std::vector<std::string> env;
+      for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+      (void)tracer->prepare_command(command_path, env);
+    }
     char go = 1;
     if (write(gate[1], &go, 1) != 1) {
       std::fprintf(stderr, "scope: cannot start the command\n");
@@ -316,15 +387,24 @@ int run_trace(const TraceOptions& o) {
 
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   int exit_status = 0;
   bool forwarded = false;
   // Test hook: stall once the first CUDA event is read (a stall before that
   // only delays a command held at exec until its libraries are attached).
   bool stalled = o.reader_stall_ms <= 0;
+  auto poll_all = [&](int timeout_ms) {
+    int n = tracer ? tracer->poll(timeout_ms) : poller.poll(timeout_ms);
+    if (tracer && !poller.empty()) {
+      int m = poller.consume();
+      if (n >= 0 && m > 0) n += m;
+    }
+    return n;
+  };
   while (true) {
-    int n = tracer.poll(5);
+    int n = poll_all(5);
     flush_pending();
-    if (!stalled && tracer.stats().cuda_events > 0) {
+    if (!stalled && tracer && tracer->stats().cuda_events > 0) {
       stalled = true;
       usleep(static_cast<useconds_t>(o.reader_stall_ms) * 1000);
     }
@@ -332,6 +412,10 @@ int run_trace(const TraceOptions& o) {
       std::fprintf(stderr, "scope: reading the ring buffer failed: %s\n", std::strerror(-n));
       exit_status = 1;
       break;
+    }
+    if (std::chrono::steady_clock::now() >= next_tick) {
+      for (auto& f : host) f->tick();
+      next_tick += std::chrono::seconds(1);
     }
     if (child) {
       int status = 0;
@@ -352,7 +436,7 @@ int run_trace(const TraceOptions& o) {
     }
     if (o.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) {
       if (child) {
-        tracer.release_held();
+        if (tracer) tracer->release_held();
         kill(child, SIGTERM);
         int status = 0;
         waitpid(child, &status, 0);
@@ -361,38 +445,55 @@ int run_trace(const TraceOptions& o) {
       }
       break;
     }
-    if (o.pid && live_targets.empty()) break;
+    if (o.pid && !discover::process_exists(o.pid)) break;
   }
-  tracer.drain();
-  tracer.release_held();
+  // What is still in the rings, then the aggregated maps.
+  if (tracer) {
+    tracer->drain();
+    tracer->release_held();
+  }
+  while (poller.consume() > 0) {
+  }
+  for (auto& f : host) f->tick();
   acct.finish();
-  for (const auto& [kernel, count] : tracer.named_later()) acct.name_launches(kernel, count);
+  if (tracer)
+    for (const auto& [kernel, count] : tracer->named_later()) acct.name_launches(kernel, count);
   flush_pending();
 
-  nlohmann::json problems = tracer.problems();
-  if (!o.command.empty() && !tracer.saw_cuda())
+  if (tracer && !o.command.empty() && !tracer->saw_cuda() && host.empty())
     std::fprintf(stderr,
                  "scope: %s never loaded a CUDA library (libcudart, libcuda, or the runtime "
                  "linked in): no CUDA events\n",
                  o.command[0].c_str());
+  uint64_t events = tracer ? tracer->stats().cuda_events : 0;
+  uint64_t dropped = tracer ? tracer->dropped() + tracer->stats().decode_errors : 0;
+  for (const auto& f : host) {
+    events += f->events();
+    dropped += f->dropped();
+  }
   if (o.json) {
-    nlohmann::json summary = {{"event", "summary"},
-                              {"cuda", cuda_summary_json(acct)},
-                              {"events", tracer.stats().cuda_events},
-                              {"dropped", tracer.dropped() + tracer.stats().decode_errors},
-                              {"attached", tracer.attached_files()},
-                              {"problems", problems}};
+    nlohmann::json summary = {{"event", "summary"}};
+    if (tracer) {
+      summary["cuda"] = cuda_summary_json(acct);
+      summary["attached"] = tracer->attached_files();
+      summary["problems"] = tracer->problems();
+    }
+    for (const auto& f : host) summary[std::string(f->name())] = f->summary_json();
+    summary["events"] = events;
+    summary["dropped"] = dropped;
     if (!o.command.empty()) summary["exit_status"] = exit_status;
-    std::string line = summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    line.push_back('\n');
-    pending = line;
+    pending = summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    pending.push_back('\n');
     flush_pending();
   } else {
     std::fprintf(out, "\n");
-    print_cuda_summary(out, acct);
-    std::fprintf(out, "\n%llu events, %llu dropped\n",
-                 static_cast<unsigned long long>(tracer.stats().cuda_events),
-                 static_cast<unsigned long long>(tracer.dropped() + tracer.stats().decode_errors));
+    if (tracer) print_cuda_summary(out, acct);
+    for (const auto& f : host) {
+      std::fprintf(out, "\n");
+      f->print_summary(out);
+    }
+    std::fprintf(out, "\n%llu events, %llu dropped\n", static_cast<unsigned long long>(events),
+                 static_cast<unsigned long long>(dropped));
   }
   std::fflush(out);
   return exit_status;

@@ -11,6 +11,8 @@ struct TraceOptions {
   std::string probes = "cuda,ggml,llama";
   int pid = 0;
   std::string comm;
+  std::string cgroup;             // --cgroup
+  bool open_skip_pseudo = false;  // --open-skip-pseudo
   bool json = false;
   bool quiet = false;  // no per-event lines: the summary only
   double duration_s = 0;

@@ -90,11 +90,9 @@ Result<std::unique_ptr<CudaProbe>> CudaProbe::open(const CudaProbeOptions& optio
   std::unique_ptr<CudaProbe> probe(new CudaProbe());
   probe->skel_ = cuda_bpf__open();
   if (!probe->skel_) return make_error("cannot open the cuda BPF object: " + errno_text(errno));
-  auto* ro = probe->skel_->rodata;
-  ro->filter_enabled = options.filter_enabled;
-  ro->filter_comm = !options.comm.empty();
-  std::strncpy(const_cast<char*>(ro->targ_comm), options.comm.c_str(), SCOPE_COMM_LEN - 1);
-  ro->wakeup_bytes = options.wakeup_bytes;
+  if (!options.filter) return make_error("internal: the cuda probe needs a target filter");
+  if (auto st = options.filter->apply(probe->skel_); !st) return make_error(st.error());
+  probe->skel_->rodata->wakeup_bytes = options.wakeup_bytes;
   uint64_t ring = 4096;
   while (ring < options.ring_bytes) ring <<= 1;  // a power of two, as the kernel wants
   bpf_map__set_max_entries(probe->skel_->maps.events, ring);
@@ -110,8 +108,7 @@ Result<std::unique_ptr<CudaProbe>> CudaProbe::open(const CudaProbeOptions& optio
     return make_error("cannot load the cuda BPF programs (" + errno_text(err) +
                       "): scope needs root or CAP_BPF+CAP_PERFMON and a kernel with BTF");
   }
-  for (bpf_program* prog :
-       {probe->skel_->progs.on_exec, probe->skel_->progs.on_fork, probe->skel_->progs.on_exit}) {
+  for (bpf_program* prog : {probe->skel_->progs.on_exec, probe->skel_->progs.on_exit}) {
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       return make_error(std::string("cannot attach ") + bpf_program__name(prog) + ": " +
@@ -235,17 +232,6 @@ size_t CudaProbe::link_count() const {
   for (const auto& [group, links] : links_) n += links.size();
   for (const auto& [group, links] : multi_links_) n += links.size();
   return n;
-}
-
-Status CudaProbe::trace_tgid(uint32_t tgid, uint32_t flags) {
-  if (bpf_map__update_elem(skel_->maps.traced, &tgid, sizeof(tgid), &flags, sizeof(flags),
-                           BPF_ANY) != 0)
-    return make_error("cannot add pid " + std::to_string(tgid) + " to the filter");
-  return Ok{};
-}
-
-void CudaProbe::untrace_tgid(uint32_t tgid) {
-  bpf_map__delete_elem(skel_->maps.traced, &tgid, sizeof(tgid), 0);
 }
 
 Status CudaProbe::open_ring(RecordFn fn, void* ctx) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "probe/target_filter.h"
 
 struct cuda_bpf;
 struct bpf_link;
@@ -19,8 +20,7 @@ struct bpf_program;
 namespace scope::probe {
 
 struct CudaProbeOptions {
-  bool filter_enabled = false;  // only traced tgids (and those matching `comm`)
-  std::string comm;             // --comm (in-kernel match)
+  const TargetFilter* filter = nullptr;  // required: which processes to trace
   uint64_t ring_bytes = 32ull << 20;
   uint64_t wakeup_bytes = 1ull << 20;
   // One uprobe_multi link per program and file (kernel 6.6+) instead of one
@@ -43,10 +43,6 @@ enum class ProbeKind {
   kName,          // name_entry + name_return
 };
 
-// Traced-tgid flags, as in bpf/cuda.bpf.c.
-inline constexpr uint32_t kTracedOn = 1;
-inline constexpr uint32_t kTracedHold = 2;
-
 class CudaProbe {
  public:
   using RecordFn = int (*)(void* ctx, void* data, size_t size);
@@ -68,9 +64,6 @@ class CudaProbe {
   }
   bool uses_uprobe_multi() const { return multi_; }
   size_t link_count() const;
-
-  Status trace_tgid(uint32_t tgid, uint32_t flags);
-  void untrace_tgid(uint32_t tgid);
 
   // Ring buffer: `fn(ctx, data, size)` per record.
   Status open_ring(RecordFn fn, void* ctx);

@@ -1,0 +1,75 @@
+// A host probe family (exec, open, syscalls, sched, net): one BPF skeleton,
+// its decoding, its output lines and its part of the summary. `scope trace`
+// drives every family it was asked for through this interface; the cuda
+// family has its own, richer lifecycle (agent/cuda_tracer.h).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "probe/target_filter.h"
+
+namespace scope::families {
+
+// Where events go. In JSON mode one object per line; otherwise one aligned
+// human line; nothing when quiet (the summary still counts them).
+struct EventOutput {
+  bool json = false;
+  bool quiet = false;
+  uint64_t start_ns = 0;  // Unix ns of the trace's first event, for relative times
+  std::function<void(const std::string& line)> write_line;
+
+  // `human` is only called when a human line is printed.
+  void emit(const nlohmann::json& event, const std::function<std::string()>& human) const {
+    if (quiet || !write_line) return;
+    if (json)
+      write_line(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    else
+      write_line(human());
+  }
+};
+
+// Options of `scope trace` that some families read.
+struct FamilyOptions {
+  bool open_skip_pseudo_fs = false;  // --open-skip-pseudo: no opens under /proc and /sys
+};
+
+struct FamilyContext {
+  const probe::TargetFilter* filter = nullptr;  // load with filter->apply(skel)
+  int64_t mono_to_unix_ns = 0;                  // bpf_ktime_get_ns() + this = Unix ns
+  const EventOutput* out = nullptr;
+  FamilyOptions options;
+};
+
+class ProbeFamily {
+ public:
+  virtual ~ProbeFamily() = default;
+  virtual std::string_view name() const = 0;
+  // Opens the skeleton, applies the filter, loads and attaches. Errors are one line.
+  virtual Status start(const FamilyContext& ctx) = 0;
+  // The fd of a BPF ring buffer map to poll, or -1 (aggregating families).
+  virtual int ring_map_fd() const { return -1; }
+  // One ring-buffer record; returns 0 (a libbpf ring_buffer callback).
+  virtual int handle_record(const void* /*data*/, size_t /*size*/) { return 0; }
+  // Once a second while tracing, and once at the end before the summary.
+  virtual void tick() {}
+  // The family's part of the JSON summary (the value under its name).
+  virtual nlohmann::json summary_json() const = 0;
+  // Human summary tables.
+  virtual void print_summary(std::FILE* out) const = 0;
+  // Events lost in the kernel (a full ring buffer, a full map).
+  virtual uint64_t dropped() const { return 0; }
+  // Events decoded.
+  virtual uint64_t events() const { return 0; }
+};
+
+// The family called `name`, or nullptr when this build has none by that name.
+std::unique_ptr<ProbeFamily> make_family(std::string_view name);
+
+}  // namespace scope::families
