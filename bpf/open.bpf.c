@@ -1,12 +1,242 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Placeholder until the open family lands. */
+/* open, openat and openat2, with the path made absolute.
+ *
+ * sys_enter_* saves the user pointer, dirfd and flags per thread; sys_exit_*
+ * reads the path (after the syscall the kernel has faulted its page in, so
+ * the read does not fail the way a read at entry can) and emits one record
+ * with the return value. For a relative path the record also carries the
+ * names of the directory it is relative to (the cwd for AT_FDCWD, otherwise
+ * the dirfd's file), walked from the dentry up through d_parent and across
+ * mount points to the process's root; userspace joins and normalises. */
 // clang-format off
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "bpf/shared/open.h"
 #include "scope_filter.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG_placeholder_open(void *ctx) { return 0; }
+#define AT_FDCWD -100
+
+/* Wake the reader only once this much is pending; it polls every 5 ms. */
+const volatile __u64 wakeup_bytes = 256 << 10;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32); /* tid */
+  __type(value, struct open_start);
+} starts SEC(".maps");
+
+/* Opens lost: [0] the ring buffer was full, [1] the `starts` map was full. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u64);
+} dropped SEC(".maps");
+
+static __always_inline void count_drop(__u32 which) {
+  __u64 *n = bpf_map_lookup_elem(&dropped, &which);
+  if (n) *n += 1;
+}
+
+static __always_inline __u64 submit_flags(void) {
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline int on_enter(__u32 call, __s32 dfd, __u64 filename, __u64 flags) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!is_traced(id >> 32)) return 0;
+  __u32 tid = (__u32)id;
+  struct open_start st = {
+      .ts_ns = bpf_ktime_get_ns(), .filename = filename, .flags = flags, .dfd = dfd, .call = call};
+  if (bpf_map_update_elem(&starts, &tid, &st, BPF_ANY)) count_drop(1);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int tp_enter_open(struct trace_event_raw_sys_enter *ctx) {
+  return on_enter(OPEN_CALL_OPEN, AT_FDCWD, ctx->args[0], (__u32)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int tp_enter_openat(struct trace_event_raw_sys_enter *ctx) {
+  return on_enter(OPEN_CALL_OPENAT, (__s32)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int tp_enter_openat2(struct trace_event_raw_sys_enter *ctx) {
+  struct open_how how = {};
+  bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+  return on_enter(OPEN_CALL_OPENAT2, (__s32)ctx->args[0], ctx->args[1], how.flags);
+}
+
+/* The walk from a directory up to the process's root, one step per
+ * bpf_loop iteration (verified once, not once per step). */
+struct walk_ctx {
+  struct open_event_rel *rec;
+  struct dentry *dentry;
+  struct vfsmount *vfsmnt;
+  struct dentry *root_dentry;
+  struct vfsmount *root_mnt;
+  __u32 n;
+  __u32 done;
+};
+
+static long walk_step(__u32 index, void *data) {
+  struct walk_ctx *w = data;
+  struct dentry *dentry = w->dentry;
+  struct vfsmount *vfsmnt = w->vfsmnt;
+  if (!dentry || (dentry == w->root_dentry && vfsmnt == w->root_mnt)) {
+    w->done = 1;
+    return 1;
+  }
+  if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+    struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+    struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+    if (!parent || parent == mnt) {
+      w->done = 1;
+      return 1;
+    }
+    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+    w->vfsmnt = &parent->mnt;
+    return 0;
+  }
+  struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+  if (!up || up == dentry) {
+    w->done = 1;
+    return 1;
+  }
+  __u32 n = w->n;
+  if (n >= OPEN_COMPS) return 1;
+  struct open_event_rel *rec = w->rec;
+  if (!rec) return 1;
+  if (BPF_CORE_READ(dentry, d_name.len) >= OPEN_COMP_MAX)
+    rec->ev.eflags |= OPEN_F_DIR_NAME_TRUNCATED;
+  bpf_probe_read_kernel_str(rec->comps[n & (OPEN_COMPS - 1)], OPEN_COMP_MAX,
+                            BPF_CORE_READ(dentry, d_name.name));
+  w->n = n + 1;
+  w->dentry = up;
+  return 0;
+}
+
+/* The directory names from `dentry` up to the process's root, leaf first. */
+static __always_inline void walk_dir(struct open_event_rel *rec, struct dentry *dentry,
+                                     struct vfsmount *vfsmnt, struct task_struct *task) {
+  struct walk_ctx w = {
+      .rec = rec,
+      .dentry = dentry,
+      .vfsmnt = vfsmnt,
+      .root_dentry = BPF_CORE_READ(task, fs, root.dentry),
+      .root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+  };
+  rec->ev.eflags |= OPEN_F_DIR;
+  bpf_loop(OPEN_COMPS + 16, walk_step, &w, 0);
+  if (!w.done) rec->ev.eflags |= OPEN_F_DIR_TOO_DEEP;
+  rec->ev.ndirs = w.n;
+}
+
+static __always_inline void fill(struct open_event *ev, const struct open_start *st, __u64 id,
+                                 long ret) {
+  ev->ts_ns = st->ts_ns;
+  ev->pid = id >> 32;
+  ev->tid = (__u32)id;
+  ev->ret = (__s32)ret;
+  ev->dfd = st->dfd;
+  ev->flags = st->flags;
+  ev->call = st->call;
+  ev->ndirs = 0;
+  ev->eflags = 0;
+  ev->reserved = 0;
+  bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+static __always_inline int on_exit(long ret) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tid = (__u32)id;
+  struct open_start *sp = bpf_map_lookup_elem(&starts, &tid);
+  if (!sp) return 0;
+  struct open_start st = *sp;
+  bpf_map_delete_elem(&starts, &tid);
+
+  /* The first byte says whether the path is relative, and so which record. */
+  char first = 0;
+  bpf_probe_read_user(&first, 1, (void *)st.filename);
+  if (first == '/' || !st.filename) {
+    struct open_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+    if (!ev) {
+      count_drop(0);
+      return 0;
+    }
+    fill(ev, &st, id, ret);
+    long len = bpf_probe_read_user_str(ev->path, sizeof(ev->path), (void *)st.filename);
+    if (len < 0) {
+      ev->eflags |= OPEN_F_PATH_UNREADABLE;
+      len = 0;
+    } else if (len == sizeof(ev->path)) {
+      ev->eflags |= OPEN_F_PATH_TRUNCATED;
+    }
+    ev->path_len = len > 0 ? len - 1 : 0;
+    bpf_ringbuf_submit(ev, submit_flags());
+    return 0;
+  }
+
+  struct open_event_rel *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+  if (!rec) {
+    count_drop(0);
+    return 0;
+  }
+  fill(&rec->ev, &st, id, ret);
+  long len = bpf_probe_read_user_str(rec->ev.path, sizeof(rec->ev.path), (void *)st.filename);
+  if (len < 0) {
+    rec->ev.eflags |= OPEN_F_PATH_UNREADABLE;
+    len = 0;
+  } else if (len == sizeof(rec->ev.path)) {
+    rec->ev.eflags |= OPEN_F_PATH_TRUNCATED;
+  }
+  rec->ev.path_len = len > 0 ? len - 1 : 0;
+
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct dentry *dentry = 0;
+  struct vfsmount *vfsmnt = 0;
+  if (st.dfd == AT_FDCWD) {
+    dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+    vfsmnt = BPF_CORE_READ(task, fs, pwd.mnt);
+  } else {
+    struct file *f = 0;
+    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+    unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+    struct file **fds = BPF_CORE_READ(fdt, fd);
+    if (st.dfd >= 0 && (unsigned int)st.dfd < max_fds)
+      bpf_probe_read_kernel(&f, sizeof(f), &fds[st.dfd]);
+    if (f) {
+      dentry = BPF_CORE_READ(f, f_path.dentry);
+      vfsmnt = BPF_CORE_READ(f, f_path.mnt);
+    }
+  }
+  if (dentry && vfsmnt)
+    walk_dir(rec, dentry, vfsmnt, task);
+  else
+    rec->ev.eflags |= OPEN_F_DIR_UNKNOWN;
+  bpf_ringbuf_submit(rec, submit_flags());
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int tp_exit_open(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int tp_exit_openat(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int tp_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }

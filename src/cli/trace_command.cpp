@@ -124,7 +124,8 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
       "copies, synchronisation. Ends with a summary.");
   cmd->add_option("--probes", o.probes,
                   "Comma list of probe families: cuda,ggml,llama,exec,open,sched,syscalls,net "
-                  "(this build: cuda)")
+                  "(this build: " +
+                      join(built_families(), ",") + ")")
       ->envname("SCOPE_PROBES")
       ->capture_default_str();
   auto* pid = cmd->add_option("-p,--pid", o.pid, "Attach to this running process")

@@ -1,8 +1,298 @@
-// Placeholder until the net family lands.
+// The net family: TCP connect / accept / close from sock:inet_sock_set_state
+// and accept()'s return (bpf/net.bpf.c).
+#include "families/net_family.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstring>
+#include <vector>
+
 #include "families/probe_family.h"
+#include "net.skel.h"
 
 namespace scope::families {
+namespace net {
 
-std::unique_ptr<ProbeFamily> make_net_family() { return nullptr; }
+namespace {
+
+std::string sfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string sfmt(const char* fmt, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string comm_of(const char (&comm)[16]) { return std::string(comm, strnlen(comm, 16)); }
+
+bool v4_mapped(const uint8_t* a) {
+  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(a, prefix, 12) == 0;
+}
+
+}  // namespace
+
+std::string op_name(uint8_t op) {
+  switch (op) {
+    case NET_OP_CONNECT:
+      return "connect";
+    case NET_OP_ACCEPT:
+      return "accept";
+    case NET_OP_CLOSE:
+      return "close";
+  }
+  return "op#" + std::to_string(op);
+}
+
+std::string family_name(uint16_t family) {
+  if (family == NET_AF_INET) return "ipv4";
+  if (family == NET_AF_INET6) return "ipv6";
+  return "af#" + std::to_string(family);
+}
+
+std::string format_addr(uint16_t family, const uint8_t* addr16) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == NET_AF_INET6 && !v4_mapped(addr16)) {
+    if (!inet_ntop(AF_INET6, addr16, buf, sizeof buf)) return "?";
+    return buf;
+  }
+  const uint8_t* v4 = family == NET_AF_INET6 ? addr16 + 12 : addr16;
+  if (family != NET_AF_INET && family != NET_AF_INET6) return "?";
+  return sfmt("%u.%u.%u.%u", v4[0], v4[1], v4[2], v4[3]);
+}
+
+std::string format_endpoint(uint16_t family, const uint8_t* addr16, uint16_t port) {
+  std::string a = format_addr(family, addr16);
+  if (a.find(':') != std::string::npos) return "[" + a + "]:" + std::to_string(port);
+  return a + ":" + std::to_string(port);
+}
+
+std::string format_duration(uint64_t ns) {
+  if (ns < 1000) return std::to_string(ns) + "ns";
+  double v = static_cast<double>(ns);
+  if (ns < 1000000) return sfmt("%.1fus", v / 1e3);
+  if (ns < 1000000000) return sfmt("%.2fms", v / 1e6);
+  return sfmt("%.3fs", v / 1e9);
+}
+
+std::optional<net_event> decode(const void* data, size_t size) {
+  if (size < sizeof(net_event)) return std::nullopt;
+  net_event e;
+  std::memcpy(&e, data, sizeof e);
+  return e;
+}
+
+nlohmann::json event_json(const net_event& e, int64_t mono_to_unix_ns) {
+  nlohmann::json j = {
+      {"event", "net"},
+      {"ts_ns", static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns},
+      {"pid", e.pid},
+      {"tid", e.tid},
+      {"comm", comm_of(e.comm)},
+      {"op", op_name(e.op)},
+      {"family", family_name(e.family)},
+      {"saddr", format_addr(e.family, e.saddr)},
+      {"daddr", format_addr(e.family, e.daddr)},
+      {"sport", e.sport},
+      {"dport", e.dport},
+  };
+  if (e.op == NET_OP_CONNECT) {
+    j["error"] = (e.flags & NET_F_FAILED) != 0;
+    if (e.flags & NET_F_HAS_DURATION) j["handshake_ns"] = e.duration_ns;
+  }
+  if (e.op == NET_OP_CLOSE) {
+    if (e.flags & NET_F_HAS_DURATION) j["duration_ns"] = e.duration_ns;
+    if (e.flags & NET_F_HAS_BYTES) {
+      j["rx_bytes"] = e.rx_bytes;
+      j["tx_bytes"] = e.tx_bytes;
+    }
+  }
+  return j;
+}
+
+std::string human_line(const net_event& e, uint64_t first_ts_ns) {
+  double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(first_ts_ns)) / 1e9;
+  std::string who = sfmt("%s[%" PRIu32 "/%" PRIu32 "]", comm_of(e.comm).c_str(), e.pid, e.tid);
+  std::string line = sfmt("%11.6f ", secs) + pad(who, 24) + " " + pad(op_name(e.op), 8) + " " +
+                     format_endpoint(e.family, e.saddr, e.sport) + " -> " +
+                     format_endpoint(e.family, e.daddr, e.dport);
+  if (e.op == NET_OP_CONNECT) {
+    if (e.flags & NET_F_FAILED) line += " failed";
+    if (e.flags & NET_F_HAS_DURATION) line += " handshake=" + format_duration(e.duration_ns);
+  } else if (e.op == NET_OP_CLOSE) {
+    if (e.flags & NET_F_HAS_DURATION) line += " duration=" + format_duration(e.duration_ns);
+    if (e.flags & NET_F_HAS_BYTES)
+      line += sfmt(" rx=%" PRIu64 " tx=%" PRIu64, static_cast<uint64_t>(e.rx_bytes),
+                   static_cast<uint64_t>(e.tx_bytes));
+  }
+  return line;
+}
+
+void NetStats::add(const net_event& e) {
+  switch (e.op) {
+    case NET_OP_CONNECT: {
+      bool failed = (e.flags & NET_F_FAILED) != 0;
+      Totals& t = remote_[{format_addr(e.family, e.daddr), e.dport}];
+      if (failed) {
+        ++failed_connects_;
+        ++t.failed;
+      } else {
+        ++connects_;
+        ++t.count;
+      }
+      break;
+    }
+    case NET_OP_ACCEPT:
+      ++accepts_;
+      ++local_[{format_addr(e.family, e.saddr), e.sport}].count;
+      break;
+    case NET_OP_CLOSE:
+      ++closes_;
+      rx_bytes_ += e.rx_bytes;
+      tx_bytes_ += e.tx_bytes;
+      break;
+  }
+}
+
+std::vector<std::pair<NetStats::Endpoint, NetStats::Totals>> NetStats::top(
+    const std::map<Endpoint, Totals>& m, size_t n) const {
+  std::vector<std::pair<Endpoint, Totals>> v(m.begin(), m.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.second.count + a.second.failed > b.second.count + b.second.failed;
+  });
+  if (v.size() > n) v.resize(n);
+  return v;
+}
+
+nlohmann::json NetStats::json(size_t top_n) const {
+  nlohmann::json remote = nlohmann::json::array(), local = nlohmann::json::array();
+  for (const auto& [ep, t] : top(remote_, top_n))
+    remote.push_back(
+        {{"daddr", ep.first}, {"dport", ep.second}, {"count", t.count}, {"failed", t.failed}});
+  for (const auto& [ep, t] : top(local_, top_n))
+    local.push_back({{"saddr", ep.first}, {"sport", ep.second}, {"count", t.count}});
+  return {{"connects", connects_}, {"failed_connects", failed_connects_},
+          {"accepts", accepts_},   {"closes", closes_},
+          {"rx_bytes", rx_bytes_}, {"tx_bytes", tx_bytes_},
+          {"by_remote", remote},   {"by_local", local}};
+}
+
+void NetStats::print(std::FILE* out, size_t top_n) const {
+  std::fprintf(out,
+               "TCP: %" PRIu64 " connects (%" PRIu64 " failed), %" PRIu64 " accepts, %" PRIu64
+               " closes, %" PRIu64 " bytes received, %" PRIu64 " bytes sent\n",
+               connects_, failed_connects_, accepts_, closes_, rx_bytes_, tx_bytes_);
+  auto table = [&](const char* title, const char* col, const std::map<Endpoint, Totals>& m,
+                   bool with_failed) {
+    if (m.empty()) return;
+    std::fprintf(out, "\n%s\n", title);
+    if (with_failed)
+      std::fprintf(out, "  %10s %8s  %s\n", "COUNT", "FAILED", col);
+    else
+      std::fprintf(out, "  %10s  %s\n", "COUNT", col);
+    for (const auto& [ep, t] : top(m, top_n)) {
+      uint16_t fam = ep.first.find(':') != std::string::npos ? NET_AF_INET6 : NET_AF_INET;
+      std::string where = fam == NET_AF_INET6 ? "[" + ep.first + "]:" + std::to_string(ep.second)
+                                              : ep.first + ":" + std::to_string(ep.second);
+      if (with_failed)
+        std::fprintf(out, "  %10" PRIu64 " %8" PRIu64 "  %s\n", t.count, t.failed, where.c_str());
+      else
+        std::fprintf(out, "  %10" PRIu64 "  %s\n", t.count, where.c_str());
+    }
+    if (m.size() > top_n) std::fprintf(out, "  ... %zu more\n", m.size() - top_n);
+  };
+  table("Connections by remote endpoint", "REMOTE", remote_, true);
+  table("Connections accepted by local endpoint", "LOCAL", local_, false);
+}
+
+}  // namespace net
+
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+class NetFamily : public ProbeFamily {
+ public:
+  ~NetFamily() override {
+    if (skel_) net_bpf__destroy(skel_);
+  }
+  std::string_view name() const override { return "net"; }
+
+  Status start(const FamilyContext& ctx) override {
+    ctx_ = ctx;
+    skel_ = net_bpf__open();
+    if (!skel_) return make_error("cannot open the net BPF object: " + errno_text(errno));
+    if (!ctx.filter) return make_error("internal: the net family needs a target filter");
+    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
+    if (int err = net_bpf__load(skel_))
+      return make_error("cannot load the net BPF programs (" + errno_text(err) + ")");
+    if (int err = net_bpf__attach(skel_))
+      return make_error("cannot attach the net BPF programs (" + errno_text(err) + ")");
+    return Ok{};
+  }
+
+  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
+
+  int handle_record(const void* data, size_t size) override {
+    auto e = net::decode(data, size);
+    if (!e) {
+      ++bad_records_;
+      return 0;
+    }
+    ++events_;
+    if (!first_ts_) first_ts_ = e->ts_ns;
+    stats_.add(*e);
+    if (ctx_.out)
+      ctx_.out->emit(net::event_json(*e, ctx_.mono_to_unix_ns),
+                     [&] { return net::human_line(*e, first_ts_); });
+    return 0;
+  }
+
+  void tick() override {
+    if (!skel_) return;
+    int fd = bpf_map__fd(skel_->maps.dropped);
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return;
+    std::vector<uint64_t> values(static_cast<size_t>(ncpu));
+    uint64_t total = 0;
+    for (uint32_t key = 0; key < NET_DROP_COUNT; ++key) {
+      if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;
+      for (uint64_t v : values) total += v;
+    }
+    kernel_dropped_ = total;
+  }
+
+  nlohmann::json summary_json() const override { return stats_.json(); }
+  void print_summary(std::FILE* out) const override { stats_.print(out); }
+  uint64_t dropped() const override { return kernel_dropped_ + bad_records_; }
+  uint64_t events() const override { return events_; }
+
+ private:
+  net_bpf* skel_ = nullptr;
+  FamilyContext ctx_;
+  net::NetStats stats_;
+  uint64_t first_ts_ = 0;
+  uint64_t events_ = 0;
+  uint64_t bad_records_ = 0;
+  uint64_t kernel_dropped_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeFamily> make_net_family() { return std::make_unique<NetFamily>(); }
 
 }  // namespace scope::families

@@ -1,8 +1,370 @@
-// Placeholder until the open family lands.
+// The open family: open, openat and openat2 with absolute paths
+// (bpf/open.bpf.c): decoding, path resolution, output and summary.
+#include "families/open_family.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bpf/shared/open.h"
 #include "families/probe_family.h"
+#include "open.skel.h"
 
 namespace scope::families {
 
-std::unique_ptr<ProbeFamily> make_open_family() { return nullptr; }
+namespace {
+
+struct FlagName {
+  uint64_t bits;
+  const char* name;
+};
+
+// Linux x86_64/generic values (asm-generic/fcntl.h), most specific first.
+constexpr FlagName kOpenFlags[] = {
+    {00000100, "O_CREAT"},     {00000200, "O_EXCL"},      {00000400, "O_NOCTTY"},
+    {00001000, "O_TRUNC"},     {00002000, "O_APPEND"},    {00004000, "O_NONBLOCK"},
+    {04010000, "O_SYNC"},      {00010000, "O_DSYNC"},     {00020000, "O_ASYNC"},
+    {00040000, "O_DIRECT"},    {00100000, "O_LARGEFILE"}, {020200000, "O_TMPFILE"},
+    {00200000, "O_DIRECTORY"}, {00400000, "O_NOFOLLOW"},  {01000000, "O_NOATIME"},
+    {02000000, "O_CLOEXEC"},   {010000000, "O_PATH"},
+};
+
+std::string sfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string sfmt(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < 0) return {};
+  if (static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  va_start(ap, fmt);
+  std::vsnprintf(out.data(), out.size(), fmt, ap);
+  va_end(ap);
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string cstr(const char* p, size_t max) { return std::string(p, strnlen(p, max)); }
+
+std::vector<std::pair<std::string, uint64_t>> sorted_desc(const std::map<std::string, uint64_t>& m,
+                                                          size_t limit) {
+  std::vector<std::pair<std::string, uint64_t>> v(m.begin(), m.end());
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (v.size() > limit) v.resize(limit);
+  return v;
+}
+
+}  // namespace
+
+std::string open_flags_str(uint64_t flags) {
+  std::string out;
+  switch (flags & 3) {
+    case 0:
+      out = "O_RDONLY";
+      break;
+    case 1:
+      out = "O_WRONLY";
+      break;
+    case 2:
+      out = "O_RDWR";
+      break;
+    default:
+      out = "O_ACCMODE";
+      break;
+  }
+  uint64_t rest = flags & ~uint64_t{3};
+  for (const auto& f : kOpenFlags) {
+    if ((rest & f.bits) == f.bits) {
+      out += '|';
+      out += f.name;
+      rest &= ~f.bits;
+    }
+  }
+  if (rest) out += sfmt("|0x%" PRIx64, rest);
+  return out;
+}
+
+std::string normalize_path(std::string_view path) {
+  bool absolute = !path.empty() && path[0] == '/';
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
+    i = j + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty() && parts.back() != "..")
+        parts.pop_back();
+      else if (!absolute)
+        parts.push_back(part);
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out = absolute ? "/" : "";
+  for (size_t k = 0; k < parts.size(); ++k) {
+    if (k) out += '/';
+    out += parts[k];
+  }
+  return out.empty() ? "." : out;
+}
+
+std::string resolve_path(std::string_view dir, std::string_view path) {
+  if (!path.empty() && path[0] == '/') return normalize_path(path);
+  std::string joined(dir);
+  joined += '/';
+  joined += path;
+  return normalize_path(joined);
+}
+
+bool is_pseudo_fs_path(std::string_view p) {
+  for (std::string_view root : {std::string_view("/proc"), std::string_view("/sys")})
+    if (p.substr(0, root.size()) == root && (p.size() == root.size() || p[root.size()] == '/'))
+      return true;
+  return false;
+}
+
+std::string errno_name(int64_t negative_errno) {
+  int e = static_cast<int>(-negative_errno);
+  const char* name = e > 0 ? strerrorname_np(e) : nullptr;
+  return name ? std::string(name) : sfmt("E%d", e);
+}
+
+std::string_view open_call_name(uint32_t call) {
+  switch (call) {
+    case OPEN_CALL_OPEN:
+      return "open";
+    case OPEN_CALL_OPENAT:
+      return "openat";
+    case OPEN_CALL_OPENAT2:
+      return "openat2";
+    default:
+      return "open?";
+  }
+}
+
+std::optional<OpenEvent> decode_open_record(const void* data, size_t size,
+                                            int64_t mono_to_unix_ns) {
+  if (size < sizeof(struct open_event)) return std::nullopt;
+  struct open_event rec;
+  std::memcpy(&rec, data, sizeof rec);
+  OpenEvent e;
+  e.ts_ns = rec.ts_ns + static_cast<uint64_t>(mono_to_unix_ns);
+  e.pid = rec.pid;
+  e.tid = rec.tid;
+  e.comm = cstr(rec.comm, sizeof rec.comm);
+  e.call = std::string(open_call_name(rec.call));
+  e.flags = rec.flags;
+  e.ret = rec.ret;
+  e.dfd = rec.dfd;
+  std::string path = cstr(rec.path, std::min<size_t>(rec.path_len, sizeof rec.path));
+  e.path_truncated =
+      rec.eflags & (OPEN_F_PATH_TRUNCATED | OPEN_F_DIR_TOO_DEEP | OPEN_F_DIR_NAME_TRUNCATED);
+  if (path.empty()) {  // unreadable, or "" (which the kernel does not resolve either)
+    e.path_unresolved = true;
+    return e;
+  }
+  if (path[0] == '/') {
+    e.path = normalize_path(path);
+    return e;
+  }
+  if (!(rec.eflags & OPEN_F_DIR) || size < sizeof(struct open_event_rel)) {
+    e.path = path;  // relative, directory unknown
+    e.path_unresolved = true;
+    return e;
+  }
+  const auto* rel = static_cast<const struct open_event_rel*>(data);
+  std::string dir = (rec.eflags & OPEN_F_DIR_TOO_DEEP) ? "/..." : "";
+  for (int k = std::min<int>(rec.ndirs, OPEN_COMPS) - 1; k >= 0; --k) {
+    char comp[OPEN_COMP_MAX];
+    std::memcpy(comp, rel->comps[k], sizeof comp);
+    dir += '/';
+    dir += cstr(comp, sizeof comp);
+  }
+  if (dir.empty()) dir = "/";
+  e.path = resolve_path(dir, path);
+  return e;
+}
+
+nlohmann::json open_event_json(const OpenEvent& e) {
+  nlohmann::json j = {{"event", "open"}, {"ts_ns", e.ts_ns}, {"pid", e.pid},
+                      {"tid", e.tid},    {"comm", e.comm},   {"call", e.call},
+                      {"path", e.path},  {"flags", e.flags}, {"flags_str", open_flags_str(e.flags)},
+                      {"ret", e.ret}};
+  if (e.ret < 0) j["errno_name"] = errno_name(e.ret);
+  if (e.path_truncated) j["path_truncated"] = true;
+  if (e.path_unresolved) j["path_unresolved"] = true;
+  return j;
+}
+
+std::string format_open_line(const OpenEvent& e, uint64_t trace_start_ns) {
+  double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(trace_start_ns)) / 1e9;
+  std::string who = sfmt("%s[%" PRIu32 "/%" PRIu32 "]", e.comm.c_str(), e.pid, e.tid);
+  std::string line = sfmt("%11.6f %-24s %-7s %s%s %s ret=%" PRId32, secs, who.c_str(),
+                          e.call.c_str(), e.path.empty() ? "\"\"" : e.path.c_str(),
+                          e.path_truncated    ? " (truncated)"
+                          : e.path_unresolved ? " (unresolved)"
+                                              : "",
+                          open_flags_str(e.flags).c_str(), e.ret);
+  if (e.ret < 0) line += " (" + errno_name(e.ret) + ")";
+  return line;
+}
+
+void OpenStats::add(const OpenEvent& e) {
+  ++opens_;
+  ++by_comm_[e.comm];
+  auto it = by_path_.find(e.path);
+  if (it != by_path_.end())
+    ++it->second;
+  else if (by_path_.size() < kMaxPaths)
+    by_path_.emplace(e.path, 1);
+  else
+    ++paths_untracked_;
+  if (e.ret < 0) {
+    ++failed_;
+    ++by_errno_[errno_name(e.ret)];
+  }
+}
+
+nlohmann::json OpenStats::json() const {
+  nlohmann::json by_comm = nlohmann::json::array(), paths = nlohmann::json::array(),
+                 errors = nlohmann::json::array();
+  for (const auto& [comm, n] : sorted_desc(by_comm_, SIZE_MAX))
+    by_comm.push_back({{"comm", comm}, {"count", n}});
+  for (const auto& [path, n] : sorted_desc(by_path_, 10))
+    paths.push_back({{"path", path}, {"count", n}});
+  for (const auto& [name, n] : sorted_desc(by_errno_, SIZE_MAX))
+    errors.push_back({{"errno_name", name}, {"count", n}});
+  nlohmann::json j = {
+      {"opens", opens_},    {"failed", failed_},  {"skipped_pseudo", skipped_pseudo_},
+      {"by_comm", by_comm}, {"top_paths", paths}, {"errors", errors}};
+  if (paths_untracked_) j["paths_untracked"] = paths_untracked_;
+  return j;
+}
+
+void OpenStats::print(std::FILE* out) const {
+  std::fprintf(out, "\nopen: %" PRIu64 " opens, %" PRIu64 " failed", opens_, failed_);
+  if (skipped_pseudo_)
+    std::fprintf(out, ", %" PRIu64 " under /proc or /sys not shown", skipped_pseudo_);
+  std::fprintf(out, "\n");
+  if (!by_comm_.empty()) {
+    std::fprintf(out, "  %-20s %10s\n", "comm", "opens");
+    for (const auto& [comm, n] : sorted_desc(by_comm_, 20))
+      std::fprintf(out, "  %-20s %10" PRIu64 "\n", comm.c_str(), n);
+  }
+  if (!by_path_.empty()) {
+    std::fprintf(out, "  %-60s %10s\n", "top paths", "opens");
+    for (const auto& [path, n] : sorted_desc(by_path_, 10))
+      std::fprintf(out, "  %-60s %10" PRIu64 "\n", path.c_str(), n);
+  }
+  if (!by_errno_.empty()) {
+    std::fprintf(out, "  %-20s %10s\n", "failures", "count");
+    for (const auto& [name, n] : sorted_desc(by_errno_, SIZE_MAX))
+      std::fprintf(out, "  %-20s %10" PRIu64 "\n", name.c_str(), n);
+  }
+}
+
+namespace {
+
+bool tracepoint_exists(const char* name) {
+  for (const char* root :
+       {"/sys/kernel/tracing/events/syscalls/", "/sys/kernel/debug/tracing/events/syscalls/"})
+    if (access((std::string(root) + name).c_str(), F_OK) == 0) return true;
+  return false;
+}
+
+class OpenFamily final : public ProbeFamily {
+ public:
+  ~OpenFamily() override {
+    if (skel_) open_bpf__destroy(skel_);
+  }
+  std::string_view name() const override { return "open"; }
+
+  Status start(const FamilyContext& ctx) override {
+    ctx_ = ctx;
+    skel_ = open_bpf__open();
+    if (!skel_)
+      return make_error(std::string("cannot open the open probes: ") + std::strerror(errno));
+    if (auto st = ctx.filter->apply(skel_); !st) return st;
+    // open(2) is absent on architectures that only have openat.
+    if (!tracepoint_exists("sys_enter_open")) {
+      bpf_program__set_autoload(skel_->progs.tp_enter_open, false);
+      bpf_program__set_autoload(skel_->progs.tp_exit_open, false);
+    }
+    if (!tracepoint_exists("sys_enter_openat2")) {
+      bpf_program__set_autoload(skel_->progs.tp_enter_openat2, false);
+      bpf_program__set_autoload(skel_->progs.tp_exit_openat2, false);
+    }
+    if (int err = open_bpf__load(skel_))
+      return make_error(std::string("cannot load the open probes: ") + std::strerror(-err));
+    if (int err = open_bpf__attach(skel_))
+      return make_error(std::string("cannot attach the open probes: ") + std::strerror(-err));
+    return Ok{};
+  }
+
+  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
+
+  int handle_record(const void* data, size_t size) override {
+    auto ev = decode_open_record(data, size, ctx_.mono_to_unix_ns);
+    if (!ev) {
+      ++decode_errors_;
+      return 0;
+    }
+    if (ctx_.options.open_skip_pseudo_fs && is_pseudo_fs_path(ev->path)) {
+      stats_.add_skipped();
+      return 0;
+    }
+    stats_.add(*ev);
+    if (!first_ts_) first_ts_ = ev->ts_ns;
+    if (ctx_.out) {
+      uint64_t start = ctx_.out->start_ns ? ctx_.out->start_ns : first_ts_;
+      ctx_.out->emit(open_event_json(*ev), [&] { return format_open_line(*ev, start); });
+    }
+    return 0;
+  }
+
+  void tick() override {
+    if (!skel_) return;
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return;
+    uint64_t total = 0;
+    std::vector<uint64_t> vals(static_cast<size_t>(ncpu));
+    for (uint32_t key = 0; key < 2; ++key)
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.dropped), &key, vals.data()) == 0)
+        for (uint64_t v : vals) total += v;
+    kernel_dropped_ = total;
+  }
+
+  nlohmann::json summary_json() const override { return stats_.json(); }
+  void print_summary(std::FILE* out) const override { stats_.print(out); }
+  uint64_t dropped() const override { return kernel_dropped_ + decode_errors_; }
+  uint64_t events() const override { return stats_.opens(); }
+
+ private:
+  FamilyContext ctx_;
+  open_bpf* skel_ = nullptr;
+  OpenStats stats_;
+  uint64_t first_ts_ = 0;
+  uint64_t kernel_dropped_ = 0;
+  uint64_t decode_errors_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeFamily> make_open_family() { return std::make_unique<OpenFamily>(); }
 
 }  // namespace scope::families

@@ -1,8 +1,288 @@
-// Placeholder until the sched family lands.
+// The sched family: per-thread context switches, off-CPU time and run-queue
+// latency, aggregated in the kernel (bpf/sched.bpf.c) and read from its map
+// once a second and at the end.
+#include "families/sched_family.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include "families/probe_family.h"
+#include "sched.skel.h"
 
 namespace scope::families {
+namespace sched {
 
-std::unique_ptr<ProbeFamily> make_sched_family() { return nullptr; }
+ThreadStats from_record(uint32_t tid, const sched_thread& rec) {
+  ThreadStats s;
+  s.pid = rec.tgid;
+  s.tid = tid;
+  s.comm.assign(rec.comm, strnlen(rec.comm, sizeof(rec.comm)));
+  s.switches = rec.switches;
+  s.voluntary = rec.voluntary;
+  s.involuntary = rec.involuntary;
+  s.offcpu_ns = rec.offcpu_ns;
+  s.runq_ns = rec.runq_ns;
+  s.runq_max_ns = rec.runq_max_ns;
+  s.runq_waits = rec.runq_waits;
+  return s;
+}
+
+void merge(ThreadStats& into, const ThreadStats& more) {
+  if (into.tid == 0) {
+    into = more;
+    return;
+  }
+  into.pid = more.pid;
+  if (!more.comm.empty()) into.comm = more.comm;
+  into.switches += more.switches;
+  into.voluntary += more.voluntary;
+  into.involuntary += more.involuntary;
+  into.offcpu_ns += more.offcpu_ns;
+  into.runq_ns += more.runq_ns;
+  into.runq_max_ns = std::max(into.runq_max_ns, more.runq_max_ns);
+  into.runq_waits += more.runq_waits;
+}
+
+void SchedTable::retire(const ThreadStats& s) { merge(retired_[s.tid], s); }
+
+std::vector<ThreadStats> SchedTable::threads() const {
+  std::map<uint32_t, ThreadStats> all = retired_;
+  for (const auto& [tid, s] : live_) merge(all[tid], s);
+  std::vector<ThreadStats> out;
+  out.reserve(all.size());
+  for (auto& [tid, s] : all) out.push_back(std::move(s));
+  return out;
+}
+
+namespace {
+
+template <typename Key>
+std::vector<ThreadStats> top_by(std::vector<ThreadStats> threads, size_t limit, Key key,
+                                bool skip_zero) {
+  if (skip_zero)
+    threads.erase(std::remove_if(threads.begin(), threads.end(),
+                                 [&](const ThreadStats& s) { return key(s).first == 0; }),
+                  threads.end());
+  std::sort(threads.begin(), threads.end(), [&](const ThreadStats& a, const ThreadStats& b) {
+    auto ka = key(a), kb = key(b);
+    if (ka != kb) return ka > kb;
+    return a.tid < b.tid;
+  });
+  if (threads.size() > limit) threads.resize(limit);
+  return threads;
+}
+
+}  // namespace
+
+std::vector<ThreadStats> top_by_total(std::vector<ThreadStats> threads, size_t limit) {
+  return top_by(
+      std::move(threads), limit, [](const ThreadStats& s) { return std::pair(s.total_ns(), 0ul); },
+      false);
+}
+
+std::vector<ThreadStats> top_by_runq(std::vector<ThreadStats> threads, size_t limit) {
+  return top_by(
+      std::move(threads), limit,
+      [](const ThreadStats& s) { return std::pair(s.runq_ns, s.runq_max_ns); }, true);
+}
+
+std::vector<ThreadStats> top_by_offcpu(std::vector<ThreadStats> threads, size_t limit) {
+  return top_by(
+      std::move(threads), limit,
+      [](const ThreadStats& s) { return std::pair(s.offcpu_ns, s.switches); }, true);
+}
+
+nlohmann::json summary_json(const std::vector<ThreadStats>& threads, size_t limit) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& s : top_by_total(threads, limit))
+    arr.push_back({{"pid", s.pid},
+                   {"tid", s.tid},
+                   {"comm", s.comm},
+                   {"switches", s.switches},
+                   {"voluntary", s.voluntary},
+                   {"involuntary", s.involuntary},
+                   {"offcpu_ns", s.offcpu_ns},
+                   {"runq_ns", s.runq_ns},
+                   {"runq_max_ns", s.runq_max_ns}});
+  return arr;
+}
+
+std::string format_duration(uint64_t ns) {
+  char buf[32];
+  double v = static_cast<double>(ns);
+  if (ns == 0)
+    return "0";
+  else if (ns < 1000)
+    std::snprintf(buf, sizeof buf, "%llu ns", static_cast<unsigned long long>(ns));
+  else if (ns < 1000000)
+    std::snprintf(buf, sizeof buf, "%.1f us", v / 1e3);
+  else if (ns < 1000000000)
+    std::snprintf(buf, sizeof buf, "%.2f ms", v / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", v / 1e9);
+  return buf;
+}
+
+void print_tables(std::FILE* out, const std::vector<ThreadStats>& threads, size_t rows) {
+  uint64_t switches = 0, vol = 0, invol = 0, runq = 0, offcpu = 0;
+  for (const auto& s : threads) {
+    switches += s.switches;
+    vol += s.voluntary;
+    invol += s.involuntary;
+    runq += s.runq_ns;
+    offcpu += s.offcpu_ns;
+  }
+  std::fprintf(out,
+               "sched: %zu threads, %llu context switches (%llu voluntary, %llu involuntary), "
+               "run-queue wait %s, off-CPU %s\n",
+               threads.size(), static_cast<unsigned long long>(switches),
+               static_cast<unsigned long long>(vol), static_cast<unsigned long long>(invol),
+               format_duration(runq).c_str(), format_duration(offcpu).c_str());
+  auto hungry = top_by_runq(threads, rows);
+  if (!hungry.empty()) {
+    std::fprintf(out, "\nhungriest threads (run-queue latency)\n");
+    std::fprintf(out, "%8s %8s  %-16s %12s %8s %12s %12s %8s\n", "PID", "TID", "COMM", "RUNQ",
+                 "WAITS", "AVG", "MAX", "INVOL");
+    for (const auto& s : hungry)
+      std::fprintf(
+          out, "%8u %8u  %-16s %12s %8llu %12s %12s %8llu\n", s.pid, s.tid, s.comm.c_str(),
+          format_duration(s.runq_ns).c_str(), static_cast<unsigned long long>(s.runq_waits),
+          format_duration(s.runq_waits ? s.runq_ns / s.runq_waits : 0).c_str(),
+          format_duration(s.runq_max_ns).c_str(), static_cast<unsigned long long>(s.involuntary));
+  }
+  auto off = top_by_offcpu(threads, rows);
+  if (!off.empty()) {
+    std::fprintf(out, "\nmost off-CPU threads\n");
+    std::fprintf(out, "%8s %8s  %-16s %12s %10s %10s %10s\n", "PID", "TID", "COMM", "OFF-CPU",
+                 "SWITCHES", "VOLUNTARY", "INVOL");
+    for (const auto& s : off)
+      std::fprintf(out, "%8u %8u  %-16s %12s %10llu %10llu %10llu\n", s.pid, s.tid, s.comm.c_str(),
+                   format_duration(s.offcpu_ns).c_str(),
+                   static_cast<unsigned long long>(s.switches),
+                   static_cast<unsigned long long>(s.voluntary),
+                   static_cast<unsigned long long>(s.involuntary));
+  }
+}
+
+}  // namespace sched
+
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+class SchedFamily final : public ProbeFamily {
+ public:
+  ~SchedFamily() override {
+    if (skel_) sched_bpf__destroy(skel_);
+  }
+
+  std::string_view name() const override { return "sched"; }
+
+  Status start(const FamilyContext& ctx) override {
+    skel_ = sched_bpf__open();
+    if (!skel_) return make_error("cannot open the sched BPF object: " + errno_text(errno));
+    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
+    if (int err = sched_bpf__load(skel_))
+      return make_error("cannot load the sched BPF programs (" + errno_text(err) +
+                        "): needs root and a kernel with BTF");
+    if (int err = sched_bpf__attach(skel_))
+      return make_error("cannot attach the sched tracepoints: " + errno_text(err));
+    return Ok{};
+  }
+
+  void tick() override {
+    if (!skel_) return;
+    int fd = bpf_map__fd(skel_->maps.threads);
+    std::map<uint32_t, sched::ThreadStats> live;
+    read_all(fd, live);
+    // Threads that have exited keep their entry; when the map is half full,
+    // move them out so new threads still find room.
+    if (live.size() > SCHED_MAX_THREADS / 2) {
+      char path[64];
+      for (auto it = live.begin(); it != live.end();) {
+        std::snprintf(path, sizeof path, "/proc/%u/task/%u", it->second.pid, it->first);
+        if (access(path, F_OK) != 0 && errno == ENOENT) {
+          uint32_t tid = it->first;
+          sched_thread rec{};
+          if (bpf_map_lookup_elem(fd, &tid, &rec) == 0) it->second = sched::from_record(tid, rec);
+          bpf_map_delete_elem(fd, &tid);
+          table_.retire(it->second);
+          it = live.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    table_.set_live(std::move(live));
+    uint64_t switches = 0;
+    for (const auto& s : table_.threads()) switches += s.switches;
+    switches_ = switches;
+    dropped_ = read_dropped();
+  }
+
+  nlohmann::json summary_json() const override { return sched::summary_json(table_.threads()); }
+  void print_summary(std::FILE* out) const override { sched::print_tables(out, table_.threads()); }
+  uint64_t dropped() const override { return dropped_; }
+  uint64_t events() const override { return switches_; }
+
+ private:
+  // Every entry of the map: batched, or key by key where batches are not supported.
+  static void read_all(int fd, std::map<uint32_t, sched::ThreadStats>& out) {
+    constexpr uint32_t kChunk = 4096;
+    std::vector<uint32_t> keys(kChunk);
+    std::vector<sched_thread> vals(kChunk);
+    uint32_t token = 0;
+    bool first = true;
+    while (true) {
+      uint32_t count = kChunk;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, keys.data(), vals.data(),
+                                     &count, &opts);
+      int e = err ? errno : 0;
+      for (uint32_t i = 0; i < count && (err == 0 || e == ENOENT); ++i)
+        out[keys[i]] = sched::from_record(keys[i], vals[i]);
+      if (err == 0) {
+        first = false;
+        continue;
+      }
+      if (e == ENOENT) return;
+      break;  // no batch support: key by key
+    }
+    out.clear();
+    uint32_t key = 0, next = 0;
+    const uint32_t* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      sched_thread rec{};
+      if (bpf_map_lookup_elem(fd, &next, &rec) == 0) out[next] = sched::from_record(next, rec);
+      key = next;
+      prev = &key;
+    }
+  }
+
+  uint64_t read_dropped() const {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return dropped_;
+    std::vector<uint64_t> v(static_cast<size_t>(ncpu));
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < SCHED_DROP_COUNT; ++k)
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.dropped), &k, v.data()) == 0)
+        for (uint64_t x : v) total += x;
+    return total;
+  }
+
+  sched_bpf* skel_ = nullptr;
+  sched::SchedTable table_;
+  uint64_t switches_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeFamily> make_sched_family() { return std::make_unique<SchedFamily>(); }
 
 }  // namespace scope::families

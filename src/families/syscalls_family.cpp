@@ -1,8 +1,324 @@
-// Placeholder until the syscalls family lands.
+// The syscalls family: counts, errors and latency per syscall and per thread,
+// aggregated in the kernel (bpf/syscalls.bpf.c). No ring buffer: tick() reads
+// the cumulative `stats` map once a second and at the end.
+#include "families/syscalls_family.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+
+#include "bpf/shared/syscalls.h"
 #include "families/probe_family.h"
+#include "syscalls.skel.h"
 
 namespace scope::families {
 
-std::unique_ptr<ProbeFamily> make_syscalls_family() { return nullptr; }
+namespace syscalls {
+
+namespace {
+
+constexpr SyscallName kTable[] = {
+#include "families/syscall_table_x86_64.inc"
+};
+
+// Names indexed by number (the table is sparse: 335..423 are unused).
+const std::vector<const char*>& names_by_nr() {
+  static const std::vector<const char*> names = [] {
+    uint32_t max = 0;
+    for (const auto& s : kTable) max = std::max(max, s.nr);
+    std::vector<const char*> v(max + 1, nullptr);
+    for (const auto& s : kTable) v[s.nr] = s.name;
+    return v;
+  }();
+  return names;
+}
+
+std::string seconds(uint64_t ns, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+}  // namespace
+
+std::span<const SyscallName> syscall_table() { return kTable; }
+
+std::string syscall_name(uint32_t nr) {
+  if (nr & SYSCALL_NR_IA32) return "ia32:" + std::to_string(nr & ~SYSCALL_NR_IA32);
+  const auto& names = names_by_nr();
+  if (nr < names.size() && names[nr]) return names[nr];
+  return "syscall_" + std::to_string(nr);
+}
+
+std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows) {
+  std::map<uint32_t, SyscallTotal> per_nr;
+  std::map<uint32_t, std::vector<ThreadShare>> threads;
+  for (const auto& r : rows) {
+    auto& t = per_nr[r.nr];
+    t.count += r.count;
+    t.errors += r.errors;
+    t.total_ns += r.total_ns;
+    t.max_ns = std::max(t.max_ns, r.max_ns);
+    threads[r.nr].push_back({r.tgid, r.tid, r.comm, r.count, r.total_ns});
+  }
+  std::vector<SyscallTotal> out;
+  for (auto& [nr, t] : per_nr) {
+    t.name = syscall_name(nr);
+    auto& th = threads[nr];
+    std::sort(th.begin(), th.end(), [](const ThreadShare& a, const ThreadShare& b) {
+      if (a.total_ns != b.total_ns) return a.total_ns > b.total_ns;
+      if (a.count != b.count) return a.count > b.count;
+      return a.tid < b.tid;
+    });
+    if (th.size() > kTopThreads) th.resize(kTopThreads);
+    t.top_threads = std::move(th);
+    out.push_back(std::move(t));
+  }
+  std::sort(out.begin(), out.end(), [](const SyscallTotal& a, const SyscallTotal& b) {
+    if (a.total_ns != b.total_ns) return a.total_ns > b.total_ns;
+    if (a.count != b.count) return a.count > b.count;
+    return a.name < b.name;
+  });
+  return out;
+}
+
+std::vector<ProcessTotal> by_process(const std::vector<Row>& rows) {
+  std::map<uint32_t, ProcessTotal> per_pid;
+  std::map<uint32_t, std::vector<uint32_t>> tids;
+  for (const auto& r : rows) {
+    auto& p = per_pid[r.tgid];
+    p.pid = r.tgid;
+    // The process's name: its main thread's, else the first thread's seen.
+    if (p.comm.empty() || (r.tid == r.tgid && !r.comm.empty())) p.comm = r.comm;
+    p.count += r.count;
+    p.errors += r.errors;
+    p.total_ns += r.total_ns;
+    tids[r.tgid].push_back(r.tid);
+  }
+  std::vector<ProcessTotal> out;
+  for (auto& [pid, p] : per_pid) {
+    auto& t = tids[pid];
+    std::sort(t.begin(), t.end());
+    p.threads = static_cast<uint32_t>(std::unique(t.begin(), t.end()) - t.begin());
+    out.push_back(std::move(p));
+  }
+  std::sort(out.begin(), out.end(), [](const ProcessTotal& a, const ProcessTotal& b) {
+    if (a.total_ns != b.total_ns) return a.total_ns > b.total_ns;
+    if (a.count != b.count) return a.count > b.count;
+    return a.pid < b.pid;
+  });
+  return out;
+}
+
+nlohmann::json summary_json(const std::vector<SyscallTotal>& totals) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& t : totals) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const auto& th : t.top_threads)
+      top.push_back({{"pid", th.pid},
+                     {"tid", th.tid},
+                     {"comm", th.comm},
+                     {"count", th.count},
+                     {"total_ns", th.total_ns}});
+    arr.push_back({{"name", t.name},
+                   {"count", t.count},
+                   {"errors", t.errors},
+                   {"total_ns", t.total_ns},
+                   {"max_ns", t.max_ns},
+                   {"top_threads", std::move(top)}});
+  }
+  return arr;
+}
+
+std::string format_syscall_table(const std::vector<SyscallTotal>& totals) {
+  uint64_t total_ns = 0, calls = 0, errors = 0;
+  for (const auto& t : totals) {
+    total_ns += t.total_ns;
+    calls += t.count;
+    errors += t.errors;
+  }
+  const char* rule = "------ ----------- ----------- --------- --------- ----------------\n";
+  std::string out = "% time     seconds  usecs/call     calls    errors syscall\n";
+  out += rule;
+  char buf[256];
+  auto line = [&](double pct, uint64_t ns, uint64_t n, uint64_t err, const std::string& name) {
+    std::string err_s = err ? std::to_string(err) : "";
+    std::snprintf(buf, sizeof buf, "%6.2f %11s %11llu %9llu %9s %s\n", pct, seconds(ns, 6).c_str(),
+                  static_cast<unsigned long long>(n ? ns / 1000 / n : 0),
+                  static_cast<unsigned long long>(n), err_s.c_str(), name.c_str());
+    out += buf;
+  };
+  for (const auto& t : totals)
+    line(total_ns ? 100.0 * static_cast<double>(t.total_ns) / static_cast<double>(total_ns) : 0.0,
+         t.total_ns, t.count, t.errors, t.name);
+  out += rule;
+  line(100.0, total_ns, calls, errors, "total");
+  return out;
+}
+
+std::string format_process_table(const std::vector<ProcessTotal>& procs) {
+  std::string out = "     PID COMM              THREADS       CALLS    ERRORS     SECONDS\n";
+  char buf[256];
+  for (const auto& p : procs) {
+    std::snprintf(buf, sizeof buf, "%8u %-16s %8u %11llu %9llu %11s\n", p.pid, p.comm.c_str(),
+                  p.threads, static_cast<unsigned long long>(p.count),
+                  static_cast<unsigned long long>(p.errors), seconds(p.total_ns, 6).c_str());
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace syscalls
+
+namespace {
+
+// A thread's name when the kernel map has none (its comm map was full).
+std::string proc_comm(uint32_t tgid, uint32_t tid) {
+  std::ifstream f("/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string s;
+  if (!std::getline(f, s)) return "?";
+  return s;
+}
+
+class SyscallsFamily final : public ProbeFamily {
+ public:
+  ~SyscallsFamily() override {
+    if (skel_) syscalls_bpf__destroy(skel_);
+  }
+  std::string_view name() const override { return "syscalls"; }
+
+  Status start(const FamilyContext& ctx) override {
+    skel_ = syscalls_bpf__open();
+    if (!skel_)
+      return make_error(std::string("cannot open the BPF object: ") + std::strerror(errno));
+    skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
+    if (auto st = ctx.filter->apply(skel_); !st) return st;
+    if (int err = syscalls_bpf__load(skel_))
+      return make_error(std::string("cannot load the BPF programs: ") + std::strerror(-err));
+    if (int err = syscalls_bpf__attach(skel_))
+      return make_error(std::string("cannot attach to raw_syscalls:sys_enter/sys_exit: ") +
+                        std::strerror(-err));
+    return Ok{};
+  }
+
+  void tick() override {
+    if (!skel_) return;
+    read_stats();
+    read_drops();
+  }
+
+  nlohmann::json summary_json() const override {
+    return syscalls::summary_json(syscalls::by_syscall(rows_));
+  }
+
+  void print_summary(std::FILE* out) const override {
+    auto totals = syscalls::by_syscall(rows_);
+    std::fprintf(out, "Syscalls (time from entry to exit, blocking included)\n%s",
+                 syscalls::format_syscall_table(totals).c_str());
+    std::fprintf(out, "\nSyscalls by process\n%s",
+                 syscalls::format_process_table(syscalls::by_process(rows_)).c_str());
+  }
+
+  uint64_t dropped() const override { return dropped_; }
+  uint64_t events() const override { return counted_; }
+
+ private:
+  // The whole map: batched reads where the kernel has them, else key by key.
+  void read_stats() {
+    int fd = bpf_map__fd(skel_->maps.stats);
+    uint32_t max = bpf_map__max_entries(skel_->maps.stats);
+    std::vector<syscall_key> keys(max);
+    std::vector<syscall_stats> vals(max);
+    size_t n = 0;
+    bool batched = true;
+    {
+      syscall_key out_batch{};
+      void* in = nullptr;
+      while (n < max) {
+        uint32_t count = static_cast<uint32_t>(max - n);
+        int err = bpf_map_lookup_batch(fd, in, &out_batch, keys.data() + n, vals.data() + n, &count,
+                                       nullptr);
+        if (err && errno != ENOENT) {
+          batched = false;
+          break;
+        }
+        n += count;
+        if (err) break;  // ENOENT: the end
+        in = &out_batch;
+      }
+    }
+    if (!batched) {
+      n = 0;
+      syscall_key key{}, next{};
+      const void* prev = nullptr;
+      while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+        if (bpf_map_lookup_elem(fd, &next, &vals[n]) == 0) keys[n++] = next;
+        key = next;
+        prev = &key;
+      }
+    }
+    int comm_fd = bpf_map__fd(skel_->maps.comms);
+    std::vector<syscalls::Row> rows;
+    rows.reserve(n);
+    uint64_t counted = 0;
+    for (size_t i = 0; i < n; ++i) {
+      syscalls::Row r;
+      r.tgid = keys[i].tgid;
+      r.tid = keys[i].tid;
+      r.nr = keys[i].nr;
+      r.count = vals[i].count;
+      r.errors = vals[i].errors;
+      r.total_ns = vals[i].total_ns;
+      r.max_ns = vals[i].max_ns;
+      uint64_t tkey = (uint64_t{r.tid} << 32) | r.tgid;
+      auto it = comms_.find(tkey);
+      syscall_thread t{r.tgid, r.tid};
+      syscall_comm c{};
+      // The kernel rewrites a thread's comm when it makes a new syscall (after exec).
+      if (bpf_map_lookup_elem(comm_fd, &t, &c) == 0) {
+        c.comm[sizeof(c.comm) - 1] = 0;
+        comms_[tkey] = c.comm;
+      } else if (it == comms_.end()) {
+        comms_[tkey] = proc_comm(r.tgid, r.tid);
+      }
+      r.comm = comms_[tkey];
+      counted += r.count;
+      rows.push_back(std::move(r));
+    }
+    rows_ = std::move(rows);
+    counted_ = counted;
+  }
+
+  void read_drops() {
+    int fd = bpf_map__fd(skel_->maps.dropped);
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return;
+    std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < SYSCALLS_DROP_COUNT; ++k) {
+      if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0) continue;
+      for (auto v : per_cpu) total += v;
+    }
+    dropped_ = total;
+  }
+
+  syscalls_bpf* skel_ = nullptr;
+  std::vector<syscalls::Row> rows_;
+  std::unordered_map<uint64_t, std::string> comms_;
+  uint64_t counted_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeFamily> make_syscalls_family() { return std::make_unique<SyscallsFamily>(); }
 
 }  // namespace scope::families

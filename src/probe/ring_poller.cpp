@@ -1,6 +1,7 @@
 #include "probe/ring_poller.h"
 
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -25,7 +26,10 @@ Status RingPoller::add(int map_fd, RecordFn fn, void* ctx) {
 }
 
 int RingPoller::poll(int timeout_ms) {
-  if (!ring_) return 0;
+  if (!ring_) {  // only aggregating families: nothing to wait on but time
+    if (timeout_ms > 0) usleep(static_cast<useconds_t>(timeout_ms) * 1000);
+    return 0;
+  }
   int n = ring_buffer__poll(ring_, timeout_ms);
   if (n < 0) return n;
   int m = ring_buffer__consume(ring_);

@@ -1,0 +1,82 @@
+// The syscalls family's plain parts: the generated x86_64 syscall table,
+// aggregation of the kernel's {tgid, tid, nr} counters into per-syscall and
+// per-process totals, and the strace -c style tables. Tested without
+// privileges (tests/unit/syscalls_family_test.cpp).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace scope::families::syscalls {
+
+struct SyscallName {
+  uint32_t nr;
+  const char* name;
+};
+
+// The x86_64 table (src/families/syscall_table_x86_64.inc), sorted by number.
+std::span<const SyscallName> syscall_table();
+
+// "read" for 0; "syscall_451" for a number the table lacks; "ia32:5" for a
+// 32-bit (compat) syscall (the key's SYSCALL_NR_IA32 bit).
+std::string syscall_name(uint32_t nr);
+
+// One kernel counter: a thread's use of one syscall.
+struct Row {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint32_t nr = 0;
+  std::string comm;
+  uint64_t count = 0;
+  uint64_t errors = 0;
+  uint64_t total_ns = 0;
+  uint64_t max_ns = 0;
+};
+
+struct ThreadShare {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  std::string comm;
+  uint64_t count = 0;
+  uint64_t total_ns = 0;
+};
+
+// One syscall over every traced process.
+struct SyscallTotal {
+  std::string name;
+  uint64_t count = 0;
+  uint64_t errors = 0;
+  uint64_t total_ns = 0;
+  uint64_t max_ns = 0;
+  std::vector<ThreadShare> top_threads;  // by total_ns, at most kTopThreads
+};
+
+struct ProcessTotal {
+  uint32_t pid = 0;
+  std::string comm;
+  uint32_t threads = 0;
+  uint64_t count = 0;
+  uint64_t errors = 0;
+  uint64_t total_ns = 0;
+};
+
+inline constexpr size_t kTopThreads = 5;
+
+// Per syscall, sorted by total_ns (then count, then name).
+std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows);
+// Per process, sorted by total_ns (then count, then pid).
+std::vector<ProcessTotal> by_process(const std::vector<Row>& rows);
+
+// [{name, count, errors, total_ns, max_ns, top_threads: [{pid, tid, comm, count, total_ns}]}]
+nlohmann::json summary_json(const std::vector<SyscallTotal>& totals);
+
+// `strace -c`: % time, seconds, usecs/call, calls, errors, syscall, and a total line.
+std::string format_syscall_table(const std::vector<SyscallTotal>& totals);
+// pid, comm, threads, calls, errors, total seconds.
+std::string format_process_table(const std::vector<ProcessTotal>& procs);
+
+}  // namespace scope::families::syscalls

@@ -1,0 +1,164 @@
+// The syscalls family against the real kernel: a tiny C workload, compiled
+// here with `cc`, makes a known number of syscalls, and the in-kernel counters
+// must show exactly those.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "run_scope.h"
+
+using namespace scope::bpftest;
+
+namespace {
+
+// main: N getppid() and M write(-1) (EBADF), then T threads with K getppid()
+// each. Nothing else writes: the workload prints nothing.
+const char* kWorkload = R"(
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static long k;
+static void *worker(void *arg) {
+  (void)arg;
+  for (long i = 0; i < k; i++) syscall(SYS_getppid);
+  return 0;
+}
+int main(int argc, char **argv) {
+  if (argc < 5) return 2;
+  long n = atol(argv[1]), m = atol(argv[2]), t = atol(argv[3]);
+  k = atol(argv[4]);
+  for (long i = 0; i < n; i++) syscall(SYS_getppid);
+  for (long i = 0; i < m; i++) syscall(SYS_write, -1, "x", 1);
+  pthread_t th[16];
+  for (long i = 0; i < t && i < 16; i++) pthread_create(&th[i], 0, worker, 0);
+  for (long i = 0; i < t && i < 16; i++) pthread_join(th[i], 0);
+  return 0;
+}
+)";
+
+// Builds the workload once per test binary; empty with `why` set on failure.
+std::string workload(std::string* why) {
+  static std::string path, error;
+  static bool done = false;
+  if (!done) {
+    done = true;
+    char dir[] = "/tmp/scope-syscalls-test.XXXXXX";
+    if (!mkdtemp(dir)) {
+      error = "mkdtemp failed";
+    } else {
+      std::string src = std::string(dir) + "/sc_workload.c";
+      std::ofstream(src) << kWorkload;
+      std::string bin = std::string(dir) + "/sc_workload";
+      RunResult r = run({"/bin/sh", "-c", "cc -O2 -pthread -o " + bin + " " + src}, 60);
+      if (r.status == 0)
+        path = bin;
+      else
+        error = "cannot compile the workload with cc: " + r.err;
+    }
+  }
+  *why = error;
+  return path;
+}
+
+const nlohmann::json* find_syscall(const nlohmann::json& arr, const std::string& name) {
+  for (const auto& e : arr)
+    if (e.value("name", "") == name) return &e;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(SyscallsBpf, ExactCountsErrorsAndThreads) {
+  SCOPE_BPF_REQUIRE();
+  std::string why;
+  std::string bin = workload(&why);
+  if (bin.empty()) GTEST_SKIP() << why;
+
+  Trace t = trace({"--probes", "syscalls", "--json", "--", bin, "1000", "500", "3", "200"}, 60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  ASSERT_TRUE(t.summary.contains("syscalls")) << t.describe();
+  EXPECT_TRUE(t.events.empty()) << "aggregated family printed per-event lines: "
+                                << t.events.front().dump();
+  EXPECT_EQ(t.summary.at("dropped"), 0) << t.describe();
+  const auto& sc = t.summary.at("syscalls");
+  ASSERT_TRUE(sc.is_array());
+
+  // Sorted by total time, descending.
+  for (size_t i = 1; i < sc.size(); ++i)
+    EXPECT_GE(sc[i - 1].at("total_ns").get<uint64_t>(), sc[i].at("total_ns").get<uint64_t>());
+
+  const auto* getppid = find_syscall(sc, "getppid");
+  ASSERT_NE(getppid, nullptr) << t.describe();
+  EXPECT_EQ(getppid->at("count"), 1000 + 3 * 200) << getppid->dump();
+  EXPECT_EQ(getppid->at("errors"), 0);
+  EXPECT_GT(getppid->at("total_ns").get<uint64_t>(), 0u);
+  EXPECT_GE(getppid->at("total_ns").get<uint64_t>(), getppid->at("max_ns").get<uint64_t>());
+
+  // Main thread 1000, three workers 200 each, all one process named sc_workload.
+  const auto& top = getppid->at("top_threads");
+  ASSERT_EQ(top.size(), 4u) << getppid->dump();
+  uint32_t pid = top[0].at("pid");
+  int with_1000 = 0, with_200 = 0;
+  for (const auto& th : top) {
+    EXPECT_EQ(th.at("pid"), pid) << th.dump();
+    EXPECT_EQ(th.at("comm"), "sc_workload") << th.dump();
+    if (th.at("count") == 1000) {
+      ++with_1000;
+      EXPECT_EQ(th.at("tid"), pid);
+    }
+    if (th.at("count") == 200) ++with_200;
+  }
+  EXPECT_EQ(with_1000, 1);
+  EXPECT_EQ(with_200, 3);
+
+  // write(-1, ...) fails with EBADF every time, and the workload writes nothing else.
+  const auto* write = find_syscall(sc, "write");
+  ASSERT_NE(write, nullptr) << t.describe();
+  EXPECT_EQ(write->at("count"), 500) << write->dump();
+  EXPECT_EQ(write->at("errors"), 500) << write->dump();
+
+  // Only the traced command (scope's own syscalls and other processes are not counted),
+  // and the command's exit is the last syscall: exit_group never returns, so it is absent.
+  for (const auto& e : sc)
+    for (const auto& th : e.at("top_threads"))
+      EXPECT_EQ(th.at("pid"), pid) << e.at("name") << " " << th.dump();
+  EXPECT_NE(find_syscall(sc, "execve"), nullptr);
+  EXPECT_EQ(find_syscall(sc, "exit_group"), nullptr);
+  // events = syscalls counted.
+  uint64_t total = 0;
+  for (const auto& e : sc) total += e.at("count").get<uint64_t>();
+  EXPECT_EQ(t.summary.at("events").get<uint64_t>(), total);
+}
+
+TEST(SyscallsBpf, HumanTables) {
+  SCOPE_BPF_REQUIRE();
+  std::string why;
+  std::string bin = workload(&why);
+  if (bin.empty()) GTEST_SKIP() << why;
+
+  RunResult r = run_scope({"--probes", "syscalls", "--", bin, "300", "40", "0", "0"}, 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  // strace -c: calls, then errors (blank when none), then the name.
+  EXPECT_NE(r.out.find("% time     seconds  usecs/call     calls    errors syscall"),
+            std::string::npos)
+      << r.out;
+  bool getppid = false, write = false;
+  for (const auto& line : lines_of(r.out)) {
+    std::istringstream in(line);
+    std::string pct, secs, usecs, calls, a, b;
+    in >> pct >> secs >> usecs >> calls >> a >> b;
+    if (a == "getppid" && calls == "300") getppid = true;
+    if (a == "40" && b == "write" && calls == "40") write = true;
+  }
+  EXPECT_TRUE(getppid) << r.out;
+  EXPECT_TRUE(write) << r.out;
+  EXPECT_NE(r.out.find("Syscalls by process"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" sc_workload "), std::string::npos) << r.out;
+  // No per-event lines: the two tables and the totals line only.
+  EXPECT_LT(lines_of(r.out).size(), 80u) << r.out;
+}
