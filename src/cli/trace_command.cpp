@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "agent/cuda_accounting.h"
 #include "agent/cuda_tracer.h"
@@ -497,6 +498,11 @@ int run_trace(const TraceOptions& o) {
                  static_cast<unsigned long long>(dropped));
   }
   std::fflush(out);
+  // Detach every family at once: each detach waits for RCU grace periods.
+  std::vector<std::thread> detachers;
+  for (auto& f : host) detachers.emplace_back([&f] { f.reset(); });
+  if (tracer) detachers.emplace_back([&tracer] { tracer.reset(); });
+  for (auto& t : detachers) t.join();
   return exit_status;
 }
 

@@ -16,6 +16,7 @@
 
 #include "exec.skel.h"
 #include "families/probe_family.h"
+#include "probe/skeleton_links.h"
 
 static_assert(sizeof(exec_event) == 64, "exec_event layout (bpf/shared/exec.h)");
 static_assert(sizeof(exit_event) == 56, "exit_event layout (bpf/shared/exec.h)");
@@ -311,6 +312,7 @@ namespace {
 class ExecFamily final : public ProbeFamily {
  public:
   ~ExecFamily() override {
+    probe::destroy_links_in_parallel(skel_);
     if (skel_) exec_bpf__destroy(skel_);
   }
   std::string_view name() const override { return "exec"; }

@@ -16,6 +16,7 @@
 
 #include "families/probe_family.h"
 #include "net.skel.h"
+#include "probe/skeleton_links.h"
 
 namespace scope::families {
 namespace net {
@@ -228,6 +229,7 @@ std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 class NetFamily : public ProbeFamily {
  public:
   ~NetFamily() override {
+    probe::destroy_links_in_parallel(skel_);
     if (skel_) net_bpf__destroy(skel_);
   }
   std::string_view name() const override { return "net"; }

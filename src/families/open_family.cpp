@@ -18,6 +18,7 @@
 #include "bpf/shared/open.h"
 #include "families/probe_family.h"
 #include "open.skel.h"
+#include "probe/skeleton_links.h"
 
 namespace scope::families {
 
@@ -290,6 +291,7 @@ bool tracepoint_exists(const char* name) {
 class OpenFamily final : public ProbeFamily {
  public:
   ~OpenFamily() override {
+    probe::destroy_links_in_parallel(skel_);
     if (skel_) open_bpf__destroy(skel_);
   }
   std::string_view name() const override { return "open"; }

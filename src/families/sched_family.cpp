@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "families/probe_family.h"
+#include "probe/skeleton_links.h"
 #include "sched.skel.h"
 
 namespace scope::families {
@@ -178,6 +179,7 @@ std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 class SchedFamily final : public ProbeFamily {
  public:
   ~SchedFamily() override {
+    probe::destroy_links_in_parallel(skel_);
     if (skel_) sched_bpf__destroy(skel_);
   }
 

@@ -17,6 +17,7 @@
 
 #include "bpf/shared/syscalls.h"
 #include "families/probe_family.h"
+#include "probe/skeleton_links.h"
 #include "syscalls.skel.h"
 
 namespace scope::families {
@@ -191,6 +192,7 @@ std::string proc_comm(uint32_t tgid, uint32_t tid) {
 class SyscallsFamily final : public ProbeFamily {
  public:
   ~SyscallsFamily() override {
+    probe::destroy_links_in_parallel(skel_);
     if (skel_) syscalls_bpf__destroy(skel_);
   }
   std::string_view name() const override { return "syscalls"; }
