@@ -120,9 +120,10 @@ int exit_status_of(int status) {
 CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "trace",
-      "Run COMMAND (or attach to --pid / --comm, or every process) and print its CUDA "
-      "operations live: kernel launches with names and shapes, device memory and leaks, "
-      "copies, synchronisation. Ends with a summary.");
+      "Run COMMAND (or attach to --pid / --comm / --cgroup, or every process) and print what "
+      "it does live: CUDA kernel launches with names and shapes, device memory and leaks, "
+      "copies and synchronisation (cuda), and with --probes also execs and exits, file opens, "
+      "syscalls, scheduling and TCP connections. Ends with a summary.");
   cmd->add_option("--probes", o.probes,
                   "Comma list of probe families: cuda,ggml,llama,exec,open,sched,syscalls,net "
                   "(this build: " +
@@ -150,7 +151,8 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
   cmd->add_option("-d,--duration", o.duration_s, "Stop after this many seconds")
       ->envname("SCOPE_DURATION")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--ring-buffer-mb", o.ring_mb, "Size of the kernel ring buffer in MiB")
+  cmd->add_option("--ring-buffer-mb", o.ring_mb,
+                  "Size of the cuda family's kernel ring buffer in MiB")
       ->envname("SCOPE_RING_BUFFER_MB")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
@@ -249,6 +251,11 @@ int run_trace(const TraceOptions& o) {
   event_out.json = o.json;
   event_out.quiet = o.quiet;
   event_out.write_line = emit_line;
+  {  // every family's relative times count from here
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    event_out.start_ns = uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+  }
   pid_t child = 0;
 
   auto on_event = [&](const CudaEvent& ev) {
