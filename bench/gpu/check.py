@@ -91,6 +91,21 @@ if floors:
     if results["torch_noop_uprobe_floor_us"] > 0:
         results["ratio_vs_floor"] = results["torch_launch_added_us_per_op"] / results["torch_noop_uprobe_floor_us"]
 
+# Every family at once.
+s = load("torch_launch_all.summary.json")
+w = load("torch_launch_all.workload.json")
+if s and w:
+    best = max(s["cuda"]["kernels"], key=lambda k: k["count"]) if s["cuda"]["kernels"] else {"count": 0}
+    check(best["count"] >= w["add_kernels"], f"all families: add kernel x{best['count']} >= {w['add_kernels']}")
+    check(s.get("exec", {}).get("execs", 0) >= 1, "all families: the python exec seen")
+    check(s.get("open", {}).get("opens", 0) > 100, f"all families: opens {s.get('open', {}).get('opens')}")
+    check(len(s.get("syscalls", [])) > 10, f"all families: {len(s.get('syscalls', []))} syscall names")
+    check(len(s.get("sched", [])) > 0, "all families: sched threads")
+    check(s["dropped"] == 0, f"all families: dropped {s['dropped']}")
+    results["torch_launch_all_families_us_per_op"] = w["us_per_op"]
+else:
+    check(False, "all families: missing output")
+
 # Matmuls, copies, allocations.
 for name, key in (("matmul", "tflops"), ("copy", "gbps"), ("alloc", "us_per_op")):
     w_t, w_u = load(f"torch_{name}_traced.workload.json"), load(f"torch_{name}_untraced.workload.json")

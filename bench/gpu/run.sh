@@ -73,6 +73,14 @@ for r in $(seq 1 "$ROUNDS"); do
   untraced "torch_launch_untraced_$r" $PY bench/gpu/torch_workload.py launch "$N_TORCH"
   traced "torch_launch_traced_$r" $PY bench/gpu/torch_workload.py launch "$N_TORCH"
 done
+# Every family at once on the launch loop: they must coexist (counts checked by check.py).
+t0=$SECONDS
+timeout 300 "$SCOPE" trace --probes cuda,exec,open,syscalls,sched,net --quiet --json -- \
+  $PY bench/gpu/torch_workload.py launch "$N_TORCH" >"$WORK/all.out" 2>"$WORK/all.err"
+echo "torch_launch_all_families: rc=$? wall=$((SECONDS - t0))s"
+grep '"event":"summary"' "$WORK/all.out" | tail -1 >"$OUT/torch_launch_all.summary.json"
+grep '^{' "$WORK/all.out" | grep -v '"event":"summary"' | tail -1 >"$OUT/torch_launch_all.workload.json"
+head -c 1000 "$WORK/all.err"
 untraced torch_matmul_untraced $PY bench/gpu/torch_workload.py matmul 50
 traced torch_matmul_traced $PY bench/gpu/torch_workload.py matmul 50
 untraced torch_copy_untraced $PY bench/gpu/torch_workload.py copy 20
