@@ -22,6 +22,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/cuda.h"
+#include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
 // clang-format on
 
@@ -56,12 +57,7 @@ struct {
 } name_inflight SEC(".maps");
 
 /* Events lost because the ring buffer was full: [0] cuda, [1] names, [2] loader. */
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 4);
-  __type(key, __u32);
-  __type(value, __u64);
-} dropped SEC(".maps");
+SCOPE_DROPPED_COUNTERS(4)
 
 struct call_prop {
   __u8 layer, op, args, kind, async, mem;
@@ -70,16 +66,6 @@ struct call_prop {
 #define CUDA_CALL_PROP(id, sym, layer, op, args, kind, async, mem) \
   [id] = {CUDA_LAYER_##layer, CUDA_OP_##op, ARGS_##args, kind, async, mem},
 static const struct call_prop props[CALL_COUNT] = {CUDA_CALLS(CUDA_CALL_PROP)};
-
-static __always_inline void count_drop(__u32 which) {
-  __u64 *n = bpf_map_lookup_elem(&dropped, &which);
-  if (n) *n += 1;
-}
-
-static __always_inline __u64 submit_flags(void) {
-  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                       : BPF_RB_NO_WAKEUP;
-}
 
 static __always_inline const struct call_prop *prop_of(__u64 call) {
   if (call >= CALL_COUNT) return 0;
@@ -261,7 +247,8 @@ int call_return(struct pt_regs *ctx) {
     ev->flags |= CUDA_F_HAS_RET | CUDA_F_HAS_DURATION;
     if (ev->op == CUDA_OP_ALLOC && ev->ret == 0 && st->out_ptr)
       bpf_probe_read_user(&ev->ptr, sizeof(ev->ptr), (void *)st->out_ptr);
-    if (bpf_ringbuf_output(&events, ev, sizeof(*ev), submit_flags())) count_drop(0);
+    if (bpf_ringbuf_output(&events, ev, sizeof(*ev), SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes)))
+      count_drop(0);
   }
   bpf_map_delete_elem(&inflight, &tid);
   return 0;
@@ -292,7 +279,7 @@ int driver_launch(struct pt_regs *ctx) {
       read_launch_args(ctx, p->args, ev);
       ev->stub = st->ev.stub;
       st->consumed = 1;
-      bpf_ringbuf_submit(ev, submit_flags());
+      bpf_ringbuf_submit(ev, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
     }
     return 0;
   }
@@ -312,7 +299,7 @@ int driver_launch(struct pt_regs *ctx) {
   ev->bytes = 0;
   ev->reserved2 = 0;
   read_launch_args(ctx, p->args, ev);
-  bpf_ringbuf_submit(ev, submit_flags());
+  bpf_ringbuf_submit(ev, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
   return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/exec.h"
+#include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
 // clang-format on
 
@@ -52,22 +53,7 @@ struct {
   __type(value, struct exec_record);
 } scratch SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, EXEC_DROP_SLOTS);
-  __type(key, __u32);
-  __type(value, __u64);
-} dropped SEC(".maps");
-
-static __always_inline void count_drop(__u32 which) {
-  __u64 *n = bpf_map_lookup_elem(&dropped, &which);
-  if (n) *n += 1;
-}
-
-static __always_inline __u64 submit_flags(void) {
-  return bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-                                                                   : BPF_RB_NO_WAKEUP;
-}
+SCOPE_DROPPED_COUNTERS(EXEC_DROP_SLOTS)
 
 static __always_inline int on_enter(const char *filename, const char *const *argv, __u32 dirfd,
                                     __u8 flags) {
@@ -166,7 +152,8 @@ static __always_inline int on_exit(long ret) {
   bpf_get_current_comm(r->ev.comm, sizeof(r->ev.comm));
   __u32 len = (__u32)r->ev.filename_len + r->ev.args_len;
   if (len > EXEC_MAX_DATA) len = EXEC_MAX_DATA;
-  if (bpf_ringbuf_output(&rb, r, sizeof(struct exec_event) + len, submit_flags()))
+  if (bpf_ringbuf_output(&rb, r, sizeof(struct exec_event) + len,
+                         SCOPE_SUBMIT_FLAGS(&rb, WAKEUP_BYTES)))
     count_drop(EXEC_DROP_EXEC_RING);
   bpf_map_delete_elem(&inflight, &tid);
   return 0;
@@ -227,6 +214,6 @@ int BPF_PROG(exec_process_exit, struct task_struct *p) {
   e->ts_ns = now;
   e->lifetime_ns = now - BPF_CORE_READ(p, group_leader, start_time);
   BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-  bpf_ringbuf_submit(e, submit_flags());
+  bpf_ringbuf_submit(e, SCOPE_SUBMIT_FLAGS(&rb, WAKEUP_BYTES));
   return 0;
 }

@@ -26,6 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/net.h"
+#include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
 // clang-format on
 
@@ -56,22 +57,7 @@ struct {
   __type(value, __u64);
 } born SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, NET_DROP_COUNT);
-  __type(key, __u32);
-  __type(value, __u64);
-} dropped SEC(".maps");
-
-static __always_inline void count_drop(__u32 which) {
-  __u64 *n = bpf_map_lookup_elem(&dropped, &which);
-  if (n) *n += 1;
-}
-
-static __always_inline __u64 submit_flags(void) {
-  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                       : BPF_RB_NO_WAKEUP;
-}
+SCOPE_DROPPED_COUNTERS(NET_DROP_COUNT)
 
 /* Addresses and ports of `sk`. */
 static __always_inline void fill_addrs(struct net_event *ev, const struct sock *sk) {
@@ -124,7 +110,7 @@ static __always_inline void emit_for(const struct net_conn *c, const struct sock
     ev->flags |= NET_F_HAS_BYTES;
   }
   fill_addrs(ev, sk);
-  bpf_ringbuf_submit(ev, submit_flags());
+  bpf_ringbuf_submit(ev, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
 }
 
 SEC("tp_btf/inet_sock_set_state")

@@ -14,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/open.h"
+#include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
 // clang-format on
 
@@ -37,22 +38,7 @@ struct {
 } starts SEC(".maps");
 
 /* Opens lost: [0] the ring buffer was full, [1] the `starts` map was full. */
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 2);
-  __type(key, __u32);
-  __type(value, __u64);
-} dropped SEC(".maps");
-
-static __always_inline void count_drop(__u32 which) {
-  __u64 *n = bpf_map_lookup_elem(&dropped, &which);
-  if (n) *n += 1;
-}
-
-static __always_inline __u64 submit_flags(void) {
-  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                       : BPF_RB_NO_WAKEUP;
-}
+SCOPE_DROPPED_COUNTERS(2)
 
 static __always_inline int on_enter(__u32 call, __s32 dfd, __u64 filename, __u64 flags) {
   __u64 id = bpf_get_current_pid_tgid();
@@ -187,7 +173,7 @@ static __always_inline int on_exit(long ret) {
       ev->eflags |= OPEN_F_PATH_TRUNCATED;
     }
     ev->path_len = len > 0 ? len - 1 : 0;
-    bpf_ringbuf_submit(ev, submit_flags());
+    bpf_ringbuf_submit(ev, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
     return 0;
   }
 
@@ -228,7 +214,7 @@ static __always_inline int on_exit(long ret) {
     walk_dir(rec, dentry, vfsmnt, task);
   else
     rec->ev.eflags |= OPEN_F_DIR_UNKNOWN;
-  bpf_ringbuf_submit(rec, submit_flags());
+  bpf_ringbuf_submit(rec, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
   return 0;
 }
 

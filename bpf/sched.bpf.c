@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/sched.h"
+#include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
 // clang-format on
 
@@ -32,17 +33,7 @@ struct {
 } threads SEC(".maps");
 
 /* Threads the full `threads` map could not take (enum sched_drop). */
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, SCHED_DROP_COUNT);
-  __type(key, __u32);
-  __type(value, __u64);
-} dropped SEC(".maps");
-
-static __always_inline void count_drop(__u32 which) {
-  __u64 *n = bpf_map_lookup_elem(&dropped, &which);
-  if (n) *n += 1;
-}
+SCOPE_DROPPED_COUNTERS(SCHED_DROP_COUNT)
 
 /* The thread's entry, created when absent (NULL when the map is full). */
 static __always_inline struct sched_thread *thread_of(__u32 tid, struct task_struct *p) {

@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/syscalls.h"
+#include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
 // clang-format on
 
@@ -48,17 +49,7 @@ struct {
   __type(value, struct syscall_comm);
 } comms SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, SYSCALLS_DROP_COUNT);
-  __type(key, __u32);
-  __type(value, __u64);
-} dropped SEC(".maps");
-
-static __always_inline void count_drop(__u32 why) {
-  __u64 *n = bpf_map_lookup_elem(&dropped, &why);
-  if (n) *n += 1;
-}
+SCOPE_DROPPED_COUNTERS(SYSCALLS_DROP_COUNT)
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
