@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "cli/trace_command.h"
+#include "probe/libbpf_log.h"
 
 int main(int argc, char** argv) {
   auto logger = spdlog::stderr_logger_mt("scope");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%v");
   spdlog::set_level(spdlog::level::warn);
+  scope::probe::route_libbpf_logs();
 
   CLI::App app{"scope: see what CUDA programs and the host around them are doing, by eBPF"};
   app.require_subcommand(1);

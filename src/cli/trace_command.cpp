@@ -138,8 +138,9 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
                       "Trace processes with this name (comm), running now or started later")
           ->envname("SCOPE_COMM");
   pid->excludes(comm);
-  cmd->add_option("--cgroup", o.cgroup,
-                  "Trace processes in this cgroup (v2 path, absolute or under /sys/fs/cgroup)")
+  cmd->add_option(
+         "--cgroup", o.cgroup,
+         "Trace processes in this cgroup (its cgroup v2 path, e.g. /system.slice/ollama.service)")
       ->envname("SCOPE_CGROUP");
   cmd->add_flag("--open-skip-pseudo", o.open_skip_pseudo,
                 "open family: leave out paths under /proc and /sys (counted, not silently)")

@@ -21,18 +21,6 @@ namespace scope::probe {
 
 namespace {
 
-int libbpf_to_spdlog(enum libbpf_print_level level, const char* format, va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), format, args);
-  std::string_view msg(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
-  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
-  if (level == LIBBPF_WARN)
-    spdlog::debug("libbpf: {}", msg);  // the agent reports what matters itself
-  else
-    spdlog::trace("libbpf: {}", msg);
-  return n;
-}
-
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 // Not in Debian's libbpf 1.1 nor its 6.1 UAPI headers: the values of the
@@ -85,7 +73,6 @@ void ensure_tracefs() {
 }
 
 Result<std::unique_ptr<CudaProbe>> CudaProbe::open(const CudaProbeOptions& options) {
-  libbpf_set_print(libbpf_to_spdlog);
   ensure_tracefs();
   std::unique_ptr<CudaProbe> probe(new CudaProbe());
   probe->skel_ = cuda_bpf__open();

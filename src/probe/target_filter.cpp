@@ -3,13 +3,27 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <fstream>
 
 #include "targets.skel.h"
 
 namespace scope::probe {
 
+std::string cgroup2_mount() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string dev, dir, type, rest;
+  while (mounts >> dev >> dir >> type && std::getline(mounts, rest))
+    if (type == "cgroup2") return dir;
+  return "/sys/fs/cgroup";
+}
+
 Result<uint64_t> cgroup_id_of(const std::string& path) {
-  std::string full = path.rfind("/sys/fs/cgroup", 0) == 0 ? path : "/sys/fs/cgroup/" + path;
+  // bpf_get_current_cgroup_id() is the cgroup v2 id: resolve in the v2 tree,
+  // wherever it is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts).
+  std::string root = cgroup2_mount();
+  std::string rel = path;
+  while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+  std::string full = path.rfind(root + "/", 0) == 0 || path == root ? path : root + "/" + rel;
   struct stat st {};
   if (::stat(full.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return make_error("no cgroup " + full + ": " + std::strerror(errno ? errno : ENOTDIR));

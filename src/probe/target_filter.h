@@ -27,7 +27,10 @@ struct TargetFilterOptions {
   uint64_t cgroup_id = 0;  // --cgroup, as a cgroup v2 id
 };
 
-// Resolves a cgroup v2 directory (absolute, or relative to /sys/fs/cgroup) to its id.
+// Where the cgroup v2 hierarchy is mounted.
+std::string cgroup2_mount();
+// Resolves a cgroup v2 directory (its path in the v2 tree, or a full path under its mount) to
+// its id.
 Result<uint64_t> cgroup_id_of(const std::string& path);
 
 class TargetFilter {
