@@ -299,7 +299,11 @@ int run_trace(const TraceOptions& o) {
   families::FamilyContext fctx;
   fctx.filter = &filter;
   fctx.mono_to_unix_ns = agent::mono_to_unix_ns();
-  fctx.out = &event_out;
+  // Host events (a lower rate than launches) carry who the process is.
+  discover::ProcessInfoCache processes;
+  families::EventOutput host_out = event_out;
+  host_out.processes = &processes;
+  fctx.out = &host_out;
   fctx.options.open_skip_pseudo_fs = o.open_skip_pseudo;
   for (const auto& name : kKnownFamilies) {
     if (name == "cuda" || !wanted.count(name)) continue;

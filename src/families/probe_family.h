@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "discover/process_info.h"
 #include "probe/target_filter.h"
 
 namespace scope::families {
@@ -25,13 +26,24 @@ struct EventOutput {
   uint64_t start_ns = 0;  // Unix ns of the trace's first event, for relative times
   std::function<void(const std::string& line)> write_line;
 
+  // When set, JSON events get the process's `cmdline`, `cgroup` and `container_id`.
+  discover::ProcessInfoCache* processes = nullptr;
+
   // `human` is only called when a human line is printed.
-  void emit(const nlohmann::json& event, const std::function<std::string()>& human) const {
+  void emit(nlohmann::json event, const std::function<std::string()>& human) const {
     if (quiet || !write_line) return;
-    if (json)
-      write_line(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    else
+    if (!json) {
       write_line(human());
+      return;
+    }
+    if (processes && event.contains("pid")) {
+      if (const auto* p = processes->lookup(event["pid"].get<uint32_t>())) {
+        event["cmdline"] = p->cmdline;
+        event["cgroup"] = p->cgroup;
+        if (!p->container_id.empty()) event["container_id"] = p->container_id;
+      }
+    }
+    write_line(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 };
 

@@ -21,8 +21,10 @@ TEST(FilterBpf, CgroupSelectsItsProcessesOnly) {
   ASSERT_TRUE(scope.start(
       {kScope, "trace", "--probes", "exec", "--json", "--cgroup", "/" + name, "--duration", "4"}));
   usleep(1500 * 1000);  // loaded and attached
-  RunResult inside = run(
-      {"/bin/sh", "-c", "echo $$ > " + dir + "/cgroup.procs && /bin/echo scope-inside-cgroup"}, 10);
+  RunResult inside =
+      run({"/bin/sh", "-c",
+           "echo $$ > " + dir + "/cgroup.procs && exec /bin/sh -c 'sleep 0.7' scope-inside-cgroup"},
+          10);
   RunResult outside = run({"/bin/echo", "scope-outside-cgroup"}, 10);
   EXPECT_EQ(inside.status, 0) << inside.err;
   EXPECT_EQ(outside.status, 0);
@@ -35,7 +37,12 @@ TEST(FilterBpf, CgroupSelectsItsProcessesOnly) {
   for (const auto& e : t.events) {
     if (e.value("event", "") != "exec") continue;
     std::string args = e.value("argv", nlohmann::json::array()).dump();
-    if (args.find("scope-inside-cgroup") != std::string::npos) ++in;
+    if (args.find("scope-inside-cgroup") != std::string::npos) {
+      ++in;
+      // Enriched with who the process is (it lives long enough to be read).
+      EXPECT_EQ(e.value("cgroup", ""), "/" + name) << e.dump();
+      EXPECT_NE(e.value("cmdline", "").find("scope-inside-cgroup"), std::string::npos) << e.dump();
+    }
     if (args.find("scope-outside-cgroup") != std::string::npos) ++out;
   }
   EXPECT_EQ(in, 1) << t.describe();
