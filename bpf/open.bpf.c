@@ -67,14 +67,29 @@ int tp_enter_openat2(struct trace_event_raw_sys_enter *ctx) {
   return on_enter(OPEN_CALL_OPENAT2, (__s32)ctx->args[0], ctx->args[1], how.flags);
 }
 
+/* Where a record is built before bpf_ringbuf_output copies out only the
+ * bytes used (the syscall tracepoints run with preemption disabled). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct open_event_rel);
+} scratch SEC(".maps");
+
+/* Bytes after `path` where names may go: a name is only copied while a whole
+ * OPEN_COMP_MAX fits below this. */
+#define OPEN_DATA_MAX (sizeof(struct open_event_rel) - OPEN_EVENT_HDR)
+
 /* The walk from a directory up to the process's root, one step per
  * bpf_loop iteration (verified once, not once per step). */
 struct walk_ctx {
   struct open_event_rel *rec;
   struct dentry *dentry;
   struct vfsmount *vfsmnt;
+  struct dentry *mnt_root; /* vfsmnt->mnt_root */
   struct dentry *root_dentry;
   struct vfsmount *root_mnt;
+  __u32 off; /* next name's offset from rec->ev.path */
   __u32 n;
   __u32 done;
 };
@@ -87,7 +102,7 @@ static long walk_step(__u32 index, void *data) {
     w->done = 1;
     return 1;
   }
-  if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+  if (dentry == w->mnt_root) {
     struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
     struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
     if (!parent || parent == mnt) {
@@ -95,7 +110,9 @@ static long walk_step(__u32 index, void *data) {
       return 1;
     }
     w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-    w->vfsmnt = &parent->mnt;
+    struct vfsmount *up_mnt = &parent->mnt;
+    w->vfsmnt = up_mnt;
+    w->mnt_root = BPF_CORE_READ(up_mnt, mnt_root);
     return 0;
   }
   struct dentry *up = BPF_CORE_READ(dentry, d_parent);
@@ -104,47 +121,46 @@ static long walk_step(__u32 index, void *data) {
     return 1;
   }
   __u32 n = w->n;
-  if (n >= OPEN_COMPS) return 1;
+  __u32 off = w->off;
   struct open_event_rel *rec = w->rec;
-  if (!rec) return 1;
-  if (BPF_CORE_READ(dentry, d_name.len) >= OPEN_COMP_MAX)
+  if (n >= OPEN_COMPS || off > OPEN_DATA_MAX - OPEN_COMP_MAX || !rec) return 1;
+  /* The name's length and pointer in one read; then exactly its bytes. */
+  struct qstr q = {};
+  bpf_core_read(&q, sizeof(q), &dentry->d_name);
+  __u32 len = q.len;
+  if (len > OPEN_COMP_MAX - 1) {
     rec->ev.eflags |= OPEN_F_DIR_NAME_TRUNCATED;
-  bpf_probe_read_kernel_str(rec->comps[n & (OPEN_COMPS - 1)], OPEN_COMP_MAX,
-                            BPF_CORE_READ(dentry, d_name.name));
+    len = OPEN_COMP_MAX - 1;
+  }
+  char *dst = rec->ev.path + off;
+  if (bpf_probe_read_kernel(dst, len & (OPEN_COMP_MAX - 1), q.name)) len = 0;
+  dst[len & (OPEN_COMP_MAX - 1)] = 0;
+  w->off = off + (len & (OPEN_COMP_MAX - 1)) + 1;
   w->n = n + 1;
   w->dentry = up;
   return 0;
 }
 
-/* The directory names from `dentry` up to the process's root, leaf first. */
-static __always_inline void walk_dir(struct open_event_rel *rec, struct dentry *dentry,
-                                     struct vfsmount *vfsmnt, struct task_struct *task) {
+/* The directory names from `dentry` up to the process's root, leaf first,
+ * packed after the path at offset `off`; returns the offset past them. */
+static __always_inline __u32 walk_dir(struct open_event_rel *rec, __u32 off, struct dentry *dentry,
+                                      struct vfsmount *vfsmnt, struct fs_struct *fs) {
   struct walk_ctx w = {
       .rec = rec,
       .dentry = dentry,
       .vfsmnt = vfsmnt,
-      .root_dentry = BPF_CORE_READ(task, fs, root.dentry),
-      .root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+      .mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+      .off = off,
   };
+  struct path root = {};
+  bpf_core_read(&root, sizeof(root), &fs->root); /* mnt and dentry in one read */
+  w.root_dentry = root.dentry;
+  w.root_mnt = root.mnt;
   rec->ev.eflags |= OPEN_F_DIR;
   bpf_loop(OPEN_COMPS + 16, walk_step, &w, 0);
   if (!w.done) rec->ev.eflags |= OPEN_F_DIR_TOO_DEEP;
   rec->ev.ndirs = w.n;
-}
-
-static __always_inline void fill(struct open_event *ev, const struct open_start *st, __u64 id,
-                                 long ret) {
-  ev->ts_ns = st->ts_ns;
-  ev->pid = id >> 32;
-  ev->tid = (__u32)id;
-  ev->ret = (__s32)ret;
-  ev->dfd = st->dfd;
-  ev->flags = st->flags;
-  ev->call = st->call;
-  ev->ndirs = 0;
-  ev->eflags = 0;
-  ev->reserved = 0;
-  bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+  return w.off;
 }
 
 static __always_inline int on_exit(long ret) {
@@ -155,66 +171,67 @@ static __always_inline int on_exit(long ret) {
   struct open_start st = *sp;
   bpf_map_delete_elem(&starts, &tid);
 
-  /* The first byte says whether the path is relative, and so which record. */
-  char first = 0;
-  bpf_probe_read_user(&first, 1, (void *)st.filename);
-  if (first == '/' || !st.filename) {
-    struct open_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-    if (!ev) {
-      count_drop(0);
-      return 0;
+  __u32 zero = 0;
+  struct open_event_rel *rec = bpf_map_lookup_elem(&scratch, &zero);
+  if (!rec) return 0;
+  struct open_event *ev = &rec->ev;
+  ev->ts_ns = st.ts_ns;
+  ev->pid = id >> 32;
+  ev->tid = tid;
+  ev->ret = (__s32)ret;
+  ev->dfd = st.dfd;
+  ev->flags = st.flags;
+  ev->call = st.call;
+  ev->ndirs = 0;
+  ev->eflags = 0;
+  ev->dirs_len = 0;
+  bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+  long len = bpf_probe_read_user_str(ev->path, sizeof(ev->path), (void *)st.filename);
+  if (len <= 0) {
+    ev->eflags |= OPEN_F_PATH_UNREADABLE;
+    ev->path[0] = 0;
+    len = 1;
+  } else if (len == sizeof(ev->path)) {
+    ev->eflags |= OPEN_F_PATH_TRUNCATED;
+  }
+  __u32 off = (__u32)len & (OPEN_PATH_MAX * 2 - 1); /* the path and its NUL; <= OPEN_PATH_MAX */
+  if (off > OPEN_PATH_MAX) off = OPEN_PATH_MAX;
+  ev->path_len = off - 1;
+
+  /* A relative path also carries the directory it is relative to. */
+  if (off > 1 && ev->path[0] != '/') {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct fs_struct *fs = BPF_CORE_READ(task, fs);
+    struct path dir = {};
+    if (st.dfd == AT_FDCWD) {
+      bpf_core_read(&dir, sizeof(dir), &fs->pwd);
+    } else {
+      struct file *f = 0;
+      struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+      unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+      struct file **fds = BPF_CORE_READ(fdt, fd);
+      if (st.dfd >= 0 && (unsigned int)st.dfd < max_fds)
+        bpf_probe_read_kernel(&f, sizeof(f), &fds[st.dfd]);
+      if (f) bpf_core_read(&dir, sizeof(dir), &f->f_path);
     }
-    fill(ev, &st, id, ret);
-    long len = bpf_probe_read_user_str(ev->path, sizeof(ev->path), (void *)st.filename);
-    if (len < 0) {
-      ev->eflags |= OPEN_F_PATH_UNREADABLE;
-      len = 0;
-    } else if (len == sizeof(ev->path)) {
-      ev->eflags |= OPEN_F_PATH_TRUNCATED;
+    struct dentry *dentry = dir.dentry;
+    struct vfsmount *vfsmnt = dir.mnt;
+    if (dentry && vfsmnt) {
+      __u32 end = walk_dir(rec, off, dentry, vfsmnt, fs);
+      if (end > OPEN_DATA_MAX) end = OPEN_DATA_MAX;
+      if (end > off) {
+        ev->dirs_len = end - off;
+        off = end;
+      }
+    } else {
+      ev->eflags |= OPEN_F_DIR_UNKNOWN;
     }
-    ev->path_len = len > 0 ? len - 1 : 0;
-    bpf_ringbuf_submit(ev, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
-    return 0;
   }
 
-  struct open_event_rel *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-  if (!rec) {
+  __u64 size = OPEN_EVENT_HDR + (off & (OPEN_PATH_MAX * 8 - 1));
+  if (size > sizeof(*rec)) size = sizeof(*rec);
+  if (bpf_ringbuf_output(&events, rec, size, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes)))
     count_drop(0);
-    return 0;
-  }
-  fill(&rec->ev, &st, id, ret);
-  long len = bpf_probe_read_user_str(rec->ev.path, sizeof(rec->ev.path), (void *)st.filename);
-  if (len < 0) {
-    rec->ev.eflags |= OPEN_F_PATH_UNREADABLE;
-    len = 0;
-  } else if (len == sizeof(rec->ev.path)) {
-    rec->ev.eflags |= OPEN_F_PATH_TRUNCATED;
-  }
-  rec->ev.path_len = len > 0 ? len - 1 : 0;
-
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct dentry *dentry = 0;
-  struct vfsmount *vfsmnt = 0;
-  if (st.dfd == AT_FDCWD) {
-    dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-    vfsmnt = BPF_CORE_READ(task, fs, pwd.mnt);
-  } else {
-    struct file *f = 0;
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    if (st.dfd >= 0 && (unsigned int)st.dfd < max_fds)
-      bpf_probe_read_kernel(&f, sizeof(f), &fds[st.dfd]);
-    if (f) {
-      dentry = BPF_CORE_READ(f, f_path.dentry);
-      vfsmnt = BPF_CORE_READ(f, f_path.mnt);
-    }
-  }
-  if (dentry && vfsmnt)
-    walk_dir(rec, dentry, vfsmnt, task);
-  else
-    rec->ev.eflags |= OPEN_F_DIR_UNKNOWN;
-  bpf_ringbuf_submit(rec, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
   return 0;
 }
 

@@ -58,13 +58,9 @@ std::string sfmt(const char* fmt, ...) {
 
 std::string cstr(const char* p, size_t max) { return std::string(p, strnlen(p, max)); }
 
-std::vector<std::pair<std::string, uint64_t>> sorted_desc(const std::map<std::string, uint64_t>& m,
-                                                          size_t limit) {
-  std::vector<std::pair<std::string, uint64_t>> v(m.begin(), m.end());
-  std::stable_sort(v.begin(), v.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
-  if (v.size() > limit) v.resize(limit);
-  return v;
+bool count_desc(const std::pair<std::string, uint64_t>& a,
+                const std::pair<std::string, uint64_t>& b) {
+  return a.second != b.second ? a.second > b.second : a.first < b.first;
 }
 
 }  // namespace
@@ -158,11 +154,33 @@ std::string_view open_call_name(uint32_t call) {
   }
 }
 
+namespace {
+
+// Already normal: every component (after a leading '/') is non-empty and
+// neither "." nor "..". Most paths are, and skip normalize_path.
+bool is_normal_path(std::string_view p) {
+  if (!p.empty() && p[0] == '/') p.remove_prefix(1);
+  if (p.empty()) return false;
+  size_t i = 0;
+  while (true) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string_view part = p.substr(i, j - i);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (j == p.size()) return true;
+    i = j + 1;
+  }
+}
+
+}  // namespace
+
 std::optional<OpenEvent> decode_open_record(const void* data, size_t size,
                                             int64_t mono_to_unix_ns) {
-  if (size < sizeof(struct open_event)) return std::nullopt;
+  if (size < OPEN_EVENT_HDR) return std::nullopt;
   struct open_event rec;
-  std::memcpy(&rec, data, sizeof rec);
+  std::memcpy(&rec, data, OPEN_EVENT_HDR);  // the header only; the rest is read in place
+  const char* bytes = static_cast<const char*>(data) + OPEN_EVENT_HDR;
+  const size_t avail = size - OPEN_EVENT_HDR;
   OpenEvent e;
   e.ts_ns = rec.ts_ns + static_cast<uint64_t>(mono_to_unix_ns);
   e.pid = rec.pid;
@@ -172,7 +190,8 @@ std::optional<OpenEvent> decode_open_record(const void* data, size_t size,
   e.flags = rec.flags;
   e.ret = rec.ret;
   e.dfd = rec.dfd;
-  std::string path = cstr(rec.path, std::min<size_t>(rec.path_len, sizeof rec.path));
+  std::string_view path(bytes,
+                        strnlen(bytes, std::min<size_t>({rec.path_len, avail, OPEN_PATH_MAX})));
   e.path_truncated =
       rec.eflags & (OPEN_F_PATH_TRUNCATED | OPEN_F_DIR_TOO_DEEP | OPEN_F_DIR_NAME_TRUNCATED);
   if (path.empty()) {  // unreadable, or "" (which the kernel does not resolve either)
@@ -180,24 +199,40 @@ std::optional<OpenEvent> decode_open_record(const void* data, size_t size,
     return e;
   }
   if (path[0] == '/') {
-    e.path = normalize_path(path);
+    e.path = is_normal_path(path) ? std::string(path) : normalize_path(path);
     return e;
   }
-  if (!(rec.eflags & OPEN_F_DIR) || size < sizeof(struct open_event_rel)) {
+  const size_t names_at = static_cast<size_t>(rec.path_len) + 1;
+  if (!(rec.eflags & OPEN_F_DIR) || names_at > avail || rec.dirs_len > avail - names_at) {
     e.path = path;  // relative, directory unknown
     e.path_unresolved = true;
     return e;
   }
-  const auto* rel = static_cast<const struct open_event_rel*>(data);
-  std::string dir = (rec.eflags & OPEN_F_DIR_TOO_DEEP) ? "/..." : "";
-  for (int k = std::min<int>(rec.ndirs, OPEN_COMPS) - 1; k >= 0; --k) {
-    char comp[OPEN_COMP_MAX];
-    std::memcpy(comp, rel->comps[k], sizeof comp);
-    dir += '/';
-    dir += cstr(comp, sizeof comp);
+  // The names, leaf first, each NUL-terminated.
+  std::string_view names[OPEN_COMPS];
+  size_t n = 0;
+  const char* p = bytes + names_at;
+  const char* end = p + rec.dirs_len;
+  while (n < std::min<size_t>(rec.ndirs, OPEN_COMPS) && p < end) {
+    size_t len = strnlen(p, static_cast<size_t>(end - p));
+    names[n++] = std::string_view(p, len);
+    p += len + 1;
   }
-  if (dir.empty()) dir = "/";
-  e.path = resolve_path(dir, path);
+  std::string dir;
+  dir.reserve(rec.dirs_len + path.size() + 8);
+  if (rec.eflags & OPEN_F_DIR_TOO_DEEP) dir = "/...";
+  for (size_t k = n; k-- > 0;) {
+    dir += '/';
+    dir += names[k];
+  }
+  if (is_normal_path(path)) {
+    dir += '/';
+    dir += path;
+    e.path = std::move(dir);
+  } else {
+    if (dir.empty()) dir = "/";
+    e.path = resolve_path(dir, path);
+  }
   return e;
 }
 
@@ -225,6 +260,29 @@ std::string format_open_line(const OpenEvent& e, uint64_t trace_start_ns) {
   return line;
 }
 
+void OpenStats::sort_desc(std::vector<std::pair<std::string, uint64_t>>& v, size_t limit) {
+  limit = std::min(limit, v.size());
+  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(), count_desc);
+  v.resize(limit);
+}
+
+std::vector<std::pair<std::string, uint64_t>> OpenStats::top(const Counts& m, size_t limit) {
+  // Rank pointers, copy only the winners' strings.
+  using Entry = const Counts::value_type*;
+  std::vector<Entry> v;
+  v.reserve(m.size());
+  for (const auto& kv : m) v.push_back(&kv);
+  limit = std::min(limit, v.size());
+  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(),
+                    [](Entry a, Entry b) {
+                      return a->second != b->second ? a->second > b->second : a->first < b->first;
+                    });
+  std::vector<std::pair<std::string, uint64_t>> out;
+  out.reserve(limit);
+  for (size_t i = 0; i < limit; ++i) out.emplace_back(v[i]->first, v[i]->second);
+  return out;
+}
+
 void OpenStats::add(const OpenEvent& e) {
   ++opens_;
   ++by_comm_[e.comm];
@@ -237,18 +295,24 @@ void OpenStats::add(const OpenEvent& e) {
     ++paths_untracked_;
   if (e.ret < 0) {
     ++failed_;
-    ++by_errno_[errno_name(e.ret)];
+    ++by_errno_[e.ret];
   }
+}
+
+std::vector<std::pair<std::string, uint64_t>> OpenStats::errors_desc() const {
+  std::vector<std::pair<std::string, uint64_t>> v;
+  for (const auto& [err, n] : by_errno_) v.emplace_back(errno_name(err), n);
+  sort_desc(v, SIZE_MAX);
+  return v;
 }
 
 nlohmann::json OpenStats::json() const {
   nlohmann::json by_comm = nlohmann::json::array(), paths = nlohmann::json::array(),
                  errors = nlohmann::json::array();
-  for (const auto& [comm, n] : sorted_desc(by_comm_, SIZE_MAX))
+  for (const auto& [comm, n] : top(by_comm_, SIZE_MAX))
     by_comm.push_back({{"comm", comm}, {"count", n}});
-  for (const auto& [path, n] : sorted_desc(by_path_, 10))
-    paths.push_back({{"path", path}, {"count", n}});
-  for (const auto& [name, n] : sorted_desc(by_errno_, SIZE_MAX))
+  for (const auto& [path, n] : top(by_path_, 10)) paths.push_back({{"path", path}, {"count", n}});
+  for (const auto& [name, n] : errors_desc())
     errors.push_back({{"errno_name", name}, {"count", n}});
   nlohmann::json j = {
       {"opens", opens_},    {"failed", failed_},  {"skipped_pseudo", skipped_pseudo_},
@@ -264,17 +328,17 @@ void OpenStats::print(std::FILE* out) const {
   std::fprintf(out, "\n");
   if (!by_comm_.empty()) {
     std::fprintf(out, "  %-20s %10s\n", "comm", "opens");
-    for (const auto& [comm, n] : sorted_desc(by_comm_, 20))
+    for (const auto& [comm, n] : top(by_comm_, 20))
       std::fprintf(out, "  %-20s %10" PRIu64 "\n", comm.c_str(), n);
   }
   if (!by_path_.empty()) {
     std::fprintf(out, "  %-60s %10s\n", "top paths", "opens");
-    for (const auto& [path, n] : sorted_desc(by_path_, 10))
+    for (const auto& [path, n] : top(by_path_, 10))
       std::fprintf(out, "  %-60s %10" PRIu64 "\n", path.c_str(), n);
   }
   if (!by_errno_.empty()) {
     std::fprintf(out, "  %-20s %10s\n", "failures", "count");
-    for (const auto& [name, n] : sorted_desc(by_errno_, SIZE_MAX))
+    for (const auto& [name, n] : errors_desc())
       std::fprintf(out, "  %-20s %10" PRIu64 "\n", name.c_str(), n);
   }
 }
@@ -332,7 +396,7 @@ class OpenFamily final : public ProbeFamily {
     }
     stats_.add(*ev);
     if (!first_ts_) first_ts_ = ev->ts_ns;
-    if (ctx_.out) {
+    if (ctx_.out && !ctx_.out->quiet && ctx_.out->write_line) {  // nothing built for -q
       uint64_t start = ctx_.out->start_ns ? ctx_.out->start_ns : first_ts_;
       ctx_.out->emit(open_event_json(*ev), [&] { return format_open_line(*ev, start); });
     }

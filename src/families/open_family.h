@@ -10,6 +10,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace scope::families {
 
@@ -47,8 +50,9 @@ struct OpenEvent {
   bool path_unresolved = false;  // relative and its directory unknown (a bad dirfd)
 };
 
-// One ring-buffer record (struct open_event or open_event_rel), or nothing
-// when it is too short to be one.
+// One ring-buffer record (a struct open_event header, the path, then any
+// directory names; see bpf/shared/open.h), or nothing when it is too short
+// to be one.
 std::optional<OpenEvent> decode_open_record(const void* data, size_t size, int64_t mono_to_unix_ns);
 
 nlohmann::json open_event_json(const OpenEvent& e);
@@ -68,8 +72,15 @@ class OpenStats {
   void print(std::FILE* out) const;
 
  private:
+  // Hashed: one lookup per open; only the summary sorts (count desc, then name).
+  using Counts = std::unordered_map<std::string, uint64_t>;
+  static void sort_desc(std::vector<std::pair<std::string, uint64_t>>& v, size_t limit);
+  static std::vector<std::pair<std::string, uint64_t>> top(const Counts& m, size_t limit);
+  std::vector<std::pair<std::string, uint64_t>> errors_desc() const;
+
   uint64_t opens_ = 0, failed_ = 0, skipped_pseudo_ = 0, paths_untracked_ = 0;
-  std::map<std::string, uint64_t> by_comm_, by_path_, by_errno_;
+  Counts by_comm_, by_path_;
+  std::map<int32_t, uint64_t> by_errno_;  // by -errno
 };
 
 }  // namespace scope::families

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -92,8 +93,15 @@ open_event_rel make_record(const char* path, std::vector<const char*> dirs_leaf_
   std::strncpy(r.ev.path, path, sizeof r.ev.path - 1);
   r.ev.path_len = static_cast<uint16_t>(std::strlen(r.ev.path));
   r.ev.eflags = eflags;
-  for (size_t i = 0; i < dirs_leaf_first.size(); ++i)
-    std::strncpy(r.comps[i], dirs_leaf_first[i], OPEN_COMP_MAX - 1);
+  // The names packed after the path's NUL, as the BPF side writes them.
+  char* names = reinterpret_cast<char*>(&r) + OPEN_EVENT_HDR + r.ev.path_len + 1;
+  size_t off = 0;
+  for (const char* d : dirs_leaf_first) {
+    size_t len = std::min<size_t>(std::strlen(d), OPEN_COMP_MAX - 1);
+    std::memcpy(names + off, d, len);
+    off += len + 1;
+  }
+  r.ev.dirs_len = static_cast<uint16_t>(off);
   r.ev.ndirs = static_cast<uint8_t>(dirs_leaf_first.size());
   if (!dirs_leaf_first.empty() || (eflags & OPEN_F_DIR)) r.ev.eflags |= OPEN_F_DIR;
   return r;
