@@ -205,6 +205,31 @@ static __always_inline void read_call_args(struct pt_regs *ctx, const struct cal
 
 static struct cuda_inflight zero_inflight;
 
+/* The per-thread state of a call entering: NULL when another probed call is
+ * already in flight on this thread in `map` (this one is then part of it) or
+ * when the map is full. */
+static __always_inline struct cuda_inflight *begin_call(void *map, __u32 tid) {
+  struct cuda_inflight *st = bpf_map_lookup_elem(map, &tid);
+  if (st) {
+    if (st->depth < 255) st->depth++;
+    return 0;
+  }
+  if (bpf_map_update_elem(map, &tid, &zero_inflight, BPF_ANY)) return 0;
+  return bpf_map_lookup_elem(map, &tid);
+}
+
+/* The state of the outermost call returning on this thread; NULL for a nested
+ * call's return (which only unwinds the depth) or a call entered unseen. */
+static __always_inline struct cuda_inflight *end_call(void *map, __u32 tid) {
+  struct cuda_inflight *st = bpf_map_lookup_elem(map, &tid);
+  if (!st) return 0;
+  if (st->depth) {
+    st->depth--;
+    return 0;
+  }
+  return st;
+}
+
 SEC("uprobe")
 int call_entry(struct pt_regs *ctx) {
   __u64 call = bpf_get_attach_cookie(ctx);
@@ -214,13 +239,7 @@ int call_entry(struct pt_regs *ctx) {
   if (!is_traced(pid_tgid >> 32)) return 0;
   __u32 tid = (__u32)pid_tgid;
 
-  struct cuda_inflight *st = bpf_map_lookup_elem(&inflight, &tid);
-  if (st) { /* inside another probed call on this thread: part of it */
-    if (st->depth < 255) st->depth++;
-    return 0;
-  }
-  if (bpf_map_update_elem(&inflight, &tid, &zero_inflight, BPF_ANY)) return 0;
-  st = bpf_map_lookup_elem(&inflight, &tid);
+  struct cuda_inflight *st = begin_call(&inflight, tid);
   if (!st) return 0;
   st->call = call;
   fill_header(&st->ev, pid_tgid, call, p);
@@ -233,12 +252,8 @@ SEC("uretprobe")
 int call_return(struct pt_regs *ctx) {
   __u64 now = bpf_ktime_get_ns();
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct cuda_inflight *st = bpf_map_lookup_elem(&inflight, &tid);
+  struct cuda_inflight *st = end_call(&inflight, tid);
   if (!st) return 0;
-  if (st->depth) {
-    st->depth--;
-    return 0;
-  }
   if (!st->consumed) {
     struct cuda_event *ev = &st->ev;
     ev->ts_ns = st->start_ns;
@@ -309,13 +324,7 @@ int name_entry(struct pt_regs *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!is_traced(pid_tgid >> 32)) return 0;
   __u32 tid = (__u32)pid_tgid;
-  struct cuda_inflight *st = bpf_map_lookup_elem(&name_inflight, &tid);
-  if (st) {
-    if (st->depth < 255) st->depth++;
-    return 0;
-  }
-  if (bpf_map_update_elem(&name_inflight, &tid, &zero_inflight, BPF_ANY)) return 0;
-  st = bpf_map_lookup_elem(&name_inflight, &tid);
+  struct cuda_inflight *st = begin_call(&name_inflight, tid);
   if (!st) return 0;
   st->call = call;
   st->out_ptr = PT_REGS_PARM1(ctx);
@@ -328,12 +337,8 @@ SEC("uretprobe")
 int name_return(struct pt_regs *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tid = (__u32)pid_tgid;
-  struct cuda_inflight *st = bpf_map_lookup_elem(&name_inflight, &tid);
+  struct cuda_inflight *st = end_call(&name_inflight, tid);
   if (!st) return 0;
-  if (st->depth) {
-    st->depth--;
-    return 0;
-  }
   struct cuda_name_event *ne = bpf_ringbuf_reserve(&events, sizeof(*ne), 0);
   if (!ne) {
     count_drop(1);
@@ -382,6 +387,12 @@ static __always_inline void emit_loader(__u32 what, __u32 pid, __u32 tid, __u32 
   bpf_ringbuf_submit(le, BPF_RB_FORCE_WAKEUP);
 }
 
+/* Whether `tgid` is to be stopped at exec and dlopen until the agent has attached. */
+static __always_inline bool held_at_loader(__u32 tgid) {
+  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
+  return flags && (*flags & TRACED_HOLD);
+}
+
 /* ld.so calls _dl_debug_state after it has mapped new objects (program start
  * and every dlopen) and before running their code. */
 SEC("uprobe")
@@ -389,9 +400,7 @@ int loader_debug_state(struct pt_regs *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
   if (!is_traced(tgid)) return 0;
-  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
-  bool hold = flags && (*flags & TRACED_HOLD);
-  emit_loader(LOADER_DLOPEN, tgid, (__u32)pid_tgid, 0, hold);
+  emit_loader(LOADER_DLOPEN, tgid, (__u32)pid_tgid, 0, held_at_loader(tgid));
   return 0;
 }
 
@@ -399,9 +408,8 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
   __u32 tgid = BPF_CORE_READ(p, tgid);
   if (!is_traced(tgid)) return 0;
-  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
-  bool hold = flags && (*flags & TRACED_HOLD);
-  emit_loader(LOADER_EXEC, tgid, BPF_CORE_READ(p, pid), BPF_CORE_READ(p, real_parent, tgid), hold);
+  emit_loader(LOADER_EXEC, tgid, BPF_CORE_READ(p, pid), BPF_CORE_READ(p, real_parent, tgid),
+              held_at_loader(tgid));
   return 0;
 }
 
@@ -412,20 +420,8 @@ int BPF_PROG(on_exit, struct task_struct *p) {
   bpf_map_delete_elem(&inflight, &tid);
   bpf_map_delete_elem(&name_inflight, &tid);
   if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0; /* not the last thread */
-  if (filter_enabled && !bpf_map_lookup_elem(&traced, &tgid)) return 0;
-  struct loader_event *le = bpf_ringbuf_reserve(&events, sizeof(*le), 0);
-  if (!le) {
-    count_drop(2);
-    return 0;
-  }
-  le->record = REC_LOADER;
-  le->pid = tgid;
-  le->tid = tid;
-  le->what = LOADER_EXIT;
-  le->ppid = BPF_CORE_READ(p, exit_code);
-  le->held = 0;
-  le->ts_ns = bpf_ktime_get_ns();
-  BPF_CORE_READ_STR_INTO(&le->comm, p, comm);
-  bpf_ringbuf_submit(le, BPF_RB_FORCE_WAKEUP);
+  if (!is_traced_tgid(tgid)) return 0;
+  /* The exiting task is the current one: emit_loader's comm is its own. */
+  emit_loader(LOADER_EXIT, tgid, tid, BPF_CORE_READ(p, exit_code), false);
   return 0;
 }
