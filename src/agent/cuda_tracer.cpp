@@ -103,7 +103,15 @@ void CudaTracer::attach_loader(const std::string& path) {
     spdlog::debug("{}", st.error());
 }
 
-std::string CudaTracer::attach_file(const std::string& path, uint32_t pid_for_env) {
+std::vector<std::string> CudaTracer::LoaderEnv::get() const {
+  if (environ) return *environ;
+  if (pid) {
+    if (auto env = discover::read_environ(pid)) return *env;
+  }
+  return {};
+}
+
+std::string CudaTracer::attach_file(const std::string& path, const LoaderEnv& env) {
   std::string key = file_key(path);
   if (key.empty()) return {};
   if (files_.count(key)) return key;
@@ -183,11 +191,7 @@ std::string CudaTracer::attach_file(const std::string& path, uint32_t pid_for_en
   spdlog::info("attached {} probes to {} ({})", n, path, discover::to_string(kind));
 
   if (layer == CUDA_LAYER_RUNTIME) {
-    std::vector<std::string> environ;
-    if (pid_for_env) {
-      if (auto env = discover::read_environ(pid_for_env)) environ = *env;
-    }
-    attach_driver_candidates(path, environ, files_[key]);
+    attach_driver_candidates(path, env.get(), files_[key]);
     if (files_[key].driverless || force_runtime_launches_) set_runtime_launch_probes(key, true);
   }
   return key;
@@ -205,7 +209,7 @@ void CudaTracer::attach_driver_candidates(const std::string& runtime_path,
   for (const auto& p : discover::ld_cache_paths("libcuda.so.1")) candidates.push_back(p);
   bool found = false;
   for (const auto& c : candidates) {
-    if (!attach_file(c, 0).empty()) found = true;
+    if (!attach_file(c, {}).empty()) found = true;
   }
   // A driver attached earlier (from maps or another runtime) counts too.
   for (const auto& [k, f] : files_)
@@ -248,7 +252,7 @@ Result<size_t> CudaTracer::scan_process(uint32_t pid) {
       attach_loader(path);
       continue;
     }
-    std::string key = attach_file(path, pid);
+    std::string key = attach_file(path, {.pid = pid});
     if (key.empty()) continue;
     ++cuda;
     if (files_[key].kind != static_cast<int>(CudaLibraryKind::kDriver)) pid_files_[pid].insert(key);
@@ -257,7 +261,7 @@ Result<size_t> CudaTracer::scan_process(uint32_t pid) {
 }
 
 void CudaTracer::attach_host_driver() {
-  for (const auto& path : discover::ld_cache_paths("libcuda.so.1")) (void)attach_file(path, 0);
+  for (const auto& path : discover::ld_cache_paths("libcuda.so.1")) (void)attach_file(path, {});
 }
 
 void CudaTracer::scan_all_processes() {
@@ -282,17 +286,7 @@ Status CudaTracer::prepare_command(const std::string& exe,
       attach_loader(file);
       continue;
     }
-    std::string key = file_key(file);
-    if (key.empty() || files_.count(key)) continue;
-    if (!attach_file(file, 0).empty() && !environ.empty()) {
-      // attach_file looked for the driver with scope's environment; look again
-      // with the command's.
-      auto& info = files_[key];
-      if (info.kind != static_cast<int>(CudaLibraryKind::kDriver)) {
-        attach_driver_candidates(file, environ, info);
-        set_runtime_launch_probes(key, info.driverless || force_runtime_launches_);
-      }
-    }
+    (void)attach_file(file, {.environ = &environ});
   }
   return Ok{};
 }

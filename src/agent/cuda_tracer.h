@@ -98,7 +98,15 @@ class CudaTracer {
   void handle_name(const cuda_name_event& rec);
   void handle_loader(const loader_event& rec);
   // Attaches one file (once per file); returns its key or empty.
-  std::string attach_file(const std::string& path, uint32_t pid_for_env);
+  // The environment a runtime's dlopen("libcuda.so.1") searches with: the
+  // command's (given) or a running process's (read from /proc when needed).
+  // A default one has no LD_LIBRARY_PATH.
+  struct LoaderEnv {
+    uint32_t pid = 0;
+    const std::vector<std::string>* environ = nullptr;
+    std::vector<std::string> get() const;
+  };
+  std::string attach_file(const std::string& path, const LoaderEnv& env);
   void attach_loader(const std::string& path);
   void attach_driver_candidates(const std::string& runtime_path,
                                 const std::vector<std::string>& environ, FileInfo& info);
