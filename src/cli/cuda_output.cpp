@@ -1,28 +1,13 @@
 #include "cli/cuda_output.h"
 
 #include <cinttypes>
-#include <cstdarg>
 #include <vector>
+
+#include "common/text.h"
 
 namespace scope {
 
 namespace {
-
-__attribute__((format(printf, 1, 2))) std::string sfmt(const char* format, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, format);
-  int n = std::vsnprintf(buf, sizeof(buf), format, args);
-  va_end(args);
-  if (n < 0) return {};
-  if (static_cast<size_t>(n) < sizeof(buf)) return std::string(buf, static_cast<size_t>(n));
-  std::string out(static_cast<size_t>(n) + 1, '\0');
-  va_start(args, format);
-  std::vsnprintf(out.data(), out.size(), format, args);
-  va_end(args);
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string dims(const std::array<uint32_t, 3>& d) {
   return sfmt("(%" PRIu32 ",%" PRIu32 ",%" PRIu32 ")", d[0], d[1], d[2]);
@@ -32,21 +17,11 @@ nlohmann::json dims_json(const std::array<uint32_t, 3>& d) {
   return nlohmann::json::array({d[0], d[1], d[2]});
 }
 
-std::string pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s;
-}
-
 }  // namespace
 
 std::string cuda_hex(uint64_t value) { return sfmt("0x%" PRIx64, value); }
 
-std::string cuda_duration(uint64_t ns) {
-  if (ns < 1000) return sfmt("%" PRIu64 "ns", ns);
-  if (ns < 1000000) return sfmt("%.1fus", static_cast<double>(ns) / 1e3);
-  if (ns < 1000000000) return sfmt("%.2fms", static_cast<double>(ns) / 1e6);
-  return sfmt("%.3fs", static_cast<double>(ns) / 1e9);
-}
+std::string cuda_duration(uint64_t ns) { return duration_text(ns); }
 
 std::string cuda_bytes(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
@@ -65,8 +40,8 @@ std::string format_cuda_line(const CudaEvent& e, uint64_t trace_start_ns) {
   std::string who = sfmt("%s[%" PRIu32 "/%" PRIu32 "]", e.comm.c_str(), e.pid, e.tid);
   std::string call(cuda_call_name(e.call));
   if (call.empty()) call = sfmt("call#%u", static_cast<unsigned>(e.call));
-  std::string line = sfmt("%11.6f ", secs) + pad(who, 24) + " " + pad(call, 22) + " " +
-                     pad(std::string(cuda_op_name(e.op)), 12) + " ";
+  std::string line = sfmt("%11.6f ", secs) + pad_right(who, 24) + " " + pad_right(call, 22) + " " +
+                     pad_right(std::string(cuda_op_name(e.op)), 12) + " ";
 
   std::string detail;
   auto add = [&detail](const std::string& part) {

@@ -14,6 +14,7 @@
 #include <cstdarg>
 #include <cstring>
 
+#include "common/text.h"
 #include "exec.skel.h"
 #include "families/probe_family.h"
 #include "probe/skeleton_links.h"
@@ -25,26 +26,8 @@ namespace scope::families {
 
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  int n = std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  if (n < 0) return {};
-  return std::string(buf, std::min(static_cast<size_t>(n), sizeof buf - 1));
-}
-
-std::string pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s;
-}
-
-std::string cstr(const char* p, size_t max) { return std::string(p, strnlen(p, max)); }
-
 std::string who(const std::string& comm, uint32_t pid, uint32_t tid) {
-  return fmt("%s[%" PRIu32 "/%" PRIu32 "]", comm.c_str(), pid, tid);
+  return sfmt("%s[%" PRIu32 "/%" PRIu32 "]", comm.c_str(), pid, tid);
 }
 
 double rel_seconds(uint64_t ts, uint64_t start) {
@@ -52,10 +35,10 @@ double rel_seconds(uint64_t ts, uint64_t start) {
 }
 
 std::string duration_text(uint64_t ns) {
-  if (ns < 1000) return fmt("%" PRIu64 "ns", ns);
-  if (ns < 1000000) return fmt("%.1fus", static_cast<double>(ns) / 1e3);
-  if (ns < 1000000000) return fmt("%.3fms", static_cast<double>(ns) / 1e6);
-  return fmt("%.3fs", static_cast<double>(ns) / 1e9);
+  if (ns < 1000) return sfmt("%" PRIu64 "ns", ns);
+  if (ns < 1000000) return sfmt("%.1fus", static_cast<double>(ns) / 1e3);
+  if (ns < 1000000000) return sfmt("%.3fms", static_cast<double>(ns) / 1e6);
+  return sfmt("%.3fs", static_cast<double>(ns) / 1e9);
 }
 
 }  // namespace
@@ -79,8 +62,8 @@ std::optional<ExecEvent> decode_exec_record(const void* data, size_t size,
   e.uid = h.uid;
   e.ret = h.ret;
   e.duration_ns = h.duration_ns;
-  e.comm = cstr(h.comm, sizeof h.comm);
-  e.filename = cstr(d, fl);
+  e.comm = fixed_string(h.comm, sizeof h.comm);
+  e.filename = fixed_string(d, fl);
   e.execveat = (h.flags & EXEC_F_EXECVEAT) != 0;
   e.dirfd = static_cast<int32_t>(h.dirfd);
   e.argv_truncated = (h.flags & EXEC_F_ARGV_TRUNCATED) != 0;
@@ -108,7 +91,7 @@ std::optional<ExitEvent> decode_exit_record(const void* data, size_t size,
   e.pid = h.pid;
   e.tid = h.tid;
   e.ppid = h.ppid;
-  e.comm = cstr(h.comm, sizeof h.comm);
+  e.comm = fixed_string(h.comm, sizeof h.comm);
   e.raw_status = h.exit_code;
   e.lifetime_ns = h.lifetime_ns;
   return e;
@@ -137,7 +120,7 @@ std::string quote_arg(std::string_view arg) {
         break;
       default:
         if (c < 0x20 || c == 0x7f)
-          out += fmt("\\x%02x", c);
+          out += sfmt("\\x%02x", c);
         else
           out += static_cast<char>(c);
     }
@@ -189,7 +172,7 @@ std::string errno_name(int32_t neg_errno) {
     case EINTR:
       return "EINTR";
     default:
-      return fmt("errno %d", -neg_errno);
+      return sfmt("errno %d", -neg_errno);
   }
 }
 
@@ -200,7 +183,7 @@ std::string signal_name(int sig) {
       "SIGSTKFLT", "SIGCHLD", "SIGCONT",   "SIGSTOP", "SIGTSTP",  "SIGTTIN", "SIGTTOU", "SIGURG",
       "SIGXCPU",   "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",   "SIGPWR",  "SIGSYS"};
   if (sig > 0 && sig < static_cast<int>(sizeof kNames / sizeof kNames[0])) return kNames[sig];
-  return fmt("SIG%d", sig);
+  return sfmt("SIG%d", sig);
 }
 
 nlohmann::json exec_event_json(const ExecEvent& e) {
@@ -239,9 +222,9 @@ nlohmann::json exit_event_json(const ExitEvent& e) {
 }
 
 std::string format_exec_line(const ExecEvent& e, uint64_t start_ns) {
-  std::string line = fmt("%11.6f ", rel_seconds(e.ts_ns, start_ns)) +
-                     pad(who(e.comm, e.pid, e.tid), 24) + " exec  " +
-                     fmt("ppid=%" PRIu32 " ret=%" PRId32, e.ppid, e.ret);
+  std::string line = sfmt("%11.6f ", rel_seconds(e.ts_ns, start_ns)) +
+                     pad_right(who(e.comm, e.pid, e.tid), 24) + " exec  " +
+                     sfmt("ppid=%" PRIu32 " ret=%" PRId32, e.ppid, e.ret);
   if (e.ret < 0) line += " (" + errno_name(e.ret) + ")";
   line += ' ';
   line += quote_arg(e.filename);
@@ -254,13 +237,14 @@ std::string format_exec_line(const ExecEvent& e, uint64_t start_ns) {
 }
 
 std::string format_exit_line(const ExitEvent& e, uint64_t start_ns) {
-  std::string line = fmt("%11.6f ", rel_seconds(e.ts_ns, start_ns)) +
-                     pad(who(e.comm, e.pid, e.tid), 24) + " exit  " + fmt("ppid=%" PRIu32, e.ppid);
+  std::string line = sfmt("%11.6f ", rel_seconds(e.ts_ns, start_ns)) +
+                     pad_right(who(e.comm, e.pid, e.tid), 24) + " exit  " +
+                     sfmt("ppid=%" PRIu32, e.ppid);
   if (e.signal())
-    line += fmt(" signal=%d (%s)", e.signal(), signal_name(e.signal()).c_str()) +
+    line += sfmt(" signal=%d (%s)", e.signal(), signal_name(e.signal()).c_str()) +
             (e.core_dumped() ? " core dumped" : "");
   else
-    line += fmt(" code=%d", e.exit_code());
+    line += sfmt(" code=%d", e.exit_code());
   line += " lifetime=" + duration_text(e.lifetime_ns);
   return line;
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/text.h"
 #include "families/probe_family.h"
 #include "net.skel.h"
 #include "probe/skeleton_links.h"
@@ -22,23 +23,6 @@ namespace scope::families {
 namespace net {
 
 namespace {
-
-std::string sfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string sfmt(const char* fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-
-std::string pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s;
-}
-
-std::string comm_of(const char (&comm)[16]) { return std::string(comm, strnlen(comm, 16)); }
 
 bool v4_mapped(const uint8_t* a) {
   static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -82,13 +66,7 @@ std::string format_endpoint(uint16_t family, const uint8_t* addr16, uint16_t por
   return a + ":" + std::to_string(port);
 }
 
-std::string format_duration(uint64_t ns) {
-  if (ns < 1000) return std::to_string(ns) + "ns";
-  double v = static_cast<double>(ns);
-  if (ns < 1000000) return sfmt("%.1fus", v / 1e3);
-  if (ns < 1000000000) return sfmt("%.2fms", v / 1e6);
-  return sfmt("%.3fs", v / 1e9);
-}
+std::string format_duration(uint64_t ns) { return duration_text(ns); }
 
 std::optional<net_event> decode(const void* data, size_t size) {
   if (size < sizeof(net_event)) return std::nullopt;
@@ -103,7 +81,7 @@ nlohmann::json event_json(const net_event& e, int64_t mono_to_unix_ns) {
       {"ts_ns", static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns},
       {"pid", e.pid},
       {"tid", e.tid},
-      {"comm", comm_of(e.comm)},
+      {"comm", fixed_string(e.comm, 16)},
       {"op", op_name(e.op)},
       {"family", family_name(e.family)},
       {"saddr", format_addr(e.family, e.saddr)},
@@ -127,8 +105,10 @@ nlohmann::json event_json(const net_event& e, int64_t mono_to_unix_ns) {
 
 std::string human_line(const net_event& e, uint64_t first_ts_ns) {
   double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(first_ts_ns)) / 1e9;
-  std::string who = sfmt("%s[%" PRIu32 "/%" PRIu32 "]", comm_of(e.comm).c_str(), e.pid, e.tid);
-  std::string line = sfmt("%11.6f ", secs) + pad(who, 24) + " " + pad(op_name(e.op), 8) + " " +
+  std::string who =
+      sfmt("%s[%" PRIu32 "/%" PRIu32 "]", fixed_string(e.comm, 16).c_str(), e.pid, e.tid);
+  std::string line = sfmt("%11.6f ", secs) + pad_right(who, 24) + " " +
+                     pad_right(op_name(e.op), 8) + " " +
                      format_endpoint(e.family, e.saddr, e.sport) + " -> " +
                      format_endpoint(e.family, e.daddr, e.dport);
   if (e.op == NET_OP_CONNECT) {
@@ -223,8 +203,6 @@ void NetStats::print(std::FILE* out, size_t top_n) const {
 }  // namespace net
 
 namespace {
-
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 class NetFamily : public ProbeFamily {
  public:

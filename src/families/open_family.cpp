@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bpf/shared/open.h"
+#include "common/text.h"
 #include "families/probe_family.h"
 #include "open.skel.h"
 #include "probe/skeleton_links.h"
@@ -38,25 +39,6 @@ constexpr FlagName kOpenFlags[] = {
     {00200000, "O_DIRECTORY"}, {00400000, "O_NOFOLLOW"},  {01000000, "O_NOATIME"},
     {02000000, "O_CLOEXEC"},   {010000000, "O_PATH"},
 };
-
-std::string sfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string sfmt(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n < 0) return {};
-  if (static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
-  std::string out(static_cast<size_t>(n) + 1, '\0');
-  va_start(ap, fmt);
-  std::vsnprintf(out.data(), out.size(), fmt, ap);
-  va_end(ap);
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string cstr(const char* p, size_t max) { return std::string(p, strnlen(p, max)); }
 
 bool count_desc(const std::pair<std::string, uint64_t>& a,
                 const std::pair<std::string, uint64_t>& b) {
@@ -185,7 +167,7 @@ std::optional<OpenEvent> decode_open_record(const void* data, size_t size,
   e.ts_ns = rec.ts_ns + static_cast<uint64_t>(mono_to_unix_ns);
   e.pid = rec.pid;
   e.tid = rec.tid;
-  e.comm = cstr(rec.comm, sizeof rec.comm);
+  e.comm = fixed_string(rec.comm, sizeof rec.comm);
   e.call = std::string(open_call_name(rec.call));
   e.flags = rec.flags;
   e.ret = rec.ret;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/text.h"
 #include "families/probe_family.h"
 #include "probe/skeleton_links.h"
 #include "sched.skel.h"
@@ -173,8 +174,6 @@ void print_tables(std::FILE* out, const std::vector<ThreadStats>& threads, size_
 }  // namespace sched
 
 namespace {
-
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 class SchedFamily final : public ProbeFamily {
  public:

@@ -15,13 +15,12 @@
 #include <thread>
 
 #include "bpf/shared/cuda.h"
+#include "common/text.h"
 #include "cuda.skel.h"
 
 namespace scope::probe {
 
 namespace {
-
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 // Not in Debian's libbpf 1.1 nor its 6.1 UAPI headers: the values of the
 // running kernel's UAPI (include/uapi/linux/bpf.h, 6.6+).

@@ -1,0 +1,42 @@
+#include "common/text.h"
+
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+namespace scope {
+
+std::string sfmt(const char* format, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, format);
+  int n = std::vsnprintf(buf, sizeof(buf), format, args);
+  va_end(args);
+  if (n < 0) return {};
+  if (static_cast<size_t>(n) < sizeof(buf)) return std::string(buf, static_cast<size_t>(n));
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  va_start(args, format);
+  std::vsnprintf(out.data(), out.size(), format, args);
+  va_end(args);
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string pad_right(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string fixed_string(const char* p, size_t max) { return std::string(p, strnlen(p, max)); }
+
+std::string duration_text(uint64_t ns) {
+  if (ns < 1000) return sfmt("%" PRIu64 "ns", ns);
+  if (ns < 1000000) return sfmt("%.1fus", static_cast<double>(ns) / 1e3);
+  if (ns < 1000000000) return sfmt("%.2fms", static_cast<double>(ns) / 1e6);
+  return sfmt("%.3fs", static_cast<double>(ns) / 1e9);
+}
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+}  // namespace scope

@@ -1,0 +1,21 @@
+// Small text helpers the output code of every family shares.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace scope {
+
+// printf into a std::string, of any length.
+std::string sfmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+// `s` padded with spaces to at least `width` characters.
+std::string pad_right(std::string s, size_t width);
+// A fixed-size char field (comm, a path buffer) up to its first NUL.
+std::string fixed_string(const char* p, size_t max);
+// 850ns, 52.1us, 2.10ms, 1.234s.
+std::string duration_text(uint64_t ns);
+// strerror of an errno, given as positive or negative.
+std::string errno_text(int err);
+
+}  // namespace scope
