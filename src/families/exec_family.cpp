@@ -17,6 +17,7 @@
 #include "common/text.h"
 #include "exec.skel.h"
 #include "families/probe_family.h"
+#include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
 
 static_assert(sizeof(exec_event) == 64, "exec_event layout (bpf/shared/exec.h)");
@@ -343,17 +344,9 @@ class ExecFamily final : public ProbeFamily {
 
   void tick() override {
     if (!skel_) return;
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return;
-    std::vector<uint64_t> values(static_cast<size_t>(ncpu));
-    for (uint32_t slot = 0; slot < EXEC_DROP_SLOTS; ++slot) {
-      if (bpf_map__lookup_elem(skel_->maps.dropped, &slot, sizeof(slot), values.data(),
-                               values.size() * sizeof(uint64_t), 0))
-        continue;
-      uint64_t sum = 0;
-      for (uint64_t v : values) sum += v;
-      drops_[slot] = sum;
-    }
+    auto drops = probe::read_drop_counters(skel_->maps.dropped);
+    for (uint32_t slot = 0; slot < EXEC_DROP_SLOTS && slot < drops.size(); ++slot)
+      drops_[slot] = drops[slot];
   }
 
   uint64_t dropped_execs() const {

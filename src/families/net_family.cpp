@@ -17,6 +17,7 @@
 #include "common/text.h"
 #include "families/probe_family.h"
 #include "net.skel.h"
+#include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
 
 namespace scope::families {
@@ -248,16 +249,7 @@ class NetFamily : public ProbeFamily {
 
   void tick() override {
     if (!skel_) return;
-    int fd = bpf_map__fd(skel_->maps.dropped);
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return;
-    std::vector<uint64_t> values(static_cast<size_t>(ncpu));
-    uint64_t total = 0;
-    for (uint32_t key = 0; key < NET_DROP_COUNT; ++key) {
-      if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;
-      for (uint64_t v : values) total += v;
-    }
-    kernel_dropped_ = total;
+    kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
   }
 
   nlohmann::json summary_json() const override { return stats_.json(); }

@@ -19,6 +19,7 @@
 #include "common/text.h"
 #include "families/probe_family.h"
 #include "open.skel.h"
+#include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
 
 namespace scope::families {
@@ -387,14 +388,7 @@ class OpenFamily final : public ProbeFamily {
 
   void tick() override {
     if (!skel_) return;
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return;
-    uint64_t total = 0;
-    std::vector<uint64_t> vals(static_cast<size_t>(ncpu));
-    for (uint32_t key = 0; key < 2; ++key)
-      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.dropped), &key, vals.data()) == 0)
-        for (uint64_t v : vals) total += v;
-    kernel_dropped_ = total;
+    kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
   }
 
   nlohmann::json summary_json() const override { return stats_.json(); }

@@ -13,6 +13,7 @@
 
 #include "common/text.h"
 #include "families/probe_family.h"
+#include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
 #include "sched.skel.h"
 
@@ -265,16 +266,7 @@ class SchedFamily final : public ProbeFamily {
     }
   }
 
-  uint64_t read_dropped() const {
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return dropped_;
-    std::vector<uint64_t> v(static_cast<size_t>(ncpu));
-    uint64_t total = 0;
-    for (uint32_t k = 0; k < SCHED_DROP_COUNT; ++k)
-      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.dropped), &k, v.data()) == 0)
-        for (uint64_t x : v) total += x;
-    return total;
-  }
+  uint64_t read_dropped() const { return probe::total_drops(skel_->maps.dropped); }
 
   sched_bpf* skel_ = nullptr;
   sched::SchedTable table_;

@@ -17,6 +17,7 @@
 
 #include "bpf/shared/syscalls.h"
 #include "families/probe_family.h"
+#include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
 #include "syscalls.skel.h"
 
@@ -299,18 +300,7 @@ class SyscallsFamily final : public ProbeFamily {
     counted_ = counted;
   }
 
-  void read_drops() {
-    int fd = bpf_map__fd(skel_->maps.dropped);
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return;
-    std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-    uint64_t total = 0;
-    for (uint32_t k = 0; k < SYSCALLS_DROP_COUNT; ++k) {
-      if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0) continue;
-      for (auto v : per_cpu) total += v;
-    }
-    dropped_ = total;
-  }
+  void read_drops() { dropped_ = probe::total_drops(skel_->maps.dropped); }
 
   syscalls_bpf* skel_ = nullptr;
   std::vector<syscalls::Row> rows_;

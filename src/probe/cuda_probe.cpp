@@ -17,6 +17,7 @@
 #include "bpf/shared/cuda.h"
 #include "common/text.h"
 #include "cuda.skel.h"
+#include "probe/drop_counters.h"
 
 namespace scope::probe {
 
@@ -236,18 +237,6 @@ int CudaProbe::poll(int timeout_ms) {
 
 int CudaProbe::consume() { return ring_buffer__consume(ring_); }
 
-uint64_t CudaProbe::dropped() const {
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<uint64_t> values(ncpu);
-  uint64_t total = 0;
-  for (uint32_t key = 0; key < 4; ++key) {
-    if (bpf_map__lookup_elem(skel_->maps.dropped, &key, sizeof(key), values.data(),
-                             values.size() * sizeof(uint64_t), 0) != 0)
-      continue;
-    for (uint64_t v : values) total += v;
-  }
-  return total;
-}
+uint64_t CudaProbe::dropped() const { return total_drops(skel_->maps.dropped); }
 
 }  // namespace scope::probe
