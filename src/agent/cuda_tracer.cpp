@@ -257,6 +257,9 @@ Result<size_t> CudaTracer::scan_process(uint32_t pid) {
     ++cuda;
     if (files_[key].kind != static_cast<int>(CudaLibraryKind::kDriver)) pid_files_[pid].insert(key);
   }
+  // Keep the maps read now (a held process is still stopped): a short-lived
+  // process may be gone by the time its launches are named from host stubs.
+  if (cuda) symbolizer_.set_maps(static_cast<int>(pid), std::move(*maps));
   return cuda;
 }
 
@@ -388,10 +391,7 @@ void CudaTracer::handle_loader(const loader_event& rec) {
         pid_files_.erase(rec.pid);
       }
       symbolizer_.invalidate(static_cast<int>(rec.pid));
-      (void)scan_process(rec.pid);
-      // Read its maps now, while it is stopped: a short-lived process may be
-      // gone by the time its launches are named from their host stubs.
-      (void)symbolizer_.symbolize(static_cast<int>(rec.pid), 0);
+      (void)scan_process(rec.pid);  // also hands its maps to the symbolizer
       resume(rec.pid);
       break;
     case LOADER_EXIT: {

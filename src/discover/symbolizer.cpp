@@ -34,6 +34,19 @@ const ElfFile* ProcessSymbolizer::elf_for(int pid, const Mapping& m) {
   return raw;
 }
 
+namespace {
+void sort_by_start(std::vector<Mapping>& maps) {
+  std::sort(maps.begin(), maps.end(),
+            [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+}
+}  // namespace
+
+void ProcessSymbolizer::set_maps(int pid, std::vector<Mapping> maps) {
+  sort_by_start(maps);
+  std::lock_guard<std::mutex> lock(mu_);
+  maps_[pid] = std::move(maps);
+}
+
 std::optional<std::string> ProcessSymbolizer::symbolize(int pid, uint64_t addr) {
   std::lock_guard<std::mutex> lock(mu_);
   const Mapping* m = nullptr;
@@ -46,8 +59,7 @@ std::optional<std::string> ProcessSymbolizer::symbolize(int pid, uint64_t addr) 
       return std::nullopt;
     }
     std::vector<Mapping> maps = std::move(*fresh);
-    std::sort(maps.begin(), maps.end(),
-              [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+    sort_by_start(maps);
     auto& slot = maps_[pid];
     slot = std::move(maps);
     m = find_mapping(slot, addr);

@@ -20,6 +20,8 @@ class ProcessSymbolizer {
  public:
   // The demangled name of the function containing addr in process pid; nullopt when unknown.
   std::optional<std::string> symbolize(int pid, uint64_t addr);
+  // Uses `maps` (just read by the caller) for `pid` from now on.
+  void set_maps(int pid, std::vector<Mapping> maps);
   void invalidate(int pid);
   void clear();
 
