@@ -1,0 +1,194 @@
+#include "store_suite.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "event/row.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace scope::store::testing {
+namespace {
+
+std::string temp_dir() {
+  std::string dir = std::filesystem::temp_directory_path() / "scope-store-XXXXXX";
+  return mkdtemp(dir.data());
+}
+
+std::vector<StoreFactory> store_factories() {
+  std::vector<StoreFactory> out;
+  out.push_back({"sqlite",
+                 []() -> Result<std::unique_ptr<Store>> {
+                   SqliteOptions o;
+                   o.path = temp_dir() + "/scope.db";
+                   o.retention_chunk_rows = 7;  // several steps even in a small test
+                   auto s = SqliteStore::open(o);
+                   if (!s) return make_error(s.error());
+                   return std::unique_ptr<Store>(std::move(s.value()));
+                 },
+                 [] { return std::string(); }});
+  return out;
+}
+
+event::Batch launches(const std::string& node, uint64_t first_seq, size_t n, int64_t ts0) {
+  event::Batch b;
+  b.node = node;
+  b.boot_id = "boot-1";
+  b.first_seq = first_seq;
+  for (size_t i = 0; i < n; ++i) {
+    CudaEvent e;
+    e.ts_ns = static_cast<uint64_t>(ts0) + i;
+    e.pid = 100 + static_cast<uint32_t>(i % 3);
+    e.tid = e.pid;
+    e.comm = "demo";
+    e.call = CALL_cuLaunchKernel;
+    e.op = CUDA_OP_LAUNCH;
+    e.kernel = i % 2 ? "kernel_a" : "kernel_b";
+    e.grid = {1, 2, 3};
+    b.events.push_back(event::row_from_cuda(e));
+  }
+  return b;
+}
+
+int64_t scalar(Store& s, const std::string& sql) {
+  auto r = s.query(sql, {});
+  EXPECT_TRUE(r) << (r ? "" : r.error());
+  if (!r || r->rows.empty() || r->rows[0].empty()) return -1;
+  const auto* v = std::get_if<int64_t>(&r->rows[0][0]);
+  return v ? *v : -1;
+}
+
+class StoreSuite : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    if (auto why = GetParam().skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    auto s = GetParam().make();
+    ASSERT_TRUE(s) << s.error();
+    store_ = std::move(s.value());
+  }
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreSuite, StoresEveryEventOnceAndIgnoresARedeliveredBatch) {
+  auto b = launches("n1", 0, 500, 1000);
+  auto w = store_->write(b);
+  ASSERT_TRUE(w) << w.error();
+  EXPECT_EQ(w->stored, 500u);
+  EXPECT_FALSE(w->duplicate);
+  auto again = store_->write(b);
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->stored, 0u);
+  EXPECT_EQ(scalar(*store_, "SELECT count(*) FROM cuda_events"), 500);
+  EXPECT_EQ(scalar(*store_, "SELECT count(DISTINCT seq) FROM cuda_events"), 500);
+  EXPECT_EQ(scalar(*store_, "SELECT max(seq) FROM cuda_events"), 499);
+  // Another node with the same sequence numbers is another batch.
+  ASSERT_TRUE(store_->write(launches("n2", 0, 10, 2000)));
+  EXPECT_EQ(scalar(*store_, "SELECT count(*) FROM cuda_events WHERE node = 'n2'"), 10);
+}
+
+TEST_P(StoreSuite, ColumnsFollowTheVocabulary) {
+  event::Batch b = launches("n1", 0, 0, 0);
+  CudaEvent alloc;
+  alloc.ts_ns = 5;
+  alloc.pid = 9;
+  alloc.comm = "demo";
+  alloc.call = CALL_cudaMalloc;
+  alloc.op = CUDA_OP_ALLOC;
+  alloc.ptr = 0x7f0000001000;
+  alloc.bytes = 4096;
+  alloc.ret = 0;
+  alloc.duration_ns = 1234;
+  b.events.push_back(event::row_from_cuda(alloc));
+  b.events.push_back(*event::row_from_json(nlohmann::json{{"event", "open"},
+                                                          {"ts_ns", 6},
+                                                          {"pid", 9},
+                                                          {"tid", 9},
+                                                          {"comm", "demo"},
+                                                          {"call", "openat"},
+                                                          {"path", "/etc/hosts"},
+                                                          {"flags", 0},
+                                                          {"ret", -2}}));
+  ASSERT_TRUE(store_->write(b));
+  auto r = store_->query(
+      "SELECT call, op, ptr, bytes, duration_ns, ret, kernel FROM cuda_events WHERE pid = 9", {});
+  ASSERT_TRUE(r) << r.error();
+  ASSERT_EQ(r->rows.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(r->rows[0][0]), "cudaMalloc");
+  EXPECT_EQ(std::get<std::string>(r->rows[0][1]), "alloc");
+  EXPECT_EQ(std::get<int64_t>(r->rows[0][2]), 0x7f0000001000);
+  EXPECT_EQ(std::get<int64_t>(r->rows[0][3]), 4096);
+  EXPECT_EQ(std::get<int64_t>(r->rows[0][4]), 1234);
+  EXPECT_EQ(std::get<int64_t>(r->rows[0][5]), 0);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(r->rows[0][6]));
+  EXPECT_EQ(scalar(*store_, "SELECT ret FROM open_events WHERE path = '/etc/hosts'"), -2);
+}
+
+TEST_P(StoreSuite, RefusesWritesThroughQuery) {
+  ASSERT_TRUE(store_->write(launches("n1", 0, 3, 0)));
+  for (const char* sql : {"DELETE FROM cuda_events", "DROP TABLE cuda_events",
+                          "INSERT INTO cuda_events (ts_ns, node, seq) VALUES (1, 'x', 1)"}) {
+    auto r = store_->query(sql, {});
+    EXPECT_FALSE(r) << sql;
+  }
+  EXPECT_EQ(scalar(*store_, "SELECT count(*) FROM cuda_events"), 3);
+  auto bad = store_->query("SELEC nonsense", {});
+  ASSERT_FALSE(bad);
+  EXPECT_FALSE(bad.error().empty());
+}
+
+TEST_P(StoreSuite, LimitsRowsAndMarksTruncation) {
+  ASSERT_TRUE(store_->write(launches("n1", 0, 50, 0)));
+  QueryOptions o;
+  o.max_rows = 10;
+  auto r = store_->query("SELECT seq FROM cuda_events ORDER BY seq", o);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->rows.size(), 10u);
+  EXPECT_TRUE(r->truncated);
+}
+
+TEST_P(StoreSuite, CancelsAQueryPastItsTimeout) {
+  ASSERT_TRUE(store_->write(launches("n1", 0, 200, 0)));
+  QueryOptions o;
+  o.timeout_ms = 200;
+  auto start = std::chrono::steady_clock::now();
+  auto r = store_->query(
+      "SELECT count(*) FROM cuda_events a, cuda_events b, cuda_events c, cuda_events d", o);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(r);
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+TEST_P(StoreSuite, RetentionDeletesOnlyOlderEvents) {
+  ASSERT_TRUE(store_->write(launches("n1", 0, 100, 1000)));   // ts 1000..1099
+  ASSERT_TRUE(store_->write(launches("n1", 100, 50, 5000)));  // ts 5000..5049
+  auto d = store_->apply_retention(5000);
+  ASSERT_TRUE(d) << d.error();
+  EXPECT_EQ(*d, 100u);
+  EXPECT_EQ(scalar(*store_, "SELECT count(*) FROM cuda_events"), 50);
+  EXPECT_EQ(scalar(*store_, "SELECT min(ts_ns) FROM cuda_events"), 5000);
+}
+
+TEST_P(StoreSuite, ConcurrentWritersAndReaders) {
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int k = 0; k < 20; ++k)
+        ASSERT_TRUE(store_->write(launches("n" + std::to_string(t), k * 100, 100, k)));
+    });
+  std::thread reader([&] {
+    for (int k = 0; k < 20; ++k) ASSERT_TRUE(store_->query("SELECT count(*) FROM cuda_events", {}));
+  });
+  for (auto& w : writers) w.join();
+  reader.join();
+  EXPECT_EQ(scalar(*store_, "SELECT count(*) FROM cuda_events"), 4 * 20 * 100);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreSuite, ::testing::ValuesIn(store_factories()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace scope::store::testing
