@@ -36,6 +36,10 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Wake the reader only once this much is pending; it polls meanwhile. */
 const volatile __u64 wakeup_bytes = 1 << 20;
+/* System-wide tracing: stop a process that opens a CUDA library at the
+ * loader's next _dl_debug_state (the library is mapped, none of its code has
+ * run) until the agent has attached to it. */
+const volatile bool hold_cuda_loads = false;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -387,10 +391,83 @@ static __always_inline void emit_loader(__u32 what, __u32 pid, __u32 tid, __u32 
   bpf_ringbuf_submit(le, BPF_RB_FORCE_WAKEUP);
 }
 
+/* Processes that opened a file named libcuda* (libcuda.so.1, libcudart.so.13)
+ * and have not reached the loader's debug hook since. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32); /* tgid */
+  __type(value, __u8);
+} cuda_lib_opened SEC(".maps");
+
+#define LIB_NAME_MAX 256
+
+struct basename_scan {
+  char name[LIB_NAME_MAX];
+  long len;
+  __u32 base;
+};
+
+/* A per-CPU buffer: the path does not fit the BPF stack with room to spare. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct basename_scan);
+} basename_buf SEC(".maps");
+
+struct basename_ctx { /* bpf_loop's context must live on the stack */
+  struct basename_scan *s;
+};
+
+static long basename_step(__u64 i, void *arg) {
+  struct basename_scan *s = ((struct basename_ctx *)arg)->s;
+  if (!s || (long)i >= s->len) return 1;
+  if (s->name[i & (LIB_NAME_MAX - 1)] == '/') s->base = i + 1;
+  return 0;
+}
+
+SEC("tp/syscalls/sys_enter_openat")
+int cuda_lib_open(struct trace_event_raw_sys_enter *ctx) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!is_traced(tgid)) return 0;
+  __u32 zero = 0;
+  struct basename_scan *s = bpf_map_lookup_elem(&basename_buf, &zero);
+  if (!s) return 0;
+  s->len = bpf_probe_read_user_str(s->name, sizeof(s->name), (const void *)ctx->args[1]);
+  if (s->len <= 8) return 0;
+  s->base = 0;
+  struct basename_ctx bctx = {.s = s};
+  bpf_loop(LIB_NAME_MAX, basename_step, &bctx, 0);
+  char head[8] = {};
+  if (bpf_probe_read_kernel(head, 7, &s->name[s->base & (LIB_NAME_MAX - 1)]) != 0) return 0;
+  if (head[0] != 'l' || head[1] != 'i' || head[2] != 'b' || head[3] != 'c' || head[4] != 'u' ||
+      head[5] != 'd' || head[6] != 'a')
+    return 0;
+  __u8 one = 1;
+  bpf_map_update_elem(&cuda_lib_opened, &tgid, &one, BPF_ANY);
+  return 0;
+}
+
+/* A process with a controlling terminal is never stopped by a system-wide
+ * trace: its shell would see the stop and take the terminal back. */
+static __always_inline bool has_tty(void) {
+  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  return BPF_CORE_READ(t, signal, tty) != NULL;
+}
+
 /* Whether `tgid` is to be stopped at exec and dlopen until the agent has attached. */
 static __always_inline bool held_at_loader(__u32 tgid) {
   __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
   return flags && (*flags & TRACED_HOLD);
+}
+
+/* At the loader's hook: a CUDA library was just mapped by a process that no
+ * one asked to hold (system-wide tracing). */
+static __always_inline bool hold_new_cuda_library(__u32 tgid) {
+  if (!hold_cuda_loads || !bpf_map_lookup_elem(&cuda_lib_opened, &tgid)) return false;
+  bpf_map_delete_elem(&cuda_lib_opened, &tgid);
+  return !has_tty();
 }
 
 /* ld.so calls _dl_debug_state after it has mapped new objects (program start
@@ -400,7 +477,8 @@ int loader_debug_state(struct pt_regs *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
   if (!is_traced(tgid)) return 0;
-  emit_loader(LOADER_DLOPEN, tgid, (__u32)pid_tgid, 0, held_at_loader(tgid));
+  emit_loader(LOADER_DLOPEN, tgid, (__u32)pid_tgid, 0,
+              held_at_loader(tgid) || hold_new_cuda_library(tgid));
   return 0;
 }
 

@@ -64,6 +64,7 @@ Result<std::unique_ptr<CudaTracer>> CudaTracer::create(const CudaTracerOptions& 
   popts.filter = options.filter;
   popts.ring_bytes = options.ring_bytes;
   popts.wakeup_bytes = options.wakeup_bytes;
+  popts.hold_cuda_loads = options.hold_cuda_loads;
   auto probe = probe::CudaProbe::open(popts);
   if (!probe) return make_error(probe.error());
   tracer->probe_ = std::move(probe.value());

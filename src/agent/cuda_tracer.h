@@ -32,6 +32,9 @@ struct CudaTracerOptions {
   // How long the runtime's launch functions stay probed after a launch whose
   // kernel had no name (the runtime's host stub names it).
   std::chrono::milliseconds naming_window{2000};
+  // System-wide tracing: hold a process that loads a CUDA library until
+  // attached (never one with a controlling terminal).
+  bool hold_cuda_loads = false;
 };
 
 struct CudaTracerStats {

@@ -10,7 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/sql_command.h"
 #include "cli/trace_command.h"
+#include "cli/up_command.h"
 #include "probe/libbpf_log.h"
 
 int main(int argc, char** argv) {
@@ -27,6 +29,10 @@ int main(int argc, char** argv) {
       ->envname("SCOPE_VERBOSE");
   scope::cli::TraceOptions trace;
   CLI::App* trace_cmd = scope::cli::add_trace_command(app, trace);
+  scope::cli::UpOptions up;
+  CLI::App* up_cmd = scope::cli::add_up_command(app, up);
+  scope::cli::SqlOptions sql;
+  CLI::App* sql_cmd = scope::cli::add_sql_command(app, sql);
 
   // Everything after the first "--" is the command to run, verbatim.
   std::vector<std::string> args;
@@ -57,5 +63,9 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::info);
 
   if (trace_cmd->parsed()) return scope::cli::run_trace(trace);
+  if (up_cmd->parsed())
+    return scope::cli::run_up(
+        up, up_cmd->get_option("--probes")->count() > 0 || std::getenv("SCOPE_PROBES") != nullptr);
+  if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
   return 2;
 }

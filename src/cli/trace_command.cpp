@@ -19,6 +19,7 @@
 #include "agent/cuda_accounting.h"
 #include "agent/cuda_tracer.h"
 #include "cli/cuda_output.h"
+#include "common/stop_signal.h"
 #include "discover/ld_search.h"
 #include "discover/proc_maps.h"
 #include "families/probe_family.h"
@@ -32,65 +33,12 @@ namespace scope::cli {
 
 namespace {
 
-const std::vector<std::string> kKnownFamilies = {"cuda", "ggml",  "llama",    "exec",
-                                                 "open", "sched", "syscalls", "net"};
-
-// Families this build has: cuda, and the host families with an implementation.
-bool built(const std::string& family) {
-  return family == "cuda" || families::make_family(family) != nullptr;
-}
-
-std::vector<std::string> built_families() {
-  std::vector<std::string> out;
-  for (const auto& f : kKnownFamilies)
-    if (built(f)) out.push_back(f);
-  return out;
-}
-const std::set<std::string> kDefaultFamilies = {"cuda", "ggml", "llama"};
-
-std::atomic<int> g_stop_signal{0};
-
-void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
+const std::vector<std::string>& kKnownFamilies = families::known_families();
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
   return out;
-}
-
-// Parses --probes; returns an error line for an unknown or unavailable family.
-Result<std::set<std::string>> parse_families(const std::string& list, bool explicit_list) {
-  std::set<std::string> families;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (item.empty()) continue;
-    if (std::find(kKnownFamilies.begin(), kKnownFamilies.end(), item) == kKnownFamilies.end())
-      return make_error("unknown probe family '" + item +
-                        "' (known: " + join(kKnownFamilies, ", ") + ")");
-    if (!built(item)) {
-      if (explicit_list || !kDefaultFamilies.count(item))
-        return make_error("probe family '" + item +
-                          "' is not available in this build yet (available: " +
-                          join(built_families(), ", ") + ")");
-      continue;  // a default family that has not landed yet
-    }
-    families.insert(item);
-  }
-  if (families.empty()) return make_error("--probes lists no probe family");
-  return families;
 }
 
 // The child side of `-- COMMAND`: wait for the go-ahead, then exec. An exec
@@ -127,7 +75,7 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
   cmd->add_option("--probes", o.probes,
                   "Comma list of probe families: cuda,ggml,llama,exec,open,sched,syscalls,net "
                   "(this build: " +
-                      join(built_families(), ",") + ")")
+                      join(families::built_families(), ",") + ")")
       ->envname("SCOPE_PROBES")
       ->capture_default_str();
   auto* pid = cmd->add_option("-p,--pid", o.pid, "Attach to this running process")
@@ -178,8 +126,8 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
 }
 
 int run_trace(const TraceOptions& o) {
-  bool explicit_probes = o.probes != "cuda,ggml,llama";
-  auto families_r = parse_families(o.probes, explicit_probes);
+  bool explicit_probes = o.probes != families::kDefaultProbes;
+  auto families_r = families::parse_probe_list(o.probes, explicit_probes);
   if (!families_r) {
     std::fprintf(stderr, "scope: %s\n", families_r.error().c_str());
     return 2;
@@ -327,7 +275,7 @@ int run_trace(const TraceOptions& o) {
     }
     host.push_back(std::move(family));
   }
-  install_signal_handlers();
+  install_stop_signal_handlers();
 
   if (tracer) {
     tracer->attach_host_driver();
@@ -440,7 +388,7 @@ int run_trace(const TraceOptions& o) {
         break;
       }
     }
-    if (int sig = g_stop_signal.load()) {
+    if (int sig = stop_signal()) {
       if (!child) break;
       // The command is ours: pass the signal on and wait for it to end.
       if (!forwarded) {

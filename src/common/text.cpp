@@ -4,6 +4,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 namespace scope {
 
@@ -38,5 +39,27 @@ std::string duration_text(uint64_t ns) {
 }
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+int64_t parse_duration_ns(const std::string& text) {
+  if (text.empty()) return -1;
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return -1;
+  int64_t n = std::stoll(text.substr(0, digits));
+  std::string unit = text.substr(digits);
+  int64_t scale = 0;
+  if (unit.empty() || unit == "s")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60;
+  else if (unit == "h")
+    scale = 3600;
+  else if (unit == "d")
+    scale = 86400;
+  else
+    return -1;
+  if (n > 9'000'000'000 / scale) return -1;  // past int64 ns
+  return n * scale * 1000000000;
+}
 
 }  // namespace scope

@@ -17,5 +17,7 @@ std::string fixed_string(const char* p, size_t max);
 std::string duration_text(uint64_t ns);
 // strerror of an errno, given as positive or negative.
 std::string errno_text(int err);
+// "90s", "15m", "12h", "7d", or a plain number of seconds, as ns; -1 when malformed.
+int64_t parse_duration_ns(const std::string& text);
 
 }  // namespace scope

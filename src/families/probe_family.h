@@ -9,8 +9,10 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "discover/process_info.h"
@@ -29,8 +31,15 @@ struct EventOutput {
   // When set, JSON events get the process's `cmdline`, `cgroup` and `container_id`.
   discover::ProcessInfoCache* processes = nullptr;
 
+  // When set, every event goes here (the agent's store path) instead of to lines.
+  std::function<void(const nlohmann::json& event)> record;
+
   // `human` is only called when a human line is printed.
   void emit(nlohmann::json event, const std::function<std::string()>& human) const {
+    if (record) {
+      record(event);
+      return;
+    }
     if (quiet || !write_line) return;
     if (!json) {
       write_line(human());
@@ -71,6 +80,10 @@ class ProbeFamily {
   virtual int handle_record(const void* /*data*/, size_t /*size*/) { return 0; }
   // Once a second while tracing, and once at the end before the summary.
   virtual void tick() {}
+  // Aggregating families (syscalls, sched): after tick(), what changed since
+  // the last call, as events through the context's output (one per thread and
+  // counter set). The agent stores these; `scope trace` prints the summary.
+  virtual void emit_interval_events(uint64_t /*ts_ns*/) {}
   // The family's part of the JSON summary (the value under its name).
   virtual nlohmann::json summary_json() const = 0;
   // Human summary tables.
@@ -83,5 +96,14 @@ class ProbeFamily {
 
 // The family called `name`, or nullptr when this build has none by that name.
 std::unique_ptr<ProbeFamily> make_family(std::string_view name);
+
+// Every family DESIGN.md names, in a stable order (cuda first).
+const std::vector<std::string>& known_families();
+// The families of this build (cuda and those make_family knows).
+std::vector<std::string> built_families();
+// The families `--probes LIST` names. A family this build lacks is an error
+// when the list was given explicitly, and skipped when it is the default.
+Result<std::set<std::string>> parse_probe_list(const std::string& list, bool explicit_list);
+inline constexpr const char* kDefaultProbes = "cuda,ggml,llama";
 
 }  // namespace scope::families

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/text.h"
+#include "families/interval_deltas.h"
 #include "families/probe_family.h"
 #include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
@@ -186,6 +187,7 @@ class SchedFamily final : public ProbeFamily {
   std::string_view name() const override { return "sched"; }
 
   Status start(const FamilyContext& ctx) override {
+    out_ = ctx.out;
     skel_ = sched_bpf__open();
     if (!skel_) return make_error("cannot open the sched BPF object: " + errno_text(errno));
     if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
@@ -225,6 +227,26 @@ class SchedFamily final : public ProbeFamily {
     for (const auto& s : table_.threads()) switches += s.switches;
     switches_ = switches;
     dropped_ = read_dropped();
+  }
+
+  void emit_interval_events(uint64_t ts_ns) override {
+    if (!out_) return;
+    for (const auto& t : table_.threads()) {
+      auto d =
+          deltas_.update(t.tid, {t.switches, t.voluntary, t.involuntary, t.offcpu_ns, t.runq_ns});
+      if (!d) continue;
+      out_->emit({{"event", "sched"},
+                  {"ts_ns", ts_ns},
+                  {"pid", t.pid},
+                  {"tid", t.tid},
+                  {"comm", t.comm},
+                  {"switches", (*d)[0]},
+                  {"voluntary", (*d)[1]},
+                  {"involuntary", (*d)[2]},
+                  {"offcpu_ns", (*d)[3]},
+                  {"runq_ns", (*d)[4]}},
+                 [] { return std::string(); });
+    }
   }
 
   nlohmann::json summary_json() const override { return sched::summary_json(table_.threads()); }
@@ -269,6 +291,8 @@ class SchedFamily final : public ProbeFamily {
   uint64_t read_dropped() const { return probe::total_drops(skel_->maps.dropped); }
 
   sched_bpf* skel_ = nullptr;
+  const EventOutput* out_ = nullptr;
+  IntervalDeltas<5> deltas_;  // switches, voluntary, involuntary, offcpu_ns, runq_ns
   sched::SchedTable table_;
   uint64_t switches_ = 0;
   uint64_t dropped_ = 0;

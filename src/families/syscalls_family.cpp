@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "bpf/shared/syscalls.h"
+#include "families/interval_deltas.h"
 #include "families/probe_family.h"
 #include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
@@ -199,6 +200,7 @@ class SyscallsFamily final : public ProbeFamily {
   std::string_view name() const override { return "syscalls"; }
 
   Status start(const FamilyContext& ctx) override {
+    out_ = ctx.out;
     skel_ = syscalls_bpf__open();
     if (!skel_)
       return make_error(std::string("cannot open the BPF object: ") + std::strerror(errno));
@@ -216,6 +218,24 @@ class SyscallsFamily final : public ProbeFamily {
     if (!skel_) return;
     read_stats();
     read_drops();
+  }
+
+  void emit_interval_events(uint64_t ts_ns) override {
+    if (!out_) return;
+    for (const auto& r : rows_) {
+      auto d = deltas_.update(uint64_t{r.tid} << 32 | r.nr, {r.count, r.errors, r.total_ns});
+      if (!d) continue;
+      out_->emit({{"event", "syscalls"},
+                  {"ts_ns", ts_ns},
+                  {"pid", r.tgid},
+                  {"tid", r.tid},
+                  {"comm", r.comm},
+                  {"name", syscalls::syscall_name(r.nr)},
+                  {"count", (*d)[0]},
+                  {"errors", (*d)[1]},
+                  {"total_ns", (*d)[2]}},
+                 [] { return std::string(); });
+    }
   }
 
   nlohmann::json summary_json() const override {
@@ -303,6 +323,8 @@ class SyscallsFamily final : public ProbeFamily {
   void read_drops() { dropped_ = probe::total_drops(skel_->maps.dropped); }
 
   syscalls_bpf* skel_ = nullptr;
+  const EventOutput* out_ = nullptr;
+  IntervalDeltas<3> deltas_;  // count, errors, total_ns
   std::vector<syscalls::Row> rows_;
   std::unordered_map<uint64_t, std::string> comms_;
   uint64_t counted_ = 0;

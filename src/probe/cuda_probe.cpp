@@ -80,6 +80,10 @@ Result<std::unique_ptr<CudaProbe>> CudaProbe::open(const CudaProbeOptions& optio
   if (!options.filter) return make_error("internal: the cuda probe needs a target filter");
   if (auto st = options.filter->apply(probe->skel_); !st) return make_error(st.error());
   probe->skel_->rodata->wakeup_bytes = options.wakeup_bytes;
+  probe->skel_->rodata->hold_cuda_loads = options.hold_cuda_loads;
+  // The openat tracepoint costs every process a trip through the tracing
+  // slow path: loaded only when it is needed.
+  bpf_program__set_autoload(probe->skel_->progs.cuda_lib_open, options.hold_cuda_loads);
   uint64_t ring = 4096;
   while (ring < options.ring_bytes) ring <<= 1;  // a power of two, as the kernel wants
   bpf_map__set_max_entries(probe->skel_->maps.events, ring);
@@ -95,7 +99,9 @@ Result<std::unique_ptr<CudaProbe>> CudaProbe::open(const CudaProbeOptions& optio
     return make_error("cannot load the cuda BPF programs (" + errno_text(err) +
                       "): scope needs root or CAP_BPF+CAP_PERFMON and a kernel with BTF");
   }
-  for (bpf_program* prog : {probe->skel_->progs.on_exec, probe->skel_->progs.on_exit}) {
+  for (bpf_program* prog : {probe->skel_->progs.on_exec, probe->skel_->progs.on_exit,
+                            probe->skel_->progs.cuda_lib_open}) {
+    if (!bpf_program__autoload(prog)) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       return make_error(std::string("cannot attach ") + bpf_program__name(prog) + ": " +

@@ -28,6 +28,9 @@ struct CudaProbeOptions {
   // period under a global mutex, ~0.2 s each here, so 100 of them made exit
   // take 20 s. Off: per-symbol perf uprobes (older kernels).
   bool uprobe_multi = true;
+  // System-wide tracing: stop a process that loads a CUDA library at the
+  // loader's hook until its probes are attached (bpf/cuda.bpf.c).
+  bool hold_cuda_loads = false;
 };
 
 // One symbol to probe: where (file offset) and what (call id, enum cuda_call).

@@ -1,0 +1,30 @@
+// The embedded store's side of the in-process queue: a thread that commits
+// each batch. A store error is retried (a busy or briefly full disk) before
+// the batch is dropped and counted.
+#pragma once
+
+#include <atomic>
+#include <thread>
+
+#include "agent/pipeline_metrics.h"
+#include "store/store.h"
+#include "transport/batch_queue.h"
+
+namespace scope::agent {
+
+class StoreWriter {
+ public:
+  StoreWriter(store::Store& store, transport::BatchQueue& queue, PipelineMetrics& metrics);
+  ~StoreWriter();
+  // Returns once the queue is closed and everything in it is written.
+  void join();
+
+ private:
+  void run();
+  store::Store& store_;
+  transport::BatchQueue& queue_;
+  PipelineMetrics& metrics_;
+  std::thread thread_;
+};
+
+}  // namespace scope::agent

@@ -1,0 +1,123 @@
+#include "cli/sql_command.h"
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "agent/data_dir.h"
+#include "store/store.h"
+
+namespace scope::cli {
+
+CLI::App* add_sql_command(CLI::App& app, SqlOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "sql",
+      "Read-only SQL against the store of a running 'scope up' (SQLite) or 'scope server' "
+      "(PostgreSQL). Tables: cuda_events, exec_events, open_events, net_events, "
+      "syscalls_events, sched_events, llama_events, ggml_events.");
+  cmd->add_option("query", o.query, "The SQL statement (one, read-only)")->required();
+  auto* dir = cmd->add_option("--data-dir", o.data_dir,
+                              "Data dir of the running 'scope up' (finds its address and token)")
+                  ->envname("SCOPE_DATA_DIR")
+                  ->capture_default_str();
+  auto* server =
+      cmd->add_option("--server", o.server, "URL of a 'scope server' or 'scope up' instead")
+          ->envname("SCOPE_SERVER");
+  server->excludes(dir);
+  cmd->add_option("--token", o.token, "Admin token (default: DATA_DIR/admin.token)")
+      ->envname("SCOPE_TOKEN");
+  auto* json = cmd->add_flag("--json", o.json, "Print {columns, rows, truncated} as JSON");
+  auto* csv = cmd->add_flag("--csv", o.csv, "Print CSV with a header line");
+  json->excludes(csv);
+  cmd->add_option("--max-rows", o.max_rows, "Return at most this many rows")
+      ->envname("SCOPE_MAX_ROWS")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", o.timeout_ms, "Cancel the query after this long")
+      ->envname("SCOPE_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  cmd->footer(
+      "Examples:\n"
+      "  scope sql \"SELECT kernel, count(*) AS n FROM cuda_events WHERE op = 'launch' "
+      "GROUP BY kernel ORDER BY n DESC LIMIT 10\"\n"
+      "  scope sql --server http://central:18080 --token $TOKEN --csv \"SELECT ...\"");
+  return cmd;
+}
+
+int run_sql(const SqlOptions& o) {
+  std::string url = o.server;
+  if (url.empty()) {
+    auto ep = agent::read_endpoint(o.data_dir);
+    if (!ep) {
+      std::fprintf(stderr, "scope: %s\n", ep.error().c_str());
+      return 1;
+    }
+    url = *ep;
+  }
+  std::string token = o.token;
+  if (token.empty() && o.server.empty()) {
+    std::ifstream in(o.data_dir + "/admin.token");
+    if (!in || !std::getline(in, token)) {
+      std::fprintf(stderr, "scope: cannot read %s/admin.token (give --token)\n",
+                   o.data_dir.c_str());
+      return 1;
+    }
+  }
+  if (url.rfind("http://", 0) != 0) {
+    std::fprintf(stderr, "scope: --server '%s' must be an http:// URL\n", url.c_str());
+    return 2;
+  }
+  httplib::Client client(url);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(o.timeout_ms / 1000 + 30);
+  httplib::Headers headers = {{"Authorization", "Bearer " + token}};
+  nlohmann::json body = {
+      {"query", o.query}, {"max_rows", o.max_rows}, {"timeout_ms", o.timeout_ms}};
+  auto res = client.Post("/api/v1/sql", headers, body.dump(), "application/json");
+  if (!res) {
+    std::fprintf(stderr, "scope: cannot reach %s: %s\n", url.c_str(),
+                 httplib::to_string(res.error()).c_str());
+    return 1;
+  }
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string msg = res->body;
+    if (!j.is_discarded() && j.contains("error") && j["error"].contains("message"))
+      msg = j["error"]["message"].get<std::string>();
+    std::fprintf(stderr, "scope: %s\n", msg.c_str());
+    return 1;
+  }
+  if (j.is_discarded() || !j.contains("columns") || !j.contains("rows")) {
+    std::fprintf(stderr, "scope: %s answered something that is not a query result\n", url.c_str());
+    return 1;
+  }
+  if (o.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  store::QueryResult r;
+  r.columns = j["columns"].get<std::vector<std::string>>();
+  r.truncated = j.value("truncated", false);
+  for (const auto& row : j["rows"]) {
+    std::vector<event::Value> out;
+    for (const auto& v : row) {
+      if (v.is_number_integer())
+        out.emplace_back(v.get<int64_t>());
+      else if (v.is_string())
+        out.emplace_back(v.get<std::string>());
+      else if (v.is_null())
+        out.emplace_back(std::monostate{});
+      else
+        out.emplace_back(v.dump());
+    }
+    r.rows.push_back(std::move(out));
+  }
+  std::fputs(o.csv ? store::query_result_csv(r).c_str() : store::query_result_table(r).c_str(),
+             stdout);
+  return 0;
+}
+
+}  // namespace scope::cli
