@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "agent/batcher.h"
@@ -14,6 +15,7 @@
 #include "agent/store_writer.h"
 #include "common/stop_signal.h"
 #include "common/text.h"
+#include "families/probe_family.h"
 #include "server/http_server.h"
 #include "store/sqlite/sqlite_store.h"
 #include "transport/batch_queue.h"
@@ -79,6 +81,10 @@ int run_up(const UpOptions& o, bool explicit_probes) {
     std::fprintf(stderr, "scope: %s\n", addr.error().c_str());
     return 2;
   }
+  if (auto families = families::parse_probe_list(o.probes, explicit_probes); !families) {
+    std::fprintf(stderr, "scope: %s\n", families.error().c_str());
+    return 2;
+  }
   if (auto st = agent::ensure_data_dir(o.data_dir); !st) {
     std::fprintf(stderr, "scope: %s\n", st.error().c_str());
     return 1;
@@ -94,6 +100,11 @@ int run_up(const UpOptions& o, bool explicit_probes) {
   if (!token) {
     std::fprintf(stderr, "scope: %s\n", token.error().c_str());
     return 1;
+  }
+  if (token->created) {
+    std::printf("scope: admin token (shown once; also in %s/admin.token, mode 0600):\n  %s\n",
+                o.data_dir.c_str(), token->token.c_str());
+    std::fflush(stdout);
   }
   auto seq = agent::SequenceAllocator::open(o.data_dir + "/agent.seq");
   if (!seq) {
@@ -112,6 +123,25 @@ int run_up(const UpOptions& o, bool explicit_probes) {
   agent::Batcher batcher(bo, *seq,
                          [&](event::Batch&& b) { pm.dropped_queue.add(queue.push(std::move(b))); });
 
+  server::HttpOptions ho;
+  ho.listen = o.listen;
+  ho.store = store->get();
+  ho.metrics = &registry;
+  ho.admin_token = token->token;
+  ho.role = "up";
+  // The port is taken before the probes load: a busy port fails fast.
+  // Counters for /health are copied here by the main loop (no shared state).
+  std::mutex health_mu;
+  nlohmann::json health = {{"node", bo.node}, {"probes", "starting"}};
+  ho.health = [&]() {
+    std::lock_guard lock(health_mu);
+    return health;
+  };
+  auto http = server::HttpServer::start(ho);
+  if (!http) {
+    std::fprintf(stderr, "scope: %s\n", http.error().c_str());
+    return 1;
+  }
   agent::CollectorOptions co;
   co.probes = o.probes;
   co.explicit_probes = explicit_probes;
@@ -128,37 +158,25 @@ int run_up(const UpOptions& o, bool explicit_probes) {
     return 1;
   }
   agent::Collector& probes = **collector;
-
-  server::HttpOptions ho;
-  ho.listen = o.listen;
-  ho.store = store->get();
-  ho.metrics = &registry;
-  ho.admin_token = token->token;
-  ho.role = "up";
   std::string families;
   for (const auto& f : probes.families()) families += (families.empty() ? "" : ",") + f;
-  ho.health = [&] {
+  auto update_health = [&] {
     auto s = probes.stats();
-    return nlohmann::json{{"node", bo.node},
-                          {"probes", families},
-                          {"events", s.events},
-                          {"dropped", s.dropped},
-                          {"attached", probes.attached_files()}};
+    std::lock_guard lock(health_mu);
+    health = {{"node", bo.node},
+              {"probes", families},
+              {"events", s.events},
+              {"dropped", s.dropped},
+              {"attached", probes.attached_files()}};
   };
-  auto http = server::HttpServer::start(ho);
-  if (!http) {
-    std::fprintf(stderr, "scope: %s\n", http.error().c_str());
-    return 1;
-  }
+  update_health();
+
   std::string url =
       "http://" + o.listen.substr(0, o.listen.rfind(':')) + ":" + std::to_string((*http)->port());
   if (auto st = agent::write_endpoint(o.data_dir, url); !st)
     std::fprintf(stderr, "scope: %s ('scope sql' will need --server)\n", st.error().c_str());
 
   agent::StoreWriter writer(**store, queue, pm);
-  if (token->created)
-    std::printf("scope: admin token (shown once; also in %s/admin.token, mode 0600):\n  %s\n",
-                o.data_dir.c_str(), token->token.c_str());
   std::fprintf(stderr, "scope up: serving %s, store %s, probes %s\n", url.c_str(), so.path.c_str(),
                families.c_str());
   std::fflush(stdout);
@@ -185,6 +203,7 @@ int run_up(const UpOptions& o, bool explicit_probes) {
 
   int status = 0;
   uint64_t dropped_seen = 0, bad_seen = 0;
+  auto next_health = std::chrono::steady_clock::now();
   while (!stop_signal()) {
     int n = probes.poll(5);
     if (n < 0 && n != -EINTR) {
@@ -193,6 +212,10 @@ int run_up(const UpOptions& o, bool explicit_probes) {
       break;
     }
     batcher.tick();
+    if (std::chrono::steady_clock::now() >= next_health) {
+      update_health();
+      next_health += std::chrono::milliseconds(500);
+    }
     auto s = probes.stats();
     pm.dropped_kernel.add(s.dropped - dropped_seen);
     pm.dropped_bad.add(s.bad_events - bad_seen);

@@ -57,6 +57,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
   const HttpOptions& o = s->options_;
   auto started = std::chrono::steady_clock::now();
   srv.set_payload_max_length(o.max_body_bytes);
+  // httplib also sets SO_REUSEPORT, which lets a second scope bind a port in
+  // use and silently split its connections: address reuse only.
+  srv.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
 
   srv.Get("/health", [&o, started](const httplib::Request&, httplib::Response& res) {
     nlohmann::json j = {
@@ -121,6 +127,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
 }
 
 void HttpServer::stop() {
+  // A stop before the listening thread got going would be lost: wait for it.
+  for (int i = 0; i < 2000 && server_ && thread_.joinable() && !server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -1,0 +1,199 @@
+// `scope up` end to end: the real probes, the real SQLite store, the HTTP API
+// and `scope sql`, on the CUDA demo.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "scope_up.h"
+
+namespace scope::itest {
+namespace {
+
+using bpftest::kBin;
+using bpftest::kScope;
+using bpftest::run;
+
+// Every op the demo performs, as stored, against what it says it did.
+void expect_demo_counts(ScopeUp& up, const json& expect, const std::string& where) {
+  const std::pair<const char*, const char*> ops[] = {{"launch", "launches"},
+                                                     {"alloc", "allocs"},
+                                                     {"free", "frees"},
+                                                     {"memcpy", "memcpy"},
+                                                     {"memset", "memset"},
+                                                     {"sync", "syncs"},
+                                                     {"graph_launch", "graph_launches"}};
+  for (const auto& [op, key] : ops) {
+    int64_t want = expect.at(key).get<int64_t>();
+    EXPECT_EQ(up.wait_count("SELECT count(*) FROM cuda_events WHERE op = '" + std::string(op) +
+                                "' AND " + where,
+                            want),
+              want)
+        << op;
+  }
+}
+
+TEST(ScopeUp, StoresEveryOperationOfTheDemoExactlyOnce) {
+  SCOPE_BPF_REQUIRE();
+  std::string dir = make_temp_dir("scope-up");
+  ScopeUp up;
+  ASSERT_TRUE(up.start(dir, {"--probes", "cuda,exec"})) << up.process().err();
+  // The token is printed once, and kept private.
+  EXPECT_TRUE(up.process().wait_for_output(up.token(), 5)) << up.process().out();
+  struct stat st {};
+  ASSERT_EQ(stat((dir + "/admin.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  auto demo = run({kBin + "/cuda_demo", "--threads", "2"});
+  ASSERT_EQ(demo.status, 0) << demo.err;
+  json expect = demo_expect(demo.out);
+  ASSERT_TRUE(expect.is_object()) << demo.out;
+  expect_demo_counts(up, expect, "comm = 'cuda_demo'");
+  // One row per operation: sequence numbers are unique within the node.
+  EXPECT_EQ(up.count("SELECT count(*) - count(DISTINCT seq) FROM cuda_events"), 0);
+  EXPECT_EQ(up.count("SELECT count(*) FROM exec_events WHERE filename LIKE '%cuda_demo' AND "
+                     "call = 'execve'"),
+            1);
+  // Launches carry their names and shapes.
+  EXPECT_GT(up.count("SELECT count(*) FROM cuda_events WHERE op = 'launch' AND kernel IS NOT "
+                     "NULL AND grid LIKE '[%,%,%]'"),
+            0);
+
+  // /health and /metrics agree with the store.
+  httplib::Client c(up.url());
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  json h = json::parse(health->body);
+  EXPECT_EQ(h["status"], "ok");
+  EXPECT_EQ(h["store"], "sqlite");
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  int64_t stored = up.count(
+      "SELECT (SELECT count(*) FROM cuda_events) + (SELECT count(*) FROM "
+      "exec_events)");
+  EXPECT_NE(metrics->body.find("scope_events_stored_total " + std::to_string(stored)),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("scope_events_dropped_total{cause=\"kernel\"} 0"),
+            std::string::npos);
+
+  // scope sql through the running process, in each format.
+  auto table = run({kScope, "sql", "--data-dir", dir,
+                    "SELECT op, count(*) AS n FROM cuda_events WHERE comm = 'cuda_demo' AND op = "
+                    "'graph_launch' GROUP BY op"});
+  EXPECT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(
+      table.out.find("graph_launch  " + std::to_string(expect["graph_launches"].get<int64_t>())),
+      std::string::npos)
+      << table.out;
+  auto csv = run({kScope, "sql", "--data-dir", dir, "--csv", "SELECT 'a,b' AS x, 2 AS y"});
+  EXPECT_EQ(csv.out, "x,y\n\"a,b\",2\n");
+  auto js = run({kScope, "sql", "--data-dir", dir, "--json", "SELECT 1 AS one"});
+  EXPECT_EQ(json::parse(js.out)["rows"][0][0], 1);
+  auto del = run({kScope, "sql", "--data-dir", dir, "DELETE FROM cuda_events"});
+  EXPECT_EQ(del.status, 1);
+  EXPECT_NE(del.err.find("read-only"), std::string::npos) << del.err;
+  auto bad = run({kScope, "sql", "--data-dir", dir, "SELECT * FROM no_such_table"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("no_such_table"), std::string::npos) << bad.err;
+
+  up.process().signal(SIGTERM);
+  auto end = up.process().wait(30);
+  EXPECT_EQ(end.status, 0) << end.err;
+  EXPECT_FALSE(bpftest::file_exists(dir + "/endpoint.json"));
+  auto gone = run({kScope, "sql", "--data-dir", dir, "SELECT 1"});
+  EXPECT_EQ(gone.status, 1);
+  EXPECT_NE(gone.err.find("scope up"), std::string::npos) << gone.err;
+}
+
+TEST(ScopeUp, RestartKeepsDataTokenAndSequence) {
+  SCOPE_BPF_REQUIRE();
+  std::string dir = make_temp_dir("scope-up");
+  int64_t first_max = 0;
+  std::string token;
+  {
+    ScopeUp up;
+    ASSERT_TRUE(up.start(dir, {"--probes", "cuda"})) << up.process().err();
+    token = up.token();
+    auto demo = run({kBin + "/cuda_demo"});
+    json expect = demo_expect(demo.out);
+    ASSERT_TRUE(expect.is_object());
+    int64_t n = expect["launches"].get<int64_t>();
+    ASSERT_EQ(up.wait_count("SELECT count(*) FROM cuda_events WHERE op = 'launch'", n), n);
+    first_max = up.count("SELECT max(seq) FROM cuda_events");
+    up.process().signal(SIGINT);
+    EXPECT_EQ(up.process().wait(30).status, 0);
+  }
+  ScopeUp again;
+  ASSERT_TRUE(again.start(dir, {"--probes", "cuda"})) << again.process().err();
+  EXPECT_EQ(again.token(), token);
+  EXPECT_FALSE(again.process().wait_for_output("admin token", 1));  // printed once only
+  auto demo = run({kBin + "/cuda_demo"});
+  json expect = demo_expect(demo.out);
+  int64_t n = expect["launches"].get<int64_t>();
+  EXPECT_EQ(again.wait_count("SELECT count(*) FROM cuda_events WHERE op = 'launch'", 2 * n), 2 * n);
+  // A restarted agent never reuses a sequence number.
+  EXPECT_GT(
+      again.count("SELECT min(seq) FROM cuda_events WHERE seq > " + std::to_string(first_max)),
+      first_max);
+  EXPECT_EQ(again.count("SELECT count(*) - count(DISTINCT seq) FROM cuda_events"), 0);
+}
+
+TEST(ScopeUp, ApiErrorsAreTypedJson) {
+  SCOPE_BPF_REQUIRE();
+  std::string dir = make_temp_dir("scope-up");
+  ScopeUp up;
+  ASSERT_TRUE(up.start(dir, {"--probes", "exec"})) << up.process().err();
+  httplib::Client c(up.url());
+  httplib::Headers auth = {{"Authorization", "Bearer " + up.token()}};
+  auto no_token = c.Post("/api/v1/sql", json{{"query", "SELECT 1"}}.dump(), "application/json");
+  ASSERT_TRUE(no_token);
+  EXPECT_EQ(no_token->status, 401);
+  EXPECT_EQ(json::parse(no_token->body)["error"]["code"], "unauthorized");
+  auto wrong = c.Post("/api/v1/sql", {{"Authorization", "Bearer nope"}},
+                      json{{"query", "SELECT 1"}}.dump(), "application/json");
+  EXPECT_EQ(wrong->status, 401);
+  for (const std::string body : {"{", "[]", R"({"query": 5})", R"({"query": ""})",
+                                 R"({"query": "SELECT 1", "max_rows": -1})"}) {
+    auto r = c.Post("/api/v1/sql", auth, body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body;
+    EXPECT_EQ(json::parse(r->body)["error"]["code"], "bad_request") << body;
+  }
+  auto big = c.Post("/api/v1/sql", auth, std::string(2 << 20, 'x'), "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  auto missing = c.Get("/api/v1/nothing");
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(json::parse(missing->body)["error"]["code"], "not_found");
+  // Still serving after all that.
+  EXPECT_EQ(up.count("SELECT 7"), 7);
+}
+
+TEST(ScopeUp, BadFlagsAndDataDirsGetClearErrors) {
+  SCOPE_BPF_REQUIRE();
+  std::string dir = make_temp_dir("scope-up");
+  auto listen = run({kScope, "up", "--data-dir", dir, "--listen", "nonsense"});
+  EXPECT_EQ(listen.status, 2);
+  EXPECT_NE(listen.err.find("HOST:PORT"), std::string::npos) << listen.err;
+  auto retention = run({kScope, "up", "--data-dir", dir, "--retention", "soon"});
+  EXPECT_EQ(retention.status, 2);
+  EXPECT_NE(retention.err.find("--retention"), std::string::npos) << retention.err;
+  std::ofstream(dir + "/file") << "x";
+  auto not_dir = run({kScope, "up", "--data-dir", dir + "/file", "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(not_dir.status, 1);
+  EXPECT_NE(not_dir.err.find("data dir"), std::string::npos) << not_dir.err;
+  auto probes =
+      run({kScope, "up", "--data-dir", dir, "--probes", "gpu", "--listen", "127.0.0.1:0"});
+  EXPECT_NE(probes.status, 0);
+  EXPECT_NE(probes.err.find("unknown probe family 'gpu'"), std::string::npos) << probes.err;
+  // A port in use is named.
+  ScopeUp up;
+  ASSERT_TRUE(up.start(dir, {"--probes", "exec"}));
+  std::string port = up.url().substr(up.url().rfind(':') + 1);
+  auto taken = run({kScope, "up", "--data-dir", make_temp_dir("scope-up"), "--probes", "exec",
+                    "--listen", "127.0.0.1:" + port});
+  EXPECT_EQ(taken.status, 1);
+  EXPECT_NE(taken.err.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << taken.err;
+}
+
+}  // namespace
+}  // namespace scope::itest
