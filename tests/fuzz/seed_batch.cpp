@@ -1,0 +1,41 @@
+// Writes a few valid batches into the fuzzer's seed corpus, so it starts from
+// the real format instead of guessing zstd frames from nothing.
+#include <zstd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "event/batch.h"
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  using namespace scope;
+  for (int n : {0, 1, 7, 50}) {
+    event::Batch b;
+    b.node = "seed";
+    b.boot_id = "boot";
+    b.first_seq = static_cast<uint64_t>(n) * 1000;
+    for (int i = 0; i < n; ++i) {
+      CudaEvent e;
+      e.ts_ns = 1000 + static_cast<uint64_t>(i);
+      e.pid = 1;
+      e.comm = "c";
+      e.call = CALL_cudaMalloc;
+      e.op = i % 2 ? CUDA_OP_ALLOC : CUDA_OP_LAUNCH;
+      e.kernel = "k";
+      b.events.push_back(event::row_from_cuda(e));
+      b.events.push_back(*event::row_from_json(
+          nlohmann::json{{"event", "open"}, {"pid", 2}, {"path", "/x"}, {"ret", -2}}));
+    }
+    std::string bytes = event::encode_batch(b);
+    std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(n), std::ios::binary) << bytes;
+    // The same batch as a bare payload ('P' + the decompressed bytes).
+    std::string payload(ZSTD_getFrameContentSize(bytes.data() + 12, bytes.size() - 12), '\0');
+    ZSTD_decompress(payload.data(), payload.size(), bytes.data() + 12, bytes.size() - 12);
+    std::ofstream(std::string(argv[1]) + "/payload" + std::to_string(n), std::ios::binary)
+        << 'P' << payload;
+  }
+  return 0;
+}
