@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(cmake ninja-build g++ clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
       pkg-config libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev
       libbenchmark-dev clang-format jq bc libsqlite3-dev sqlite3 libpq-dev libhiredis-dev
-      libcpp-httplib-dev libsodium-dev postgresql redis-server)
+      libcpp-httplib-dev libsodium-dev postgresql redis-server libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

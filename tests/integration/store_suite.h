@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "store/store.h"
@@ -16,5 +17,8 @@ struct StoreFactory {
   std::function<Result<std::unique_ptr<Store>>()> make;
   std::function<std::string()> skip_reason;
 };
+
+// Test names and ctest lines show the store's name, not the factory's bytes.
+inline void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
 
 }  // namespace scope::store::testing
