@@ -127,6 +127,30 @@ for name, key in (("matmul", "tflops"), ("copy", "gbps"), ("alloc", "us_per_op")
     if name == "matmul":
         check(c["launches"] >= w_t["matmuls"], f"torch matmul: launches {c['launches']} >= {w_t['matmuls']}")
 
+# scope up: workloads started after it, counted in its store.
+up_torch = load("up_torch.workload.json")
+up_add = load("up_torch_add_launches.json")
+if up_torch and up_add:
+    got = up_add["rows"][0][0]
+    results["up_torch_add_launches"] = got
+    check(got == up_torch["add_kernels"],
+          f"scope up stored every PyTorch add launch: {got} of {up_torch['add_kernels']}")
+else:
+    check(False, "scope up: PyTorch results missing")
+up_cu = load("up_cu_shared.workload.json")
+up_ops = load("up_cu_ops.json")
+if up_cu and up_ops:
+    ops = {row[0]: row[1] for row in up_ops["rows"]}
+    results["up_cu_ops"] = ops
+    check(ops.get("launch") == up_cu["launches"],
+          f"scope up stored every launch of the nvcc program: {ops.get('launch')} of {up_cu['launches']}")
+else:
+    check(False, "scope up: nvcc program results missing")
+up_unnamed = load("up_unnamed.json")
+if up_unnamed:
+    results["up_unnamed_launches"] = up_unnamed["rows"][0][0]
+
+
 print("\nRESULTS " + json.dumps(results, sort_keys=True))
 print(f"{len(failures)} failed")
 with open(os.path.join(OUT, "gpu_results.json"), "w") as f:

@@ -103,6 +103,34 @@ if [ -x build-portable/bench/noop_uprobe ]; then
   done
 fi
 
+# scope up: the probes on every process and the embedded store; workloads
+# started after it (PyTorch loads libcuda lazily) must be counted exactly.
+say "scope up (system-wide, SQLite)"
+UPDIR=$WORK/up
+rm -rf "$UPDIR"
+setsid "$SCOPE" up --probes cuda --data-dir "$UPDIR" --listen 127.0.0.1:0 \
+  >"$WORK/up.out" 2>"$WORK/up.err" </dev/null &
+UPPID=$!
+for _ in $(seq 1 300); do [ -s "$UPDIR/endpoint.json" ] && break; sleep 0.1; done
+head -c 500 "$WORK/up.err"
+up_sql() { timeout 60 "$SCOPE" sql --data-dir "$UPDIR" --json "$1"; }
+timeout 300 $PY bench/gpu/torch_workload.py launch "$N_TORCH" </dev/null >"$WORK/up_torch.out" 2>&1
+grep '^{' "$WORK/up_torch.out" | tail -1 >"$OUT/up_torch.workload.json"
+timeout 300 "$WORK/workload_shared" "$N_CU" </dev/null >"$WORK/up_cu.out" 2>&1
+grep '^{' "$WORK/up_cu.out" | tail -1 >"$OUT/up_cu_shared.workload.json"
+sleep 2
+up_sql "SELECT count(*) FROM cuda_events WHERE op = 'launch' AND comm LIKE 'python%' AND kernel LIKE '%add%'" \
+  >"$OUT/up_torch_add_launches.json"
+up_sql "SELECT op, count(*) FROM cuda_events WHERE comm LIKE 'workload%' GROUP BY op" \
+  >"$OUT/up_cu_ops.json"
+up_sql "SELECT count(*) FROM cuda_events WHERE op = 'launch' AND kernel IS NULL" \
+  >"$OUT/up_unnamed.json"
+$PY -c "import json, urllib.request as u; print(u.urlopen(json.load(open('$UPDIR/endpoint.json'))['url'] + '/metrics').read().decode())" \
+  2>&1 | grep -E '^scope_events_(stored|dropped)' >"$OUT/up_metrics.txt"
+kill -TERM "$UPPID"; wait "$UPPID"; echo "scope up exit: $?"
+tail -c 500 "$WORK/up.err"
+cat "$OUT"/up_*.json "$OUT/up_metrics.txt" 2>/dev/null
+
 say "checks"
 $PY bench/gpu/check.py "$OUT" >"$OUT/gpu_results.txt"
 tail -40 "$OUT/gpu_results.txt"

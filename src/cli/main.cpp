@@ -11,10 +11,8 @@
 #include <vector>
 
 #include "cli/trace_command.h"
-#if !SCOPE_TRACE_ONLY
 #include "cli/sql_command.h"
 #include "cli/up_command.h"
-#endif
 #include "probe/libbpf_log.h"
 
 int main(int argc, char** argv) {
@@ -31,12 +29,10 @@ int main(int argc, char** argv) {
       ->envname("SCOPE_VERBOSE");
   scope::cli::TraceOptions trace;
   CLI::App* trace_cmd = scope::cli::add_trace_command(app, trace);
-#if !SCOPE_TRACE_ONLY  // the portable build (bench/gpu) has `scope trace` only
   scope::cli::UpOptions up;
   CLI::App* up_cmd = scope::cli::add_up_command(app, up);
   scope::cli::SqlOptions sql;
   CLI::App* sql_cmd = scope::cli::add_sql_command(app, sql);
-#endif
 
   // Everything after the first "--" is the command to run, verbatim.
   std::vector<std::string> args;
@@ -67,11 +63,9 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::info);
 
   if (trace_cmd->parsed()) return scope::cli::run_trace(trace);
-#if !SCOPE_TRACE_ONLY
   if (up_cmd->parsed())
     return scope::cli::run_up(
         up, up_cmd->get_option("--probes")->count() > 0 || std::getenv("SCOPE_PROBES") != nullptr);
   if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
-#endif
   return 2;
 }

@@ -90,7 +90,7 @@ Status SqliteStore::init() {
   // durable at the next checkpoint; a power loss can lose the last batches,
   // which the agent's sequence numbers make visible, not silent.
   if (auto st = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                     "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;");
+                     "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;");
       !st)
     return st;
   if (auto st = exec("CREATE TABLE IF NOT EXISTS scope_meta (key TEXT PRIMARY KEY, value TEXT)");
