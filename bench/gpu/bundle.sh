@@ -13,4 +13,6 @@ for lib in $(ldd build-portable/scope | awk '/=> \// {print $3}'); do
     *) cp -L "$lib" build-portable/lib/ ;;
   esac
 done
+# Debug info would take the carry limit (64 MiB) on its own.
+strip --strip-debug build-portable/scope build-portable/bench/noop_uprobe
 ls -la build-portable/scope build-portable/lib
