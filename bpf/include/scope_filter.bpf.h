@@ -15,6 +15,8 @@ const volatile bool filter_enabled = false; /* only tgids in `traced`, or matchi
 const volatile bool filter_comm = false;
 const volatile char targ_comm[SCOPE_COMM_LEN] = {};
 const volatile __u64 targ_cgroup = 0; /* cgroup v2 id (the directory's inode); 0: any */
+/* scope itself: never traced (its own opens and writes would feed its store). */
+const volatile __u32 filter_skip_tgid = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -41,6 +43,7 @@ static __always_inline bool matches_current(void) {
 /* Whether the current process (tgid) is traced; a match by comm or cgroup is
  * remembered so later checks are one lookup. */
 static __always_inline bool is_traced(__u32 tgid) {
+  if (tgid == filter_skip_tgid) return false;
   if (!filter_enabled) return true;
   if (bpf_map_lookup_elem(&traced, &tgid)) return true;
   if (!matches_current()) return false;
@@ -52,6 +55,7 @@ static __always_inline bool is_traced(__u32 tgid) {
 /* For programs that see another task than the current one (sched_switch):
  * only the map, no comm/cgroup match. */
 static __always_inline bool is_traced_tgid(__u32 tgid) {
+  if (tgid == filter_skip_tgid) return false;
   return !filter_enabled || bpf_map_lookup_elem(&traced, &tgid) != 0;
 }
 

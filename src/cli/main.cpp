@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/trace_command.h"
 #include "cli/sql_command.h"
+#include "cli/trace_command.h"
 #include "cli/up_command.h"
 #include "probe/libbpf_log.h"
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -54,6 +55,7 @@ class TargetFilter {
     ro->filter_comm = !options_.comm.empty();
     std::strncpy(const_cast<char*>(ro->targ_comm), options_.comm.c_str(), 15);
     ro->targ_cgroup = options_.cgroup_id;
+    ro->filter_skip_tgid = static_cast<uint32_t>(getpid());
     return reuse(skel->maps.traced);
   }
 

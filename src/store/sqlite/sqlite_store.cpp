@@ -89,8 +89,9 @@ Status SqliteStore::init() {
   // WAL: readers do not block the writer. synchronous=NORMAL: a commit is
   // durable at the next checkpoint; a power loss can lose the last batches,
   // which the agent's sequence numbers make visible, not silent.
-  if (auto st = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                     "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;");
+  if (auto st = exec(
+          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+          "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;");
       !st)
     return st;
   if (auto st = exec("CREATE TABLE IF NOT EXISTS scope_meta (key TEXT PRIMARY KEY, value TEXT)");
