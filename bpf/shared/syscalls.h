@@ -49,7 +49,7 @@ struct syscall_sampler {
  *   updates are exact; a reader adds `stats` and the owned entries. Threads
  *   that find the slot owned by another use `stats` directly. */
 #define SYSCALL_SLOTS 16384u
-#define SYSCALL_SLOT_NRS 4u
+#define SYSCALL_SLOT_NRS 8u
 
 struct syscall_slot {
   __u64 start_ns;             /* bpf_ktime_get_ns() at the sampled entry; 0: none */
@@ -94,14 +94,14 @@ struct syscall_comm {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct syscall_sampler) == 16, "syscall_sampler layout changed");
-static_assert(sizeof(struct syscall_slot) == 120, "syscall_slot layout changed");
+static_assert(sizeof(struct syscall_slot) == 200, "syscall_slot layout changed");
 static_assert(sizeof(struct syscall_key) == 16, "syscall_key layout changed");
 static_assert(sizeof(struct syscall_stats) == 40, "syscall_stats layout changed");
 static_assert(sizeof(struct syscall_thread) == 8, "syscall_thread layout changed");
 static_assert(sizeof(struct syscall_comm) == 16, "syscall_comm layout changed");
 #else
 _Static_assert(sizeof(struct syscall_sampler) == 16, "syscall_sampler layout changed");
-_Static_assert(sizeof(struct syscall_slot) == 120, "syscall_slot layout changed");
+_Static_assert(sizeof(struct syscall_slot) == 200, "syscall_slot layout changed");
 _Static_assert(sizeof(struct syscall_key) == 16, "syscall_key layout changed");
 _Static_assert(sizeof(struct syscall_stats) == 40, "syscall_stats layout changed");
 _Static_assert(sizeof(struct syscall_thread) == 8, "syscall_thread layout changed");
