@@ -87,6 +87,15 @@ void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots
   }
 }
 
+void MonotonicCounts::apply(std::vector<Row>& rows) {
+  for (auto& r : rows) {
+    auto& seen = seen_[{r.tgid, r.tid, r.nr}];
+    r.count = std::max(r.count, seen[0]);
+    r.errors = std::max(r.errors, seen[1]);
+    seen = {r.count, r.errors};
+  }
+}
+
 std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows) {
   std::map<uint32_t, SyscallTotal> per_nr;
   std::map<uint32_t, std::vector<ThreadShare>> threads;
@@ -338,11 +347,13 @@ class SyscallsFamily final : public ProbeFamily {
       r.timed = vals[i].timed;
       rows.push_back(std::move(r));
     }
-    // After `stats`: counts a thread moves from its slot to `stats` in between are missed until
-    // the next read, never counted twice. A copy, since the kernel writes the slots meanwhile.
+    // After `stats`: counts a thread moves from its slot to `stats` in between are missed (and
+    // held at the value read before) until the next read, never counted twice. A copy, since the
+    // kernel writes the slots meanwhile.
     std::vector<syscall_slot> slots(SYSCALL_SLOTS);
     std::memcpy(slots.data(), slots_, slots_len_);
     syscalls::add_slot_counts(rows, slots);
+    monotonic_.apply(rows);
     int comm_fd = bpf_map__fd(skel_->maps.comms);
     uint64_t counted = 0;
     for (auto& r : rows) {
@@ -371,6 +382,7 @@ class SyscallsFamily final : public ProbeFamily {
   IntervalDeltas<3> deltas_;  // count, errors, total_ns
   void* slots_ = MAP_FAILED;  // `slots`, mapped read-only
   size_t slots_len_ = 0;
+  syscalls::MonotonicCounts monotonic_;
   std::vector<syscalls::Row> rows_;
   std::unordered_map<uint64_t, std::string> comms_;
   uint64_t counted_ = 0;

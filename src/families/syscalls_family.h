@@ -4,8 +4,10 @@
 // privileges (tests/unit/syscalls_family_test.cpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -73,6 +75,18 @@ inline constexpr size_t kTopThreads = 5;
 // Adds the counts the threads' slots hold and `stats` does not yet (see bpf/shared/syscalls.h) to
 // the rows read from `stats`; a {thread, syscall} the rows lack gets a new row with no comm.
 void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots);
+
+// Keeps each {thread, syscall}'s count and errors from going down between reads: a read can miss
+// counts a thread is moving from its slot to `stats` at that instant (never count them twice), and
+// interval deltas would take a dip for a recycled key. The value seen before stands until the
+// true one passes it.
+class MonotonicCounts {
+ public:
+  void apply(std::vector<Row>& rows);
+
+ private:
+  std::map<std::array<uint32_t, 3>, std::array<uint64_t, 2>> seen_;
+};
 
 // Per syscall, sorted by total_ns (then count, then name).
 std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows);

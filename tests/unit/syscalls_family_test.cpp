@@ -164,6 +164,24 @@ TEST(SyscallsAggregate, AddSlotCounts) {
   EXPECT_TRUE(rows[2].comm.empty());
 }
 
+// A read that misses counts in transit from a slot to `stats` must not make them go down.
+TEST(SyscallsAggregate, MonotonicCounts) {
+  sc::MonotonicCounts m;
+  std::vector<sc::Row> rows = {row(10, 11, 39, "a", 100, 3, 700, 300)};
+  m.apply(rows);
+  EXPECT_EQ(rows[0].count, 100u);
+  rows = {row(10, 11, 39, "a", 96, 2, 800, 300), row(10, 12, 39, "b", 5, 0, 0, 0)};
+  m.apply(rows);
+  EXPECT_EQ(rows[0].count, 100u);
+  EXPECT_EQ(rows[0].errors, 3u);
+  EXPECT_EQ(rows[0].total_ns, 800u);  // from `stats` alone: never in a slot
+  EXPECT_EQ(rows[1].count, 5u);
+  rows = {row(10, 11, 39, "a", 130, 4, 900, 300)};
+  m.apply(rows);
+  EXPECT_EQ(rows[0].count, 130u);
+  EXPECT_EQ(rows[0].errors, 4u);
+}
+
 TEST(SyscallsOutput, SummaryJson) {
   sc::Row r = row(7, 8, 1, "w", 3, 1, 600, 400);
   r.timed = 2;
