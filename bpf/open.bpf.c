@@ -30,23 +30,32 @@ struct {
   __uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
+/* An array, not a hash: an inlined lookup, no element to allocate at entry
+ * and delete at exit. */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32); /* tid */
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, OPEN_SLOTS);
+  __type(key, __u32); /* tid % OPEN_SLOTS */
   __type(value, struct open_start);
 } starts SEC(".maps");
 
-/* Opens lost: [0] the ring buffer was full, [1] the `starts` map was full. */
+/* Opens lost: [0] the ring buffer was full, [1] another thread's open took
+ * the slot (tids equal modulo OPEN_SLOTS, both in an open at once). */
 SCOPE_DROPPED_COUNTERS(2)
 
 static __always_inline int on_enter(__u32 call, __s32 dfd, __u64 filename, __u64 flags) {
   __u64 id = bpf_get_current_pid_tgid();
   if (!is_traced(id >> 32)) return 0;
-  __u32 tid = (__u32)id;
-  struct open_start st = {
-      .ts_ns = bpf_ktime_get_ns(), .filename = filename, .flags = flags, .dfd = dfd, .call = call};
-  if (bpf_map_update_elem(&starts, &tid, &st, BPF_ANY)) count_drop(1);
+  __u32 tid = (__u32)id, si = tid % OPEN_SLOTS;
+  struct open_start *st = bpf_map_lookup_elem(&starts, &si);
+  if (!st) return 0;
+  if (st->ts_ns && st->tid != tid) count_drop(1);
+  st->ts_ns = bpf_ktime_get_ns();
+  st->filename = filename;
+  st->flags = flags;
+  st->dfd = dfd;
+  st->call = call;
+  st->tid = tid;
   return 0;
 }
 
@@ -165,11 +174,11 @@ static __always_inline __u32 walk_dir(struct open_event_rel *rec, __u32 off, str
 
 static __always_inline int on_exit(long ret) {
   __u64 id = bpf_get_current_pid_tgid();
-  __u32 tid = (__u32)id;
-  struct open_start *sp = bpf_map_lookup_elem(&starts, &tid);
-  if (!sp) return 0;
+  __u32 tid = (__u32)id, si = tid % OPEN_SLOTS;
+  struct open_start *sp = bpf_map_lookup_elem(&starts, &si);
+  if (!sp || !sp->ts_ns || sp->tid != tid) return 0;
   struct open_start st = *sp;
-  bpf_map_delete_elem(&starts, &tid);
+  sp->ts_ns = 0;
 
   __u32 zero = 0;
   struct open_event_rel *rec = bpf_map_lookup_elem(&scratch, &zero);

@@ -2,16 +2,22 @@
 /* Syscall counts, errors and latency per {process, thread, syscall},
  * aggregated in the kernel: no event per syscall ever leaves it.
  *
- *   sys_enter: traced? -> start time and number into per-task storage
- *   sys_exit:  latency = now - start; stats[{tgid, tid, nr}] += ...
+ *   sys_enter: sampled? (per-CPU sampler of the number) -> tid, number,
+ *              weight and start time into the thread's slot; else nothing.
+ *   sys_exit:  count/errors += in the thread's slot when it owns it and
+ *              holds the syscall, else in stats[{tgid, tid, nr}]; a sampled
+ *              call adds (now - start) * weight to the stats' total_ns.
+ *   sched_process_exit: the slot's counts into `stats`, the slot freed.
  *
- * The hot path is two task-storage lookups, two clock reads and one hash
- * lookup. The filter (a hash lookup) runs only for tasks without a start
- * slot: a task found traced once keeps its slot, so a traced task's syscalls
- * skip it, and an untraced task pays one storage miss plus the filter. At
- * exit a task without a slot (or with no entry in flight) is skipped.
- * Userspace reads `stats` (and `comms`, written when a thread is first seen
- * with a syscall, so after exec too) every second. */
+ * Counts and errors are exact; latency is timed on a sample (see
+ * bpf/shared/syscalls.h): two clock reads per call would cost as much as
+ * the tracepoint dispatch itself. The common path is an inlined per-CPU
+ * array lookup at entry and an inlined array lookup at exit; no task
+ * storage, no hash lookup. The filter (a hash lookup) runs only for a
+ * {thread, syscall} without counters: a traced thread's are found first,
+ * an untraced thread pays the `stats` miss plus the filter.
+ * Userspace reads `stats`, then the owned slots, (and `comms`, written when
+ * a thread is first seen with a syscall, so after exec too) every second. */
 // clang-format off
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,17 +29,28 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
+#define TS_COMPAT 0x0002      /* arch/x86/include/asm/thread_info.h */
+#define RT_SIGRETURN 15       /* x86_64 */
+#define IA32_SIGRETURN 119    /* i386 */
+#define IA32_RT_SIGRETURN 173 /* i386 */
 
 /* scope's own process: its polling is not the workload. 0: none. */
 const volatile __u32 self_tgid = 0;
 
 struct {
-  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, struct syscall_start);
-} starts SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SYSCALL_SAMPLERS);
+  __type(key, __u32);
+  __type(value, struct syscall_sampler);
+} samplers SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, SYSCALL_SLOTS);
+  __type(key, __u32);
+  __type(value, struct syscall_slot);
+} slots SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -53,52 +70,148 @@ SCOPE_DROPPED_COUNTERS(SYSCALLS_DROP_COUNT)
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
-  struct task_struct *task = bpf_get_current_task_btf();
-  /* A task with a start slot was found traced before: no filter lookup. */
-  struct syscall_start *s = bpf_task_storage_get(&starts, task, 0, 0);
-  if (!s) {
-    __u32 tgid = task->tgid;
-    if (tgid == self_tgid || !is_traced(tgid)) return 0;
-    s = bpf_task_storage_get(&starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-    if (!s) {
-      count_drop(SYSCALLS_DROP_NO_STORAGE);
-      return 0;
-    }
+  __u32 nr = (__u32)id, i = SYSCALL_SAMPLER_OF(nr);
+  struct syscall_sampler *smp = bpf_map_lookup_elem(&samplers, &i);
+  if (!smp) return 0;
+  /* Not filtered here: an untraced task's sample is left in its slot unread. */
+  __u32 weight = 1;
+  __u64 j = bpf_jiffies64();
+  if (j != smp->last_jiffies) {
+    smp->last_jiffies = j;
+    smp->exact_left = SYSCALL_EXACT_PER_JIFFY - 1;
+  } else if (smp->exact_left) {
+    smp->exact_left--;
+  } else if (smp->countdown > 1) {
+    smp->countdown--;
+    return 0;
+  } else {
+    /* The next gap is uniform in [1, 2N - 1]: mean N, and no fixed period
+     * for a periodic workload to alias with. */
+    smp->countdown = 1 + bpf_get_prandom_u32() % (2 * SYSCALL_SAMPLE_EVERY - 1);
+    weight = SYSCALL_SAMPLE_EVERY;
   }
-  __u32 nr = (__u32)id;
-  if (task->thread_info.status & TS_COMPAT) nr |= SYSCALL_NR_IA32;
-  s->nr = nr;
-  s->start_ns = bpf_ktime_get_ns();
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  __u32 si = tid % SYSCALL_SLOTS;
+  struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
+  if (!slot) return 0;
+  slot->sample_tid = tid;
+  slot->sample_nr = nr;
+  slot->weight = weight;
+  slot->start_ns = bpf_ktime_get_ns();
   return 0;
+}
+
+/* The counters of {tgid, tid, nr}, created (with the thread's comm) when
+ * the thread is traced; NULL for an untraced thread or a full map. */
+static __always_inline struct syscall_stats *stats_of(struct syscall_key *k) {
+  struct syscall_stats *v = bpf_map_lookup_elem(&stats, k);
+  if (v) return v;
+  if (k->tgid == self_tgid || !is_traced(k->tgid)) return 0;
+  struct syscall_stats init = {};
+  long err = bpf_map_update_elem(&stats, k, &init, BPF_NOEXIST);
+  v = bpf_map_lookup_elem(&stats, k);
+  if (!v) {
+    if (err) count_drop(SYSCALLS_DROP_MAP_FULL);
+    return 0;
+  }
+  /* The comm is (re)written with each new {thread, syscall}, so a name taken
+   * at exec replaces the pre-exec one with the next new syscall. */
+  struct syscall_thread t = {.tgid = k->tgid, .tid = k->tid};
+  struct syscall_comm c;
+  bpf_get_current_comm(c.comm, sizeof(c.comm));
+  bpf_map_update_elem(&comms, &t, &c, BPF_ANY);
+  return v;
+}
+
+/* Entry i of the owner's slot into `stats` (the owner's context only). */
+static __always_inline void flush_entry(struct syscall_slot *slot, __u32 i) {
+  if (i >= SYSCALL_SLOT_NRS || !(slot->used & (1u << i))) return;
+  struct syscall_key k = {.tgid = slot->owner >> 32, .tid = (__u32)slot->owner, .nr = slot->nr[i]};
+  struct syscall_stats *v = bpf_map_lookup_elem(&stats, &k);
+  if (v) {
+    v->count += slot->count[i];
+    v->errors += slot->errors[i];
+  }
+  slot->count[i] = 0;
+  slot->errors[i] = 0;
+  slot->used &= ~(1u << i);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
   struct task_struct *task = bpf_get_current_task_btf();
-  struct syscall_start *s = bpf_task_storage_get(&starts, task, 0, 0);
-  if (!s || !s->start_ns) return 0;
-  __u64 d = bpf_ktime_get_ns() - s->start_ns;
-  s->start_ns = 0;
-  struct syscall_key k = {.tgid = task->tgid, .tid = task->pid, .nr = s->nr};
-  struct syscall_stats *v = bpf_map_lookup_elem(&stats, &k);
-  if (v) {
-    v->count += 1;
-    if (ret < 0) v->errors += 1;
-    v->total_ns += d;
+  __u32 tid = task->pid, si = tid % SYSCALL_SLOTS;
+  struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
+  if (!slot) return 0;
+  bool sampled = slot->start_ns && slot->sample_tid == tid;
+  bool compat = task->thread_info.status & TS_COMPAT;
+  __u32 nr = (__u32)regs->orig_ax;
+  /* (rt_)sigreturn sets orig_ax to -1 (no restart); i386 has both. */
+  if (nr == (__u32)-1)
+    nr = !compat                                        ? RT_SIGRETURN
+         : sampled && slot->sample_nr == IA32_SIGRETURN ? IA32_SIGRETURN
+                                                        : IA32_RT_SIGRETURN;
+  struct syscall_key k = {.tgid = task->tgid, .tid = tid, .nr = compat ? nr | SYSCALL_NR_IA32 : nr};
+  __u32 err = ret < 0;
+  struct syscall_stats *v = 0;
+  __u64 me = (__u64)k.tgid << 32 | tid;
+  bool owner = slot->owner == me;
+  int i = -1;
+  if (owner) {
+    for (int j = 0; j < SYSCALL_SLOT_NRS; j++)
+      if ((slot->used & (1u << j)) && slot->nr[j] == k.nr) i = j;
+  }
+  if (i < 0) {
+    /* Not cached: the stats (created when traced), then a slot entry. */
+    v = stats_of(&k);
+    if (!v) return 0;
+    if (!owner && !slot->owner && __sync_val_compare_and_swap(&slot->owner, 0, me) == 0) {
+      slot->used = 0;
+      owner = true;
+    }
+    if (owner) {
+      for (int j = SYSCALL_SLOT_NRS - 1; j >= 0; j--)
+        if (!(slot->used & (1u << j))) i = j;
+      if (i < 0) { /* all taken: evict round-robin */
+        i = slot->next % SYSCALL_SLOT_NRS;
+        flush_entry(slot, i);
+        slot->next = i + 1;
+      }
+      if (i >= 0 && i < SYSCALL_SLOT_NRS) {
+        slot->nr[i] = k.nr;
+        slot->count[i] = 0;
+        slot->errors[i] = 0;
+        slot->used |= 1u << i;
+      }
+    } else {
+      v->count += 1;
+      v->errors += err;
+    }
+  }
+  if (i >= 0 && i < SYSCALL_SLOT_NRS) {
+    slot->count[i] += 1;
+    slot->errors[i] += err;
+  }
+  if (!sampled) return 0;
+  if (slot->sample_nr == nr && (v || (v = bpf_map_lookup_elem(&stats, &k)))) {
+    __u64 d = bpf_ktime_get_ns() - slot->start_ns;
+    v->total_ns += d * slot->weight;
+    v->timed += 1;
     if (d > v->max_ns) v->max_ns = d;
-    return 0;
   }
-  /* A new {thread, syscall}: rare. The thread's comm is (re)written here, so
-   * a name taken at exec replaces the pre-exec one with the next new syscall. */
-  struct syscall_stats init = {.count = 1, .errors = ret < 0, .total_ns = d, .max_ns = d};
-  long err = bpf_map_update_elem(&stats, &k, &init, BPF_NOEXIST);
-  if (err) {
-    count_drop(SYSCALLS_DROP_MAP_FULL);
-    return 0;
-  }
-  struct syscall_thread t = {.tgid = k.tgid, .tid = k.tid};
-  struct syscall_comm c;
-  bpf_get_current_comm(c.comm, sizeof(c.comm));
-  bpf_map_update_elem(&comms, &t, &c, BPF_ANY);
+  slot->start_ns = 0;
+  return 0;
+}
+
+/* The exiting thread's slot entries into `stats`, and the slot freed. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(scope_sys_thread_exit) {
+  struct task_struct *task = bpf_get_current_task_btf();
+  __u32 tid = task->pid, si = tid % SYSCALL_SLOTS;
+  struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
+  if (!slot || slot->owner != ((__u64)task->tgid << 32 | tid)) return 0;
+  for (__u32 j = 0; j < SYSCALL_SLOT_NRS; j++) flush_entry(slot, j);
+  asm volatile("" ::: "memory"); /* free only after the entries are out */
+  slot->owner = 0;
   return 0;
 }

@@ -25,12 +25,17 @@ enum open_event_flags {
 };
 
 /* Per-thread state from sys_enter to sys_exit. */
+/* An open in flight, in its thread's slot: `starts`[tid % OPEN_SLOTS]. */
+#define OPEN_SLOTS 16384u
+
 struct open_start {
-  __u64 ts_ns;
+  __u64 ts_ns;    /* 0: none in flight */
   __u64 filename; /* user pointer */
   __u64 flags;
   __s32 dfd;
   __u32 call; /* enum open_call */
+  __u32 tid;
+  __u32 reserved;
 };
 
 /* One open. On the ring buffer a record is variable-sized: the header (up to
@@ -63,12 +68,12 @@ struct open_event_rel {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct open_start) == 32, "open_start layout changed");
+static_assert(sizeof(struct open_start) == 40, "open_start layout changed");
 static_assert(__builtin_offsetof(struct open_event, path) == OPEN_EVENT_HDR, "open_event header");
 static_assert(sizeof(struct open_event) == 568, "open_event layout changed");
 static_assert(sizeof(struct open_event_rel) == 568 + 2048, "open_event_rel layout changed");
 #else
-_Static_assert(sizeof(struct open_start) == 32, "open_start layout changed");
+_Static_assert(sizeof(struct open_start) == 40, "open_start layout changed");
 _Static_assert(__builtin_offsetof(struct open_event, path) == OPEN_EVENT_HDR, "open_event header");
 _Static_assert(sizeof(struct open_event) == 568, "open_event layout changed");
 _Static_assert(sizeof(struct open_event_rel) == 568 + 2048, "open_event_rel layout changed");

@@ -15,16 +15,54 @@
 
 /* Why a syscall was not counted ([index] of the `dropped` per-CPU array). */
 enum syscalls_drop {
-  SYSCALLS_DROP_MAP_FULL = 0,   /* `stats` had no room for a new {tgid, tid, nr} */
-  SYSCALLS_DROP_NO_STORAGE = 1, /* no per-task start slot (out of memory) */
-  SYSCALLS_DROP_COUNT = 2,
+  SYSCALLS_DROP_MAP_FULL = 0, /* `stats` had no room for a new {tgid, tid, nr} */
+  SYSCALLS_DROP_COUNT = 1,
 };
 
-/* Per-task state from sys_enter to sys_exit (task storage). */
-struct syscall_start {
-  __u64 start_ns; /* bpf_ktime_get_ns() at entry; 0: none in flight */
-  __u32 nr;       /* syscall number, SYSCALL_NR_IA32 for compat */
+/* Latency is timed on a sample of the calls; counts and errors are exact.
+ * Per CPU and syscall number (`samplers`, index SYSCALL_SAMPLER_OF(nr)):
+ * the first SYSCALL_EXACT_PER_JIFFY calls in each jiffy are timed with
+ * weight 1; of the others, one in about SYSCALL_SAMPLE_EVERY, at random
+ * gaps, with weight SYSCALL_SAMPLE_EVERY. total_ns adds each timed call's
+ * time times its weight: an estimate of the whole, exact for a syscall made
+ * less than SYSCALL_EXACT_PER_JIFFY times a jiffy on a CPU. */
+#define SYSCALL_SAMPLE_EVERY 16u
+#define SYSCALL_EXACT_PER_JIFFY 16u
+#define SYSCALL_SAMPLERS 512u
+#define SYSCALL_SAMPLER_OF(nr) ((nr) & (SYSCALL_SAMPLERS - 1))
+
+struct syscall_sampler {
+  __u64 last_jiffies; /* the jiffy of exact_left */
+  __u32 exact_left;   /* calls still timed with weight 1 in this jiffy */
+  __u32 countdown;    /* then: calls until the next sampled one */
+};
+
+/* Per thread, `slots`[tid % SYSCALL_SLOTS] (an mmap-able array):
+ * - the sampled call in flight, written at entry by any thread. Two threads
+ *   whose tids share a slot and are both in a sampled call lose one sample;
+ * - for the traced thread that owns the slot (claimed with a compare-and-swap
+ *   on `owner` when free, released at its exit), the counts of up to
+ *   SYSCALL_SLOT_NRS syscalls not yet added to `stats`: the hot path updates
+ *   them in place instead of looking `stats` up. A syscall not among them
+ *   takes a free entry or evicts one (its counts go to `stats`); the thread's
+ *   exit moves all of them to `stats`. Only the owner writes them, so plain
+ *   updates are exact; a reader adds `stats` and the owned entries. Threads
+ *   that find the slot owned by another use `stats` directly. */
+#define SYSCALL_SLOTS 16384u
+#define SYSCALL_SLOT_NRS 8u
+
+struct syscall_slot {
+  __u64 start_ns;             /* bpf_ktime_get_ns() at the sampled entry; 0: none */
+  __u32 sample_tid;           /* the thread in the sampled call */
+  __u32 sample_nr;            /* raw syscall number as at entry */
+  __u32 weight;               /* of the sample */
+  __u32 used;                 /* bit i: nr[i], count[i], errors[i] hold a syscall */
+  __u64 owner;                /* tgid << 32 | tid of the owner; 0: free */
+  __u32 nr[SYSCALL_SLOT_NRS]; /* as in syscall_key.nr */
+  __u32 next;                 /* the entry to evict next */
   __u32 reserved;
+  __u64 count[SYSCALL_SLOT_NRS];
+  __u64 errors[SYSCALL_SLOT_NRS];
 };
 
 struct syscall_key {
@@ -34,13 +72,15 @@ struct syscall_key {
   __u32 reserved;
 };
 
-/* Cumulative since the probe was attached. Each key has one writer (its
- * thread runs on one CPU at a time), so plain updates are exact. */
+/* Cumulative since the probe was attached, less what a thread's slot holds.
+ * Each key has one writer (its thread runs on one CPU at a time; its exit
+ * and evictions run in it too), so plain updates are exact. */
 struct syscall_stats {
   __u64 count;
-  __u64 errors; /* return value < 0 */
-  __u64 total_ns;
-  __u64 max_ns;
+  __u64 errors;   /* return value < 0 */
+  __u64 total_ns; /* estimated: the timed calls' time, each times its weight */
+  __u64 max_ns;   /* of the timed calls */
+  __u64 timed;    /* calls timed */
 };
 
 struct syscall_thread {
@@ -53,15 +93,17 @@ struct syscall_comm {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct syscall_start) == 16, "syscall_start layout changed");
+static_assert(sizeof(struct syscall_sampler) == 16, "syscall_sampler layout changed");
+static_assert(sizeof(struct syscall_slot) == 200, "syscall_slot layout changed");
 static_assert(sizeof(struct syscall_key) == 16, "syscall_key layout changed");
-static_assert(sizeof(struct syscall_stats) == 32, "syscall_stats layout changed");
+static_assert(sizeof(struct syscall_stats) == 40, "syscall_stats layout changed");
 static_assert(sizeof(struct syscall_thread) == 8, "syscall_thread layout changed");
 static_assert(sizeof(struct syscall_comm) == 16, "syscall_comm layout changed");
 #else
-_Static_assert(sizeof(struct syscall_start) == 16, "syscall_start layout changed");
+_Static_assert(sizeof(struct syscall_sampler) == 16, "syscall_sampler layout changed");
+_Static_assert(sizeof(struct syscall_slot) == 200, "syscall_slot layout changed");
 _Static_assert(sizeof(struct syscall_key) == 16, "syscall_key layout changed");
-_Static_assert(sizeof(struct syscall_stats) == 32, "syscall_stats layout changed");
+_Static_assert(sizeof(struct syscall_stats) == 40, "syscall_stats layout changed");
 _Static_assert(sizeof(struct syscall_thread) == 8, "syscall_thread layout changed");
 _Static_assert(sizeof(struct syscall_comm) == 16, "syscall_comm layout changed");
 #endif

@@ -5,6 +5,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,6 +62,40 @@ std::string syscall_name(uint32_t nr) {
   return "syscall_" + std::to_string(nr);
 }
 
+void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots) {
+  auto key = [](uint32_t tgid, uint32_t tid, uint32_t nr) {
+    return std::array<uint32_t, 3>{tgid, tid, nr};
+  };
+  std::map<std::array<uint32_t, 3>, size_t> index;
+  for (size_t i = 0; i < rows.size(); ++i) index[key(rows[i].tgid, rows[i].tid, rows[i].nr)] = i;
+  for (const auto& s : slots) {
+    if (!s.owner || !s.used) continue;
+    auto tgid = static_cast<uint32_t>(s.owner >> 32), tid = static_cast<uint32_t>(s.owner);
+    for (uint32_t i = 0; i < SYSCALL_SLOT_NRS; ++i) {
+      if (!(s.used & (1u << i)) || !s.count[i]) continue;
+      auto [it, added] = index.try_emplace(key(tgid, tid, s.nr[i]), rows.size());
+      if (added) {
+        Row r;
+        r.tgid = tgid;
+        r.tid = tid;
+        r.nr = s.nr[i];
+        rows.push_back(std::move(r));
+      }
+      rows[it->second].count += s.count[i];
+      rows[it->second].errors += s.errors[i];
+    }
+  }
+}
+
+void MonotonicCounts::apply(std::vector<Row>& rows) {
+  for (auto& r : rows) {
+    auto& seen = seen_[{r.tgid, r.tid, r.nr}];
+    r.count = std::max(r.count, seen[0]);
+    r.errors = std::max(r.errors, seen[1]);
+    seen = {r.count, r.errors};
+  }
+}
+
 std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows) {
   std::map<uint32_t, SyscallTotal> per_nr;
   std::map<uint32_t, std::vector<ThreadShare>> threads;
@@ -70,6 +105,7 @@ std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows) {
     t.errors += r.errors;
     t.total_ns += r.total_ns;
     t.max_ns = std::max(t.max_ns, r.max_ns);
+    t.timed += r.timed;
     threads[r.nr].push_back({r.tgid, r.tid, r.comm, r.count, r.total_ns});
   }
   std::vector<SyscallTotal> out;
@@ -136,6 +172,7 @@ nlohmann::json summary_json(const std::vector<SyscallTotal>& totals) {
                    {"errors", t.errors},
                    {"total_ns", t.total_ns},
                    {"max_ns", t.max_ns},
+                   {"timed", t.timed},
                    {"top_threads", std::move(top)}});
   }
   return arr;
@@ -194,6 +231,7 @@ std::string proc_comm(uint32_t tgid, uint32_t tid) {
 class SyscallsFamily final : public ProbeFamily {
  public:
   ~SyscallsFamily() override {
+    if (slots_ != MAP_FAILED) munmap(slots_, slots_len_);
     probe::destroy_links_in_parallel(skel_);
     if (skel_) syscalls_bpf__destroy(skel_);
   }
@@ -208,6 +246,11 @@ class SyscallsFamily final : public ProbeFamily {
     if (auto st = ctx.filter->apply(skel_); !st) return st;
     if (int err = syscalls_bpf__load(skel_))
       return make_error(std::string("cannot load the BPF programs: ") + std::strerror(-err));
+    // The slots are read in place: 3.2 MiB a second through the bpf syscall would cost more.
+    slots_len_ = SYSCALL_SLOTS * sizeof(syscall_slot);
+    slots_ = mmap(nullptr, slots_len_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.slots), 0);
+    if (slots_ == MAP_FAILED)
+      return make_error(std::string("cannot map the syscall slots: ") + std::strerror(errno));
     if (int err = syscalls_bpf__attach(skel_))
       return make_error(std::string("cannot attach to raw_syscalls:sys_enter/sys_exit: ") +
                         std::strerror(-err));
@@ -244,7 +287,9 @@ class SyscallsFamily final : public ProbeFamily {
 
   void print_summary(std::FILE* out) const override {
     auto totals = syscalls::by_syscall(rows_);
-    std::fprintf(out, "Syscalls (time from entry to exit, blocking included)\n%s",
+    std::fprintf(out,
+                 "Syscalls (time from entry to exit, blocking included; estimated from a "
+                 "sample of the calls, counts exact)\n%s",
                  syscalls::format_syscall_table(totals).c_str());
     std::fprintf(out, "\nSyscalls by process\n%s",
                  syscalls::format_process_table(syscalls::by_process(rows_)).c_str());
@@ -288,10 +333,8 @@ class SyscallsFamily final : public ProbeFamily {
         prev = &key;
       }
     }
-    int comm_fd = bpf_map__fd(skel_->maps.comms);
     std::vector<syscalls::Row> rows;
     rows.reserve(n);
-    uint64_t counted = 0;
     for (size_t i = 0; i < n; ++i) {
       syscalls::Row r;
       r.tgid = keys[i].tgid;
@@ -301,6 +344,19 @@ class SyscallsFamily final : public ProbeFamily {
       r.errors = vals[i].errors;
       r.total_ns = vals[i].total_ns;
       r.max_ns = vals[i].max_ns;
+      r.timed = vals[i].timed;
+      rows.push_back(std::move(r));
+    }
+    // After `stats`: counts a thread moves from its slot to `stats` in between are missed (and
+    // held at the value read before) until the next read, never counted twice. A copy, since the
+    // kernel writes the slots meanwhile.
+    std::vector<syscall_slot> slots(SYSCALL_SLOTS);
+    std::memcpy(slots.data(), slots_, slots_len_);
+    syscalls::add_slot_counts(rows, slots);
+    monotonic_.apply(rows);
+    int comm_fd = bpf_map__fd(skel_->maps.comms);
+    uint64_t counted = 0;
+    for (auto& r : rows) {
       uint64_t tkey = (uint64_t{r.tid} << 32) | r.tgid;
       auto it = comms_.find(tkey);
       syscall_thread t{r.tgid, r.tid};
@@ -314,7 +370,6 @@ class SyscallsFamily final : public ProbeFamily {
       }
       r.comm = comms_[tkey];
       counted += r.count;
-      rows.push_back(std::move(r));
     }
     rows_ = std::move(rows);
     counted_ = counted;
@@ -325,6 +380,9 @@ class SyscallsFamily final : public ProbeFamily {
   syscalls_bpf* skel_ = nullptr;
   const EventOutput* out_ = nullptr;
   IntervalDeltas<3> deltas_;  // count, errors, total_ns
+  void* slots_ = MAP_FAILED;  // `slots`, mapped read-only
+  size_t slots_len_ = 0;
+  syscalls::MonotonicCounts monotonic_;
   std::vector<syscalls::Row> rows_;
   std::unordered_map<uint64_t, std::string> comms_;
   uint64_t counted_ = 0;

@@ -4,12 +4,16 @@
 // privileges (tests/unit/syscalls_family_test.cpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "bpf/shared/syscalls.h"
 
 namespace scope::families::syscalls {
 
@@ -33,8 +37,9 @@ struct Row {
   std::string comm;
   uint64_t count = 0;
   uint64_t errors = 0;
-  uint64_t total_ns = 0;
+  uint64_t total_ns = 0;  // estimated from the timed calls (bpf/shared/syscalls.h)
   uint64_t max_ns = 0;
+  uint64_t timed = 0;  // calls timed
 };
 
 struct ThreadShare {
@@ -52,6 +57,7 @@ struct SyscallTotal {
   uint64_t errors = 0;
   uint64_t total_ns = 0;
   uint64_t max_ns = 0;
+  uint64_t timed = 0;
   std::vector<ThreadShare> top_threads;  // by total_ns, at most kTopThreads
 };
 
@@ -66,12 +72,29 @@ struct ProcessTotal {
 
 inline constexpr size_t kTopThreads = 5;
 
+// Adds the counts the threads' slots hold and `stats` does not yet (see bpf/shared/syscalls.h) to
+// the rows read from `stats`; a {thread, syscall} the rows lack gets a new row with no comm.
+void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots);
+
+// Keeps each {thread, syscall}'s count and errors from going down between reads: a read can miss
+// counts a thread is moving from its slot to `stats` at that instant (never count them twice), and
+// interval deltas would take a dip for a recycled key. The value seen before stands until the
+// true one passes it.
+class MonotonicCounts {
+ public:
+  void apply(std::vector<Row>& rows);
+
+ private:
+  std::map<std::array<uint32_t, 3>, std::array<uint64_t, 2>> seen_;
+};
+
 // Per syscall, sorted by total_ns (then count, then name).
 std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows);
 // Per process, sorted by total_ns (then count, then pid).
 std::vector<ProcessTotal> by_process(const std::vector<Row>& rows);
 
-// [{name, count, errors, total_ns, max_ns, top_threads: [{pid, tid, comm, count, total_ns}]}]
+// [{name, count, errors, total_ns, max_ns, timed, top_threads: [{pid, tid, comm, count,
+// total_ns}]}]
 nlohmann::json summary_json(const std::vector<SyscallTotal>& totals);
 
 // `strace -c`: % time, seconds, usecs/call, calls, errors, syscall, and a total line.

@@ -126,8 +126,66 @@ TEST(SyscallsAggregate, ByProcess) {
   EXPECT_EQ(p[1].pid, 200u);
 }
 
+// The kernel keeps a traced thread's hottest counts in its slot until they are evicted or the
+// thread exits: a read adds them to the rows from `stats`, and only the owned, used entries.
+TEST(SyscallsAggregate, AddSlotCounts) {
+  std::vector<sc::Row> rows = {row(10, 11, 39, "a", 5, 0, 700, 300),
+                               row(10, 11, 1, "a", 2, 1, 50, 30)};
+  std::vector<syscall_slot> slots(3);
+  // Thread 11: getppid (39) +100 in entry 2; write (1) +7, 3 errors in entry 0.
+  slots[0].owner = uint64_t{10} << 32 | 11;
+  slots[0].used = 0b101;
+  slots[0].nr[2] = 39;
+  slots[0].count[2] = 100;
+  slots[0].nr[0] = 1;
+  slots[0].count[0] = 7;
+  slots[0].errors[0] = 3;
+  slots[0].nr[1] = 3;  // not used: left out
+  slots[0].count[1] = 1000;
+  // Thread 12, whose row `stats` lacked when it was read: a new row.
+  slots[1].owner = uint64_t{10} << 32 | 12;
+  slots[1].used = 0b1;
+  slots[1].nr[0] = 39 | SYSCALL_NR_IA32;
+  slots[1].count[0] = 4;
+  // A free slot with stale entries: left out.
+  slots[2].used = 0b1;
+  slots[2].count[0] = 9;
+  sc::add_slot_counts(rows, slots);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].count, 105u);
+  EXPECT_EQ(rows[0].errors, 0u);
+  EXPECT_EQ(rows[0].total_ns, 700u);
+  EXPECT_EQ(rows[1].count, 9u);
+  EXPECT_EQ(rows[1].errors, 4u);
+  EXPECT_EQ(rows[2].tgid, 10u);
+  EXPECT_EQ(rows[2].tid, 12u);
+  EXPECT_EQ(rows[2].nr, 39u | SYSCALL_NR_IA32);
+  EXPECT_EQ(rows[2].count, 4u);
+  EXPECT_TRUE(rows[2].comm.empty());
+}
+
+// A read that misses counts in transit from a slot to `stats` must not make them go down.
+TEST(SyscallsAggregate, MonotonicCounts) {
+  sc::MonotonicCounts m;
+  std::vector<sc::Row> rows = {row(10, 11, 39, "a", 100, 3, 700, 300)};
+  m.apply(rows);
+  EXPECT_EQ(rows[0].count, 100u);
+  rows = {row(10, 11, 39, "a", 96, 2, 800, 300), row(10, 12, 39, "b", 5, 0, 0, 0)};
+  m.apply(rows);
+  EXPECT_EQ(rows[0].count, 100u);
+  EXPECT_EQ(rows[0].errors, 3u);
+  EXPECT_EQ(rows[0].total_ns, 800u);  // from `stats` alone: never in a slot
+  EXPECT_EQ(rows[1].count, 5u);
+  rows = {row(10, 11, 39, "a", 130, 4, 900, 300)};
+  m.apply(rows);
+  EXPECT_EQ(rows[0].count, 130u);
+  EXPECT_EQ(rows[0].errors, 4u);
+}
+
 TEST(SyscallsOutput, SummaryJson) {
-  auto j = sc::summary_json(sc::by_syscall({row(7, 8, 1, "w", 3, 1, 600, 400)}));
+  sc::Row r = row(7, 8, 1, "w", 3, 1, 600, 400);
+  r.timed = 2;
+  auto j = sc::summary_json(sc::by_syscall({r}));
   ASSERT_TRUE(j.is_array());
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(j[0]["name"], "write");
@@ -135,6 +193,7 @@ TEST(SyscallsOutput, SummaryJson) {
   EXPECT_EQ(j[0]["errors"], 1);
   EXPECT_EQ(j[0]["total_ns"], 600);
   EXPECT_EQ(j[0]["max_ns"], 400);
+  EXPECT_EQ(j[0]["timed"], 2);
   ASSERT_EQ(j[0]["top_threads"].size(), 1u);
   EXPECT_EQ(
       j[0]["top_threads"][0],
