@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
     b.node = "bench";
     b.boot_id = "bench";
     const uint64_t n = 1'000'000;
+    double write_s = 0;
     for (uint64_t i = 0; i < n; ++i) {
       CudaEvent e = synthetic(0, kT0 + static_cast<int64_t>(i) * 1000);  // 0: a launch
       e.kernel = "void at::native::elementwise_kernel<128, 4, op" + std::to_string(i % 64) +
@@ -243,7 +244,9 @@ int main(int argc, char** argv) {
       e.grid[0] = static_cast<uint32_t>(1 + i % 4096);
       b.events.push_back(event::row_from_cuda(e));
       if (b.events.size() == 8192 || i + 1 == n) {
+        auto t = Clock::now();
         if (!st->write(b)) return 1;
+        write_s += std::chrono::duration<double>(Clock::now() - t).count();
         b.first_seq += b.events.size();
         b.events.clear();
       }
@@ -252,7 +255,8 @@ int main(int argc, char** argv) {
     std::printf("%s\n",
                 nlohmann::json{{"bench", "sqlite_bytes_per_launch"},
                                {"events", n},
-                               {"bytes_per_event", static_cast<double>(file_bytes(path)) / n}}
+                               {"bytes_per_event", static_cast<double>(file_bytes(path)) / n},
+                               {"store_write_events_per_s", static_cast<int64_t>(n / write_s)}}
                     .dump()
                     .c_str());
     std::fflush(stdout);

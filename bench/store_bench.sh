@@ -27,6 +27,7 @@ SQLite (WAL, synchronous=NORMAL, one transaction per batch, indexes on ts_ns and
 | ingest per CPU second of the process (generation included) | $(echo "$ingest" | jq .events_per_cpu_s) events/CPU-s |
 | baseline in the same run: one INSERT transaction per event | $(echo "$ingest" | jq .baseline_one_insert_per_event_per_s) events/s (batched: $(echo "$ingest" | jq '.ratio*10|floor/10')×) |
 | bytes on disk per CUDA launch event (1,000,000 launches, indexes included) | $(echo "$bytes" | jq '.bytes_per_event*10|floor/10') |
+| Store::write alone, 8192-launch batches, one thread | $(echo "$bytes" | jq .store_write_events_per_s) events/s |
 | ingest of the $(echo "$query" | jq .events)-event query dataset (9 in 10 CUDA, 1 in 10 opens/syscalls) | $(echo "$query" | jq .ingest_events_per_s) events/s, $(echo "$query" | jq '.bytes_on_disk/1048576|floor') MiB |
 | p95 (20 runs), top kernels by count and time in a 5-minute window | $(echo "$query" | jq '.p95_ms.top_kernels_in_window*10|floor/10') ms |
 | p95, device memory timeline of one process (5 minutes) | $(echo "$query" | jq '.p95_ms.memory_timeline_of_a_process*10|floor/10') ms |
