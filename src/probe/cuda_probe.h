@@ -11,6 +11,7 @@
 
 #include "common/result.h"
 #include "probe/target_filter.h"
+#include "probe/uprobe_links.h"
 
 struct cuda_bpf;
 struct bpf_link;
@@ -31,12 +32,6 @@ struct CudaProbeOptions {
   // System-wide tracing: stop a process that loads a CUDA library at the
   // loader's hook until its probes are attached (bpf/cuda.bpf.c).
   bool hold_cuda_loads = false;
-};
-
-// One symbol to probe: where (file offset) and what (call id, enum cuda_call).
-struct ProbePoint {
-  uint16_t call = 0;
-  uint64_t offset = 0;
 };
 
 // Which programs a ProbePoint gets.
@@ -62,11 +57,9 @@ class CudaProbe {
   Status attach_loader_hook(const std::string& group, const std::string& ldso_path,
                             uint64_t offset);
   void detach(const std::string& group);
-  bool attached(const std::string& group) const {
-    return links_.count(group) != 0 || multi_links_.count(group) != 0;
-  }
-  bool uses_uprobe_multi() const { return multi_; }
-  size_t link_count() const;
+  bool attached(const std::string& group) const { return links_->attached(group); }
+  bool uses_uprobe_multi() const { return links_->multi(); }
+  size_t link_count() const { return links_->link_count(); }
 
   // Ring buffer: `fn(ctx, data, size)` per record.
   Status open_ring(RecordFn fn, void* ctx);
@@ -78,16 +71,8 @@ class CudaProbe {
   CudaProbe() = default;
   cuda_bpf* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;
-  Result<int> attach_multi(bpf_program* prog, const std::string& path,
-                           const std::vector<ProbePoint>& points, bool retprobe);
-
-  std::map<std::string, std::vector<bpf_link*>> links_;
-  std::map<std::string, std::vector<int>> multi_links_;  // uprobe_multi link fds
-  bool multi_ = false;
+  std::unique_ptr<UprobeLinks> links_;
 };
-
-// Whether this kernel has uprobe_multi links (6.6+); SCOPE_NO_UPROBE_MULTI=1 turns them off.
-bool kernel_has_uprobe_multi();
 
 // Mounts tracefs at /sys/kernel/tracing when nothing is mounted there.
 void ensure_tracefs();
