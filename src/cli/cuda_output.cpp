@@ -23,17 +23,7 @@ std::string cuda_hex(uint64_t value) { return sfmt("0x%" PRIx64, value); }
 
 std::string cuda_duration(uint64_t ns) { return duration_text(ns); }
 
-std::string cuda_bytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
-  if (bytes < 1024) return sfmt("%" PRIu64 " B", bytes);
-  double v = static_cast<double>(bytes) / 1024.0;
-  size_t unit = 0;
-  while (v >= 1024.0 && unit + 1 < sizeof(kUnits) / sizeof(kUnits[0])) {
-    v /= 1024.0;
-    ++unit;
-  }
-  return v < 10.0 ? sfmt("%.2f %s", v, kUnits[unit]) : sfmt("%.1f %s", v, kUnits[unit]);
-}
+std::string cuda_bytes(uint64_t bytes) { return bytes_text(bytes); }
 
 std::string format_cuda_line(const CudaEvent& e, uint64_t trace_start_ns) {
   double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(trace_start_ns)) / 1e9;

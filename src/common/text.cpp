@@ -38,6 +38,18 @@ std::string duration_text(uint64_t ns) {
   return sfmt("%.3fs", static_cast<double>(ns) / 1e9);
 }
 
+std::string bytes_text(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return sfmt("%" PRIu64 " B", bytes);
+  double v = static_cast<double>(bytes) / 1024.0;
+  size_t unit = 0;
+  while (v >= 1024.0 && unit + 1 < sizeof(kUnits) / sizeof(kUnits[0])) {
+    v /= 1024.0;
+    ++unit;
+  }
+  return v < 10.0 ? sfmt("%.2f %s", v, kUnits[unit]) : sfmt("%.1f %s", v, kUnits[unit]);
+}
+
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 int64_t parse_duration_ns(const std::string& text) {

@@ -15,6 +15,8 @@ std::string pad_right(std::string s, size_t width);
 std::string fixed_string(const char* p, size_t max);
 // 850ns, 52.1us, 2.10ms, 1.234s.
 std::string duration_text(uint64_t ns);
+// 512 B, 3.00 MiB, 12.5 GiB.
+std::string bytes_text(uint64_t bytes);
 // strerror of an errno, given as positive or negative.
 std::string errno_text(int err);
 // "90s", "15m", "12h", "7d", or a plain number of seconds, as ns; -1 when malformed.

@@ -154,6 +154,12 @@ bool process_exists(int pid) {
   return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
 }
 
+std::string file_key(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 std::string host_path(int pid, const std::string& path) {
   if (path.empty() || path[0] != '/') return path;
   std::string rooted = proc_path(pid, "root") + path;

@@ -40,6 +40,10 @@ Result<std::string> read_comm(int pid);
 
 bool process_exists(int pid);
 
+// "dev:inode" of the file at `path` (one key per file, whatever the path), or
+// empty when it cannot be stat'ed.
+std::string file_key(const std::string& path);
+
 // A path that reaches `path` (as seen by process `pid`) from scope's mount namespace:
 // "/proc/<pid>/root" + path when that exists and is not the same file as `path`, else `path`.
 std::string host_path(int pid, const std::string& path);
