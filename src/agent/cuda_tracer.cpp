@@ -21,6 +21,7 @@ namespace scope::agent {
 namespace {
 
 using discover::CudaLibraryKind;
+using discover::file_key;
 
 struct CallInfo {
   const char* symbol;
@@ -38,12 +39,6 @@ int64_t clock_ns(clockid_t clock) {
   timespec ts{};
   clock_gettime(clock, &ts);
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-std::string file_key(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
 }
 
 bool is_loader_path(const std::string& path) {
@@ -246,13 +241,15 @@ void CudaTracer::force_runtime_launch_probes() {
 Result<size_t> CudaTracer::scan_process(uint32_t pid) {
   auto maps = discover::read_maps(pid);
   if (!maps) return make_error("pid " + std::to_string(pid) + " has exited (" + maps.error() + ")");
-  size_t cuda = 0;
+  size_t cuda = 0, listened = 0;
   for (const auto& file : discover::mapped_files(*maps)) {
     std::string path = discover::host_path(pid, file);
     if (is_loader_path(file)) {
       attach_loader(path);
       continue;
     }
+    if (options_.on_library && options_.on_library(pid, path)) ++listened;
+    if (!options_.cuda) continue;
     std::string key = attach_file(path, {.pid = pid});
     if (key.empty()) continue;
     ++cuda;
@@ -261,10 +258,11 @@ Result<size_t> CudaTracer::scan_process(uint32_t pid) {
   // Keep the maps read now (a held process is still stopped): a short-lived
   // process may be gone by the time its launches are named from host stubs.
   if (cuda) symbolizer_.set_maps(static_cast<int>(pid), std::move(*maps));
-  return cuda;
+  return cuda + listened;
 }
 
 void CudaTracer::attach_host_driver() {
+  if (!options_.cuda) return;
   for (const auto& path : discover::ld_cache_paths("libcuda.so.1")) (void)attach_file(path, {});
 }
 
@@ -290,7 +288,8 @@ Status CudaTracer::prepare_command(const std::string& exe,
       attach_loader(file);
       continue;
     }
-    (void)attach_file(file, {.environ = &environ});
+    if (options_.on_library) (void)options_.on_library(0, file);
+    if (options_.cuda) (void)attach_file(file, {.environ = &environ});
   }
   return Ok{};
 }

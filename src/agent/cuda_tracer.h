@@ -2,6 +2,12 @@
 // linked runtimes in processes (now, at exec and at every dlopen), attaches
 // each library file once, reads the ring buffer, decodes records into
 // CudaEvents and names their kernels.
+//
+// Its process watch (exec, dlopen through ld.so's _dl_debug_state, exit, and
+// the hold of a `-- COMMAND` process until its libraries are attached) also
+// serves the other families that probe libraries (llama, ggml): each file a
+// traced process maps is handed to `on_library` before the process resumes.
+// With `cuda` off the tracer only watches processes for them.
 #pragma once
 
 #include <chrono>
@@ -35,6 +41,12 @@ struct CudaTracerOptions {
   // System-wide tracing: hold a process that loads a CUDA library until
   // attached (never one with a controlling terminal).
   bool hold_cuda_loads = false;
+  // Attach the CUDA runtime and driver (the cuda family).
+  bool cuda = true;
+  // Every file a traced process maps (`pid`), or that a command is about to
+  // load (pid 0), as scope can open it; returns whether it is a library the
+  // listener probes. Called at scans, before a held process resumes.
+  std::function<bool(uint32_t pid, const std::string& path)> on_library;
 };
 
 struct CudaTracerStats {
@@ -54,8 +66,9 @@ class CudaTracer {
                                                     EventSink on_event, ExitSink on_exit);
   ~CudaTracer();
 
-  // Attaches to the CUDA libraries `pid` maps now and hooks its loader.
-  // Returns the number of CUDA library files the process maps.
+  // Attaches to the CUDA libraries `pid` maps now, hands its files to
+  // `on_library` and hooks its loader. Returns the number of library files
+  // the process maps that the cuda family or the listener probes.
   Result<size_t> scan_process(uint32_t pid);
   // The host's driver (libcuda.so.1 in the loader cache): every launch goes
   // through it, so a process started later is seen from its first launch.

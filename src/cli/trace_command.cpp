@@ -212,7 +212,13 @@ int run_trace(const TraceOptions& o) {
     acct.add(ev);
     event_out.emit(cuda_event_json(ev), [&] { return format_cuda_line(ev, event_out.start_ns); });
   };
-  auto on_exit = [&](uint32_t pid, int) { acct.process_exit(pid); };
+  // Every family but cuda; library families (llama, ggml) are told of the
+  // files traced processes map through the cuda tracer's process watch.
+  std::vector<std::unique_ptr<families::ProbeFamily>> host;
+  auto on_exit = [&](uint32_t pid, int) {
+    acct.process_exit(pid);
+    for (auto& f : host) f->on_process_exit(pid);
+  };
 
   probe::ensure_tracefs();
   probe::TargetFilterOptions fopts;
@@ -227,22 +233,7 @@ int run_trace(const TraceOptions& o) {
   probe::TargetFilter& filter = *filter_r.value();
   if (o.pid) (void)filter.add(o.pid, probe::kTracedOn);
 
-  std::unique_ptr<agent::CudaTracer> tracer;
-  if (cuda) {
-    agent::CudaTracerOptions topts;
-    topts.filter = &filter;
-    topts.ring_bytes = o.ring_mb << 20;
-    topts.wakeup_bytes = o.wakeup_bytes;
-    auto tracer_r = agent::CudaTracer::create(topts, on_event, on_exit);
-    if (!tracer_r) {
-      std::fprintf(stderr, "scope: %s\n", tracer_r.error().c_str());
-      return 1;
-    }
-    tracer = std::move(tracer_r.value());
-  }
-
-  // Host families: one ring-buffer poller for all of them.
-  std::vector<std::unique_ptr<families::ProbeFamily>> host;
+  // Host and library families: one ring-buffer poller for all of them.
   probe::RingPoller poller;
   families::FamilyContext fctx;
   fctx.filter = &filter;
@@ -275,6 +266,47 @@ int run_trace(const TraceOptions& o) {
     }
     host.push_back(std::move(family));
   }
+  std::vector<const families::ProbeFamily*> all_families;
+  std::vector<families::ProbeFamily*> library_families;
+  bool tracepoint_families = false;
+  for (auto& f : host) {
+    all_families.push_back(f.get());
+    if (f->probes_libraries())
+      library_families.push_back(f.get());
+    else
+      tracepoint_families = true;
+  }
+  for (auto& f : host) f->see_families(all_families);
+
+  // The cuda tracer: the cuda family, and the process watch (exec, dlopen,
+  // exit, the hold of `-- COMMAND`) every family that probes libraries uses.
+  std::unique_ptr<agent::CudaTracer> tracer;
+  if (cuda || !library_families.empty()) {
+    agent::CudaTracerOptions topts;
+    topts.filter = &filter;
+    topts.ring_bytes = o.ring_mb << 20;
+    topts.wakeup_bytes = o.wakeup_bytes;
+    topts.cuda = cuda;
+    if (!library_families.empty()) {
+      topts.on_library = [&library_families](uint32_t pid, const std::string& path) {
+        bool any = false;
+        for (auto* f : library_families) any |= f->on_library(pid, path);
+        return any;
+      };
+    }
+    auto tracer_r = agent::CudaTracer::create(topts, on_event, on_exit);
+    if (!tracer_r) {
+      std::fprintf(stderr, "scope: %s\n", tracer_r.error().c_str());
+      return 1;
+    }
+    tracer = std::move(tracer_r.value());
+  }
+  // What the uprobe families look for, for "found nothing" messages.
+  std::string looked_for;
+  if (cuda) looked_for = "a CUDA library (libcudart, libcuda, or the runtime linked in)";
+  for (auto* f : library_families)
+    looked_for +=
+        std::string(looked_for.empty() ? "" : ", ") + "a " + std::string(f->name()) + " library";
   install_stop_signal_handlers();
 
   if (tracer) {
@@ -285,12 +317,12 @@ int run_trace(const TraceOptions& o) {
         std::fprintf(stderr, "scope: %s before scope could attach\n", n.error().c_str());
         return 1;
       }
-      if (*n == 0 && host.empty()) {
+      if (*n == 0 && !tracepoint_families) {
         auto comm = discover::read_comm(o.pid);
         std::fprintf(stderr,
-                     "scope: pid %d (%s) maps no CUDA library (libcudart, libcuda, or a program "
-                     "with the runtime linked in): nothing to trace\n",
-                     o.pid, comm ? comm->c_str() : "?");
+                     "scope: pid %d (%s) maps no library scope probes (looked for %s): "
+                     "nothing to trace\n",
+                     o.pid, comm ? comm->c_str() : "?", looked_for.c_str());
         return 1;
       }
     } else if (o.command.empty()) {
@@ -422,11 +454,11 @@ int run_trace(const TraceOptions& o) {
     for (const auto& [kernel, count] : tracer->named_later()) acct.name_launches(kernel, count);
   flush_pending();
 
-  if (tracer && !o.command.empty() && !tracer->saw_cuda() && host.empty())
-    std::fprintf(stderr,
-                 "scope: %s never loaded a CUDA library (libcudart, libcuda, or the runtime "
-                 "linked in): no CUDA events\n",
-                 o.command[0].c_str());
+  bool found_any = tracer && tracer->saw_cuda();
+  for (auto* f : library_families) found_any |= f->found_libraries();
+  if (tracer && !o.command.empty() && !found_any && !tracepoint_families)
+    std::fprintf(stderr, "scope: %s never loaded %s: no events\n", o.command[0].c_str(),
+                 looked_for.c_str());
   uint64_t events = tracer ? tracer->stats().cuda_events : 0;
   uint64_t dropped = tracer ? tracer->dropped() + tracer->stats().decode_errors : 0;
   for (const auto& f : host) {
@@ -435,7 +467,7 @@ int run_trace(const TraceOptions& o) {
   }
   if (o.json) {
     nlohmann::json summary = {{"event", "summary"}};
-    if (tracer) {
+    if (tracer && cuda) {
       summary["cuda"] = cuda_summary_json(acct);
       summary["attached"] = tracer->attached_files();
       summary["problems"] = tracer->problems();
@@ -449,7 +481,7 @@ int run_trace(const TraceOptions& o) {
     flush_pending();
   } else {
     std::fprintf(out, "\n");
-    if (tracer) print_cuda_summary(out, acct);
+    if (tracer && cuda) print_cuda_summary(out, acct);
     for (const auto& f : host) {
       std::fprintf(out, "\n");
       f->print_summary(out);

@@ -1,7 +1,9 @@
-// A host probe family (exec, open, syscalls, sched, net): one BPF skeleton,
-// its decoding, its output lines and its part of the summary. `scope trace`
-// drives every family it was asked for through this interface; the cuda
-// family has its own, richer lifecycle (agent/cuda_tracer.h).
+// A probe family other than cuda (exec, open, syscalls, sched, net, and the
+// library families llama and ggml): one BPF skeleton, its decoding, its
+// output lines and its part of the summary. `scope trace` drives every family
+// it was asked for through this interface; the cuda family has its own,
+// richer lifecycle (agent/cuda_tracer.h), whose process watch hands the
+// library families the files traced processes map.
 #pragma once
 
 #include <cstdint>
@@ -92,6 +94,21 @@ class ProbeFamily {
   virtual uint64_t dropped() const { return 0; }
   // Events decoded.
   virtual uint64_t events() const { return 0; }
+
+  // Library families place uprobes in files that processes map.
+  virtual bool probes_libraries() const { return false; }
+  // A file a traced process `pid` maps (at start, exec and each dlopen, before
+  // a held process resumes), or one a command is about to load (pid 0), as
+  // scope can open it. Returns whether it is a library this family probes.
+  virtual bool on_library(uint32_t /*pid*/, const std::string& /*path*/) { return false; }
+  // Whether a library of the family was found (and attached) so far.
+  virtual bool found_libraries() const { return false; }
+  // A traced process exited (its last thread).
+  virtual void on_process_exit(uint32_t /*pid*/) {}
+  // Every family of the trace, once all have started: a family may read
+  // another's state for a table that joins both (llama's LLM table shows
+  // ggml's graph compute share and live bytes).
+  virtual void see_families(const std::vector<const ProbeFamily*>& /*all*/) {}
 };
 
 // The family called `name`, or nullptr when this build has none by that name.
