@@ -1,4 +1,4 @@
-// Every host probe family this build has, by name.
+// Every probe family this build has besides cuda, by name.
 #include <algorithm>
 #include <sstream>
 
@@ -11,6 +11,8 @@ std::unique_ptr<ProbeFamily> make_open_family();
 std::unique_ptr<ProbeFamily> make_syscalls_family();
 std::unique_ptr<ProbeFamily> make_sched_family();
 std::unique_ptr<ProbeFamily> make_net_family();
+std::unique_ptr<ProbeFamily> make_llama_family();
+std::unique_ptr<ProbeFamily> make_ggml_family();
 
 std::unique_ptr<ProbeFamily> make_family(std::string_view name) {
   if (name == "exec") return make_exec_family();
@@ -18,6 +20,8 @@ std::unique_ptr<ProbeFamily> make_family(std::string_view name) {
   if (name == "syscalls") return make_syscalls_family();
   if (name == "sched") return make_sched_family();
   if (name == "net") return make_net_family();
+  if (name == "llama") return make_llama_family();
+  if (name == "ggml") return make_ggml_family();
   return nullptr;
 }
 

@@ -1,0 +1,487 @@
+// The ggml family: graph compute, CPU buffer allocations and libggml-cuda
+// functions, probed in every library (or program) that defines them
+// (bpf/ggml.bpf.c).
+#include "families/ggml_family.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+
+#include "common/text.h"
+#include "discover/demangle.h"
+#include "families/llama_family.h"
+#include "families/probe_family.h"
+#include "ggml.skel.h"
+#include "probe/drop_counters.h"
+
+namespace scope::families {
+namespace ggml {
+
+namespace {
+
+struct FixedCall {
+  uint16_t id;
+  const char* symbol;
+  uint8_t kind;
+  uint8_t arg;
+};
+#define GGML_FIXED_ENTRY(id, sym, kind, arg) {id, #sym, kind, arg},
+const FixedCall kFixed[] = {GGML_FIXED_CALLS(GGML_FIXED_ENTRY)};
+#undef GGML_FIXED_ENTRY
+
+int programs_for(uint8_t kind) {
+  switch (kind) {
+    case GGML_KIND_GRAPH:
+      return kGraphPrograms;
+    case GGML_KIND_ALLOC:
+      return kAllocPrograms;
+    case GGML_KIND_FREE:
+      return kFreePrograms;
+    default:
+      return kOpPrograms;
+  }
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::string hex(uint64_t v) { return sfmt("0x%" PRIx64, v); }
+
+}  // namespace
+
+uint8_t cuda_kind(const std::string& d) {
+  if (starts_with(d, "ggml_cuda_pool_leg::alloc(") || starts_with(d, "ggml_cuda_pool_vmm::alloc("))
+    return GGML_KIND_CUDA_ALLOC;
+  if (starts_with(d, "ggml_cuda_pool_leg::free(") || starts_with(d, "ggml_cuda_pool_vmm::free("))
+    return GGML_KIND_CUDA_FREE;
+  if (starts_with(d, "ggml_cuda_mul_mat") || starts_with(d, "ggml_cuda_op_mul_mat") ||
+      starts_with(d, "ggml_cuda_cpy(") || starts_with(d, "ggml_cuda_cpy_"))
+    return GGML_KIND_CUDA_OP;
+  return GGML_KIND_NONE;
+}
+
+std::string short_name(const std::string& demangled) {
+  auto paren = demangled.find('(');
+  return paren == std::string::npos ? demangled : demangled.substr(0, paren);
+}
+
+CallNames::CallNames() : names_(kFirstCudaCall) {
+  for (const auto& f : kFixed) names_[f.id] = f.symbol;
+}
+
+const std::string& CallNames::name(uint16_t call) const {
+  static const std::string unknown = "?";
+  return call < names_.size() && !names_[call].empty() ? names_[call] : unknown;
+}
+
+uint16_t CallNames::cuda_id(const std::string& name) {
+  if (auto it = cuda_ids_.find(name); it != cuda_ids_.end()) return it->second;
+  if (names_.size() >= 0xffff) return 0;
+  auto id = static_cast<uint16_t>(names_.size());
+  names_.push_back(name);
+  cuda_ids_[name] = id;
+  return id;
+}
+
+std::vector<std::string> expected_symbols() {
+  std::vector<std::string> out;
+  for (const auto& f : kFixed) out.push_back(f.symbol);
+  return out;
+}
+
+std::vector<LibrarySymbol> match_symbols(const discover::ElfFile& elf, const std::string& path,
+                                         CallNames& names) {
+  std::vector<LibrarySymbol> out;
+  for (const auto& f : kFixed) {
+    auto sym = elf.find(f.symbol);
+    if (!sym) continue;
+    auto off = elf.file_offset(sym->vaddr);
+    if (!off) continue;
+    out.push_back({f.symbol, GGML_COOKIE(f.id, f.kind, f.arg), programs_for(f.kind), *off});
+  }
+  // libggml-cuda (or a program with the CUDA backend linked in): its C++
+  // functions, found by demangled name. Best effort: names move between
+  // versions, and only what the binary exports or keeps in .symtab is seen.
+  bool cuda = path.find("ggml-cuda") != std::string::npos || elf.find("ggml_backend_cuda_init");
+  if (!cuda) return out;
+  std::map<uint64_t, bool> seen;  // one probe per address (aliases)
+  for (const auto& sym : elf.symbols()) {
+    if (sym.name.rfind("_Z", 0) != 0 || sym.name.find("ggml_cuda") == std::string::npos) continue;
+    std::string d = discover::demangle(sym.name);
+    uint8_t kind = cuda_kind(d);
+    if (kind == GGML_KIND_NONE || seen[sym.vaddr]) continue;
+    seen[sym.vaddr] = true;
+    auto off = elf.file_offset(sym.vaddr);
+    if (!off) continue;
+    std::string name = short_name(d);
+    uint16_t id = names.cuda_id(name);
+    if (!id) break;
+    out.push_back({name, GGML_COOKIE(id, kind, 0), kOpPrograms, *off});
+  }
+  return out;
+}
+
+std::optional<ggml_event> decode(const void* data, size_t size) {
+  if (size < sizeof(ggml_event)) return std::nullopt;
+  ggml_event e;
+  std::memcpy(&e, data, sizeof e);
+  return e;
+}
+
+std::string kind_name(uint8_t kind) {
+  switch (kind) {
+    case GGML_KIND_GRAPH:
+      return "graph";
+    case GGML_KIND_ALLOC:
+      return "alloc";
+    case GGML_KIND_FREE:
+      return "free";
+    case GGML_KIND_CUDA_OP:
+      return "cuda_op";
+    case GGML_KIND_CUDA_ALLOC:
+      return "cuda_alloc";
+    case GGML_KIND_CUDA_FREE:
+      return "cuda_free";
+  }
+  return "kind#" + std::to_string(kind);
+}
+
+nlohmann::json event_json(const ggml_event& e, const std::string& call, int64_t mono_to_unix_ns) {
+  nlohmann::json j = {
+      {"event", "ggml"},
+      {"ts_ns", static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns},
+      {"pid", e.pid},
+      {"tid", e.tid},
+      {"comm", fixed_string(e.comm, sizeof e.comm)},
+      {"call", call},
+      {"op", kind_name(e.kind)},
+  };
+  switch (e.kind) {
+    case GGML_KIND_GRAPH:
+      j["duration_ns"] = e.duration_ns;
+      j["nodes"] = e.nodes;
+      j["graph"] = hex(e.ptr);
+      if (e.flags & GGML_F_HAS_RET) j["ret"] = e.ret;
+      break;
+    case GGML_KIND_ALLOC:
+    case GGML_KIND_CUDA_ALLOC:
+      j["duration_ns"] = e.duration_ns;
+      j["bytes"] = e.bytes;
+      j["ptr"] = hex(e.ptr);
+      break;
+    case GGML_KIND_FREE:
+    case GGML_KIND_CUDA_FREE:
+      j["bytes"] = e.bytes;
+      j["ptr"] = hex(e.ptr);
+      break;
+    default:
+      j["duration_ns"] = e.duration_ns;
+  }
+  return j;
+}
+
+std::string human_line(const ggml_event& e, const std::string& call, uint64_t first_ts_ns) {
+  double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(first_ts_ns)) / 1e9;
+  std::string who =
+      sfmt("%s[%" PRIu32 "/%" PRIu32 "]", fixed_string(e.comm, 16).c_str(), e.pid, e.tid);
+  std::string line = sfmt("%11.6f ", secs) + pad_right(who, 24) + " " + pad_right(call, 38) + " " +
+                     pad_right(kind_name(e.kind), 6);
+  switch (e.kind) {
+    case GGML_KIND_GRAPH:
+      line += sfmt(" nodes=%d ", e.nodes) + duration_text(e.duration_ns);
+      if ((e.flags & GGML_F_HAS_RET) && e.ret != 0) line += sfmt(" status=%d", e.ret);
+      break;
+    case GGML_KIND_ALLOC:
+    case GGML_KIND_CUDA_ALLOC:
+      line +=
+          sfmt(" bytes=%" PRIu64 " ptr=%s ", static_cast<uint64_t>(e.bytes), hex(e.ptr).c_str()) +
+          duration_text(e.duration_ns);
+      break;
+    case GGML_KIND_FREE:
+    case GGML_KIND_CUDA_FREE:
+      line += sfmt(" bytes=%" PRIu64 " ptr=%s", static_cast<uint64_t>(e.bytes), hex(e.ptr).c_str());
+      break;
+    default:
+      line += " " + duration_text(e.duration_ns);
+  }
+  return line;
+}
+
+void GgmlStats::add(const ggml_event& e, const std::string& call) {
+  ProcessStats& p = procs_[e.pid];
+  if (p.comm.empty()) p.comm = fixed_string(e.comm, sizeof e.comm);
+  switch (e.kind) {
+    case GGML_KIND_GRAPH: {
+      ++p.graph_computes;
+      p.graph_ns += e.duration_ns;
+      p.nodes += static_cast<uint64_t>(std::max(e.nodes, 0));
+      if (!p.first_ns || e.ts_ns < p.first_ns) p.first_ns = e.ts_ns;
+      p.last_ns = std::max<uint64_t>(p.last_ns, e.ts_ns + e.duration_ns);
+      CallTotals& t = graph_calls_[call];
+      ++t.count;
+      t.total_ns += e.duration_ns;
+      t.max_ns = std::max<uint64_t>(t.max_ns, e.duration_ns);
+      t.nodes += static_cast<uint64_t>(std::max(e.nodes, 0));
+      break;
+    }
+    case GGML_KIND_ALLOC:
+      if (!e.ptr) {
+        ++p.failed_allocs;
+        break;
+      }
+      ++p.allocs;
+      if (auto it = p.live.find(e.ptr); it != p.live.end()) p.live_bytes -= it->second;
+      p.live[e.ptr] = e.bytes;
+      p.live_bytes += e.bytes;
+      p.peak_bytes = std::max(p.peak_bytes, p.live_bytes);
+      break;
+    case GGML_KIND_FREE: {
+      if (!e.ptr) break;  // free(NULL) is a no-op
+      ++p.frees;
+      auto it = p.live.find(e.ptr);
+      if (it == p.live.end()) {
+        ++p.unmatched_frees;  // allocated before scope attached
+        break;
+      }
+      p.live_bytes -= it->second;
+      p.live.erase(it);
+      break;
+    }
+    default: {
+      CallTotals& t = cuda_ops_[call];
+      ++t.count;
+      t.total_ns += e.duration_ns;
+      t.max_ns = std::max<uint64_t>(t.max_ns, e.duration_ns);
+      t.nodes += e.bytes;  // pools: bytes asked for
+    }
+  }
+}
+
+void GgmlStats::process_exit(uint32_t pid) { exited_.insert(pid); }
+
+nlohmann::json GgmlStats::leaks_json() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [pid, p] : procs_) {
+    std::vector<std::pair<uint64_t, uint64_t>> live(p.live.begin(), p.live.end());
+    std::sort(live.begin(), live.end());
+    for (const auto& [ptr, bytes] : live)
+      out.push_back({{"pid", pid},
+                     {"ptr", hex(ptr)},
+                     {"bytes", bytes},
+                     {"reason", exited_.count(pid) ? "exit" : "end"}});
+  }
+  return out;
+}
+
+nlohmann::json GgmlStats::json() const {
+  uint64_t computes = 0, graph_ns = 0, nodes = 0;
+  nlohmann::json memory = nlohmann::json::array();
+  for (const auto& [pid, p] : procs_) {
+    computes += p.graph_computes;
+    graph_ns += p.graph_ns;
+    nodes += p.nodes;
+    if (p.allocs || p.frees)
+      memory.push_back({{"pid", pid},
+                        {"comm", p.comm},
+                        {"live_bytes", p.live_bytes},
+                        {"peak_bytes", p.peak_bytes},
+                        {"allocs", p.allocs},
+                        {"frees", p.frees},
+                        {"failed_allocs", p.failed_allocs},
+                        {"unmatched_frees", p.unmatched_frees}});
+  }
+  auto calls = [](const std::map<std::string, CallTotals>& m, const char* extra) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [name, t] : m)
+      out.push_back({{"call", name},
+                     {"count", t.count},
+                     {"total_ns", t.total_ns},
+                     {"max_ns", t.max_ns},
+                     {extra, t.nodes}});
+    return out;
+  };
+  return {{"graph_computes", computes},
+          {"graph_ns", graph_ns},
+          {"nodes", nodes},
+          {"by_call", calls(graph_calls_, "nodes")},
+          {"memory", memory},
+          {"leaks", leaks_json()},
+          {"cuda_ops", calls(cuda_ops_, "bytes")}};
+}
+
+void GgmlStats::print(std::FILE* out) const {
+  if (!graph_calls_.empty()) {
+    std::fprintf(out, "ggml graph compute (outermost calls)\n");
+    std::fprintf(out, "  %-40s %8s %12s %10s %10s %10s\n", "CALL", "COUNT", "TOTAL ms", "AVG ms",
+                 "MAX ms", "AVG NODES");
+    for (const auto& [name, t] : graph_calls_)
+      std::fprintf(out, "  %-40s %8" PRIu64 " %12.3f %10.3f %10.3f %10.1f\n", name.c_str(), t.count,
+                   static_cast<double>(t.total_ns) / 1e6,
+                   static_cast<double>(t.total_ns) / 1e6 / static_cast<double>(t.count),
+                   static_cast<double>(t.max_ns) / 1e6,
+                   static_cast<double>(t.nodes) / static_cast<double>(t.count));
+  }
+  if (!cuda_ops_.empty()) {
+    std::fprintf(out, "libggml-cuda functions (host time)\n");
+    std::fprintf(out, "  %-40s %8s %12s %10s\n", "CALL", "COUNT", "TOTAL ms", "MAX ms");
+    for (const auto& [name, t] : cuda_ops_)
+      std::fprintf(out, "  %-40s %8" PRIu64 " %12.3f %10.3f\n", name.c_str(), t.count,
+                   static_cast<double>(t.total_ns) / 1e6, static_cast<double>(t.max_ns) / 1e6);
+  }
+  bool any_memory = false;
+  for (const auto& [pid, p] : procs_) any_memory |= p.allocs || p.frees;
+  if (any_memory) {
+    std::fprintf(out, "ggml CPU buffers (ggml_aligned_malloc/free)\n");
+    std::fprintf(out, "  %8s %-16s %12s %12s %8s %8s %10s\n", "PID", "COMM", "LIVE", "PEAK",
+                 "ALLOCS", "FREES", "UNMATCHED");
+    for (const auto& [pid, p] : procs_) {
+      if (!p.allocs && !p.frees) continue;
+      std::fprintf(out, "  %8u %-16s %12s %12s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 "\n", pid,
+                   p.comm.c_str(), bytes_text(p.live_bytes).c_str(),
+                   bytes_text(p.peak_bytes).c_str(), p.allocs, p.frees, p.unmatched_frees);
+    }
+  }
+  auto leaks = leaks_json();
+  if (!leaks.empty()) {
+    std::fprintf(out, "ggml leaks (allocated, never freed)\n");
+    std::fprintf(out, "  %8s %-20s %14s %s\n", "PID", "PTR", "BYTES", "REASON");
+    size_t shown = 0;
+    for (const auto& l : leaks) {
+      if (++shown > 20) {
+        std::fprintf(out, "  ... %zu more\n", leaks.size() - 20);
+        break;
+      }
+      std::fprintf(out, "  %8u %-20s %14" PRIu64 " %s\n", l["pid"].get<uint32_t>(),
+                   l["ptr"].get<std::string>().c_str(), l["bytes"].get<uint64_t>(),
+                   l["reason"].get<std::string>().c_str());
+    }
+  }
+}
+
+}  // namespace ggml
+
+namespace {
+
+class GgmlFamily : public ProbeFamily {
+ public:
+  GgmlFamily()
+      : probes_("ggml", ggml::expected_symbols(), {"libggml"},
+                [this](const discover::ElfFile& elf, const std::string& path) {
+                  return ggml::match_symbols(elf, path, names_);
+                }) {}
+  ~GgmlFamily() override {
+    links_.reset();  // before the programs they point at
+    if (exit_link_) bpf_link__destroy(exit_link_);
+    if (skel_) ggml_bpf__destroy(skel_);
+  }
+  std::string_view name() const override { return "ggml"; }
+
+  Status start(const FamilyContext& ctx) override {
+    ctx_ = ctx;
+    skel_ = ggml_bpf__open();
+    if (!skel_) return make_error("cannot open the ggml BPF object: " + errno_text(errno));
+    if (!ctx.filter) return make_error("internal: the ggml family needs a target filter");
+    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
+    bool multi = probe::kernel_has_uprobe_multi();
+    auto& p = skel_->progs;
+    if (multi)
+      probe::set_uprobe_multi({p.graph_entry, p.graph_return, p.alloc_entry, p.alloc_return,
+                               p.free_entry, p.op_entry, p.op_return});
+    if (int err = ggml_bpf__load(skel_))
+      return make_error("cannot load the ggml BPF programs (" + errno_text(err) + ")");
+    exit_link_ = bpf_program__attach(p.ggml_exit);
+    if (!exit_link_) return make_error("cannot attach ggml_exit: " + errno_text(errno));
+    links_ = std::make_unique<probe::UprobeLinks>(multi);
+    std::vector<LibraryProbes::Programs> programs(ggml::kProgramCount);
+    programs[ggml::kGraphPrograms] = {p.graph_entry, p.graph_return};
+    programs[ggml::kAllocPrograms] = {p.alloc_entry, p.alloc_return};
+    programs[ggml::kFreePrograms] = {p.free_entry, nullptr};
+    programs[ggml::kOpPrograms] = {p.op_entry, p.op_return};
+    probes_.set_links(links_.get(), std::move(programs));
+    return Ok{};
+  }
+
+  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
+
+  int handle_record(const void* data, size_t size) override {
+    auto e = ggml::decode(data, size);
+    if (!e) {
+      ++bad_records_;
+      return 0;
+    }
+    ++events_;
+    if (!first_ts_)
+      first_ts_ = ctx_.out && ctx_.out->start_ns
+                      ? static_cast<uint64_t>(static_cast<int64_t>(ctx_.out->start_ns) -
+                                              ctx_.mono_to_unix_ns)
+                      : e->ts_ns;
+    const std::string& call = names_.name(e->call);
+    stats_.add(*e, call);
+    if (ctx_.out)
+      ctx_.out->emit(ggml::event_json(*e, call, ctx_.mono_to_unix_ns),
+                     [&] { return ggml::human_line(*e, call, first_ts_); });
+    return 0;
+  }
+
+  void tick() override {
+    if (skel_) kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
+  }
+
+  bool probes_libraries() const override { return true; }
+  bool found_libraries() const override { return probes_.attached_any(); }
+  bool on_library(uint32_t pid, const std::string& path) override {
+    return probes_.on_library(pid, path);
+  }
+  void on_process_exit(uint32_t pid) override { stats_.process_exit(pid); }
+  void see_families(const std::vector<const ProbeFamily*>& all) override {
+    for (const auto* f : all)
+      if (f->name() == "llama") llama_present_ = true;
+  }
+
+  nlohmann::json summary_json() const override {
+    nlohmann::json j = stats_.json();
+    j["libraries"] = probes_.libraries_json();
+    j["not_found"] = probes_.not_found();
+    j["problems"] = probes_.problems();
+    return j;
+  }
+
+  void print_summary(std::FILE* out) const override {
+    std::fprintf(out, "ggml\n");
+    for (const auto& line : probes_.report_lines()) std::fprintf(out, "  %s\n", line.c_str());
+    // Without the llama family, the per-process table is ggml's alone.
+    if (!llama_present_) print_llm_table(out, nullptr, &stats_);
+    stats_.print(out);
+  }
+
+  uint64_t dropped() const override { return kernel_dropped_ + bad_records_; }
+  uint64_t events() const override { return events_; }
+  const ggml::GgmlStats& stats() const { return stats_; }
+
+ private:
+  ggml_bpf* skel_ = nullptr;
+  bpf_link* exit_link_ = nullptr;
+  std::unique_ptr<probe::UprobeLinks> links_;
+  ggml::CallNames names_;
+  LibraryProbes probes_;
+  FamilyContext ctx_;
+  ggml::GgmlStats stats_;
+  bool llama_present_ = false;
+  uint64_t first_ts_ = 0;
+  uint64_t events_ = 0;
+  uint64_t bad_records_ = 0;
+  uint64_t kernel_dropped_ = 0;
+};
+
+}  // namespace
+
+const ggml::GgmlStats* ggml_stats_of(const ProbeFamily* family) {
+  auto* g = dynamic_cast<const GgmlFamily*>(family);
+  return g ? &g->stats() : nullptr;
+}
+
+std::unique_ptr<ProbeFamily> make_ggml_family() { return std::make_unique<GgmlFamily>(); }
+
+}  // namespace scope::families

@@ -1,0 +1,126 @@
+#include "families/library_probes.h"
+
+#include <spdlog/spdlog.h>
+
+#include "discover/proc_maps.h"
+
+namespace scope::families {
+
+bool named_like(const std::string& path, const std::vector<std::string>& prefixes) {
+  auto slash = path.rfind('/');
+  std::string_view base(path);
+  if (slash != std::string::npos) base.remove_prefix(slash + 1);
+  for (const auto& p : prefixes)
+    if (base.substr(0, p.size()) == p) return true;
+  return false;
+}
+
+LibraryProbes::LibraryProbes(std::string family, std::vector<std::string> expected,
+                             std::vector<std::string> name_prefixes, SymbolMatcher matcher)
+    : family_(std::move(family)),
+      expected_(std::move(expected)),
+      prefixes_(std::move(name_prefixes)),
+      matcher_(std::move(matcher)) {}
+
+void LibraryProbes::note_problem(const std::string& line) {
+  if (problem_set_.insert(line).second) {
+    problems_.push_back(line);
+    spdlog::warn("{}", line);
+  }
+}
+
+bool LibraryProbes::on_library(uint32_t /*pid*/, const std::string& path) {
+  std::string key = discover::file_key(path);
+  if (key.empty()) return false;
+  if (auto it = seen_.find(key); it != seen_.end()) return it->second;
+  bool named = named_like(path, prefixes_);
+  auto elf = discover::ElfFile::open(path);
+  if (!elf) {
+    if (named) note_problem("scope: " + family_ + ": cannot read " + path + ": " + elf.error());
+    seen_[key] = false;
+    return false;
+  }
+  std::vector<LibrarySymbol> symbols = matcher_(*elf, path);
+  if (symbols.empty()) {
+    if (named && !elf->has_symtab() && !elf->has_dynsym()) {
+      note_problem("scope: " + family_ + ": " + path +
+                   " has no symbol table (stripped): nothing attached to it");
+    } else if (named) {
+      // libggml.so (the backend registry), GPU backends other than CUDA and
+      // libllama-common define none of the probed functions: only when no
+      // library of the family had any is that a problem (problems()).
+      spdlog::debug("{}: {} defines none of the probed functions", family_, path);
+      unprobed_.push_back(path);
+    }
+    seen_[key] = false;
+    return false;
+  }
+  seen_[key] = true;
+  if (!links_) return true;
+  // One attach per program pair, each with its symbols' cookies.
+  std::map<int, std::vector<probe::ProbePoint>> by_programs;
+  for (const auto& s : symbols) by_programs[s.programs].push_back({s.cookie, s.offset});
+  Attached a{path, {}};
+  for (const auto& [index, points] : by_programs) {
+    if (index < 0 || static_cast<size_t>(index) >= programs_.size()) continue;
+    auto r = links_->attach(family_ + ":" + key + ":" + std::to_string(index), path, points,
+                            programs_[index].entry, programs_[index].ret);
+    if (!r) {
+      note_problem("scope: " + family_ + ": " + r.error());
+      continue;
+    }
+    for (const auto& s : symbols)
+      if (s.programs == index) {
+        a.symbols.push_back(s.name);
+        found_.insert(s.name);
+      }
+  }
+  if (!a.symbols.empty()) {
+    spdlog::info("{}: attached {} probes to {}", family_, a.symbols.size(), path);
+    attached_.push_back(std::move(a));
+  }
+  return true;
+}
+
+nlohmann::json LibraryProbes::libraries_json() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& a : attached_) out.push_back({{"path", a.path}, {"symbols", a.symbols}});
+  return out;
+}
+
+std::vector<std::string> LibraryProbes::not_found() const {
+  std::vector<std::string> out;
+  for (const auto& e : expected_)
+    if (!found_.count(e)) out.push_back(e);
+  return out;
+}
+
+std::vector<std::string> LibraryProbes::problems() const {
+  std::vector<std::string> out = problems_;
+  if (attached_.empty() && !unprobed_.empty()) {
+    std::string files;
+    for (size_t i = 0; i < unprobed_.size(); ++i) files += (i ? ", " : "") + unprobed_[i];
+    out.push_back("scope: " + family_ + ": " + files + " define" +
+                  (unprobed_.size() == 1 ? "s" : "") + " none of the " + family_ +
+                  " functions scope probes (renamed, or a version scope does not know): "
+                  "nothing attached");
+  }
+  return out;
+}
+
+std::vector<std::string> LibraryProbes::report_lines() const {
+  std::vector<std::string> lines;
+  for (const auto& a : attached_)
+    lines.push_back("attached " + std::to_string(a.symbols.size()) + " probes to " + a.path);
+  if (attached_.empty()) lines.push_back("no " + family_ + " library seen: nothing attached");
+  auto missing = not_found();
+  if (!attached_.empty() && !missing.empty()) {
+    std::string s = "not found: ";
+    for (size_t i = 0; i < missing.size(); ++i) s += (i ? ", " : "") + missing[i];
+    lines.push_back(s);
+  }
+  for (const auto& p : problems()) lines.push_back(p.rfind("scope: ", 0) == 0 ? p.substr(7) : p);
+  return lines;
+}
+
+}  // namespace scope::families

@@ -1,0 +1,456 @@
+// The llama family: libllama's decode/encode, model loads and contexts,
+// probed in every library (or program) that defines them (bpf/llama.bpf.c).
+#include "families/llama_family.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstring>
+
+#include "common/text.h"
+#include "families/probe_family.h"
+#include "llama.skel.h"
+#include "probe/drop_counters.h"
+
+namespace scope::families {
+namespace llama {
+
+namespace {
+
+#define LLAMA_CALL_NAME(id, sym, op, args) #sym,
+const char* const kCallNames[LLAMA_CALL_COUNT] = {"", LLAMA_CALLS(LLAMA_CALL_NAME)};
+#undef LLAMA_CALL_NAME
+
+std::string hex(uint64_t v) { return sfmt("0x%" PRIx64, v); }
+
+double per_second(uint64_t count, uint64_t ns) {
+  return ns ? static_cast<double>(count) * 1e9 / static_cast<double>(ns) : 0.0;
+}
+
+}  // namespace
+
+std::string call_name(uint16_t call) {
+  if (call > 0 && call < LLAMA_CALL_COUNT && kCallNames[call]) return kCallNames[call];
+  return "call#" + std::to_string(call);
+}
+
+std::string op_name(uint8_t op) {
+  switch (op) {
+    case LLAMA_OP_DECODE:
+      return "decode";
+    case LLAMA_OP_ENCODE:
+      return "encode";
+    case LLAMA_OP_MODEL_LOAD:
+      return "model_load";
+    case LLAMA_OP_CONTEXT_CREATE:
+      return "context_create";
+    case LLAMA_OP_CONTEXT_FREE:
+      return "context_free";
+    case LLAMA_OP_MODEL_FREE:
+      return "model_free";
+  }
+  return "op#" + std::to_string(op);
+}
+
+std::vector<std::string> expected_symbols() {
+  std::vector<std::string> out;
+  for (uint16_t c = 1; c < LLAMA_CALL_COUNT; ++c) out.push_back(kCallNames[c]);
+  return out;
+}
+
+std::vector<LibrarySymbol> match_symbols(const discover::ElfFile& elf) {
+  std::vector<LibrarySymbol> out;
+  for (uint16_t c = 1; c < LLAMA_CALL_COUNT; ++c) {
+    auto sym = elf.find(kCallNames[c]);
+    if (!sym) continue;
+    auto off = elf.file_offset(sym->vaddr);
+    if (!off) continue;
+    out.push_back({kCallNames[c], c, 0, *off});
+  }
+  return out;
+}
+
+std::optional<llama_event> decode(const void* data, size_t size) {
+  if (size < LLAMA_EVENT_SHORT) return std::nullopt;
+  llama_event e{};
+  std::memcpy(&e, data, std::min(size, sizeof e));
+  if (size < sizeof e) {
+    e.path[0] = 0;
+    e.path_len = 0;
+  }
+  return e;
+}
+
+const char* phase_name(Phase phase) {
+  switch (phase) {
+    case Phase::kPrompt:
+      return "prompt";
+    case Phase::kGeneration:
+      return "generation";
+    default:
+      return "";
+  }
+}
+
+nlohmann::json event_json(const llama_event& e, Phase phase, int64_t mono_to_unix_ns) {
+  nlohmann::json j = {
+      {"event", "llama"},
+      {"ts_ns", static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns},
+      {"pid", e.pid},
+      {"tid", e.tid},
+      {"comm", fixed_string(e.comm, sizeof e.comm)},
+      {"call", call_name(e.call)},
+      {"op", op_name(e.op)},
+  };
+  switch (e.op) {
+    case LLAMA_OP_DECODE:
+    case LLAMA_OP_ENCODE:
+      j["duration_ns"] = e.duration_ns;
+      j["tokens"] = e.n_tokens;
+      if (phase != Phase::kNone) j["phase"] = phase_name(phase);
+      j["ret"] = e.ret;
+      j["ctx"] = hex(e.handle);
+      break;
+    case LLAMA_OP_MODEL_LOAD:
+      j["duration_ns"] = e.duration_ns;
+      j["path"] = fixed_string(e.path, sizeof e.path);
+      j["model"] = hex(e.handle);
+      j["ok"] = e.handle != 0;
+      break;
+    case LLAMA_OP_CONTEXT_CREATE:
+      j["duration_ns"] = e.duration_ns;
+      j["n_ctx"] = e.n_ctx;
+      j["n_batch"] = e.n_batch;
+      j["n_ubatch"] = e.n_ubatch;
+      j["n_seq_max"] = e.n_seq_max;
+      j["ctx"] = hex(e.handle);
+      j["model"] = hex(e.model);
+      j["ok"] = e.handle != 0;
+      break;
+    case LLAMA_OP_CONTEXT_FREE:
+      j["duration_ns"] = e.duration_ns;
+      j["ctx"] = hex(e.handle);
+      break;
+    case LLAMA_OP_MODEL_FREE:
+      j["duration_ns"] = e.duration_ns;
+      j["model"] = hex(e.handle);
+      break;
+  }
+  return j;
+}
+
+std::string human_line(const llama_event& e, Phase phase, uint64_t first_ts_ns) {
+  double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(first_ts_ns)) / 1e9;
+  std::string who =
+      sfmt("%s[%" PRIu32 "/%" PRIu32 "]", fixed_string(e.comm, 16).c_str(), e.pid, e.tid);
+  std::string line = sfmt("%11.6f ", secs) + pad_right(who, 24) + " " +
+                     pad_right(call_name(e.call), 28) + " " + pad_right(op_name(e.op), 14) + " ";
+  switch (e.op) {
+    case LLAMA_OP_DECODE:
+    case LLAMA_OP_ENCODE:
+      line +=
+          sfmt("%-10s tokens=%d ", phase_name(phase), e.n_tokens) + duration_text(e.duration_ns);
+      if (e.ret != 0) line += sfmt(" ret=%" PRId64, static_cast<int64_t>(e.ret));
+      break;
+    case LLAMA_OP_MODEL_LOAD:
+      line += fixed_string(e.path, sizeof e.path) + " " + duration_text(e.duration_ns) +
+              (e.handle ? "" : " failed");
+      break;
+    case LLAMA_OP_CONTEXT_CREATE:
+      line += sfmt("n_ctx=%u n_batch=%u n_ubatch=%u n_seq_max=%u ", e.n_ctx, e.n_batch, e.n_ubatch,
+                   e.n_seq_max) +
+              duration_text(e.duration_ns) + (e.handle ? "" : " failed");
+      break;
+    default:
+      line += duration_text(e.duration_ns);
+  }
+  return line;
+}
+
+uint64_t percentile(std::vector<uint64_t>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  return v[std::min(v.size(), std::max<size_t>(rank, 1)) - 1];
+}
+
+Phase LlamaStats::add(const llama_event& e) {
+  ProcessStats& p = procs_[e.pid];
+  p.comm = fixed_string(e.comm, sizeof e.comm);
+  switch (e.op) {
+    case LLAMA_OP_MODEL_LOAD:
+      p.loads.push_back({fixed_string(e.path, sizeof e.path), e.duration_ns, e.handle != 0});
+      return Phase::kNone;
+    case LLAMA_OP_CONTEXT_CREATE:
+      p.contexts.push_back({e.n_ctx, e.n_batch, e.n_ubatch, e.n_seq_max, e.duration_ns});
+      if (e.handle) p.live_contexts[e.handle] = {.created_seen = true};
+      return Phase::kNone;
+    case LLAMA_OP_CONTEXT_FREE:
+      p.live_contexts.erase(e.handle);
+      return Phase::kNone;
+    case LLAMA_OP_ENCODE:
+      ++p.encodes;
+      if (e.ret == 0) p.encode_tokens += static_cast<uint64_t>(std::max(e.n_tokens, 0));
+      p.encode_ns += e.duration_ns;
+      if (e.ret != 0) ++p.failed_decodes;
+      return Phase::kPrompt;
+    case LLAMA_OP_DECODE:
+      break;
+    default:
+      return Phase::kNone;
+  }
+  auto& ctx = p.live_contexts[e.handle];
+  bool prompt = e.n_tokens > 1 || (e.n_tokens == 1 && ctx.created_seen && ctx.decodes == 0);
+  ++ctx.decodes;
+  uint64_t end = e.ts_ns + e.duration_ns;
+  if (!p.first_ns || e.ts_ns < p.first_ns) p.first_ns = e.ts_ns;
+  p.last_ns = std::max(p.last_ns, end);
+  p.decode_ns.push_back(e.duration_ns);
+  if (e.ret != 0) ++p.failed_decodes;
+  auto tokens = e.ret == 0 ? static_cast<uint64_t>(std::max(e.n_tokens, 0)) : 0;
+  if (prompt) {
+    ++p.prompt_decodes;
+    p.prompt_tokens += tokens;
+    p.prompt_ns += e.duration_ns;
+    if (!ctx.in_prompt) {
+      ctx.in_prompt = true;
+      ctx.prompt_start_ns = e.ts_ns;
+    }
+    ctx.prompt_end_ns = end;
+    return Phase::kPrompt;
+  }
+  ++p.generation_decodes;
+  p.generated_tokens += tokens;
+  p.generation_ns += e.duration_ns;
+  if (ctx.in_prompt) {
+    p.ttft_ns.push_back(ctx.prompt_end_ns - ctx.prompt_start_ns);
+    ctx.in_prompt = false;
+  }
+  return Phase::kGeneration;
+}
+
+uint64_t LlamaStats::decode_calls() const {
+  uint64_t n = 0;
+  for (const auto& [pid, p] : procs_) n += p.prompt_decodes + p.generation_decodes;
+  return n;
+}
+
+nlohmann::json LlamaStats::json() const {
+  uint64_t prompt_tokens = 0, prompt_ns = 0, gen_tokens = 0, gen_ns = 0, encodes = 0;
+  nlohmann::json procs = nlohmann::json::array();
+  for (const auto& [pid, p] : procs_) {
+    prompt_tokens += p.prompt_tokens;
+    prompt_ns += p.prompt_ns;
+    gen_tokens += p.generated_tokens;
+    gen_ns += p.generation_ns;
+    encodes += p.encodes;
+    std::vector<uint64_t> d = p.decode_ns, t = p.ttft_ns;
+    nlohmann::json loads = nlohmann::json::array(), contexts = nlohmann::json::array();
+    for (const auto& l : p.loads)
+      loads.push_back({{"path", l.path}, {"duration_ns", l.duration_ns}, {"ok", l.ok}});
+    for (const auto& c : p.contexts)
+      contexts.push_back({{"n_ctx", c.n_ctx},
+                          {"n_batch", c.n_batch},
+                          {"n_ubatch", c.n_ubatch},
+                          {"n_seq_max", c.n_seq_max},
+                          {"duration_ns", c.duration_ns}});
+    procs.push_back({{"pid", pid},
+                     {"comm", p.comm},
+                     {"prompt_tokens", p.prompt_tokens},
+                     {"generated_tokens", p.generated_tokens},
+                     {"prompt_decodes", p.prompt_decodes},
+                     {"generation_decodes", p.generation_decodes},
+                     {"encodes", p.encodes},
+                     {"failed_decodes", p.failed_decodes},
+                     {"prompt_tokens_per_s", per_second(p.prompt_tokens, p.prompt_ns)},
+                     {"generation_tokens_per_s", per_second(p.generated_tokens, p.generation_ns)},
+                     {"decode_p50_ns", percentile(d, 50)},
+                     {"decode_p99_ns", percentile(d, 99)},
+                     {"requests", p.ttft_ns.size()},
+                     {"ttft_ns", p.ttft_ns},
+                     {"ttft_p50_ns", percentile(t, 50)},
+                     {"model_loads", loads},
+                     {"contexts", contexts}});
+  }
+  return {{"decode_calls", decode_calls()},
+          {"encode_calls", encodes},
+          {"prompt_tokens", prompt_tokens},
+          {"generated_tokens", gen_tokens},
+          {"tokens_per_s",
+           {{"prompt", per_second(prompt_tokens, prompt_ns)},
+            {"generation", per_second(gen_tokens, gen_ns)}}},
+          {"processes", procs}};
+}
+
+void LlamaStats::print(std::FILE* out) const {
+  for (const auto& [pid, p] : procs_) {
+    for (const auto& l : p.loads)
+      std::fprintf(out, "  %u %s: model %s loaded in %s%s\n", pid, p.comm.c_str(), l.path.c_str(),
+                   duration_text(l.duration_ns).c_str(), l.ok ? "" : " (failed)");
+    for (const auto& c : p.contexts)
+      std::fprintf(out, "  %u %s: context n_ctx=%u n_batch=%u n_ubatch=%u n_seq_max=%u (%s)\n", pid,
+                   p.comm.c_str(), c.n_ctx, c.n_batch, c.n_ubatch, c.n_seq_max,
+                   duration_text(c.duration_ns).c_str());
+  }
+}
+
+}  // namespace llama
+
+void print_llm_table(std::FILE* out, const llama::LlamaStats* llama, const ggml::GgmlStats* ggml) {
+  std::map<uint32_t, std::string> pids;
+  if (llama)
+    for (const auto& [pid, p] : llama->processes()) pids[pid] = p.comm;
+  if (ggml)
+    for (const auto& [pid, p] : ggml->processes())
+      if (!pids.count(pid)) pids[pid] = p.comm;
+  if (pids.empty()) return;
+  std::fprintf(out, "LLM processes\n");
+  std::fprintf(out, "  %8s %-16s %12s %10s %8s %10s %10s %10s %7s %12s\n", "PID", "COMM",
+               "PROMPT tok/s", "GEN tok/s", "DECODES", "p50", "p99", "TTFT p50", "GRAPH%",
+               "LIVE ggml");
+  auto dash = [](bool have, const std::string& s) { return have ? s : std::string("-"); };
+  for (const auto& [pid, comm] : pids) {
+    const llama::ProcessStats* l = nullptr;
+    const ggml::ProcessStats* g = nullptr;
+    if (llama)
+      if (auto it = llama->processes().find(pid); it != llama->processes().end()) l = &it->second;
+    if (ggml)
+      if (auto it = ggml->processes().find(pid); it != ggml->processes().end()) g = &it->second;
+    bool decodes = l && !l->decode_ns.empty();
+    std::vector<uint64_t> d = l ? l->decode_ns : std::vector<uint64_t>{};
+    std::vector<uint64_t> t = l ? l->ttft_ns : std::vector<uint64_t>{};
+    // The decoding span when libllama is probed, else the graph computes'.
+    uint64_t first = decodes ? l->first_ns : (g ? g->first_ns : 0);
+    uint64_t last = decodes ? l->last_ns : (g ? g->last_ns : 0);
+    bool share = g && g->graph_computes && last > first;
+    double pct =
+        share ? 100.0 * static_cast<double>(g->graph_ns) / static_cast<double>(last - first) : 0;
+    std::fprintf(
+        out, "  %8u %-16s %12s %10s %8s %10s %10s %10s %7s %12s\n", pid, comm.c_str(),
+        dash(l && l->prompt_ns,
+             sfmt("%.1f", l ? static_cast<double>(l->prompt_tokens) * 1e9 /
+                                  static_cast<double>(std::max<uint64_t>(l->prompt_ns, 1))
+                            : 0))
+            .c_str(),
+        dash(l && l->generation_ns,
+             sfmt("%.1f", l ? static_cast<double>(l->generated_tokens) * 1e9 /
+                                  static_cast<double>(std::max<uint64_t>(l->generation_ns, 1))
+                            : 0))
+            .c_str(),
+        dash(decodes, std::to_string(d.size())).c_str(),
+        dash(decodes, duration_text(llama::percentile(d, 50))).c_str(),
+        dash(decodes, duration_text(llama::percentile(d, 99))).c_str(),
+        dash(!t.empty(), duration_text(llama::percentile(t, 50))).c_str(),
+        dash(share, sfmt("%.1f", std::min(pct, 100.0))).c_str(),
+        dash(g && (g->allocs || g->frees), bytes_text(g ? g->live_bytes : 0)).c_str());
+  }
+}
+
+namespace {
+
+class LlamaFamily : public ProbeFamily {
+ public:
+  LlamaFamily()
+      : probes_("llama", llama::expected_symbols(), {"libllama"},
+                [](const discover::ElfFile& elf, const std::string&) {
+                  return llama::match_symbols(elf);
+                }) {}
+  ~LlamaFamily() override {
+    links_.reset();  // before the programs they point at
+    if (exit_link_) bpf_link__destroy(exit_link_);
+    if (skel_) llama_bpf__destroy(skel_);
+  }
+  std::string_view name() const override { return "llama"; }
+
+  Status start(const FamilyContext& ctx) override {
+    ctx_ = ctx;
+    skel_ = llama_bpf__open();
+    if (!skel_) return make_error("cannot open the llama BPF object: " + errno_text(errno));
+    if (!ctx.filter) return make_error("internal: the llama family needs a target filter");
+    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
+    bool multi = probe::kernel_has_uprobe_multi();
+    if (multi) probe::set_uprobe_multi({skel_->progs.llama_entry, skel_->progs.llama_return});
+    if (int err = llama_bpf__load(skel_))
+      return make_error("cannot load the llama BPF programs (" + errno_text(err) + ")");
+    exit_link_ = bpf_program__attach(skel_->progs.llama_exit);
+    if (!exit_link_) return make_error("cannot attach llama_exit: " + errno_text(errno));
+    links_ = std::make_unique<probe::UprobeLinks>(multi);
+    probes_.set_links(links_.get(), {{skel_->progs.llama_entry, skel_->progs.llama_return}});
+    return Ok{};
+  }
+
+  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
+
+  int handle_record(const void* data, size_t size) override {
+    auto e = llama::decode(data, size);
+    if (!e) {
+      ++bad_records_;
+      return 0;
+    }
+    ++events_;
+    if (!first_ts_)
+      first_ts_ = ctx_.out && ctx_.out->start_ns
+                      ? static_cast<uint64_t>(static_cast<int64_t>(ctx_.out->start_ns) -
+                                              ctx_.mono_to_unix_ns)
+                      : e->ts_ns;
+    llama::Phase phase = stats_.add(*e);
+    if (ctx_.out)
+      ctx_.out->emit(llama::event_json(*e, phase, ctx_.mono_to_unix_ns),
+                     [&] { return llama::human_line(*e, phase, first_ts_); });
+    return 0;
+  }
+
+  void tick() override {
+    if (skel_) kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
+  }
+
+  bool probes_libraries() const override { return true; }
+  bool found_libraries() const override { return probes_.attached_any(); }
+  bool on_library(uint32_t pid, const std::string& path) override {
+    return probes_.on_library(pid, path);
+  }
+  void see_families(const std::vector<const ProbeFamily*>& all) override {
+    for (const auto* f : all)
+      if (auto* g = ggml_stats_of(f)) ggml_ = g;
+  }
+
+  nlohmann::json summary_json() const override {
+    nlohmann::json j = stats_.json();
+    j["libraries"] = probes_.libraries_json();
+    j["not_found"] = probes_.not_found();
+    j["problems"] = probes_.problems();
+    return j;
+  }
+
+  void print_summary(std::FILE* out) const override {
+    std::fprintf(out, "llama\n");
+    for (const auto& line : probes_.report_lines()) std::fprintf(out, "  %s\n", line.c_str());
+    stats_.print(out);
+    print_llm_table(out, &stats_, ggml_);
+  }
+
+  uint64_t dropped() const override { return kernel_dropped_ + bad_records_; }
+  uint64_t events() const override { return events_; }
+
+ private:
+  llama_bpf* skel_ = nullptr;
+  bpf_link* exit_link_ = nullptr;
+  std::unique_ptr<probe::UprobeLinks> links_;
+  LibraryProbes probes_;
+  FamilyContext ctx_;
+  llama::LlamaStats stats_;
+  const ggml::GgmlStats* ggml_ = nullptr;
+  uint64_t first_ts_ = 0;
+  uint64_t events_ = 0;
+  uint64_t bad_records_ = 0;
+  uint64_t kernel_dropped_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeFamily> make_llama_family() { return std::make_unique<LlamaFamily>(); }
+
+}  // namespace scope::families
