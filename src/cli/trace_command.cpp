@@ -303,10 +303,10 @@ int run_trace(const TraceOptions& o) {
   }
   // What the uprobe families look for, for "found nothing" messages.
   std::string looked_for;
-  if (cuda) looked_for = "a CUDA library (libcudart, libcuda, or the runtime linked in)";
+  if (cuda) looked_for = "no CUDA library (libcudart, libcuda, or the runtime linked in)";
   for (auto* f : library_families)
     looked_for +=
-        std::string(looked_for.empty() ? "" : ", ") + "a " + std::string(f->name()) + " library";
+        std::string(looked_for.empty() ? "" : ", ") + "no " + std::string(f->name()) + " library";
   install_stop_signal_handlers();
 
   if (tracer) {
@@ -319,10 +319,8 @@ int run_trace(const TraceOptions& o) {
       }
       if (*n == 0 && !tracepoint_families) {
         auto comm = discover::read_comm(o.pid);
-        std::fprintf(stderr,
-                     "scope: pid %d (%s) maps no library scope probes (looked for %s): "
-                     "nothing to trace\n",
-                     o.pid, comm ? comm->c_str() : "?", looked_for.c_str());
+        std::fprintf(stderr, "scope: pid %d (%s) maps %s: nothing to trace\n", o.pid,
+                     comm ? comm->c_str() : "?", looked_for.c_str());
         return 1;
       }
     } else if (o.command.empty()) {
@@ -457,7 +455,7 @@ int run_trace(const TraceOptions& o) {
   bool found_any = tracer && tracer->saw_cuda();
   for (auto* f : library_families) found_any |= f->found_libraries();
   if (tracer && !o.command.empty() && !found_any && !tracepoint_families)
-    std::fprintf(stderr, "scope: %s never loaded %s: no events\n", o.command[0].c_str(),
+    std::fprintf(stderr, "scope: %s loaded %s: no events\n", o.command[0].c_str(),
                  looked_for.c_str());
   uint64_t events = tracer ? tracer->stats().cuda_events : 0;
   uint64_t dropped = tracer ? tracer->dropped() + tracer->stats().decode_errors : 0;
