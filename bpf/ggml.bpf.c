@@ -55,7 +55,8 @@ static __always_inline int enter(struct pt_regs *ctx, void *map) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!is_traced(pid_tgid >> 32)) return 0;
   __u32 tid = (__u32)pid_tgid;
-  struct ggml_inflight *st = begin_ggml_inflight(map, tid);
+  struct ggml_inflight *st =
+      begin_ggml_inflight(map, tid, GGML_COOKIE_CALL(cookie), PT_REGS_SP(ctx));
   if (!st) return 0;
   struct ggml_event *ev = &st->ev;
   fill_header(ev, pid_tgid, cookie);
@@ -89,7 +90,7 @@ static __always_inline int enter(struct pt_regs *ctx, void *map) {
 static __always_inline int leave(struct pt_regs *ctx, void *map, __u32 cause) {
   __u64 now = bpf_ktime_get_ns();
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct ggml_inflight *st = end_ggml_inflight(map, tid);
+  struct ggml_inflight *st = end_ggml_inflight(map, tid, PT_REGS_SP(ctx));
   if (!st) return 0;
   struct ggml_event *ev = &st->ev;
   ev->duration_ns = now - ev->ts_ns;
@@ -98,6 +99,7 @@ static __always_inline int leave(struct pt_regs *ctx, void *map, __u32 cause) {
   } else if (ev->kind == GGML_KIND_GRAPH) {
     ev->ret = (__s32)PT_REGS_RC(ctx);
     ev->flags |= GGML_F_HAS_RET;
+    ev->nested = st->nested;
   }
   if (bpf_ringbuf_output(&events, ev, sizeof(*ev), SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes)))
     count_drop(cause);
@@ -142,7 +144,7 @@ int free_entry(struct pt_regs *ctx) {
   ev->flags = 0;
   ev->nodes = 0;
   ev->ret = 0;
-  ev->reserved = 0;
+  ev->nested = 0;
   bpf_ringbuf_submit(ev, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
   return 0;
 }

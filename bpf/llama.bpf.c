@@ -48,7 +48,7 @@ int llama_entry(struct pt_regs *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!is_traced(pid_tgid >> 32)) return 0;
   __u32 tid = (__u32)pid_tgid;
-  struct llama_inflight *st = begin_llama_inflight(&inflight, tid);
+  struct llama_inflight *st = begin_llama_inflight(&inflight, tid, call, PT_REGS_SP(ctx));
   if (!st) return 0;
   struct llama_event *ev = &st->ev;
   ev->pid = pid_tgid >> 32;
@@ -97,7 +97,7 @@ SEC("uretprobe")
 int llama_return(struct pt_regs *ctx) {
   __u64 now = bpf_ktime_get_ns();
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct llama_inflight *st = end_llama_inflight(&inflight, tid);
+  struct llama_inflight *st = end_llama_inflight(&inflight, tid, PT_REGS_SP(ctx));
   if (!st) return 0;
   struct llama_event *ev = &st->ev;
   ev->duration_ns = now - ev->ts_ns;

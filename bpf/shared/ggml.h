@@ -44,9 +44,9 @@ struct ggml_event {
   __u16 call; /* the family's call id (a fixed one, or one given to a CUDA symbol) */
   __u8 kind;  /* enum ggml_kind */
   __u8 flags;
-  __s32 nodes; /* graph: n_nodes */
-  __s32 ret;   /* graph: enum ggml_status */
-  __u32 reserved;
+  __s32 nodes;  /* graph: n_nodes */
+  __s32 ret;    /* graph: enum ggml_status */
+  __u32 nested; /* graph: bit (1 << call) of each probed call made inside this one */
   char comm[16];
 };
 
@@ -58,7 +58,8 @@ _Static_assert(sizeof(struct ggml_event) == 72, "ggml_event layout");
 
 struct ggml_inflight {
   struct ggml_event ev;
-  __u32 depth; /* probed calls of the same map nested inside this one */
+  __u64 entry_sp; /* stack pointer at entry (scope_calls.bpf.h) */
+  __u32 nested;   /* call bits of probed calls of the same map made inside this one */
   __u32 reserved;
 };
 

@@ -94,7 +94,8 @@ _Static_assert(__builtin_offsetof(struct llama_event, path) == LLAMA_EVENT_SHORT
 /* Per-thread state from a call's entry to its return. */
 struct llama_inflight {
   struct llama_event ev;
-  __u32 depth; /* probed calls nested inside this one (wrappers) */
+  __u64 entry_sp; /* stack pointer at entry (scope_calls.bpf.h) */
+  __u32 nested;   /* call bits of probed calls made inside this one (wrappers) */
   __u32 reserved;
 };
 
