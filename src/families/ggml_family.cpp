@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 
 #include <algorithm>
+#include <bit>
 #include <cinttypes>
 #include <cstring>
 
@@ -50,6 +51,26 @@ bool starts_with(const std::string& s, const char* prefix) { return s.rfind(pref
 std::string hex(uint64_t v) { return sfmt("0x%" PRIx64, v); }
 
 }  // namespace
+
+void NestedGraphProbes::add(const ggml_event& e) {
+  if (e.kind != GGML_KIND_GRAPH || e.call >= 32) return;
+  ++events_;
+  outermost_ |= 1u << e.call;
+  nested_ |= e.nested;
+}
+
+std::vector<uint16_t> NestedGraphProbes::to_detach() {
+  std::vector<uint16_t> out;
+  if (events_ < kWindow) return out;
+  for (uint16_t call = 1; call < 32; ++call) {
+    uint32_t bit = 1u << call;
+    if ((nested_ & bit) && !(outermost_ & bit) && !(detached_ & bit)) {
+      detached_ |= bit;
+      out.push_back(call);
+    }
+  }
+  return out;
+}
 
 uint8_t cuda_kind(const std::string& d) {
   if (starts_with(d, "ggml_cuda_pool_leg::alloc(") || starts_with(d, "ggml_cuda_pool_vmm::alloc("))
@@ -99,7 +120,10 @@ std::vector<LibrarySymbol> match_symbols(const discover::ElfFile& elf, const std
     if (!sym) continue;
     auto off = elf.file_offset(sym->vaddr);
     if (!off) continue;
-    out.push_back({f.symbol, GGML_COOKIE(f.id, f.kind, f.arg), programs_for(f.kind), *off});
+    // Graph computes get links of their own: those only ever called inside
+    // another probed one are detached (NestedGraphProbes).
+    std::string tag = f.kind == GGML_KIND_GRAPH ? f.symbol : "";
+    out.push_back({f.symbol, GGML_COOKIE(f.id, f.kind, f.arg), programs_for(f.kind), *off, tag});
   }
   // libggml-cuda (or a program with the CUDA backend linked in): its C++
   // functions, found by demangled name. Best effort: names move between
@@ -118,7 +142,7 @@ std::vector<LibrarySymbol> match_symbols(const discover::ElfFile& elf, const std
     std::string name = short_name(d);
     uint16_t id = names.cuda_id(name);
     if (!id) break;
-    out.push_back({name, GGML_COOKIE(id, kind, 0), kOpPrograms, *off});
+    out.push_back({name, GGML_COOKIE(id, kind, 0), kOpPrograms, *off, ""});
   }
   return out;
 }
@@ -163,6 +187,7 @@ nlohmann::json event_json(const ggml_event& e, const std::string& call, int64_t 
       j["duration_ns"] = e.duration_ns;
       j["nodes"] = e.nodes;
       j["graph"] = hex(e.ptr);
+      if (e.nested) j["nested_calls"] = std::popcount(e.nested);
       if (e.flags & GGML_F_HAS_RET) j["ret"] = e.ret;
       break;
     case GGML_KIND_ALLOC:
@@ -419,6 +444,11 @@ class GgmlFamily : public ProbeFamily {
                       : e->ts_ns;
     const std::string& call = names_.name(e->call);
     stats_.add(*e, call);
+    nested_.add(*e);
+    for (uint16_t id : nested_.to_detach()) {
+      probes_.detach(names_.name(id));
+      detached_.push_back(names_.name(id));
+    }
     if (ctx_.out)
       ctx_.out->emit(ggml::event_json(*e, call, ctx_.mono_to_unix_ns),
                      [&] { return ggml::human_line(*e, call, first_ts_); });
@@ -445,12 +475,19 @@ class GgmlFamily : public ProbeFamily {
     j["libraries"] = probes_.libraries_json();
     j["not_found"] = probes_.not_found();
     j["problems"] = probes_.problems();
+    j["detached_nested"] = detached_;
     return j;
   }
 
   void print_summary(std::FILE* out) const override {
     std::fprintf(out, "ggml\n");
     for (const auto& line : probes_.report_lines()) std::fprintf(out, "  %s\n", line.c_str());
+    if (!detached_.empty()) {
+      std::string names;
+      for (const auto& n : detached_) names += (names.empty() ? "" : ", ") + n;
+      std::fprintf(out, "  detached (only ever called inside another graph compute): %s\n",
+                   names.c_str());
+    }
     // Without the llama family, the per-process table is ggml's alone.
     if (!llama_present_) print_llm_table(out, nullptr, &stats_);
     stats_.print(out);
@@ -468,6 +505,8 @@ class GgmlFamily : public ProbeFamily {
   LibraryProbes probes_;
   FamilyContext ctx_;
   ggml::GgmlStats stats_;
+  ggml::NestedGraphProbes nested_;
+  std::vector<std::string> detached_;
   bool llama_present_ = false;
   uint64_t first_ts_ = 0;
   uint64_t events_ = 0;

@@ -34,6 +34,26 @@ inline constexpr uint16_t kFirstCudaCall = 16;
 // Program pairs of the ggml skeleton, as LibrarySymbol::programs.
 enum ProgramIndex { kGraphPrograms = 0, kAllocPrograms, kFreePrograms, kOpPrograms, kProgramCount };
 
+// A graph compute inside another (the scheduler's calls the backend's, which
+// calls the CPU backend's ggml_graph_compute) is part of it: one event, for
+// the outermost. Probing the inner ones still costs two traps per call (here
+// ~5 us each), so once kWindow graph computes were seen, the graph functions
+// that were only ever called inside another probed one are detached. A
+// process calling one of them directly later is then not seen there (it
+// still is at any outer probed call it makes).
+class NestedGraphProbes {
+ public:
+  static constexpr uint64_t kWindow = 16;
+  void add(const ggml_event& e);
+  // Call ids to detach now (each once).
+  std::vector<uint16_t> to_detach();
+  uint32_t detached() const { return detached_; }
+
+ private:
+  uint64_t events_ = 0;
+  uint32_t outermost_ = 0, nested_ = 0, detached_ = 0;  // bits by call id
+};
+
 // The kind of a libggml-cuda function from its demangled name (matrix
 // multiplications, copies, pool allocations and frees), or GGML_KIND_NONE.
 uint8_t cuda_kind(const std::string& demangled);

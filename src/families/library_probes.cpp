@@ -57,29 +57,39 @@ bool LibraryProbes::on_library(uint32_t /*pid*/, const std::string& path) {
   }
   seen_[key] = true;
   if (!links_) return true;
-  // One attach per program pair, each with its symbols' cookies.
-  std::map<int, std::vector<probe::ProbePoint>> by_programs;
-  for (const auto& s : symbols) by_programs[s.programs].push_back({s.cookie, s.offset});
+  // One attach per program pair (and tag), each with its symbols' cookies.
+  std::map<std::pair<int, std::string>, std::vector<const LibrarySymbol*>> groups;
+  for (const auto& s : symbols)
+    if (s.tag.empty() || !detached_tags_.count(s.tag)) groups[{s.programs, s.tag}].push_back(&s);
   Attached a{path, {}};
-  for (const auto& [index, points] : by_programs) {
+  for (const auto& [what, syms] : groups) {
+    const auto& [index, tag] = what;
     if (index < 0 || static_cast<size_t>(index) >= programs_.size()) continue;
-    auto r = links_->attach(family_ + ":" + key + ":" + std::to_string(index), path, points,
-                            programs_[index].entry, programs_[index].ret);
+    std::vector<probe::ProbePoint> points;
+    for (const auto* s : syms) points.push_back({s->cookie, s->offset});
+    std::string group = family_ + ":" + key + ":" + std::to_string(index) + ":" + tag;
+    auto r = links_->attach(group, path, points, programs_[index].entry, programs_[index].ret);
     if (!r) {
       note_problem("scope: " + family_ + ": " + r.error());
       continue;
     }
-    for (const auto& s : symbols)
-      if (s.programs == index) {
-        a.symbols.push_back(s.name);
-        found_.insert(s.name);
-      }
+    if (!tag.empty()) tag_groups_[tag].push_back(group);
+    for (const auto* s : syms) {
+      a.symbols.push_back(s->name);
+      found_.insert(s->name);
+    }
   }
   if (!a.symbols.empty()) {
     spdlog::info("{}: attached {} probes to {}", family_, a.symbols.size(), path);
     attached_.push_back(std::move(a));
   }
   return true;
+}
+
+void LibraryProbes::detach(const std::string& tag) {
+  if (!detached_tags_.insert(tag).second || !links_) return;
+  for (const auto& group : tag_groups_[tag]) links_->detach(group);
+  tag_groups_.erase(tag);
 }
 
 nlohmann::json LibraryProbes::libraries_json() const {

@@ -28,6 +28,8 @@ struct LibrarySymbol {
   uint64_t cookie = 0;
   int programs = 0;  // index into LibraryProbes' program pairs
   uint64_t offset = 0;
+  // Non-empty: the symbol gets links of its own, which detach(tag) removes.
+  std::string tag;
 };
 
 // The symbols of `elf` a family probes. `path` is the file's path.
@@ -67,6 +69,8 @@ class LibraryProbes {
   std::vector<std::string> not_found() const;
   std::vector<std::string> problems() const;
   bool attached_any() const { return !attached_.empty(); }
+  // Removes the probes of symbols tagged `tag` from every file, now and later.
+  void detach(const std::string& tag);
   // Human lines: "attached: PATH (N symbols)", "not found: a, b", problems.
   std::vector<std::string> report_lines() const;
 
@@ -89,6 +93,8 @@ class LibraryProbes {
   std::vector<std::string> problems_;
   std::set<std::string> problem_set_;
   std::vector<std::string> unprobed_;  // named like the family's libraries, nothing to probe
+  std::map<std::string, std::vector<std::string>> tag_groups_;  // tag -> link groups
+  std::set<std::string> detached_tags_;
 };
 
 }  // namespace scope::families

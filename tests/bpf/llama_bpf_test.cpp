@@ -130,6 +130,16 @@ TEST(LlamaBpf, DecodesAndTokensEqualTheRunners) {
   }
   EXPECT_GE(contexts, 2u);
   EXPECT_EQ(t.summary["dropped"], 0);
+
+  // 28 decodes: past the window after which the graph computes only ever
+  // called inside the scheduler's are detached; one event per decode still.
+  size_t graphs = 0;
+  for (const auto& e : family_events(t, "ggml", "graph")) graphs += e["pid"] == pid;
+  EXPECT_EQ(graphs, decodes);
+  auto detached = t.summary.at("ggml").at("detached_nested");
+  EXPECT_EQ(detached,
+            nlohmann::json::array({"ggml_backend_graph_compute_async", "ggml_graph_compute"}))
+      << detached.dump();
 }
 
 TEST(LlamaBpf, GraphComputesCarryNodesAndBuffersBalance) {

@@ -232,6 +232,26 @@ TEST(GgmlFamily, CudaSymbolsByDemangledName) {
   EXPECT_EQ(names.name(9999), "?");
 }
 
+TEST(GgmlFamily, NestedOnlyGraphProbesAreDetachedAfterAWindow) {
+  ggml::NestedGraphProbes n;
+  ggml_event g = ggml_ev(1, GGML_KIND_GRAPH, 0x1, 0);
+  g.call = 2;                        // ggml_backend_sched_graph_compute_async, outermost
+  g.nested = (1u << 4) | (1u << 5);  // the backend's and the CPU backend's inside it
+  ggml_event direct = g;
+  direct.call = 5;  // ggml_graph_compute called directly once
+  direct.nested = 0;
+  n.add(direct);
+  for (uint64_t i = 1; i + 1 < ggml::NestedGraphProbes::kWindow; ++i) n.add(g);
+  EXPECT_TRUE(n.to_detach().empty());  // not enough seen yet
+  n.add(g);
+  auto ids = n.to_detach();
+  // Only call 4: call 5 was seen outermost once, so it stays.
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0], 4);
+  EXPECT_TRUE(n.to_detach().empty());  // each once
+  EXPECT_EQ(n.detached(), 1u << 4);
+}
+
 TEST(LibraryProbes, NamedLike) {
   EXPECT_TRUE(named_like("/usr/lib/ollama/libggml-base.so", {"libggml"}));
   EXPECT_TRUE(named_like("libggml-cpu-haswell.so", {"libggml"}));
