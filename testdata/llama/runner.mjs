@@ -4,7 +4,8 @@
 // --tokens tokens greedily, then prints what it did as one JSON line on
 // stdout: prompt and generated token counts, and the llama_decode calls that
 // implies (ceil(prompt / batch) prompt batches, then one 1-token decode per
-// generated token but the last, whose logits are never needed).
+// generated token but the last, whose logits are never needed), and the
+// generation's wall and CPU time (all threads).
 //
 //   node runner.mjs MODEL.gguf [--tokens N] [--prompt TEXT] [--batch N] [--ctx N]
 //                              [--threads N] [--repeat N]
@@ -32,7 +33,7 @@ const llama = await getLlama({ gpu: false, build: "never", skipDownload: true,
 const model = await llama.loadModel({ modelPath: args[0], gpuLayers: 0 });
 const report = { prompt_tokens: 0, generated_tokens: 0, decode_calls: 0, prompt_decodes: 0,
                  generation_decodes: 0, requests: 0, wall_ns: 0, generation_ns: 0,
-                 generation_tokens_per_s: 0, pid: process.pid };
+                 generation_tokens_per_s: 0, generation_cpu_ns: 0, pid: process.pid };
 const started = process.hrtime.bigint();
 for (let r = 0; r < opt.repeat; r++) {
   // One context per request: its first decode is the prompt.
@@ -42,12 +43,20 @@ for (let r = 0; r < opt.repeat; r++) {
   const prompt = model.tokenize(opt.prompt);
   let generated = 0;
   let firstToken = 0n;
+  let firstCpu = null;
   for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
     void token;
-    if (generated === 0) firstToken = process.hrtime.bigint();
+    if (generated === 0) {
+      firstToken = process.hrtime.bigint();
+      firstCpu = process.cpuUsage();
+    }
     if (++generated >= opt.tokens) break;
   }
-  if (opt.tokens > 1) report.generation_ns += Number(process.hrtime.bigint() - firstToken);
+  if (opt.tokens > 1) {
+    report.generation_ns += Number(process.hrtime.bigint() - firstToken);
+    const cpu = process.cpuUsage(firstCpu);  // every thread of the process, µs
+    report.generation_cpu_ns += (cpu.user + cpu.system) * 1000;
+  }
   const promptDecodes = Math.ceil(prompt.length / opt.batch);
   report.prompt_tokens += prompt.length;
   report.generated_tokens += generated;
