@@ -201,6 +201,44 @@ TEST(LlamaBpf, HumanOutputHasTheLlmTable) {
       << r.out;
 }
 
+// A server already running (as Ollama's runner would be): its libraries are
+// found from its maps, wherever npm put them, and attached without a restart.
+TEST(LlamaBpf, AttachesToARunningProcess) {
+  LLAMA_REQUIRE();
+  Process runner;
+  ASSERT_TRUE(runner.start(
+      {node_binary(), kLlamaDir + "/runner.mjs", kModel, "--tokens", "100", "--repeat", "1000"}));
+  // Past node's start and the model load: the first context exists.
+  usleep(4000 * 1000);
+  Trace t = trace({"--json", "--probes", "llama,ggml", "--pid", std::to_string(runner.pid()),
+                   "--duration", "2"},
+                  60);
+  runner.signal(SIGKILL);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  auto decodes = family_events(t, "llama", "decode");
+  ASSERT_FALSE(decodes.empty()) << t.describe();
+  size_t prompts = 0, generation = 0;
+  for (const auto& e : decodes) {
+    EXPECT_EQ(e["pid"], runner.pid());
+    if (e["phase"] == "prompt") {
+      ++prompts;
+      EXPECT_EQ(e["tokens"], 37) << e.dump();  // each request's prompt, in one batch
+    } else {
+      ++generation;
+      EXPECT_EQ(e["tokens"], 1);
+    }
+  }
+  EXPECT_GT(prompts, 0u);  // requests started after scope attached
+  EXPECT_GT(generation, 0u);
+  EXPECT_GT(family_events(t, "ggml", "graph").size(), 0u);
+  bool llama = false, ggml_base = false;
+  for (const auto& lib : t.summary.at("llama").at("libraries"))
+    llama |= lib["path"].get<std::string>().rfind(kPrebuilt + "/libllama", 0) == 0;
+  for (const auto& lib : t.summary.at("ggml").at("libraries"))
+    ggml_base |= lib["path"] == kPrebuilt + "/libggml-base.so";
+  EXPECT_TRUE(llama && ggml_base) << t.describe();
+}
+
 // ggml_alloc's report: {"leaked": [{ptr, bytes}], "pid"}.
 std::map<std::string, uint64_t> leaked_of(const nlohmann::json& report) {
   std::map<std::string, uint64_t> out;
