@@ -53,23 +53,6 @@ Result<std::unique_ptr<Collector>> Collector::start(const CollectorOptions& o, R
   if (!filter) return make_error(filter.error());
   c->filter_ = std::move(filter.value());
 
-  if (c->families_.count("cuda")) {
-    CudaTracerOptions topts;
-    topts.filter = c->filter_.get();
-    topts.ring_bytes = o.ring_mb << 20;
-    topts.wakeup_bytes = o.wakeup_bytes;
-    topts.hold_cuda_loads = true;
-    auto tracer = CudaTracer::create(
-        topts,
-        [self](const CudaEvent& ev) {
-          ++self->events_;
-          self->sink_(event::row_from_cuda(ev));
-        },
-        [](uint32_t, int) {});
-    if (!tracer) return make_error("cuda: " + tracer.error());
-    c->tracer_ = std::move(tracer.value());
-  }
-
   families::FamilyContext fctx;
   fctx.filter = c->filter_.get();
   fctx.mono_to_unix_ns = mono_to_unix_ns();
@@ -90,6 +73,37 @@ Result<std::unique_ptr<Collector>> Collector::start(const CollectorOptions& o, R
       if (!st) return make_error(name + ": " + st.error());
     }
     c->host_.push_back(std::move(family));
+  }
+  // The cuda tracer: the cuda family, and the process watch that hands the
+  // library families (llama, ggml) the files processes map.
+  bool library_families = false;
+  for (const auto& f : c->host_) library_families |= f->probes_libraries();
+  if (c->families_.count("cuda") || library_families) {
+    CudaTracerOptions topts;
+    topts.filter = c->filter_.get();
+    topts.ring_bytes = o.ring_mb << 20;
+    topts.wakeup_bytes = o.wakeup_bytes;
+    topts.hold_cuda_loads = true;
+    topts.cuda = c->families_.count("cuda") != 0;
+    if (library_families) {
+      topts.on_library = [self](uint32_t pid, const std::string& path) {
+        bool any = false;
+        for (auto& f : self->host_)
+          if (f->probes_libraries()) any |= f->on_library(pid, path);
+        return any;
+      };
+    }
+    auto tracer = CudaTracer::create(
+        topts,
+        [self](const CudaEvent& ev) {
+          ++self->events_;
+          self->sink_(event::row_from_cuda(ev));
+        },
+        [self](uint32_t pid, int) {
+          for (auto& f : self->host_) f->on_process_exit(pid);
+        });
+    if (!tracer) return make_error("cuda: " + tracer.error());
+    c->tracer_ = std::move(tracer.value());
   }
   if (c->tracer_) {
     c->tracer_->attach_host_driver();
