@@ -1,21 +1,23 @@
 #include "cli/agent_command.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "agent/batcher.h"
+#include "agent/collector.h"
+#include "agent/data_dir.h"
+#include "agent/pipeline_metrics.h"
 #include "agent/sequence.h"
 #include "agent/shipper.h"
 #include "agent/spool.h"
-#include "cli/stop_signal.h"
+#include "common/stop_signal.h"
+#include "common/text.h"
 #include "event/cuda_event.h"
-#include "export/metrics_http.h"
+#include "server/http_server.h"
 #include "transport/batch_queue.h"
 #include "transport/redis_stream.h"
 
@@ -128,16 +130,14 @@ int run_agent(const AgentOptions& o) {
     return 2;
   }
   bool synthetic = o.synthetic_count >= 0;
-  if (!synthetic && !o.probes.empty()) {
-    std::fprintf(stderr, "scope agent: probes are not in this build yet (the collector)\n");
-    return 2;
-  }
+  if (!o.listen.empty())
+    if (auto addr = server::parse_listen(o.listen); !addr) {
+      std::fprintf(stderr, "scope agent: --listen: %s\n", addr.error().c_str());
+      return 2;
+    }
   std::string node = o.node.empty() ? agent::host_name() : o.node;
-  std::error_code ec;
-  std::filesystem::create_directories(o.data_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "scope agent: cannot create --data-dir %s: %s\n", o.data_dir.c_str(),
-                 ec.message().c_str());
+  if (auto st = agent::ensure_data_dir(o.data_dir); !st) {
+    std::fprintf(stderr, "scope agent: %s\n", st.error().c_str());
     return 1;
   }
   auto seq = agent::SequenceAllocator::open(o.data_dir + "/agent.seq");
@@ -155,9 +155,9 @@ int run_agent(const AgentOptions& o) {
   }
 
   metrics::Registry registry;
-  auto& received = registry.counter("scope_events_received_total", "Events read from the probes");
-  auto& dropped_queue = registry.counter("scope_events_dropped_total", "Events lost, by cause",
-                                         {{"cause", "queue_full"}});
+  agent::PipelineMetrics pm(registry);
+  auto& received = pm.received;
+  auto& dropped_queue = pm.dropped_queue;
   auto& dropped_seq = registry.counter("scope_events_dropped_total", "Events lost, by cause",
                                        {{"cause", "no_sequence"}});
   transport::BatchQueue queue(o.queue_batches);
@@ -169,27 +169,39 @@ int run_agent(const AgentOptions& o) {
   agent::Batcher batcher(bopts, *seq, [&](event::Batch&& b) {
     if (size_t d = queue.push(std::move(b))) dropped_queue.add(d);
   });
+  // The probes, unless the test hook replaces them with synthetic events.
+  std::unique_ptr<agent::Collector> collector;
+  if (!synthetic) {
+    agent::CollectorOptions co;
+    co.probes = o.probes.empty() ? co.probes : o.probes;
+    co.explicit_probes = !o.probes.empty();
+    auto c = agent::Collector::start(co, [&](event::EventRow&& row) {
+      received.add();
+      batcher.add(std::move(row));
+    });
+    if (!c) {
+      std::fprintf(stderr, "scope agent: %s\n", c.error().c_str());
+      return 1;
+    }
+    collector = std::move(c.value());
+  }
+
   agent::ShipperOptions shopts;
   shopts.redis = *endpoint;
   shopts.stream = o.stream;
   agent::Shipper shipper(shopts, queue, std::move(spool.value()), registry);
   shipper.start();
 
-  std::unique_ptr<metrics::MetricsHttp> http;
+  std::unique_ptr<server::HttpServer> http;
   if (!o.listen.empty()) {
-    auto addr = metrics::parse_listen_address(o.listen);
-    if (!addr) {
-      std::fprintf(stderr, "scope agent: --listen: %s\n", addr.error().c_str());
-      queue.close();
-      shipper.stop();
-      return 2;
-    }
-    auto h = metrics::MetricsHttp::start(*addr, registry, [&] {
-      return nlohmann::json{{"status", "ok"},
-                            {"role", "agent"},
-                            {"node", node},
-                            {"redis", shipper.redis_up() ? "up" : "unreachable"}};
-    });
+    server::HttpOptions ho;
+    ho.listen = o.listen;
+    ho.metrics = &registry;
+    ho.role = "agent";
+    ho.health = [&] {
+      return nlohmann::json{{"node", node}, {"redis", shipper.redis_up() ? "up" : "unreachable"}};
+    };
+    auto h = server::HttpServer::start(ho);
     if (!h) {
       std::fprintf(stderr, "scope agent: %s\n", h.error().c_str());
       queue.close();
@@ -197,18 +209,33 @@ int run_agent(const AgentOptions& o) {
       return 1;
     }
     http = std::move(h.value());
-    std::fprintf(stderr, "scope agent: /metrics on http://%s\n", http->address().text().c_str());
+    std::fprintf(stderr, "scope agent: /metrics on http://%s:%d\n", http->host().c_str(),
+                 http->port());
   }
   std::fprintf(stderr, "scope agent: node %s shipping to %s stream %s\n", node.c_str(),
                endpoint->text().c_str(), o.stream.c_str());
 
-  install_stop_signals();
+  install_stop_signal_handlers();
   std::unique_ptr<SyntheticSource> source;
   if (synthetic)
     source = std::make_unique<SyntheticSource>(o.synthetic_rate,
                                                static_cast<uint64_t>(o.synthetic_count));
   bool flushed = false;
+  uint64_t kernel_dropped_seen = 0;
   while (!stop_signal()) {
+    if (collector) {
+      int n = collector->poll(5);
+      if (n < 0 && n != -EINTR) {
+        std::fprintf(stderr, "scope agent: reading the ring buffer failed: %s\n",
+                     errno_text(-n).c_str());
+        break;
+      }
+      batcher.tick();
+      auto cs = collector->stats();
+      pm.dropped_kernel.add(cs.dropped - kernel_dropped_seen);
+      kernel_dropped_seen = cs.dropped;
+      continue;
+    }
     // Unlike ring buffers, the synthetic source can wait for room in the
     // queue: load tests then measure throughput, not drops.
     if (source && !source->done() && queue.size() + 2 >= o.queue_batches) {
@@ -228,11 +255,12 @@ int run_agent(const AgentOptions& o) {
     }
     batcher.tick();
   }
+  if (collector) collector->drain();
   batcher.flush();
   if (batcher.lost() > 0) dropped_seq.add(batcher.lost());
   queue.close();
   shipper.stop();
-  http.reset();
+  if (http) http->stop();
 
   auto ss = shipper.stats();
   auto sp = shipper.spool_stats();
@@ -246,6 +274,7 @@ int run_agent(const AgentOptions& o) {
                             {"dropped",
                              {{"queue_full", dropped_queue.value()},
                               {"spool_full", sp.dropped_events},
+                              {"kernel", pm.dropped_kernel.value()},
                               {"spool_error", ss.lost_events},
                               {"no_sequence", batcher.lost()}}}};
   std::printf("%s\n", summary.dump().c_str());

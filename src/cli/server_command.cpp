@@ -4,12 +4,12 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cli/stop_signal.h"
-#include "export/metrics_http.h"
+#include "agent/data_dir.h"
+#include "common/stop_signal.h"
+#include "server/http_server.h"
 #include "server/ingest.h"
 #include "transport/redis_stream.h"
 #ifdef SCOPE_WITH_POSTGRES
@@ -110,19 +110,21 @@ int run_server(const ServerOptions& o) {
     std::fprintf(stderr, "scope server: --partitioning: %s\n", partitioning.error().c_str());
     return 2;
   }
-  auto listen = metrics::parse_listen_address(o.listen);
+  auto listen = server::parse_listen(o.listen);
   if (!listen) {
     std::fprintf(stderr, "scope server: --listen: %s\n", listen.error().c_str());
     return 2;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(o.data_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "scope server: cannot create --data-dir %s: %s\n", o.data_dir.c_str(),
-                 ec.message().c_str());
+  if (auto st = agent::ensure_data_dir(o.data_dir); !st) {
+    std::fprintf(stderr, "scope server: %s\n", st.error().c_str());
     return 1;
   }
-  install_stop_signals();
+  auto token = agent::load_or_create_admin_token(o.data_dir);
+  if (!token) {
+    std::fprintf(stderr, "scope server: %s\n", token.error().c_str());
+    return 1;
+  }
+  install_stop_signal_handlers();
 
   store::PostgresOptions popts;
   popts.url = o.postgres;
@@ -158,23 +160,36 @@ int run_server(const ServerOptions& o) {
   iopts.claim_idle_ms = o.claim_idle_ms;
   server::Ingest ingest(iopts, *store, registry);
 
-  auto http = metrics::MetricsHttp::start(*listen, registry, [&] {
+  server::HttpOptions ho;
+  ho.listen = o.listen;
+  ho.store = store.get();
+  ho.metrics = &registry;
+  ho.admin_token = token->token;
+  ho.role = "server";
+  ho.health = [&] {
     auto s = ingest.stats();
-    return nlohmann::json{{"status", "ok"},
-                          {"role", "server"},
-                          {"store", store->kind()},
+    return nlohmann::json{{"store", store->kind()},
+                          {"partitioning", store->partitioning()},
                           {"events_stored", s.events_stored}};
-  });
+  };
+  auto http = server::HttpServer::start(ho);
   if (!http) {
     std::fprintf(stderr, "scope server: %s\n", http.error().c_str());
     return 1;
   }
+  std::string url = "http://" + (*http)->host() + ":" + std::to_string((*http)->port());
+  if (auto st = agent::write_endpoint(o.data_dir, url); !st)
+    std::fprintf(stderr, "scope server: %s ('scope sql' will need --server)\n", st.error().c_str());
+  if (token->created)
+    std::printf("scope: admin token (shown once; also in %s/admin.token, mode 0600):\n  %s\n",
+                o.data_dir.c_str(), token->token.c_str());
+  std::fflush(stdout);
   ingest.start();
   std::fprintf(stderr,
                "scope server: ingesting stream %s of %s into PostgreSQL (schema %s, %s "
-               "partitioning); /metrics on http://%s\n",
+               "partitioning); /metrics on %s\n",
                o.stream.c_str(), endpoint->text().c_str(), o.schema.c_str(),
-               store->partitioning().c_str(), http.value()->address().text().c_str());
+               store->partitioning().c_str(), url.c_str());
 
   auto next_retention = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (!stop_signal()) {
@@ -189,7 +204,8 @@ int run_server(const ServerOptions& o) {
     }
   }
   ingest.stop();
-  http.value().reset();
+  (*http)->stop();
+  agent::remove_endpoint(o.data_dir);
   auto s = ingest.stats();
   nlohmann::json summary = {{"event", "summary"},
                             {"batches", s.batches},

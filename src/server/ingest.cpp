@@ -7,39 +7,19 @@
 
 namespace scope::server {
 
-namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 Ingest::Ingest(IngestOptions options, store::Store& store, metrics::Registry& r)
     : options_(std::move(options)),
       store_(store),
       redis_(options_.redis, std::max(5000, options_.block_ms + 3000)),
       consumer_(redis_, {options_.stream, options_.group,
                          options_.consumer.empty() ? agent::host_name() : options_.consumer}),
-      m_received_(r.counter("scope_events_received_total", "Events decoded from the stream")),
-      m_stored_(r.counter("scope_events_stored_total", "Events committed to the store")),
-      m_duplicates_(r.counter("scope_events_duplicate_total",
-                              "Events of batches the store already had (redelivery, replay)")),
+      pm_(r),
       m_dup_batches_(r.counter("scope_batches_duplicate_total", "Batches the store already had")),
-      m_dropped_rejected_(r.counter("scope_events_dropped_total", "Events lost, by cause",
-                                    {{"cause", "store_rejected"}})),
-      m_corrupt_batches_(r.counter("scope_batches_dropped_total",
-                                   "Stream entries moved to the dead-letter stream, by cause",
-                                   {{"cause", "corrupt"}})),
       m_claimed_(r.counter("scope_entries_claimed_total",
                            "Entries taken over from a consumer that stopped (XAUTOCLAIM)")),
       m_trimmed_(r.counter("scope_entries_trimmed_total", "Acknowledged entries trimmed")),
       m_store_errors_(r.counter("scope_store_errors_total", "Failed store writes (retried)")),
-      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")),
-      m_latency_seconds_(r.histogram("scope_batch_latency_seconds",
-                                     "From XADD by the agent to commit in the store")) {}
+      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")) {}
 
 Ingest::~Ingest() { stop(); }
 
@@ -96,15 +76,11 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
         ++dup_batches_;
         dup_events_ += batch.events.size();
         m_dup_batches_.add();
-        m_duplicates_.add(batch.events.size());
+        pm_.duplicates.add(batch.events.size());
       } else {
         stored_ += w->stored;
-        m_stored_.add(w->stored);
+        pm_.committed(batch, w->stored);
       }
-      int64_t added = entry.added_ms();
-      if (added > 0)
-        m_latency_seconds_.observe(static_cast<double>(std::max<int64_t>(0, now_ms() - added)) /
-                                   1000.0);
       return true;
     }
     m_store_errors_.add();
@@ -123,7 +99,7 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
       }
       ++rejected_batches_;
       rejected_events_ += batch.events.size();
-      m_dropped_rejected_.add(batch.events.size());
+      pm_.dropped_store.add(batch.events.size());
       return !stopping_;
     }
     if (!store_up)
@@ -137,14 +113,15 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
 bool Ingest::handle(std::vector<transport::StreamEntry>&& entries) {
   for (auto& e : entries) {
     if (stopping_) return false;
-    if (!e.has_data) {  // deleted from the stream while pending: nothing to store
+    if (e.deleted) {  // deleted from the stream while pending: nothing to store
       unacked_.push_back(e.id);
       continue;
     }
-    auto batch = event::decode_batch(e.data);
+    auto batch = e.has_data ? event::decode_batch(e.data)
+                            : Result<event::Batch>(make_error("no field 'b' in the entry"));
     if (!batch) {
       ++corrupt_;
-      m_corrupt_batches_.add();
+      pm_.corrupt_batches.add();
       spdlog::error("scope: stream entry {} is not a valid batch ({}): moved to {}:dead", e.id,
                     batch.error(), options_.stream);
       while (!stopping_ && !consumer_.dead_letter(e, "decode: " + batch.error()))
@@ -153,7 +130,7 @@ bool Ingest::handle(std::vector<transport::StreamEntry>&& entries) {
     }
     ++batches_;
     received_ += batch->events.size();
-    m_received_.add(batch->events.size());
+    pm_.received.add(batch->events.size());
     if (!store_batch(e, std::move(*batch))) return false;
     unacked_.push_back(e.id);
   }

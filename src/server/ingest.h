@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/pipeline_metrics.h"
 #include "export/metrics.h"
 #include "store/store.h"
 #include "transport/redis_stream.h"
@@ -67,17 +68,12 @@ class Ingest {
   std::atomic<uint64_t> batches_{0}, received_{0}, stored_{0}, dup_batches_{0}, dup_events_{0},
       corrupt_{0}, rejected_batches_{0}, rejected_events_{0}, claimed_{0}, trimmed_{0};
 
-  metrics::Counter& m_received_;
-  metrics::Counter& m_stored_;
-  metrics::Counter& m_duplicates_;
+  agent::PipelineMetrics pm_;
   metrics::Counter& m_dup_batches_;
-  metrics::Counter& m_dropped_rejected_;
-  metrics::Counter& m_corrupt_batches_;
   metrics::Counter& m_claimed_;
   metrics::Counter& m_trimmed_;
   metrics::Counter& m_store_errors_;
   metrics::Histogram& m_write_seconds_;
-  metrics::Histogram& m_latency_seconds_;
 };
 
 }  // namespace scope::server

@@ -56,7 +56,8 @@ std::vector<StreamEntry> parse_entries(const RedisValue& list) {
     if (e.type != RedisValue::kArray || e.elements.empty()) continue;
     StreamEntry entry;
     entry.id = e.elements[0].str;
-    if (e.elements.size() > 1 && e.elements[1].type == RedisValue::kArray) {
+    entry.deleted = e.elements.size() < 2 || e.elements[1].type != RedisValue::kArray;
+    if (!entry.deleted) {
       const auto& fields = e.elements[1].elements;
       for (size_t i = 0; i + 1 < fields.size(); i += 2)
         if (fields[i].str == "b") {
@@ -336,6 +337,7 @@ Result<std::vector<StreamEntry>> StreamConsumer::autoclaim(int min_idle_ms, size
     for (const auto& id : r->elements[2].elements) {
       StreamEntry e;
       e.id = id.str;
+      e.deleted = true;
       entries.push_back(std::move(e));
     }
   return entries;

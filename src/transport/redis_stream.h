@@ -73,6 +73,7 @@ struct StreamEntry {
   std::string id;    // "ms-seq"
   std::string data;  // field `b`
   bool has_data = false;
+  bool deleted = false;  // pending, but no longer in the stream (nothing to read)
   // Milliseconds since the epoch when the entry was added (from its id).
   int64_t added_ms() const;
 };

@@ -64,19 +64,19 @@ inline std::string temp_dir(const std::string& tag) {
 // One PostgreSQL connection for checking what the server stored.
 class Pg {
  public:
-  explicit Pg(const std::string& schema) {
+  explicit Pg(const std::string& schema) : schema_(schema) {
     conn_ = PQconnectdb(pg_url().c_str());
-    if (!schema.empty()) exec("SET search_path TO " + schema);
+    set_path();
   }
   ~Pg() { PQfinish(conn_); }
   bool ok() { return PQstatus(conn_) == CONNECTION_OK; }
   void exec(const std::string& sql) {
-    if (PQstatus(conn_) != CONNECTION_OK) PQreset(conn_);
+    reconnect();
     PQclear(PQexec(conn_, sql.c_str()));
   }
   // The first column of the first row as an integer; -1 on error.
   int64_t scalar(const std::string& sql) {
-    if (PQstatus(conn_) != CONNECTION_OK) PQreset(conn_);
+    reconnect();
     PGresult* r = PQexec(conn_, sql.c_str());
     int64_t v = -1;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
@@ -86,6 +86,16 @@ class Pg {
   }
 
  private:
+  // After a PostgreSQL restart (the fault tests): a new session, search_path again.
+  void reconnect() {
+    if (PQstatus(conn_) == CONNECTION_OK) return;
+    PQreset(conn_);
+    set_path();
+  }
+  void set_path() {
+    if (!schema_.empty()) PQclear(PQexec(conn_, ("SET search_path TO " + schema_).c_str()));
+  }
+  std::string schema_;
   PGconn* conn_;
 };
 

@@ -49,14 +49,14 @@ std::unique_ptr<store::PostgresStore> open_store(const std::string& schema, bool
 
 TEST(PostgresStore, RecordsItsSchemaVersionAndReopens) {
   SCOPE_FLEET_REQUIRE();
-  auto s = open_store("pg_meta");
+  auto s = open_store("pgs_meta");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->partitioning(), "native");  // Debian has no timescaledb
   ASSERT_TRUE(s->write(launches(0, 10, today() * kDay)));
   s.reset();
-  auto again = open_store("pg_meta", false);
+  auto again = open_store("pgs_meta", false);
   ASSERT_TRUE(again);
-  Pg pg("pg_meta");
+  Pg pg("pgs_meta");
   EXPECT_EQ(pg.scalar("SELECT value::int FROM scope_meta WHERE key = 'schema_version'"),
             store::PostgresStore::kSchemaVersion);
   EXPECT_EQ(pg.scalar("SELECT count(*) FROM cuda_events"), 10);
@@ -69,7 +69,7 @@ TEST(PostgresStore, RecordsItsSchemaVersionAndReopens) {
   pg.exec("UPDATE scope_meta SET value = '99' WHERE key = 'schema_version'");
   store::PostgresOptions o;
   o.url = pg_url();
-  o.schema = "pg_meta";
+  o.schema = "pgs_meta";
   auto newer = store::PostgresStore::open(o);
   ASSERT_FALSE(newer);
   EXPECT_NE(newer.error().find("newer"), std::string::npos) << newer.error();
@@ -77,13 +77,13 @@ TEST(PostgresStore, RecordsItsSchemaVersionAndReopens) {
 
 TEST(PostgresStore, DayPartitionsCreatedAheadAndDroppedByRetention) {
   SCOPE_FLEET_REQUIRE();
-  auto s = open_store("pg_parts");
+  auto s = open_store("pgs_parts");
   ASSERT_TRUE(s);
-  Pg pg("pg_parts");
+  Pg pg("pgs_parts");
   int64_t d = today();
   auto partitions = [&] {
     return pg.scalar(
-        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'pg_parts.cuda_events'::regclass");
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'pgs_parts.cuda_events'::regclass");
   };
   // today, tomorrow and the day after, plus DEFAULT
   EXPECT_EQ(partitions(), 4);
@@ -107,7 +107,7 @@ TEST(PostgresStore, DayPartitionsCreatedAheadAndDroppedByRetention) {
 
 TEST(PostgresStore, SurvivesAPostgresRestart) {
   SCOPE_FLEET_REQUIRE(true);
-  auto s = open_store("pg_restart_store");
+  auto s = open_store("pgs_restart");
   ASSERT_TRUE(s);
   int64_t ts = today() * kDay;
   ASSERT_TRUE(s->write(launches(0, 10, ts)));
