@@ -6,6 +6,7 @@
 //   queries   p95 of the dashboard queries over what `populate` wrote
 //   bytes     bytes on disk per cuda launch event
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -311,6 +312,7 @@ int baseline(const std::string& redis_url, const std::string& url, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: fleet_bench baseline|populate|queries|bytes --postgres URL [--redis URL] "

@@ -49,7 +49,7 @@ echo "server: $(tail -1 "$work/server.out")"
 redis-cli -u "$REDIS" del "$stream" >/dev/null
 
 echo "== 2. baseline: one XADD per event, one INSERT per row, $NB events"
-base_json=$($BENCH baseline --redis "$REDIS" --postgres "$PG" --schema bench_base --events "$NB")
+base_json=$($BENCH baseline --redis "$REDIS" --postgres "$PG" --schema bench_base --events "$NB" | tail -1)
 echo "$base_json"
 base=$(echo "$base_json" | sed -E 's/.*"events_per_s":([0-9.]+).*/\1/')
 printf 'ratio: %.1fx\n' "$(echo "$e2e / $base" | bc -l)"
