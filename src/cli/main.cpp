@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/agent_command.h"
+#include "cli/server_command.h"
 #include "cli/sql_command.h"
 #include "cli/trace_command.h"
 #include "cli/up_command.h"
@@ -33,6 +35,10 @@ int main(int argc, char** argv) {
   CLI::App* up_cmd = scope::cli::add_up_command(app, up);
   scope::cli::SqlOptions sql;
   CLI::App* sql_cmd = scope::cli::add_sql_command(app, sql);
+  scope::cli::AgentOptions agent;
+  CLI::App* agent_cmd = scope::cli::add_agent_command(app, agent);
+  scope::cli::ServerOptions server;
+  CLI::App* server_cmd = scope::cli::add_server_command(app, server);
 
   // Everything after the first "--" is the command to run, verbatim.
   std::vector<std::string> args;
@@ -67,5 +73,7 @@ int main(int argc, char** argv) {
     return scope::cli::run_up(
         up, up_cmd->get_option("--probes")->count() > 0 || std::getenv("SCOPE_PROBES") != nullptr);
   if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
+  if (agent_cmd->parsed()) return scope::cli::run_agent(agent);
+  if (server_cmd->parsed()) return scope::cli::run_server(server);
   return 2;
 }

@@ -3,11 +3,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "event/row.h"
+#ifdef SCOPE_WITH_POSTGRES
+#include "store/postgres/postgres_store.h"
+#endif
 #include "store/sqlite/sqlite_store.h"
 
 namespace scope::store::testing {
@@ -30,6 +35,30 @@ std::vector<StoreFactory> store_factories() {
                    return std::unique_ptr<Store>(std::move(s.value()));
                  },
                  [] { return std::string(); }});
+#ifdef SCOPE_WITH_POSTGRES
+  out.push_back({"postgres",
+                 []() -> Result<std::unique_ptr<Store>> {
+                   // A fresh schema per test (each test runs in its own process).
+                   const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
+                   PGconn* c = PQconnectdb(url);
+                   PQclear(PQexec(c, "DROP SCHEMA IF EXISTS store_suite CASCADE"));
+                   PQfinish(c);
+                   PostgresOptions o;
+                   o.url = url;
+                   o.schema = "store_suite";
+                   o.retention_chunk_rows = 7;
+                   auto s = PostgresStore::open(o);
+                   if (!s) return make_error(s.error());
+                   return std::unique_ptr<Store>(std::move(s.value()));
+                 },
+                 [] {
+                   const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
+                   return url && *url ? std::string()
+                                      : std::string(
+                                            "SCOPE_TEST_POSTGRES_URL is not set "
+                                            "(source scripts/services.sh)");
+                 }});
+#endif
   return out;
 }
 
@@ -64,7 +93,10 @@ int64_t scalar(Store& s, const std::string& sql) {
 class StoreSuite : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    if (auto why = GetParam().skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    if (auto why = GetParam().skip_reason(); !why.empty()) {
+      std::printf("skipped: %s\n", why.c_str());
+      GTEST_SKIP() << why;
+    }
     auto s = GetParam().make();
     ASSERT_TRUE(s) << s.error();
     store_ = std::move(s.value());

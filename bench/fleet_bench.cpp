@@ -1,0 +1,333 @@
+// Fleet benchmarks against real PostgreSQL and Redis (bench/fleet_bench.sh
+// starts them and runs every mode; numbers in BENCHMARKS.md):
+//   baseline  one XADD per event and one INSERT per row (autocommit), the
+//             naive pipeline scope's batches are measured against
+//   populate  N mixed events into a schema through PostgresStore (COPY)
+//   queries   p95 of the dashboard queries over what `populate` wrote
+//   bytes     bytes on disk per cuda launch event
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "event/batch.h"
+#include "event/cuda_event.h"
+#include "event/row.h"
+#include "store/postgres/postgres_store.h"
+#include "transport/redis_stream.h"
+
+using namespace scope;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* arg(int argc, char** argv, const char* name, const char* def) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return def;
+}
+
+event::EventRow launch_row(uint64_t i, int64_t ts) {
+  CudaEvent e;
+  e.ts_ns = static_cast<uint64_t>(ts);
+  e.pid = 1000 + static_cast<uint32_t>(i % 50);
+  e.tid = e.pid;
+  e.comm = "python3";
+  e.call = CALL_cuLaunchKernel;
+  e.op = CUDA_OP_LAUNCH;
+  e.kernel = "ampere_sgemm_128x64_nn_kernel_" + std::to_string(i % 40);
+  e.grid = {static_cast<uint32_t>(64 + i % 7), 1, 1};
+  e.block = {256, 1, 1};
+  e.shared_mem = 4096;
+  e.stream = 0x7f0000002000;
+  e.handle = 0x55550000 + (i % 40);
+  return event::row_from_cuda(e);
+}
+
+event::EventRow mem_row(uint64_t i, int64_t ts) {
+  CudaEvent e;
+  e.ts_ns = static_cast<uint64_t>(ts);
+  e.pid = 1000 + static_cast<uint32_t>(i % 50);
+  e.tid = e.pid;
+  e.comm = "python3";
+  bool alloc = (i / 50) % 2 == 0;
+  e.call = alloc ? CALL_cudaMalloc : CALL_cudaFree;
+  e.op = alloc ? CUDA_OP_ALLOC : CUDA_OP_FREE;
+  e.ptr = 0x7f0000000000 + (i % 4096) * 0x100000;
+  e.bytes = alloc ? (1u << 20) * (1 + i % 16) : 0;
+  e.ret = 0;
+  e.duration_ns = 20000;
+  return event::row_from_cuda(e);
+}
+
+event::EventRow json_row(const nlohmann::json& j) { return *event::row_from_json(j); }
+
+const char* kSyscalls[] = {"read",  "write", "futex",      "openat",
+                           "ioctl", "mmap",  "epoll_wait", "close"};
+const char* kComms[] = {"python3", "ollama", "nginx", "postgres", "sshd", "bash", "node", "java"};
+
+// Mixed events: 60% cuda launches, 10% alloc/free, 15% opens, 15% syscall rows.
+event::EventRow mixed_row(uint64_t i, int64_t ts) {
+  uint64_t k = i % 20;
+  if (k < 12) return launch_row(i, ts);
+  if (k < 14) return mem_row(i, ts);
+  if (k < 17)
+    return json_row({{"event", "open"},
+                     {"ts_ns", ts},
+                     {"pid", 2000 + i % 300},
+                     {"tid", 2000 + i % 300},
+                     {"comm", kComms[i % 8]},
+                     {"call", "openat"},
+                     {"path", "/usr/lib/python3/dist-packages/m" + std::to_string(i % 500) + ".py"},
+                     {"flags", 524288},
+                     {"ret", 3}});
+  return json_row({{"event", "syscalls"},
+                   {"ts_ns", ts},
+                   {"pid", 2000 + i % 300},
+                   {"tid", 2000 + i % 300},
+                   {"comm", kComms[i % 8]},
+                   {"name", kSyscalls[i % 8]},
+                   {"count", 100 + i % 1000},
+                   {"errors", i % 3},
+                   {"total_ns", 50000 + i % 100000}});
+}
+
+std::unique_ptr<store::PostgresStore> open_store(const std::string& url, const std::string& schema,
+                                                 bool fresh) {
+  if (fresh) {
+    PGconn* c = PQconnectdb(url.c_str());
+    PQclear(PQexec(c, ("DROP SCHEMA IF EXISTS " + schema + " CASCADE").c_str()));
+    PQfinish(c);
+  }
+  store::PostgresOptions o;
+  o.url = url;
+  o.schema = schema;
+  auto s = store::PostgresStore::open(o);
+  if (!s) {
+    std::fprintf(stderr, "fleet_bench: %s\n", s.error().c_str());
+    std::exit(1);
+  }
+  return std::move(s.value());
+}
+
+// N events over the last `span_s` seconds, in batches of 8192.
+int populate(const std::string& url, const std::string& schema, uint64_t n, bool launches_only) {
+  auto store = open_store(url, schema, true);
+  int64_t span = 3600LL * 1000000000LL;  // one hour of events
+  int64_t t0 = now_ns() - span;
+  auto start = Clock::now();
+  const uint64_t per_batch = 8192;
+  for (uint64_t first = 0; first < n; first += per_batch) {
+    event::Batch b;
+    b.node = "bench-" + std::to_string(first / per_batch % 4);
+    b.boot_id = "boot";
+    b.first_seq = first;
+    uint64_t m = std::min(per_batch, n - first);
+    b.events.reserve(m);
+    for (uint64_t i = first; i < first + m; ++i) {
+      int64_t ts = t0 + static_cast<int64_t>(static_cast<double>(i) / static_cast<double>(n) *
+                                             static_cast<double>(span));
+      b.events.push_back(launches_only ? launch_row(i, ts) : mixed_row(i, ts));
+    }
+    auto w = store->write(b);
+    if (!w) {
+      std::fprintf(stderr, "fleet_bench: write: %s\n", w.error().c_str());
+      return 1;
+    }
+  }
+  double s = seconds_since(start);
+  std::printf("{\"mode\":\"populate\",\"events\":%llu,\"seconds\":%.2f,\"events_per_s\":%.0f}\n",
+              static_cast<unsigned long long>(n), s, static_cast<double>(n) / s);
+  PGconn* c = PQconnectdb(url.c_str());
+  PQclear(PQexec(c, ("VACUUM ANALYZE " + schema + ".cuda_events, " + schema + ".open_events, " +
+                     schema + ".syscalls_events")
+                        .c_str()));
+  PQfinish(c);
+  return 0;
+}
+
+int queries(const std::string& url, const std::string& schema, int runs) {
+  auto store = open_store(url, schema, false);
+  auto n = store->query("SELECT count(*) FROM cuda_events", {});
+  auto t = store->query("SELECT min(ts_ns), max(ts_ns) FROM cuda_events", {});
+  if (!n || !t) return 1;
+  int64_t lo = std::get<int64_t>(t->rows[0][0]), hi = std::get<int64_t>(t->rows[0][1]);
+  int64_t w0 = lo + (hi - lo) / 2, w1 = w0 + 5LL * 60 * 1000000000LL;  // a 5-minute window
+  struct Q {
+    const char* name;
+    std::string sql;
+  };
+  std::vector<Q> qs = {
+      {"top kernels by count and time, 5-minute window",
+       "SELECT kernel, count(*) AS launches, sum(duration_ns) AS total_ns FROM cuda_events "
+       "WHERE op = 'launch' AND ts_ns >= " +
+           std::to_string(w0) + " AND ts_ns < " + std::to_string(w1) +
+           " GROUP BY kernel ORDER BY launches DESC LIMIT 20"},
+      {"device memory timeline of one process",
+       "SELECT ts_ns, op, bytes, ptr FROM cuda_events WHERE pid = 1007 AND op IN ('alloc', "
+       "'free') ORDER BY ts_ns LIMIT 5000"},
+      {"top syscalls per process",
+       "SELECT pid, name, sum(count) AS calls, sum(total_ns) AS ns FROM syscalls_events GROUP "
+       "BY pid, name ORDER BY calls DESC LIMIT 50"},
+      {"opens per comm",
+       "SELECT comm, count(*) AS opens FROM open_events GROUP BY comm ORDER BY opens DESC"},
+  };
+  std::printf("{\"mode\":\"queries\",\"cuda_events\":%lld,\"results\":[",
+              static_cast<long long>(std::get<int64_t>(n->rows[0][0])));
+  for (size_t qi = 0; qi < qs.size(); ++qi) {
+    std::vector<double> ms;
+    for (int r = 0; r < runs + 1; ++r) {
+      auto start = Clock::now();
+      auto res = store->query(qs[qi].sql, {});
+      double took = seconds_since(start) * 1000;
+      if (!res) {
+        std::fprintf(stderr, "fleet_bench: %s: %s\n", qs[qi].name, res.error().c_str());
+        return 1;
+      }
+      if (r > 0) ms.push_back(took);  // the first run warms the cache
+    }
+    std::sort(ms.begin(), ms.end());
+    double p50 = ms[ms.size() / 2];
+    double p95 =
+        ms[std::min(ms.size() - 1, static_cast<size_t>(0.95 * static_cast<double>(ms.size())))];
+    std::printf("%s{\"query\":\"%s\",\"p50_ms\":%.1f,\"p95_ms\":%.1f}", qi ? "," : "", qs[qi].name,
+                p50, p95);
+  }
+  std::printf("]}\n");
+  return 0;
+}
+
+// Bytes on disk (heap + indexes + TOAST, all partitions) per launch row.
+int bytes(const std::string& url, const std::string& schema) {
+  PGconn* c = PQconnectdb(url.c_str());
+  PQclear(PQexec(c, "CHECKPOINT"));
+  std::string sql = "SELECT sum(pg_total_relation_size(i.inhrelid)), (SELECT count(*) FROM " +
+                    schema + ".cuda_events) FROM pg_inherits i WHERE i.inhparent = '" + schema +
+                    ".cuda_events'::regclass";
+  PGresult* r = PQexec(c, sql.c_str());
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    std::fprintf(stderr, "fleet_bench: %s", PQerrorMessage(c));
+    return 1;
+  }
+  double total = std::atof(PQgetvalue(r, 0, 0));
+  double rows = std::atof(PQgetvalue(r, 0, 1));
+  std::printf("{\"mode\":\"bytes\",\"rows\":%.0f,\"bytes\":%.0f,\"bytes_per_launch\":%.1f}\n", rows,
+              total, total / rows);
+  PQclear(r);
+  PQfinish(c);
+  return 0;
+}
+
+// The naive pipeline: one XADD per event (its JSON), one INSERT per row.
+int baseline(const std::string& redis_url, const std::string& url, const std::string& schema,
+             uint64_t n) {
+  auto store = open_store(url, schema, true);  // creates the tables
+  auto ep = transport::parse_redis_url(redis_url);
+  if (!ep) return 1;
+  std::string stream = "scope:bench:baseline:" + std::to_string(getpid());
+  transport::RedisClient admin(*ep);
+  (void)admin.command({"DEL", stream});
+  auto start = Clock::now();
+  std::atomic<uint64_t> stored{0};
+  std::thread consumer([&] {
+    transport::RedisClient rc(*ep);
+    transport::StreamConsumer c(rc, {stream, "g", "c"});
+    (void)c.ensure_group();
+    PGconn* pg = PQconnectdb(url.c_str());
+    PQclear(PQexec(pg, ("SET search_path TO " + schema).c_str()));
+    const char* ins =
+        "INSERT INTO cuda_events (ts_ns, node, seq, pid, tid, comm, call, op, kernel, grid, "
+        "block, shared_mem, stream, handle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+        "$11, $12, $13, $14)";
+    while (stored < n) {
+      auto entries = c.read(100, 200);
+      if (!entries) continue;
+      for (const auto& e : *entries) {
+        auto j = nlohmann::json::parse(e.data);
+        std::vector<std::string> v = {std::to_string(j["ts_ns"].get<int64_t>()),
+                                      j["node"],
+                                      std::to_string(j["seq"].get<uint64_t>()),
+                                      std::to_string(j["pid"].get<int64_t>()),
+                                      std::to_string(j["tid"].get<int64_t>()),
+                                      j["comm"],
+                                      j["call"],
+                                      j["op"],
+                                      j["kernel"],
+                                      j["grid"],
+                                      j["block"],
+                                      std::to_string(j["shared_mem"].get<int64_t>()),
+                                      std::to_string(j["stream"].get<int64_t>()),
+                                      std::to_string(j["handle"].get<int64_t>())};
+        const char* params[14];
+        for (int i = 0; i < 14; ++i) params[i] = v[i].c_str();
+        PQclear(PQexecParams(pg, ins, 14, nullptr, params, nullptr, nullptr, 0));
+        (void)c.ack({e.id});
+        ++stored;
+      }
+    }
+    PQfinish(pg);
+  });
+  transport::RedisClient pc(*ep);
+  transport::StreamProducer p(pc, stream);
+  const auto& s = *event::schema_for("cuda");
+  for (uint64_t i = 0; i < n; ++i) {
+    auto row = launch_row(i, now_ns());
+    nlohmann::json j = {{"ts_ns", row.ts_ns}, {"node", "bench"}, {"seq", i},
+                        {"pid", row.pid},     {"tid", row.tid},  {"comm", row.comm}};
+    for (size_t c = 0; c < s.columns.size(); ++c) {
+      if (const auto* iv = std::get_if<int64_t>(&row.values[c]))
+        j[std::string(s.columns[c].name)] = *iv;
+      else if (const auto* sv = std::get_if<std::string>(&row.values[c]))
+        j[std::string(s.columns[c].name)] = *sv;
+    }
+    (void)p.add(j.dump());
+  }
+  consumer.join();
+  double sec = seconds_since(start);
+  (void)admin.command({"DEL", stream});
+  std::printf("{\"mode\":\"baseline\",\"events\":%llu,\"seconds\":%.2f,\"events_per_s\":%.0f}\n",
+              static_cast<unsigned long long>(n), sec, static_cast<double>(n) / sec);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: fleet_bench baseline|populate|queries|bytes --postgres URL [--redis URL] "
+                 "[--schema S] [--events N] [--runs N] [--launches-only 1]\n");
+    return 2;
+  }
+  std::string mode = argv[1];
+  std::string pg = arg(argc, argv, "--postgres", "");
+  std::string schema = arg(argc, argv, "--schema", "bench");
+  uint64_t n = std::strtoull(arg(argc, argv, "--events", "20000"), nullptr, 10);
+  if (mode == "baseline") return baseline(arg(argc, argv, "--redis", ""), pg, schema, n);
+  if (mode == "populate")
+    return populate(pg, schema, n, std::string(arg(argc, argv, "--launches-only", "0")) == "1");
+  if (mode == "queries") return queries(pg, schema, std::atoi(arg(argc, argv, "--runs", "20")));
+  if (mode == "bytes") return bytes(pg, schema);
+  std::fprintf(stderr, "fleet_bench: unknown mode %s\n", mode.c_str());
+  return 2;
+}

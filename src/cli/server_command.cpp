@@ -1,0 +1,226 @@
+#include "cli/server_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "agent/data_dir.h"
+#include "common/stop_signal.h"
+#include "server/http_server.h"
+#include "server/ingest.h"
+#include "transport/redis_stream.h"
+#ifdef SCOPE_WITH_POSTGRES
+#include <libpq-fe.h>
+
+#include "store/postgres/postgres_store.h"
+#endif
+
+namespace scope::cli {
+
+#ifdef SCOPE_WITH_POSTGRES
+namespace {
+
+// Syntax only: libpq's own parser, so what it accepts here it accepts later.
+Status check_postgres_url(const std::string& url) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (!opts) {
+    std::string msg = err ? err : "cannot parse";
+    PQfreemem(err);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return make_error("invalid PostgreSQL URL '" + url + "': " + msg);
+  }
+  PQconninfoFree(opts);
+  return Ok{};
+}
+
+void sleep_unless_stopped(std::chrono::milliseconds d) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!stop_signal() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+}  // namespace
+#endif
+
+CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "server", "Fleet backend: ingest the agents' Redis stream into PostgreSQL");
+  cmd->add_option("--redis", o.redis, "Redis URL: redis://[[user]:password@]host[:port][/db]")
+      ->envname("SCOPE_REDIS")
+      ->required();
+  cmd->add_option("--postgres", o.postgres,
+                  "PostgreSQL URL or conninfo: postgresql://user@host:port/db")
+      ->envname("SCOPE_POSTGRES")
+      ->required();
+  cmd->add_option("--listen", o.listen, "Serve /health and /metrics on HOST:PORT")
+      ->envname("SCOPE_LISTEN")
+      ->capture_default_str();
+  cmd->add_option("--data-dir", o.data_dir, "Server state")
+      ->envname("SCOPE_DATA_DIR")
+      ->capture_default_str();
+  cmd->add_option("--stream", o.stream, "Redis stream name")
+      ->envname("SCOPE_STREAM")
+      ->capture_default_str();
+  cmd->add_option("--group", o.group, "Consumer group")
+      ->envname("SCOPE_GROUP")
+      ->capture_default_str();
+  cmd->add_option("--consumer", o.consumer,
+                  "This server's consumer name, stable across restarts (default: the host name)")
+      ->envname("SCOPE_CONSUMER");
+  cmd->add_option("--postgres-schema", o.schema, "PostgreSQL schema for scope's tables")
+      ->envname("SCOPE_POSTGRES_SCHEMA")
+      ->capture_default_str();
+  cmd->add_option("--partitioning", o.partitioning,
+                  "auto (TimescaleDB when available), native or timescale")
+      ->envname("SCOPE_PARTITIONING")
+      ->capture_default_str();
+  cmd->add_option("--retention-days", o.retention_days, "Drop events older than this (0: keep)")
+      ->envname("SCOPE_RETENTION_DAYS");
+  cmd->add_option("--claim-idle-ms", o.claim_idle_ms,
+                  "Take over entries another consumer left pending this long")
+      ->envname("SCOPE_CLAIM_IDLE_MS")
+      ->capture_default_str();
+  return cmd;
+}
+
+#ifndef SCOPE_WITH_POSTGRES
+int run_server(const ServerOptions&) {
+  std::fprintf(stderr,
+               "scope server: PostgreSQL is not in this build (SCOPE_WITH_POSTGRES=OFF, e.g. the "
+               "portable preset); build with the dev preset\n");
+  return 2;
+}
+#else
+int run_server(const ServerOptions& o) {
+  auto endpoint = transport::parse_redis_url(o.redis);
+  if (!endpoint) {
+    std::fprintf(stderr, "scope server: --redis: %s\n", endpoint.error().c_str());
+    return 2;
+  }
+  if (auto st = check_postgres_url(o.postgres); !st) {
+    std::fprintf(stderr, "scope server: --postgres: %s\n", st.error().c_str());
+    return 2;
+  }
+  auto partitioning = store::parse_partitioning(o.partitioning);
+  if (!partitioning) {
+    std::fprintf(stderr, "scope server: --partitioning: %s\n", partitioning.error().c_str());
+    return 2;
+  }
+  auto listen = server::parse_listen(o.listen);
+  if (!listen) {
+    std::fprintf(stderr, "scope server: --listen: %s\n", listen.error().c_str());
+    return 2;
+  }
+  if (auto st = agent::ensure_data_dir(o.data_dir); !st) {
+    std::fprintf(stderr, "scope server: %s\n", st.error().c_str());
+    return 1;
+  }
+  auto token = agent::load_or_create_admin_token(o.data_dir);
+  if (!token) {
+    std::fprintf(stderr, "scope server: %s\n", token.error().c_str());
+    return 1;
+  }
+  install_stop_signal_handlers();
+
+  store::PostgresOptions popts;
+  popts.url = o.postgres;
+  popts.schema = o.schema;
+  popts.partitioning = *partitioning;
+  popts.retention_ns = static_cast<int64_t>(o.retention_days * 86400e9);
+  std::unique_ptr<store::PostgresStore> store;
+  auto backoff = std::chrono::milliseconds(500);
+  while (!stop_signal()) {
+    auto s = store::PostgresStore::open(popts);
+    if (s) {
+      store = std::move(s.value());
+      break;
+    }
+    // Unreachable: wait for it. Anything else (a newer schema, no rights) will not heal.
+    if (s.error().rfind("cannot connect", 0) != 0) {
+      std::fprintf(stderr, "scope server: PostgreSQL: %s\n", s.error().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "scope server: %s; retrying in %lld ms\n", s.error().c_str(),
+                 static_cast<long long>(backoff.count()));
+    sleep_unless_stopped(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  if (!store) return 0;
+
+  metrics::Registry registry;
+  server::IngestOptions iopts;
+  iopts.redis = *endpoint;
+  iopts.stream = o.stream;
+  iopts.group = o.group;
+  iopts.consumer = o.consumer;
+  iopts.claim_idle_ms = o.claim_idle_ms;
+  server::Ingest ingest(iopts, *store, registry);
+
+  server::HttpOptions ho;
+  ho.listen = o.listen;
+  ho.store = store.get();
+  ho.metrics = &registry;
+  ho.admin_token = token->token;
+  ho.role = "server";
+  ho.health = [&] {
+    auto s = ingest.stats();
+    return nlohmann::json{{"store", store->kind()},
+                          {"partitioning", store->partitioning()},
+                          {"events_stored", s.events_stored}};
+  };
+  auto http = server::HttpServer::start(ho);
+  if (!http) {
+    std::fprintf(stderr, "scope server: %s\n", http.error().c_str());
+    return 1;
+  }
+  std::string url = "http://" + (*http)->host() + ":" + std::to_string((*http)->port());
+  if (auto st = agent::write_endpoint(o.data_dir, url); !st)
+    std::fprintf(stderr, "scope server: %s ('scope sql' will need --server)\n", st.error().c_str());
+  if (token->created)
+    std::printf("scope: admin token (shown once; also in %s/admin.token, mode 0600):\n  %s\n",
+                o.data_dir.c_str(), token->token.c_str());
+  std::fflush(stdout);
+  ingest.start();
+  std::fprintf(stderr,
+               "scope server: ingesting stream %s of %s into PostgreSQL (schema %s, %s "
+               "partitioning); /metrics on %s\n",
+               o.stream.c_str(), endpoint->text().c_str(), o.schema.c_str(),
+               store->partitioning().c_str(), url.c_str());
+
+  auto next_retention = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!stop_signal()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (o.retention_days > 0 && std::chrono::steady_clock::now() >= next_retention) {
+      next_retention = std::chrono::steady_clock::now() + std::chrono::hours(1);
+      timespec now{};
+      clock_gettime(CLOCK_REALTIME, &now);
+      int64_t cutoff = now.tv_sec * 1000000000LL + now.tv_nsec - popts.retention_ns;
+      auto d = store->apply_retention(cutoff);
+      if (!d) spdlog::warn("scope: retention: {}", d.error());
+    }
+  }
+  ingest.stop();
+  (*http)->stop();
+  agent::remove_endpoint(o.data_dir);
+  auto s = ingest.stats();
+  nlohmann::json summary = {{"event", "summary"},
+                            {"batches", s.batches},
+                            {"received", s.events_received},
+                            {"stored", s.events_stored},
+                            {"duplicate_batches", s.duplicate_batches},
+                            {"duplicate_events", s.duplicate_events},
+                            {"corrupt_batches", s.corrupt_batches},
+                            {"rejected_events", s.rejected_events},
+                            {"claimed", s.claimed}};
+  std::printf("%s\n", summary.dump().c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+#endif
+
+}  // namespace scope::cli

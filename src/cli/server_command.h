@@ -1,0 +1,27 @@
+// `scope server`: the fleet's backend, Redis stream → PostgreSQL.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+namespace scope::cli {
+
+struct ServerOptions {
+  std::string redis;
+  std::string postgres;
+  std::string listen = "127.0.0.1:18080";
+  std::string data_dir = "/var/lib/scope";
+  std::string stream = "scope:events";
+  std::string group = "scope-server";
+  std::string consumer;  // default: the host name
+  std::string schema = "public";
+  std::string partitioning = "auto";
+  double retention_days = 0;
+  int claim_idle_ms = 30000;
+};
+
+CLI::App* add_server_command(CLI::App& app, ServerOptions& options);
+int run_server(const ServerOptions& options);
+
+}  // namespace scope::cli

@@ -1,0 +1,212 @@
+#include "server/ingest.h"
+
+#include <spdlog/spdlog.h>
+
+#include "agent/sequence.h"
+#include "event/batch.h"
+
+namespace scope::server {
+
+Ingest::Ingest(IngestOptions options, store::Store& store, metrics::Registry& r)
+    : options_(std::move(options)),
+      store_(store),
+      redis_(options_.redis, std::max(5000, options_.block_ms + 3000)),
+      consumer_(redis_, {options_.stream, options_.group,
+                         options_.consumer.empty() ? agent::host_name() : options_.consumer}),
+      pm_(r),
+      m_dup_batches_(r.counter("scope_batches_duplicate_total", "Batches the store already had")),
+      m_claimed_(r.counter("scope_entries_claimed_total",
+                           "Entries taken over from a consumer that stopped (XAUTOCLAIM)")),
+      m_trimmed_(r.counter("scope_entries_trimmed_total", "Acknowledged entries trimmed")),
+      m_store_errors_(r.counter("scope_store_errors_total", "Failed store writes (retried)")),
+      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")) {}
+
+Ingest::~Ingest() { stop(); }
+
+void Ingest::start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Ingest::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+IngestStats Ingest::stats() const {
+  IngestStats s;
+  s.batches = batches_;
+  s.events_received = received_;
+  s.events_stored = stored_;
+  s.duplicate_batches = dup_batches_;
+  s.duplicate_events = dup_events_;
+  s.corrupt_batches = corrupt_;
+  s.rejected_batches = rejected_batches_;
+  s.rejected_events = rejected_events_;
+  s.claimed = claimed_;
+  s.trimmed = trimmed_;
+  return s;
+}
+
+void Ingest::sleep_for(std::chrono::milliseconds d) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!stopping_ && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+bool Ingest::flush_acks() {
+  if (unacked_.empty()) return true;
+  if (auto st = consumer_.ack(unacked_); !st) return false;
+  unacked_.clear();
+  return true;
+}
+
+// Writes one batch, retrying while the store is unreachable. true: settled
+// (stored, duplicate, or dead-lettered); false: stop() interrupted it.
+bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& batch) {
+  int rejections = 0;
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_) {
+    auto start = std::chrono::steady_clock::now();
+    auto w = store_.write(batch);
+    if (w) {
+      double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      m_write_seconds_.observe(took);
+      if (w->duplicate) {
+        ++dup_batches_;
+        dup_events_ += batch.events.size();
+        m_dup_batches_.add();
+        pm_.duplicates.add(batch.events.size());
+      } else {
+        stored_ += w->stored;
+        pm_.committed(batch, w->stored);
+      }
+      return true;
+    }
+    m_store_errors_.add();
+    // Is it the store or the batch? A store that answers a trivial query is up.
+    store::QueryOptions probe;
+    probe.max_rows = 1;
+    probe.timeout_ms = 2000;
+    bool store_up = store_.query("SELECT 1", probe).ok();
+    if (store_up && ++rejections >= options_.store_attempts) {
+      spdlog::error(
+          "scope: batch {} ({} events from {}) rejected by the store: {}; moved to {}:dead",
+          entry.id, batch.events.size(), batch.node, w.error(), options_.stream);
+      while (!stopping_) {
+        if (consumer_.dead_letter(entry, "store: " + w.error())) break;
+        sleep_for(std::chrono::milliseconds(500));
+      }
+      ++rejected_batches_;
+      rejected_events_ += batch.events.size();
+      pm_.dropped_store.add(batch.events.size());
+      return !stopping_;
+    }
+    if (!store_up)
+      spdlog::warn("scope: store unavailable ({}); retrying in {} ms", w.error(), backoff.count());
+    sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+  return false;
+}
+
+bool Ingest::handle(std::vector<transport::StreamEntry>&& entries) {
+  for (auto& e : entries) {
+    if (stopping_) return false;
+    if (e.deleted) {  // deleted from the stream while pending: nothing to store
+      unacked_.push_back(e.id);
+      continue;
+    }
+    auto batch = e.has_data ? event::decode_batch(e.data)
+                            : Result<event::Batch>(make_error("no field 'b' in the entry"));
+    if (!batch) {
+      ++corrupt_;
+      pm_.corrupt_batches.add();
+      spdlog::error("scope: stream entry {} is not a valid batch ({}): moved to {}:dead", e.id,
+                    batch.error(), options_.stream);
+      while (!stopping_ && !consumer_.dead_letter(e, "decode: " + batch.error()))
+        sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    ++batches_;
+    received_ += batch->events.size();
+    pm_.received.add(batch->events.size());
+    if (!store_batch(e, std::move(*batch))) return false;
+    unacked_.push_back(e.id);
+  }
+  // One XACK per read round; a failed one is retried before the next read.
+  flush_acks();
+  return true;
+}
+
+void Ingest::run() {
+  while (!stopping_) {
+    auto st = consumer_.ensure_group();
+    if (st) break;
+    spdlog::warn("scope: cannot reach the stream: {}; retrying", st.error());
+    sleep_for(std::chrono::milliseconds(1000));
+  }
+  // Entries this consumer read before a crash and never acknowledged.
+  bool own_pending = true;
+  // Assigned from a named string: GCC 12 -O2 warns (-Wrestrict) on `after = "0"`.
+  const std::string kFromStart = "0";
+  std::string after = kFromStart;
+  auto last_claim = std::chrono::steady_clock::now() - options_.claim_every;
+  auto last_trim = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    if (!flush_acks()) {
+      sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (own_pending) {
+      auto mine = consumer_.read_own_pending(options_.read_count, after);
+      if (!mine) {
+        sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      if (mine->empty()) {
+        own_pending = false;
+        continue;
+      }
+      after = mine->back().id;
+      spdlog::info("scope: {} entries left pending by an earlier run of this consumer",
+                   mine->size());
+      handle(std::move(*mine));
+      continue;
+    }
+    if (now - last_claim >= options_.claim_every) {
+      last_claim = now;
+      auto claimed = consumer_.autoclaim(options_.claim_idle_ms, options_.read_count);
+      if (claimed && !claimed->empty()) {
+        claimed_ += claimed->size();
+        m_claimed_.add(claimed->size());
+        spdlog::info("scope: took over {} entries left pending by another consumer",
+                     claimed->size());
+        last_claim = now - options_.claim_every;  // more may wait: claim again next round
+        handle(std::move(*claimed));
+        continue;
+      }
+    }
+    if (now - last_trim >= options_.trim_every) {
+      last_trim = now;
+      if (auto t = consumer_.trim(); t && *t > 0) {
+        trimmed_ += *t;
+        m_trimmed_.add(*t);
+      }
+    }
+    auto entries = consumer_.read(options_.read_count, options_.block_ms);
+    if (!entries) {
+      spdlog::warn("scope: reading the stream failed: {}; retrying", entries.error());
+      sleep_for(std::chrono::milliseconds(500));
+      // After a Redis restart, entries delivered before it are ours again to read.
+      own_pending = true;
+      after = kFromStart;
+      continue;
+    }
+    handle(std::move(*entries));
+  }
+  flush_acks();
+}
+
+}  // namespace scope::server

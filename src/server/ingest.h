@@ -1,0 +1,79 @@
+// The server's consumer loop: Redis stream (consumer group) → decode → Store.
+// An entry is acknowledged only after its batch is committed (or known to be
+// stored already); a crash before the XACK leaves it pending, to be read
+// again by this consumer after a restart (its own pending list) or claimed
+// by another one (XAUTOCLAIM). An entry that does not decode, or that the
+// store rejects while it answers other queries, is moved to `<stream>:dead`
+// and counted; ingest goes on. While the store is unreachable the batch in
+// hand is retried with backoff and nothing is acknowledged.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/pipeline_metrics.h"
+#include "export/metrics.h"
+#include "store/store.h"
+#include "transport/redis_stream.h"
+
+namespace scope::server {
+
+struct IngestOptions {
+  transport::RedisEndpoint redis;
+  std::string stream = "scope:events";
+  std::string group = "scope-server";
+  std::string consumer;  // default: host name (stable, so a restart finds its pending entries)
+  size_t read_count = 16;
+  int block_ms = 500;
+  int claim_idle_ms = 30000;  // entries pending this long on another consumer are taken over
+  std::chrono::milliseconds claim_every{5000};
+  std::chrono::milliseconds trim_every{5000};
+  int store_attempts = 3;  // failures while the store answers before a batch is dead-lettered
+};
+
+struct IngestStats {
+  uint64_t batches = 0, events_received = 0, events_stored = 0;
+  uint64_t duplicate_batches = 0, duplicate_events = 0;
+  uint64_t corrupt_batches = 0, rejected_batches = 0, rejected_events = 0;
+  uint64_t claimed = 0, trimmed = 0;
+};
+
+class Ingest {
+ public:
+  Ingest(IngestOptions options, store::Store& store, metrics::Registry& registry);
+  ~Ingest();
+  void start();
+  void stop();
+  IngestStats stats() const;
+
+ private:
+  void run();
+  // Handles entries in order; false when interrupted by stop() before all were acknowledged.
+  bool handle(std::vector<transport::StreamEntry>&& entries);
+  bool store_batch(const transport::StreamEntry& entry, event::Batch&& batch);
+  bool flush_acks();
+  void sleep_for(std::chrono::milliseconds d);
+
+  IngestOptions options_;
+  store::Store& store_;
+  transport::RedisClient redis_;
+  transport::StreamConsumer consumer_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::string> unacked_;  // committed, XACK not yet through
+
+  std::atomic<uint64_t> batches_{0}, received_{0}, stored_{0}, dup_batches_{0}, dup_events_{0},
+      corrupt_{0}, rejected_batches_{0}, rejected_events_{0}, claimed_{0}, trimmed_{0};
+
+  agent::PipelineMetrics pm_;
+  metrics::Counter& m_dup_batches_;
+  metrics::Counter& m_claimed_;
+  metrics::Counter& m_trimmed_;
+  metrics::Counter& m_store_errors_;
+  metrics::Histogram& m_write_seconds_;
+};
+
+}  // namespace scope::server

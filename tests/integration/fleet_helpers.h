@@ -1,0 +1,226 @@
+// Helpers for the fleet tests: the real PostgreSQL and Redis that
+// scripts/services.sh starts (URLs in SCOPE_TEST_POSTGRES_URL and
+// SCOPE_TEST_REDIS_URL; the tests skip with a reason without them), and
+// `scope agent` / `scope server` run as processes.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/bpf/run_scope.h"
+#include "transport/redis_stream.h"
+
+namespace scope::fleettest {
+
+using bpftest::kScope;
+using bpftest::Process;
+using bpftest::RunResult;
+
+inline std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+inline std::string pg_url() { return env("SCOPE_TEST_POSTGRES_URL"); }
+inline std::string redis_url() { return env("SCOPE_TEST_REDIS_URL"); }
+
+inline std::string skip_reason(bool need_services_script = false) {
+  if (pg_url().empty()) return "SCOPE_TEST_POSTGRES_URL is not set (source scripts/services.sh)";
+  if (redis_url().empty()) return "SCOPE_TEST_REDIS_URL is not set (source scripts/services.sh)";
+  if (need_services_script && env("SCOPE_TEST_SERVICES").empty())
+    return "SCOPE_TEST_SERVICES is not set (source scripts/services.sh): cannot stop/start servers";
+  return "";
+}
+
+#define SCOPE_FLEET_REQUIRE(...)                                     \
+  do {                                                               \
+    std::string why_ = ::scope::fleettest::skip_reason(__VA_ARGS__); \
+    if (!why_.empty()) {                                             \
+      std::printf("skipped: %s\n", why_.c_str());                    \
+      GTEST_SKIP() << why_;                                          \
+    }                                                                \
+  } while (0)
+
+// `scripts/services.sh ACTION` (stop-postgres, start-redis, ...).
+inline void services(const std::string& action) {
+  RunResult r = bpftest::run({"/bin/bash", env("SCOPE_TEST_SERVICES"), action}, 120);
+  ASSERT_EQ(r.status, 0) << "services.sh " << action << ": " << r.err;
+}
+
+inline std::string temp_dir(const std::string& tag) {
+  std::string dir = std::filesystem::temp_directory_path() / ("scope-" + tag + "-XXXXXX");
+  return mkdtemp(dir.data());
+}
+
+// One PostgreSQL connection for checking what the server stored.
+class Pg {
+ public:
+  explicit Pg(const std::string& schema) : schema_(schema) {
+    conn_ = PQconnectdb(pg_url().c_str());
+    set_path();
+  }
+  ~Pg() { PQfinish(conn_); }
+  bool ok() { return PQstatus(conn_) == CONNECTION_OK; }
+  void exec(const std::string& sql) {
+    reconnect();
+    PQclear(PQexec(conn_, sql.c_str()));
+  }
+  // The first column of the first row as an integer; -1 on error.
+  int64_t scalar(const std::string& sql) {
+    reconnect();
+    PGresult* r = PQexec(conn_, sql.c_str());
+    int64_t v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+      v = std::atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+  }
+
+ private:
+  // After a PostgreSQL restart (the fault tests): a new session, search_path again.
+  void reconnect() {
+    if (PQstatus(conn_) == CONNECTION_OK) return;
+    PQreset(conn_);
+    set_path();
+  }
+  void set_path() {
+    if (!schema_.empty()) PQclear(PQexec(conn_, ("SET search_path TO " + schema_).c_str()));
+  }
+  std::string schema_;
+  PGconn* conn_;
+};
+
+// A fresh schema and stream per test, and the processes that use them.
+class Fleet {
+ public:
+  explicit Fleet(const std::string& name) : name_(name) {
+    schema_ = "fleet_" + name;
+    stream_ = "scope:test:" + name + ":" + std::to_string(getpid());
+    Pg admin("");
+    admin.exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+    redis_ = std::make_unique<transport::RedisClient>(*transport::parse_redis_url(redis_url()));
+    (void)redis_->command({"DEL", stream_, stream_ + ":dead"});
+    pg_ = std::make_unique<Pg>(schema_);
+  }
+  ~Fleet() {
+    for (auto& p : procs_) p->signal(SIGKILL);
+    (void)redis_->command({"DEL", stream_, stream_ + ":dead"});
+  }
+
+  const std::string& stream() const { return stream_; }
+  const std::string& schema() const { return schema_; }
+  Pg& pg() { return *pg_; }
+  transport::RedisClient& redis() { return *redis_; }
+
+  // `scope server` on this test's stream and schema.
+  Process& server(std::vector<std::string> extra = {}, const std::string& consumer = "server-1") {
+    std::vector<std::string> argv = {
+        kScope,       "server",      "--redis",           redis_url(),
+        "--postgres", pg_url(),      "--postgres-schema", schema_,
+        "--stream",   stream_,       "--consumer",        consumer,
+        "--listen",   "127.0.0.1:0", "--data-dir",        data_dir("server")};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return start(argv);
+  }
+  // `scope agent` with synthetic events (the test hook).
+  Process& agent(const std::string& node, int64_t count, uint64_t rate,
+                 std::vector<std::string> extra = {}, const std::string& dir = "") {
+    std::vector<std::string> argv = {kScope,
+                                     "agent",
+                                     "--redis",
+                                     redis_url(),
+                                     "--node",
+                                     node,
+                                     "--stream",
+                                     stream_,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--data-dir",
+                                     dir.empty() ? data_dir("agent-" + node) : dir,
+                                     "--test-synthetic-count",
+                                     std::to_string(count),
+                                     "--test-synthetic-rate",
+                                     std::to_string(rate)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return start(argv);
+  }
+  Process& start(const std::vector<std::string>& argv) {
+    procs_.push_back(std::make_unique<Process>());
+    EXPECT_TRUE(procs_.back()->start(argv, {{"SCOPE_VERBOSE", "1"}}));
+    return *procs_.back();
+  }
+  std::string data_dir(const std::string& who) {
+    auto it = dirs_.find(who);
+    if (it != dirs_.end()) return it->second;
+    return dirs_[who] = temp_dir(name_ + "-" + who);
+  }
+
+  int64_t stored() { return pg_->scalar("SELECT count(*) FROM cuda_events"); }
+  int64_t distinct() {
+    return pg_->scalar("SELECT count(*) FROM (SELECT DISTINCT node, seq FROM cuda_events) d");
+  }
+  // Waits until `expected` events are stored (true) or the timeout passes.
+  bool wait_stored(int64_t expected, double timeout_s) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (stored() >= expected) return true;
+      for (auto& p : procs_) p->pump(0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
+ private:
+  std::string name_, schema_, stream_;
+  std::unique_ptr<transport::RedisClient> redis_;
+  std::unique_ptr<Pg> pg_;
+  std::vector<std::unique_ptr<Process>> procs_;
+  std::map<std::string, std::string> dirs_;
+};
+
+// The metrics port a process printed ("/metrics on http://127.0.0.1:PORT").
+inline int metrics_port(Process& p, double timeout_s = 20) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  std::regex re("on http://127\\.0\\.0\\.1:([0-9]+)");
+  while (std::chrono::steady_clock::now() < deadline) {
+    p.pump(50);
+    std::smatch m;
+    std::string err = p.err();
+    if (std::regex_search(err, m, re)) return std::stoi(m[1]);
+  }
+  return -1;
+}
+
+// One sample from /metrics (`name{labels}` as written), -1 when absent.
+double metric(int port, const std::string& series);
+
+// Waits for `pred`, pumping the processes' output meanwhile.
+inline bool wait_until(const std::function<bool()>& pred, double timeout_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+// The JSON summary a process printed on stdout at exit.
+inline nlohmann::json summary_of(const RunResult& r) {
+  for (const auto& line : bpftest::lines_of(r.out))
+    if (line.rfind("{\"", 0) == 0) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.value("event", "") == "summary") return j;
+    }
+  return nullptr;
+}
+
+}  // namespace scope::fleettest

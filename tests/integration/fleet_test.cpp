@@ -1,0 +1,343 @@
+// The fleet end to end: `scope agent` → Redis stream → `scope server` →
+// PostgreSQL, with real servers, and the faults it must survive with every
+// event stored exactly once. Agents generate synthetic cuda launches (the
+// --test-synthetic-* hook) so that no root and no probes are needed.
+#include <httplib.h>
+#include <signal.h>
+
+#include "fleet_helpers.h"
+
+namespace scope::fleettest {
+
+double metric(int port, const std::string& series) {
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_connection_timeout(2);
+  cli.set_read_timeout(5);
+  auto res = cli.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  for (const auto& line : bpftest::lines_of(res->body))
+    if (line.rfind(series + " ", 0) == 0) return std::atof(line.c_str() + series.size() + 1);
+  return -1;
+}
+
+namespace {
+
+// Every stored event once: as many rows as distinct (node, seq), and `expected` of them.
+void expect_exactly_once(Fleet& f, int64_t expected) {
+  EXPECT_EQ(f.stored(), expected);
+  EXPECT_EQ(f.distinct(), expected);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE op = 'launch' AND kernel LIKE "
+                          "'synthetic_kernel_%'"),
+            expected);
+}
+
+std::string describe(Process& p) {
+  p.pump(0);
+  return "stderr:\n" + p.err().substr(p.err().size() > 4000 ? p.err().size() - 4000 : 0);
+}
+
+TEST(Fleet, TwoAgentsWithTheirNodeNames) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("two_agents");
+  Process& server = f.server();
+  Process& a = f.agent("node-a", 30000, 0);
+  Process& b = f.agent("node-b", 20000, 0);
+  ASSERT_TRUE(f.wait_stored(50000, 60)) << f.stored() << "\n" << describe(server) << describe(a);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // nothing more arrives
+  expect_exactly_once(f, 50000);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node = 'node-a'"), 30000);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node = 'node-b'"), 20000);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM scope_batches"),
+            f.pg().scalar("SELECT count(DISTINCT (node, boot_id, first_seq)) FROM scope_batches"));
+  int port = metrics_port(server);
+  ASSERT_GT(port, 0) << describe(server);
+  EXPECT_EQ(metric(port, "scope_events_stored_total"), 50000);
+  a.signal(SIGTERM);
+  b.signal(SIGTERM);
+  auto ra = a.wait(30);
+  auto sa = summary_of(ra);
+  ASSERT_TRUE(sa.is_object()) << ra.out << ra.err;
+  EXPECT_EQ(sa["received"], 30000);
+  EXPECT_EQ(sa["shipped"], 30000);
+  EXPECT_EQ(sa["dropped"]["queue_full"], 0);
+  b.wait(30);
+  server.signal(SIGTERM);
+  auto rs = server.wait(30);
+  EXPECT_EQ(rs.status, 0) << rs.err;
+  auto ss = summary_of(rs);
+  ASSERT_TRUE(ss.is_object()) << rs.out;
+  EXPECT_EQ(ss["stored"], 50000);
+}
+
+// The real probes: the CUDA demo traced by `scope agent`, its operations
+// counted in PostgreSQL exactly as the demo reports them.
+TEST(Fleet, CudaDemoThroughAgentRedisServerPostgres) {
+  SCOPE_FLEET_REQUIRE();
+  if (std::string why = bpftest::skip_reason(); !why.empty()) {
+    std::printf("skipped: %s\n", why.c_str());
+    GTEST_SKIP() << why;
+  }
+  Fleet f("cuda_demo");
+  Process& server = f.server();
+  Process& agent = f.start({kScope, "agent", "--redis", redis_url(), "--node", "demo-node",
+                            "--stream", f.stream(), "--probes", "cuda", "--listen", "127.0.0.1:0",
+                            "--data-dir", f.data_dir("agent"), "--batch-delay-ms", "50"});
+  // The probes are attached once the agent says it ships.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        agent.pump(0);
+        return agent.err().find("shipping to") != std::string::npos;
+      },
+      60))
+      << describe(agent);
+  RunResult demo = bpftest::run({bpftest::kBin + "/cuda_demo"}, 120);
+  ASSERT_EQ(demo.status, 0) << demo.err;
+  nlohmann::json expect;
+  for (const auto& line : bpftest::lines_of(demo.out))
+    if (line.rfind("expect ", 0) == 0)
+      expect = nlohmann::json::parse(line.substr(7), nullptr, false);
+  ASSERT_TRUE(expect.is_object()) << demo.out;
+  int64_t total = 0;
+  for (const char* k :
+       {"launches", "allocs", "frees", "memcpy", "memset", "syncs", "graph_launches"})
+    total += expect.at(k).get<int64_t>();
+  // Other processes on the host may use CUDA too: count the demo's comm only.
+  auto demo_count = [&] {
+    return f.pg().scalar(
+        "SELECT count(*) FROM cuda_events WHERE comm = 'cuda_demo' AND node = "
+        "'demo-node'");
+  };
+  ASSERT_TRUE(wait_until([&] { return demo_count() >= total; }, 60))
+      << demo_count() << " of " << total << "\n"
+      << describe(agent) << describe(server);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(demo_count(), total);
+  const std::pair<const char*, const char*> ops[] = {{"launch", "launches"},
+                                                     {"alloc", "allocs"},
+                                                     {"free", "frees"},
+                                                     {"memcpy", "memcpy"},
+                                                     {"memset", "memset"},
+                                                     {"sync", "syncs"},
+                                                     {"graph_launch", "graph_launches"}};
+  for (const auto& [op, key] : ops)
+    EXPECT_EQ(f.pg().scalar(std::string("SELECT count(*) FROM cuda_events WHERE comm = "
+                                        "'cuda_demo' AND op = '") +
+                            op + "'"),
+              expect.at(key).get<int64_t>())
+        << op;
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE comm = 'cuda_demo' AND op = "
+                          "'launch' AND kernel IS NULL"),
+            0);
+}
+
+TEST(Fleet, ServerKilledMidRunThenRestarted) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("server_kill");
+  const int64_t n = 300000;
+  Process& server = f.server();
+  Process& agent = f.agent("node-k", n, 60000);
+  ASSERT_TRUE(f.wait_stored(30000, 60)) << describe(server);
+  server.signal(SIGKILL);
+  server.wait(10);
+  int64_t at_kill = f.stored();
+  EXPECT_LT(at_kill, n) << "the run ended before the kill: nothing was tested";
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  Process& again = f.server();  // same consumer name: finds its pending entries
+  ASSERT_TRUE(f.wait_stored(n, 90)) << f.stored() << "\n" << describe(again) << describe(agent);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  expect_exactly_once(f, n);
+}
+
+TEST(Fleet, AnotherServerClaimsWhatADeadOneLeftPending) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("claim");
+  const int64_t n = 100000;
+  // A consumer that read entries and died before acknowledging them.
+  transport::StreamConsumer ghost(f.redis(), {f.stream(), "scope-server", "ghost"});
+  ASSERT_TRUE(ghost.ensure_group());
+  Process& agent = f.agent("node-c", n, 0);
+  size_t taken = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto got = ghost.read(4, 100);
+        taken += got ? got->size() : 0;
+        return taken >= 4;
+      },
+      30))
+      << describe(agent);
+  // A different consumer: it has to take the ghost's pending entries over.
+  Process& server = f.server({"--claim-idle-ms", "1000"}, "server-b");
+  ASSERT_TRUE(f.wait_stored(n, 90)) << f.stored() << "\n" << describe(server) << describe(agent);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto pending = f.redis().command({"XPENDING", f.stream(), "scope-server"});
+        return pending && pending->elements.at(0).integer == 0;
+      },
+      20))
+      << "entries left unacknowledged\n"
+      << describe(server);
+  server.signal(SIGTERM);
+  auto s = summary_of(server.wait(30));
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["claimed"].get<int64_t>(), static_cast<int64_t>(taken));
+  expect_exactly_once(f, n);
+}
+
+TEST(Fleet, RedisRestartedMidRun) {
+  SCOPE_FLEET_REQUIRE(true);
+  Fleet f("redis_restart");
+  const int64_t n = 200000;
+  Process& server = f.server();
+  Process& agent = f.agent("node-r", n, 40000);
+  ASSERT_TRUE(f.wait_stored(20000, 60)) << describe(server);
+  services("stop-redis");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  services("start-redis");
+  ASSERT_TRUE(f.wait_stored(n, 120)) << f.stored() << "\n" << describe(server) << describe(agent);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  expect_exactly_once(f, n);
+  agent.signal(SIGTERM);
+  auto s = summary_of(agent.wait(30));
+  ASSERT_TRUE(s.is_object());
+  EXPECT_GT(s["spooled"].get<int64_t>(), 0) << "Redis was never seen down: nothing was tested";
+  EXPECT_EQ(s["replayed"], s["spooled"]);
+}
+
+TEST(Fleet, PostgresStoppedAndStarted) {
+  SCOPE_FLEET_REQUIRE(true);
+  Fleet f("pg_restart");
+  const int64_t n = 200000;
+  Process& server = f.server();
+  Process& agent = f.agent("node-p", n, 40000);
+  ASSERT_TRUE(f.wait_stored(20000, 60)) << describe(server);
+  services("stop-postgres");
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  services("start-postgres");
+  ASSERT_TRUE(f.wait_stored(n, 120)) << f.stored() << "\n" << describe(server) << describe(agent);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  expect_exactly_once(f, n);
+  int port = metrics_port(server);
+  EXPECT_GT(metric(port, "scope_store_errors_total"), 0) << "the store never failed";
+}
+
+TEST(Fleet, AgentKilledWithBatchesInItsSpoolReplaysThemAfterRestart) {
+  SCOPE_FLEET_REQUIRE(true);
+  Fleet f("agent_spool");
+  const int64_t n = 50000;
+  services("stop-redis");
+  std::string dir = f.data_dir("agent-spool");
+  Process& first = f.agent("node-s", n, 0, {}, dir);
+  int port = metrics_port(first);
+  ASSERT_GT(port, 0) << describe(first);
+  bool spooled = wait_until([&] { return metric(port, "scope_spool_events") == n; }, 60);
+  first.signal(SIGKILL);
+  first.wait(10);
+  services("start-redis");
+  ASSERT_TRUE(spooled) << describe(first);
+  Process& server = f.server();
+  Process& second = f.agent("node-s", 0, 0, {}, dir);  // no new events: only the spool
+  ASSERT_TRUE(f.wait_stored(n, 60)) << f.stored() << "\n" << describe(second) << describe(server);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  expect_exactly_once(f, n);
+}
+
+TEST(Fleet, AFullSpoolDropsTheOldestAndCountsThem) {
+  SCOPE_FLEET_REQUIRE(true);
+  Fleet f("spool_full");
+  const int64_t n = 400000;
+  services("stop-redis");
+  Process& agent = f.agent("node-f", n, 0, {"--test-spool-max-kb", "8"});
+  int port = metrics_port(agent);
+  ASSERT_GT(port, 0) << describe(agent);
+  bool done = wait_until(
+      [&] {
+        agent.pump(0);
+        return agent.err().find("synthetic events done") != std::string::npos;
+      },
+      60);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the last batches reach the spool
+  services("start-redis");
+  ASSERT_TRUE(done) << describe(agent);
+  Process& server = f.server();
+  ASSERT_TRUE(wait_until([&] { return metric(port, "scope_spool_events") == 0; }, 60))
+      << describe(agent);
+  agent.signal(SIGTERM);
+  auto r = agent.wait(30);
+  auto s = summary_of(r);
+  ASSERT_TRUE(s.is_object()) << r.out << r.err;
+  int64_t dropped = s["dropped"]["spool_full"].get<int64_t>() +
+                    s["dropped"]["queue_full"].get<int64_t>() +
+                    s["dropped"]["spool_error"].get<int64_t>();
+  EXPECT_GT(s["dropped"]["spool_full"].get<int64_t>(), 0) << "the spool never filled";
+  EXPECT_NE(r.err.find("spool full"), std::string::npos) << "the drop was silent";
+  ASSERT_TRUE(f.wait_stored(n - dropped, 60)) << f.stored() << " + " << dropped << "\n"
+                                              << describe(server);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  expect_exactly_once(f, n - dropped);
+}
+
+TEST(Fleet, ACorruptEntryIsMovedAsideAndIngestGoesOn) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("corrupt");
+  Process& server = f.server();
+  ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", "SCPB\x01\x01 not a batch"}));
+  ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "x", "no b field"}));
+  Process& agent = f.agent("node-x", 10000, 0);
+  ASSERT_TRUE(f.wait_stored(10000, 60)) << describe(server) << describe(agent);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto len = f.redis().command({"XLEN", f.stream() + ":dead"});
+        return len && len->integer == 2;
+      },
+      10));
+  auto dead = f.redis().command({"XRANGE", f.stream() + ":dead", "-", "+"});
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->elements.size(), 2u);
+  int port = metrics_port(server);
+  EXPECT_EQ(metric(port, "scope_batches_corrupt_total"), 2);
+  expect_exactly_once(f, 10000);
+  server.signal(SIGTERM);
+  auto s = summary_of(server.wait(30));
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["corrupt_batches"], 2);
+}
+
+TEST(Fleet, ClearErrorsForBadUrlsAndRetriesForUnreachableServers) {
+  SCOPE_FLEET_REQUIRE();
+  auto bad = bpftest::run(
+      {kScope, "agent", "--redis", "localhost:6379", "--data-dir", temp_dir("badurl")}, 30);
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("invalid Redis URL"), std::string::npos) << bad.err;
+  auto bad_pg = bpftest::run({kScope, "server", "--redis", redis_url(), "--postgres",
+                              "postgresql://[broken", "--data-dir", temp_dir("badurl")},
+                             30);
+  EXPECT_EQ(bad_pg.status, 2);
+  EXPECT_NE(bad_pg.err.find("invalid PostgreSQL URL"), std::string::npos) << bad_pg.err;
+
+  // Unreachable PostgreSQL: the server waits for it, saying so, and stops on SIGTERM.
+  Process server;
+  ASSERT_TRUE(server.start({kScope, "server", "--redis", redis_url(), "--postgres",
+                            "postgresql://postgres@127.0.0.1:1/none", "--listen", "127.0.0.1:0",
+                            "--data-dir", temp_dir("unreach")}));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  server.signal(SIGTERM);
+  auto rs = server.wait(30);
+  EXPECT_EQ(rs.status, 0);
+  EXPECT_NE(rs.err.find("retrying"), std::string::npos) << rs.err;
+
+  // Unreachable Redis: the agent keeps its events in the spool.
+  Process agent;
+  ASSERT_TRUE(agent.start({kScope, "agent", "--redis", "redis://127.0.0.1:1", "--node", "n",
+                           "--data-dir", temp_dir("unreach"), "--test-synthetic-count", "1000"}));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  agent.signal(SIGTERM);
+  auto ra = agent.wait(30);
+  EXPECT_EQ(ra.status, 0) << ra.err;
+  EXPECT_NE(ra.err.find("unreachable"), std::string::npos) << ra.err;
+  auto s = summary_of(ra);
+  ASSERT_TRUE(s.is_object()) << ra.out;
+  EXPECT_EQ(s["spool_pending"], 1000);
+}
+
+}  // namespace
+}  // namespace scope::fleettest
