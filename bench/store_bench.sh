@@ -23,7 +23,7 @@ SQLite (WAL, synchronous=NORMAL, one transaction per batch, indexes on ts_ns and
 
 | measure | value |
 |---|---|
-| ingest, 2,000,000 events (wall) | $(echo "$ingest" | jq .events_per_s) events/s (target ≥ 300,000) |
+| ingest, 2,000,000 events (wall, median of 3 rounds) | $(echo "$ingest" | jq .events_per_s) events/s (target ≥ 300,000) |
 | ingest per CPU second of the process (generation included) | $(echo "$ingest" | jq .events_per_cpu_s) events/CPU-s |
 | baseline in the same run: one INSERT transaction per event | $(echo "$ingest" | jq .baseline_one_insert_per_event_per_s) events/s (batched: $(echo "$ingest" | jq '.ratio*10|floor/10')×) |
 | bytes on disk per CUDA launch event (1,000,000 launches, indexes included) | $(echo "$bytes" | jq '.bytes_per_event*10|floor/10') |

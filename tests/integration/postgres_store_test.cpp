@@ -52,7 +52,8 @@ TEST(PostgresStore, RecordsItsSchemaVersionAndReopens) {
   auto s = open_store("pgs_meta");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->partitioning(), "native");  // Debian has no timescaledb
-  ASSERT_TRUE(s->write(launches(0, 10, today() * kDay)));
+  auto w0 = s->write(launches(0, 10, today() * kDay));
+  ASSERT_TRUE(w0) << (w0 ? "" : w0.error());
   s.reset();
   auto again = open_store("pgs_meta", false);
   ASSERT_TRUE(again);

@@ -122,6 +122,18 @@ TEST_P(StoreSuite, StoresEveryEventOnceAndIgnoresARedeliveredBatch) {
   EXPECT_EQ(scalar(*store_, "SELECT count(*) FROM cuda_events WHERE node = 'n2'"), 10);
 }
 
+TEST_P(StoreSuite, KeepsTheKernelRollupInStepWithTheEvents) {
+  ASSERT_TRUE(store_->write(launches("n1", 0, 300, 1000)));
+  ASSERT_TRUE(store_->write(launches("n1", 0, 300, 1000)));  // redelivered: not counted twice
+  // 120 s later: another minute.
+  ASSERT_TRUE(store_->write(launches("n1", 300, 100, 1000 + 120'000'000'000)));
+  EXPECT_EQ(scalar(*store_, "SELECT sum(launches) FROM cuda_kernel_minutes"), 400);
+  EXPECT_EQ(scalar(*store_, "SELECT count(DISTINCT minute_ns) FROM cuda_kernel_minutes"), 2);
+  EXPECT_EQ(scalar(*store_, "SELECT sum(launches) FROM cuda_kernel_minutes WHERE kernel = "
+                            "'kernel_a'"),
+            scalar(*store_, "SELECT count(*) FROM cuda_events WHERE kernel = 'kernel_a'"));
+}
+
 TEST_P(StoreSuite, ColumnsFollowTheVocabulary) {
   event::Batch b = launches("n1", 0, 0, 0);
   CudaEvent alloc;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "event/schema.h"
+#include "store/rollup.h"
 
 namespace scope::store {
 
@@ -73,6 +74,41 @@ void rollback(PGconn* c) {
 // COPY text format: backslash escapes, \N for NULL. Invalid UTF-8 and NUL
 // bytes (comm and paths come from the kernel as raw bytes) become '?': one
 // bad string must not make a whole batch unstorable.
+// The length of the valid UTF-8 sequence of 2-4 bytes at p[i], or 0 when it
+// is not one (PostgreSQL rejects a whole COPY or statement for one bad byte).
+size_t utf8_len(const unsigned char* p, size_t i, size_t n) {
+  unsigned char c = p[i];
+  size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  bool ok = len > 0 && i + len <= n;
+  for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+  if (ok && len == 3) {
+    unsigned cp = ((c & 0x0fu) << 12) | ((p[i + 1] & 0x3fu) << 6);
+    ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
+  }
+  if (ok && len == 4) {
+    unsigned cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3fu) << 12);
+    ok = cp >= 0x10000 && cp <= 0x10ffff;
+  }
+  return ok ? len : 0;
+}
+
+// `s` with NUL bytes and invalid UTF-8 as '?', for a statement parameter.
+std::string utf8_text(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = p[i] < 0x80 ? 1 : utf8_len(p, i, s.size());
+    if (!len || p[i] == 0) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    out.append(s.data() + i, len);
+    i += len;
+  }
+  return out;
+}
+
 void append_copy_text(std::string& out, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size();
@@ -101,18 +137,8 @@ void append_copy_text(std::string& out, std::string_view s) {
       ++i;
       continue;
     }
-    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    bool ok = len > 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
-    if (ok && len == 3) {
-      unsigned cp = ((c & 0x0fu) << 12) | ((p[i + 1] & 0x3fu) << 6);
-      ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
-    }
-    if (ok && len == 4) {
-      unsigned cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3fu) << 12);
-      ok = cp >= 0x10000 && cp <= 0x10ffff;
-    }
-    if (!ok) {
+    size_t len = utf8_len(p, i, n);
+    if (!len) {
       out += '?';
       ++i;
       continue;
@@ -305,8 +331,9 @@ Status PostgresStore::init() {
   }
   // Migrations, in order: step v brings a database from version v to v + 1.
   for (int v = version; v < kSchemaVersion; ++v) {
-    std::string step =
-        partitioning_ == "timescale" ? migration_v1_timescale(options_) : migration_v1_native();
+    std::string step = v == 1                         ? kernel_minutes_ddl()
+                       : partitioning_ == "timescale" ? migration_v1_timescale(options_)
+                                                      : migration_v1_native();
     if (auto st = exec(db_, step); !st)
       return fail("migration to schema version " + std::to_string(v + 1), st.error());
     if (auto st =
@@ -471,8 +498,24 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
         PQclear(r);
       }
     }
+    // The per-minute kernel rollup (store/rollup.h), in the same transaction.
+    static const std::string upsert = kernel_minutes_upsert(true);
+    std::string rollup_error;
+    for (const auto& m : ok ? kernel_minutes(batch) : std::vector<KernelMinute>{}) {
+      std::string minute = std::to_string(m.minute_ns), pid = std::to_string(m.pid),
+                  launches = std::to_string(m.launches), total = std::to_string(m.total_ns),
+                  kernel = utf8_text(m.kernel);
+      const char* p[] = {minute.c_str(), batch.node.c_str(), pid.c_str(),
+                         kernel.c_str(), launches.c_str(),   total.c_str()};
+      PgResult r(PQexecParams(db_, upsert.c_str(), 6, nullptr, p, nullptr, nullptr, 0));
+      if (r.status() != PGRES_COMMAND_OK) {
+        rollup_error = std::string("kernel rollup: ") + PQresultErrorMessage(r.r);
+        ok = false;
+        break;
+      }
+    }
     if (!ok) {
-      fail(conn_error(db_));
+      fail(rollup_error.empty() ? conn_error(db_) : rollup_error);
       if (PQstatus(db_) != CONNECTION_OK) continue;
       break;
     }
@@ -649,7 +692,9 @@ Result<uint64_t> PostgresStore::apply_retention(int64_t cutoff_ns) {
     for (auto it = partitions_.begin(); it != partitions_.end();)
       it = (*it + 1) * options_.partition_ns <= cutoff_ns ? partitions_.erase(it) : std::next(it);
     if (auto st =
-            exec(db_, "DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns));
+            exec(db_, "DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns) +
+                          "; DELETE FROM " + kKernelMinutesTable + " WHERE minute_ns < " +
+                          std::to_string(cutoff_ns - cutoff_ns % kMinuteNs));
         !st)
       return make_error(st.error());
   }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "event/schema.h"
+#include "store/rollup.h"
 
 namespace scope::store {
 
@@ -34,7 +35,7 @@ std::vector<std::string> migrations() {
     v1 += "CREATE INDEX IF NOT EXISTS " + t + "_ts ON " + t + " (ts_ns);";
     v1 += "CREATE INDEX IF NOT EXISTS " + t + "_pid_ts ON " + t + " (pid, ts_ns);";
   }
-  return {v1};
+  return {v1, kernel_minutes_ddl()};
 }
 
 int64_t now_ns() {
@@ -61,6 +62,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
 SqliteStore::~SqliteStore() {
   for (auto* st : inserts_) sqlite3_finalize(st);
   sqlite3_finalize(record_batch_);
+  sqlite3_finalize(upsert_minute_);
   if (ro_) sqlite3_close_v2(ro_);
   if (db_) sqlite3_close_v2(db_);
 }
@@ -135,6 +137,9 @@ Status SqliteStore::init() {
   if (sqlite3_prepare_v3(db_, "INSERT OR IGNORE INTO scope_batches VALUES (?, ?, ?, ?, ?)", -1,
                          SQLITE_PREPARE_PERSISTENT, &record_batch_, nullptr) != SQLITE_OK)
     return make_error(last_error(db_));
+  if (sqlite3_prepare_v3(db_, kernel_minutes_upsert(false).c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                         &upsert_minute_, nullptr) != SQLITE_OK)
+    return make_error(last_error(db_));
 
   if (sqlite3_open_v2(options_.path.c_str(), &ro_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK)
@@ -186,6 +191,18 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return fail(last_error(db_));
     ++res.stored;
+  }
+  for (const auto& m : kernel_minutes(batch)) {
+    sqlite3_stmt* st = upsert_minute_;
+    sqlite3_bind_int64(st, 1, m.minute_ns);
+    sqlite3_bind_text(st, 2, batch.node.data(), static_cast<int>(batch.node.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, m.pid);
+    sqlite3_bind_text(st, 4, m.kernel.data(), static_cast<int>(m.kernel.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, m.launches);
+    sqlite3_bind_int64(st, 6, m.total_ns);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return fail(last_error(db_));
   }
   if (auto st = exec("COMMIT"); !st) return fail(st.error());
   return res;
@@ -270,7 +287,9 @@ Result<uint64_t> SqliteStore::apply_retention(int64_t cutoff_ns) {
     }
   }
   std::lock_guard lock(write_mu_);
-  if (auto st = exec("DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns));
+  if (auto st = exec("DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns) +
+                     "; DELETE FROM " + kKernelMinutesTable + " WHERE minute_ns < " +
+                     std::to_string(cutoff_ns - cutoff_ns % kMinuteNs));
       !st)
     return make_error(st.error());
   return deleted;

@@ -22,7 +22,7 @@ struct SqliteOptions {
 class SqliteStore final : public Store {
  public:
   // The schema version this build writes; migrations bring older files up to it.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;  // 2: cuda_kernel_minutes
 
   static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
   ~SqliteStore() override;
@@ -43,6 +43,7 @@ class SqliteStore final : public Store {
   sqlite3* ro_ = nullptr;               // reader (query_only)
   std::vector<sqlite3_stmt*> inserts_;  // per family id
   sqlite3_stmt* record_batch_ = nullptr;
+  sqlite3_stmt* upsert_minute_ = nullptr;  // store/rollup.h
   std::mutex write_mu_;
   std::mutex read_mu_;
 };
