@@ -52,6 +52,16 @@ TEST(Fleet, TwoAgentsWithTheirNodeNames) {
   int port = metrics_port(server);
   ASSERT_GT(port, 0) << describe(server);
   EXPECT_EQ(metric(port, "scope_events_stored_total"), 50000);
+  // scope sql through the server (read-only transaction on PostgreSQL).
+  const std::string dir = f.data_dir("server");
+  auto by_node =
+      bpftest::run({kScope, "sql", "--data-dir", dir, "--csv",
+                    "SELECT node, count(*) FROM cuda_events GROUP BY node ORDER BY node"});
+  EXPECT_EQ(by_node.status, 0) << by_node.err;
+  EXPECT_EQ(by_node.out, "node,count\nnode-a,30000\nnode-b,20000\n");
+  auto write = bpftest::run({kScope, "sql", "--data-dir", dir, "DELETE FROM cuda_events"});
+  EXPECT_EQ(write.status, 1);
+  EXPECT_NE(write.err.find("read-only"), std::string::npos) << write.err;
   a.signal(SIGTERM);
   b.signal(SIGTERM);
   auto ra = a.wait(30);

@@ -129,8 +129,9 @@ TEST_P(StoreSuite, KeepsTheKernelRollupInStepWithTheEvents) {
   ASSERT_TRUE(store_->write(launches("n1", 300, 100, 1000 + 120'000'000'000)));
   EXPECT_EQ(scalar(*store_, "SELECT sum(launches) FROM cuda_kernel_minutes"), 400);
   EXPECT_EQ(scalar(*store_, "SELECT count(DISTINCT minute_ns) FROM cuda_kernel_minutes"), 2);
-  EXPECT_EQ(scalar(*store_, "SELECT sum(launches) FROM cuda_kernel_minutes WHERE kernel = "
-                            "'kernel_a'"),
+  EXPECT_EQ(scalar(*store_,
+                   "SELECT sum(launches) FROM cuda_kernel_minutes WHERE kernel = "
+                   "'kernel_a'"),
             scalar(*store_, "SELECT count(*) FROM cuda_events WHERE kernel = 'kernel_a'"));
 }
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -538,6 +539,17 @@ Result<QueryResult> PostgresStore::query(std::string_view sql_in, const QueryOpt
   std::string sql(sql_in);
   while (!sql.empty() && std::strchr(" \t\r\n;", sql.back())) sql.pop_back();
   if (sql.empty()) return make_error("empty query");
+  {
+    // A cursor takes a query only: say so, rather than PostgreSQL's syntax error
+    // about a DECLARE the user never wrote. (The read-only transaction stops
+    // a write hidden in a WITH.)
+    size_t at = sql.find_first_not_of(" \t\r\n(");
+    std::string word;
+    while (at < sql.size() && std::isalpha(static_cast<unsigned char>(sql[at])))
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[at++])));
+    if (word != "select" && word != "with" && word != "values" && word != "table")
+      return make_error("read-only: the store accepts queries only (SELECT, WITH, VALUES, TABLE)");
+  }
   if (auto st = ensure(ro_); !st) return make_error(st.error());
   // Read-only transaction, a timeout, and a cursor so at most max_rows + 1
   // rows ever leave the server. DECLARE takes one SELECT/VALUES only.
