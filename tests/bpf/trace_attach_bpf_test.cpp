@@ -17,8 +17,14 @@ bool one_clear_line(const std::string& err) {
   return !lines.empty() && lines[0].rfind("scope: ", 0) == 0;
 }
 
+// The kernel releases a closed link's uprobes after an RCU grace period, and a
+// scope that another test just killed may still be exiting: allow 5 s.
 void expect_no_uprobes_left(const std::string& when) {
   auto left = uprobes_under(kLib);
+  for (int i = 0; i < 50 && !left.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = uprobes_under(kLib);
+  }
   EXPECT_TRUE(left.empty()) << when << ": uprobes left on " << kLib << ":\n"
                             << (left.empty() ? "" : left[0]);
 }
