@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job until `scope up` lands: build scope and trace the bundled CUDA
-# demo (a stand-in runtime and driver with the real ABI; no GPU needed).
+# Build scope and trace the bundled CUDA demo with `scope trace` (a stand-in
+# runtime and driver with the real ABI; no GPU needed). The main job is scripts/up.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
