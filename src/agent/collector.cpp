@@ -58,22 +58,9 @@ Result<std::unique_ptr<Collector>> Collector::start(const CollectorOptions& o, R
   fctx.mono_to_unix_ns = mono_to_unix_ns();
   fctx.out = &c->out_;
   fctx.options.open_skip_pseudo_fs = o.open_skip_pseudo;
-  for (const auto& name : families::known_families()) {
-    if (name == "cuda" || !c->families_.count(name)) continue;
-    auto family = families::make_family(name);
-    if (!family) continue;
-    if (auto st = family->start(fctx); !st) return make_error(name + ": " + st.error());
-    if (family->ring_map_fd() >= 0) {
-      auto st = c->poller_.add(
-          family->ring_map_fd(),
-          [](void* ctx, void* data, size_t size) {
-            return static_cast<families::ProbeFamily*>(ctx)->handle_record(data, size);
-          },
-          family.get());
-      if (!st) return make_error(name + ": " + st.error());
-    }
-    c->host_.push_back(std::move(family));
-  }
+  auto host = families::start_families(c->families_, fctx, c->poller_);
+  if (!host) return make_error(host.error());
+  c->host_ = std::move(host.value());
   // The cuda tracer: the cuda family, and the process watch that hands the
   // library families (llama, ggml) the files processes map.
   bool library_families = false;

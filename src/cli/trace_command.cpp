@@ -33,8 +33,6 @@ namespace scope::cli {
 
 namespace {
 
-const std::vector<std::string>& kKnownFamilies = families::known_families();
-
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
@@ -244,28 +242,12 @@ int run_trace(const TraceOptions& o) {
   host_out.processes = &processes;
   fctx.out = &host_out;
   fctx.options.open_skip_pseudo_fs = o.open_skip_pseudo;
-  for (const auto& name : kKnownFamilies) {
-    if (name == "cuda" || !wanted.count(name)) continue;
-    auto family = families::make_family(name);
-    if (!family) continue;
-    if (auto st = family->start(fctx); !st) {
-      std::fprintf(stderr, "scope: %s: %s\n", name.c_str(), st.error().c_str());
-      return 1;
-    }
-    if (family->ring_map_fd() >= 0) {
-      auto st = poller.add(
-          family->ring_map_fd(),
-          [](void* ctx, void* data, size_t size) {
-            return static_cast<families::ProbeFamily*>(ctx)->handle_record(data, size);
-          },
-          family.get());
-      if (!st) {
-        std::fprintf(stderr, "scope: %s: %s\n", name.c_str(), st.error().c_str());
-        return 1;
-      }
-    }
-    host.push_back(std::move(family));
+  auto started = families::start_families(wanted, fctx, poller);
+  if (!started) {
+    std::fprintf(stderr, "scope: %s\n", started.error().c_str());
+    return 1;
   }
+  host = std::move(started.value());
   std::vector<const families::ProbeFamily*> all_families;
   std::vector<families::ProbeFamily*> library_families;
   bool tracepoint_families = false;

@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "discover/process_info.h"
+#include "probe/ring_poller.h"
 #include "probe/target_filter.h"
 
 namespace scope::families {
@@ -122,5 +123,11 @@ std::vector<std::string> built_families();
 // when the list was given explicitly, and skipped when it is the default.
 Result<std::set<std::string>> parse_probe_list(const std::string& list, bool explicit_list);
 inline constexpr const char* kDefaultProbes = "cuda,ggml,llama";
+
+// Starts every family of `wanted` but cuda (which has its own tracer), in
+// known_families() order, and adds each one's ring buffer to `poller`. An
+// error names the family ("open: cannot ...").
+Result<std::vector<std::unique_ptr<ProbeFamily>>> start_families(
+    const std::set<std::string>& wanted, const FamilyContext& ctx, probe::RingPoller& poller);
 
 }  // namespace scope::families

@@ -75,4 +75,26 @@ Result<std::set<std::string>> parse_probe_list(const std::string& list, bool exp
   return families;
 }
 
+Result<std::vector<std::unique_ptr<ProbeFamily>>> start_families(
+    const std::set<std::string>& wanted, const FamilyContext& ctx, probe::RingPoller& poller) {
+  std::vector<std::unique_ptr<ProbeFamily>> started;
+  for (const auto& name : known_families()) {
+    if (name == "cuda" || !wanted.count(name)) continue;
+    auto family = make_family(name);
+    if (!family) continue;
+    if (auto st = family->start(ctx); !st) return make_error(name + ": " + st.error());
+    if (family->ring_map_fd() >= 0) {
+      auto st = poller.add(
+          family->ring_map_fd(),
+          [](void* fctx, void* data, size_t size) {
+            return static_cast<ProbeFamily*>(fctx)->handle_record(data, size);
+          },
+          family.get());
+      if (!st) return make_error(name + ": " + st.error());
+    }
+    started.push_back(std::move(family));
+  }
+  return started;
+}
+
 }  // namespace scope::families
