@@ -57,8 +57,8 @@ CLI::App* add_up_command(CLI::App& app, UpOptions& o) {
       ->envname("SCOPE_BATCH_EVENTS")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
-  cmd->add_option("--batch-ms", o.batch_ms, "Longest an event waits for its batch (ms)")
-      ->envname("SCOPE_BATCH_MS")
+  cmd->add_option("--batch-delay-ms", o.batch_ms, "Longest an event waits for its batch (ms)")
+      ->envname("SCOPE_BATCH_DELAY_MS")
       ->check(CLI::Range(1, 60000))
       ->capture_default_str();
   cmd->footer(
