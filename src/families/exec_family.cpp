@@ -323,7 +323,7 @@ class ExecFamily final : public ProbeFamily {
     if (kind == EXEC_KIND_EXEC) {
       auto e = decode_exec_record(data, size, ctx_.mono_to_unix_ns);
       if (!e) return ++bad_, 0;
-      if (!start_ns_) start_ns_ = ctx_.out && ctx_.out->start_ns ? ctx_.out->start_ns : e->ts_ns;
+      if (!start_ns_) start_ns_ = ctx_.start_unix_ns(e->ts_ns);
       ++events_;
       stats_.add(*e);
       if (ctx_.out)
@@ -331,7 +331,7 @@ class ExecFamily final : public ProbeFamily {
     } else if (kind == EXEC_KIND_EXIT) {
       auto e = decode_exit_record(data, size, ctx_.mono_to_unix_ns);
       if (!e) return ++bad_, 0;
-      if (!start_ns_) start_ns_ = ctx_.out && ctx_.out->start_ns ? ctx_.out->start_ns : e->ts_ns;
+      if (!start_ns_) start_ns_ = ctx_.start_unix_ns(e->ts_ns);
       ++events_;
       stats_.add(*e);
       if (ctx_.out)

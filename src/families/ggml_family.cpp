@@ -437,11 +437,7 @@ class GgmlFamily : public ProbeFamily {
       return 0;
     }
     ++events_;
-    if (!first_ts_)
-      first_ts_ = ctx_.out && ctx_.out->start_ns
-                      ? static_cast<uint64_t>(static_cast<int64_t>(ctx_.out->start_ns) -
-                                              ctx_.mono_to_unix_ns)
-                      : e->ts_ns;
+    if (!first_ts_) first_ts_ = ctx_.start_mono_ns(e->ts_ns);
     const std::string& call = names_.name(e->call);
     stats_.add(*e, call);
     nested_.add(*e);

@@ -235,11 +235,7 @@ class NetFamily : public ProbeFamily {
       return 0;
     }
     ++events_;
-    if (!first_ts_)  // the trace's start (Unix ns) on the kernel's clock
-      first_ts_ = ctx_.out && ctx_.out->start_ns
-                      ? static_cast<uint64_t>(static_cast<int64_t>(ctx_.out->start_ns) -
-                                              ctx_.mono_to_unix_ns)
-                      : e->ts_ns;
+    if (!first_ts_) first_ts_ = ctx_.start_mono_ns(e->ts_ns);
     stats_.add(*e);
     if (ctx_.out)
       ctx_.out->emit(net::event_json(*e, ctx_.mono_to_unix_ns),

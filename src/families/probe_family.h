@@ -69,6 +69,19 @@ struct FamilyContext {
   int64_t mono_to_unix_ns = 0;                  // bpf_ktime_get_ns() + this = Unix ns
   const EventOutput* out = nullptr;
   FamilyOptions options;
+
+  // Where human lines count time from: the trace's start (Unix ns), or the
+  // family's first event when there is none.
+  uint64_t start_unix_ns(uint64_t first_event_unix_ns) const {
+    return out && out->start_ns ? out->start_ns : first_event_unix_ns;
+  }
+  // The same on the kernel's clock (bpf_ktime_get_ns), for families that keep
+  // their events' times as the kernel gave them.
+  uint64_t start_mono_ns(uint64_t first_event_mono_ns) const {
+    return out && out->start_ns
+               ? static_cast<uint64_t>(static_cast<int64_t>(out->start_ns) - mono_to_unix_ns)
+               : first_event_mono_ns;
+  }
 };
 
 class ProbeFamily {
