@@ -54,4 +54,10 @@ std::string kernel_minutes_upsert(bool dollar) {
          ".launches + excluded.launches, total_ns = " + t + ".total_ns + excluded.total_ns";
 }
 
+std::string bookkeeping_retention_sql(int64_t cutoff_ns) {
+  return "DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns) +
+         "; DELETE FROM " + std::string(kKernelMinutesTable) + " WHERE minute_ns < " +
+         std::to_string(cutoff_ns - cutoff_ns % kMinuteNs);
+}
+
 }  // namespace scope::store

@@ -32,4 +32,8 @@ std::string kernel_minutes_ddl();
 // as ?1..?6 (SQLite) or $1..$6 (PostgreSQL, `dollar` true).
 std::string kernel_minutes_upsert(bool dollar);
 
+// Retention of the store's own tables (both stores): the dedupe rows of
+// batches ingested before `cutoff_ns` and the rollup's whole minutes before it.
+std::string bookkeeping_retention_sql(int64_t cutoff_ns);
+
 }  // namespace scope::store

@@ -703,11 +703,7 @@ Result<uint64_t> PostgresStore::apply_retention(int64_t cutoff_ns) {
     std::lock_guard lock(write_mu_);
     for (auto it = partitions_.begin(); it != partitions_.end();)
       it = (*it + 1) * options_.partition_ns <= cutoff_ns ? partitions_.erase(it) : std::next(it);
-    if (auto st =
-            exec(db_, "DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns) +
-                          "; DELETE FROM " + kKernelMinutesTable + " WHERE minute_ns < " +
-                          std::to_string(cutoff_ns - cutoff_ns % kMinuteNs));
-        !st)
+    if (auto st = exec(db_, bookkeeping_retention_sql(cutoff_ns)); !st)
       return make_error(st.error());
   }
   return deleted;

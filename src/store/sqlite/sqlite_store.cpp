@@ -287,11 +287,7 @@ Result<uint64_t> SqliteStore::apply_retention(int64_t cutoff_ns) {
     }
   }
   std::lock_guard lock(write_mu_);
-  if (auto st = exec("DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns) +
-                     "; DELETE FROM " + kKernelMinutesTable + " WHERE minute_ns < " +
-                     std::to_string(cutoff_ns - cutoff_ns % kMinuteNs));
-      !st)
-    return make_error(st.error());
+  if (auto st = exec(bookkeeping_retention_sql(cutoff_ns)); !st) return make_error(st.error());
   return deleted;
 }
 
