@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace scope::bpftest {
@@ -274,6 +275,16 @@ inline Trace trace(const std::vector<std::string>& args, double timeout_s = 90,
                    const std::vector<std::pair<std::string, std::string>>& env = {}) {
   return parse_trace(run_scope(args, timeout_s, env));
 }
+
+// Each `op` cuda_demo performs and the key of its `expect {...}` line that counts it.
+inline constexpr std::pair<const char*, const char*> kDemoOps[] = {
+    {"launch", "launches"},
+    {"alloc", "allocs"},
+    {"free", "frees"},
+    {"memcpy", "memcpy"},
+    {"memset", "memset"},
+    {"sync", "syncs"},
+    {"graph_launch", "graph_launches"}};
 
 // The `expect {...}` line cuda_demo prints at exit.
 inline nlohmann::json expect_line(const Trace& t) {

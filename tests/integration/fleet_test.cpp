@@ -108,9 +108,7 @@ TEST(Fleet, CudaDemoThroughAgentRedisServerPostgres) {
       expect = nlohmann::json::parse(line.substr(7), nullptr, false);
   ASSERT_TRUE(expect.is_object()) << demo.out;
   int64_t total = 0;
-  for (const char* k :
-       {"launches", "allocs", "frees", "memcpy", "memset", "syncs", "graph_launches"})
-    total += expect.at(k).get<int64_t>();
+  for (const auto& [op, key] : bpftest::kDemoOps) total += expect.at(key).get<int64_t>();
   // Other processes on the host may use CUDA too: count the demo's comm only.
   auto demo_count = [&] {
     return f.pg().scalar(
@@ -122,14 +120,7 @@ TEST(Fleet, CudaDemoThroughAgentRedisServerPostgres) {
       << describe(agent) << describe(server);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_EQ(demo_count(), total);
-  const std::pair<const char*, const char*> ops[] = {{"launch", "launches"},
-                                                     {"alloc", "allocs"},
-                                                     {"free", "frees"},
-                                                     {"memcpy", "memcpy"},
-                                                     {"memset", "memset"},
-                                                     {"sync", "syncs"},
-                                                     {"graph_launch", "graph_launches"}};
-  for (const auto& [op, key] : ops)
+  for (const auto& [op, key] : bpftest::kDemoOps)
     EXPECT_EQ(f.pg().scalar(std::string("SELECT count(*) FROM cuda_events WHERE comm = "
                                         "'cuda_demo' AND op = '") +
                             op + "'"),

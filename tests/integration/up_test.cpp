@@ -14,14 +14,7 @@ using bpftest::run;
 
 // Every op the demo performs, as stored, against what it says it did.
 void expect_demo_counts(ScopeUp& up, const json& expect, const std::string& where) {
-  const std::pair<const char*, const char*> ops[] = {{"launch", "launches"},
-                                                     {"alloc", "allocs"},
-                                                     {"free", "frees"},
-                                                     {"memcpy", "memcpy"},
-                                                     {"memset", "memset"},
-                                                     {"sync", "syncs"},
-                                                     {"graph_launch", "graph_launches"}};
-  for (const auto& [op, key] : ops) {
+  for (const auto& [op, key] : bpftest::kDemoOps) {
     int64_t want = expect.at(key).get<int64_t>();
     EXPECT_EQ(up.wait_count("SELECT count(*) FROM cuda_events WHERE op = '" + std::string(op) +
                                 "' AND " + where,
