@@ -160,8 +160,15 @@ int run_up(const UpOptions& o, bool explicit_probes) {
   agent::Collector& probes = **collector;
   std::string families;
   for (const auto& f : probes.families()) families += (families.empty() ? "" : ",") + f;
-  auto update_health = [&] {
+  // The probes' counters (per-CPU map reads) go to /metrics and /health twice
+  // a second and once more after the last drain, not on every poll.
+  uint64_t dropped_seen = 0, bad_seen = 0;
+  auto account = [&] {
     auto s = probes.stats();
+    pm.dropped_kernel.add(s.dropped - dropped_seen);
+    pm.dropped_bad.add(s.bad_events - bad_seen);
+    dropped_seen = s.dropped;
+    bad_seen = s.bad_events;
     std::lock_guard lock(health_mu);
     health = {{"node", bo.node},
               {"probes", families},
@@ -169,7 +176,7 @@ int run_up(const UpOptions& o, bool explicit_probes) {
               {"dropped", s.dropped},
               {"attached", probes.attached_files()}};
   };
-  update_health();
+  account();
 
   std::string url =
       "http://" + o.listen.substr(0, o.listen.rfind(':')) + ":" + std::to_string((*http)->port());
@@ -202,8 +209,7 @@ int run_up(const UpOptions& o, bool explicit_probes) {
     });
 
   int status = 0;
-  uint64_t dropped_seen = 0, bad_seen = 0;
-  auto next_health = std::chrono::steady_clock::now();
+  auto next_account = std::chrono::steady_clock::now();
   while (!stop_signal()) {
     int n = probes.poll(5);
     if (n < 0 && n != -EINTR) {
@@ -212,17 +218,13 @@ int run_up(const UpOptions& o, bool explicit_probes) {
       break;
     }
     batcher.tick();
-    if (std::chrono::steady_clock::now() >= next_health) {
-      update_health();
-      next_health += std::chrono::milliseconds(500);
+    if (std::chrono::steady_clock::now() >= next_account) {
+      account();
+      next_account += std::chrono::milliseconds(500);
     }
-    auto s = probes.stats();
-    pm.dropped_kernel.add(s.dropped - dropped_seen);
-    pm.dropped_bad.add(s.bad_events - bad_seen);
-    dropped_seen = s.dropped;
-    bad_seen = s.bad_events;
   }
   probes.drain();
+  account();
   batcher.flush();
   queue.close();
   writer.join();
