@@ -6,8 +6,9 @@
  *              weight and start time into the thread's slot; else nothing.
  *   sys_exit:  count/errors += in the thread's slot when it owns it and
  *              holds the syscall, else in stats[{tgid, tid, nr}]; a sampled
- *              call adds (now - start) * weight to the stats' total_ns.
- *   sched_process_exit: the slot's counts into `stats`, the slot freed.
+ *              call adds (now - start) * weight to the same counters'
+ *              total_ns.
+ *   sched_process_exit: the slot's counters into `stats`, the slot freed.
  *
  * Counts and errors are exact; latency is timed on a sample (see
  * bpf/shared/syscalls.h): two clock reads per call would cost as much as
@@ -126,15 +127,29 @@ static __always_inline struct syscall_stats *stats_of(struct syscall_key *k) {
 /* Entry i of the owner's slot into `stats` (the owner's context only). */
 static __always_inline void flush_entry(struct syscall_slot *slot, __u32 i) {
   if (i >= SYSCALL_SLOT_NRS || !(slot->used & (1u << i))) return;
+  struct syscall_slot_entry *e = &slot->entry[i];
   struct syscall_key k = {.tgid = slot->owner >> 32, .tid = (__u32)slot->owner, .nr = slot->nr[i]};
   struct syscall_stats *v = bpf_map_lookup_elem(&stats, &k);
   if (v) {
-    v->count += slot->count[i];
-    v->errors += slot->errors[i];
+    v->count += e->count;
+    v->errors += e->errors;
+    v->total_ns += e->total_ns;
+    v->timed += e->timed;
+    if (e->max_ns > v->max_ns) v->max_ns = e->max_ns;
   }
-  slot->count[i] = 0;
-  slot->errors[i] = 0;
+  e->count = 0;
+  e->errors = 0;
+  e->total_ns = 0;
+  e->timed = 0;
+  e->max_ns = 0;
   slot->used &= ~(1u << i);
+}
+
+/* One timed call into the stats of its key. */
+static __always_inline void time_in_stats(struct syscall_stats *v, __u64 d, __u32 weight) {
+  v->total_ns += d * weight;
+  v->timed += 1;
+  if (d > v->max_ns) v->max_ns = d;
 }
 
 SEC("tp_btf/sys_exit")
@@ -179,8 +194,7 @@ int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
       }
       if (i >= 0 && i < SYSCALL_SLOT_NRS) {
         slot->nr[i] = k.nr;
-        slot->count[i] = 0;
-        slot->errors[i] = 0;
+        slot->entry[i] = (struct syscall_slot_entry){};
         slot->used |= 1u << i;
       }
     } else {
@@ -188,18 +202,26 @@ int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
       v->errors += err;
     }
   }
+  struct syscall_slot_entry *e = 0;
   if (i >= 0 && i < SYSCALL_SLOT_NRS) {
-    slot->count[i] += 1;
-    slot->errors[i] += err;
+    e = &slot->entry[i];
+    e->count += 1;
+    e->errors += err;
   }
   if (!sampled) return 0;
-  if (slot->sample_nr == nr && (v || (v = bpf_map_lookup_elem(&stats, &k)))) {
-    __u64 d = bpf_ktime_get_ns() - slot->start_ns;
-    v->total_ns += d * slot->weight;
-    v->timed += 1;
-    if (d > v->max_ns) v->max_ns = d;
-  }
+  __u64 start = slot->start_ns;
   slot->start_ns = 0;
+  if (slot->sample_nr != nr) return 0;
+  __u64 d = bpf_ktime_get_ns() - start;
+  __u32 weight = slot->weight;
+  /* In the slot unless the entry's timed count or max would overflow. */
+  if (e && e->timed < SYSCALL_SLOT_TIMED_MAX && d <= 0xffffffffull) {
+    e->total_ns += d * weight;
+    e->timed += 1;
+    if (d > e->max_ns) e->max_ns = d;
+    return 0;
+  }
+  if (v || (v = bpf_map_lookup_elem(&stats, &k))) time_in_stats(v, d, weight);
   return 0;
 }
 

@@ -27,7 +27,7 @@ enum syscalls_drop {
  * time times its weight: an estimate of the whole, exact for a syscall made
  * less than SYSCALL_EXACT_PER_JIFFY times a jiffy on a CPU. */
 #define SYSCALL_SAMPLE_EVERY 16u
-#define SYSCALL_EXACT_PER_JIFFY 16u
+#define SYSCALL_EXACT_PER_JIFFY 4u
 #define SYSCALL_SAMPLERS 512u
 #define SYSCALL_SAMPLER_OF(nr) ((nr) & (SYSCALL_SAMPLERS - 1))
 
@@ -41,28 +41,38 @@ struct syscall_sampler {
  * - the sampled call in flight, written at entry by any thread. Two threads
  *   whose tids share a slot and are both in a sampled call lose one sample;
  * - for the traced thread that owns the slot (claimed with a compare-and-swap
- *   on `owner` when free, released at its exit), the counts of up to
+ *   on `owner` when free, released at its exit), the counters of up to
  *   SYSCALL_SLOT_NRS syscalls not yet added to `stats`: the hot path updates
- *   them in place instead of looking `stats` up. A syscall not among them
- *   takes a free entry or evicts one (its counts go to `stats`); the thread's
- *   exit moves all of them to `stats`. Only the owner writes them, so plain
- *   updates are exact; a reader adds `stats` and the owned entries. Threads
- *   that find the slot owned by another use `stats` directly. */
+ *   them in place instead of looking `stats` up, timing included. A syscall
+ *   not among them takes a free entry or evicts one (its counters go to
+ *   `stats`); the thread's exit moves all of them to `stats`. Only the owner
+ *   writes them, so plain updates are exact; a reader adds `stats` and the
+ *   owned entries. Threads that find the slot owned by another use `stats`.
+ * The head (what every exit reads) is one cache line and an entry half of
+ * one, so a counted syscall touches two lines of its thread's slot. */
 #define SYSCALL_SLOTS 16384u
 #define SYSCALL_SLOT_NRS 8u
 
+struct syscall_slot_entry {
+  __u64 count;
+  __u64 errors;
+  __u64 total_ns; /* as in syscall_stats */
+  __u32 timed;    /* at most SYSCALL_SLOT_TIMED_MAX: then the entry is flushed */
+  __u32 max_ns;   /* a longer call's time goes to `stats`' max_ns directly */
+};
+#define SYSCALL_SLOT_TIMED_MAX 0xffffffffu
+
 struct syscall_slot {
   __u64 start_ns;             /* bpf_ktime_get_ns() at the sampled entry; 0: none */
+  __u64 owner;                /* tgid << 32 | tid of the owner; 0: free */
   __u32 sample_tid;           /* the thread in the sampled call */
   __u32 sample_nr;            /* raw syscall number as at entry */
-  __u32 weight;               /* of the sample */
-  __u32 used;                 /* bit i: nr[i], count[i], errors[i] hold a syscall */
-  __u64 owner;                /* tgid << 32 | tid of the owner; 0: free */
-  __u32 nr[SYSCALL_SLOT_NRS]; /* as in syscall_key.nr */
-  __u32 next;                 /* the entry to evict next */
+  __u16 weight;               /* of the sample */
+  __u8 used;                  /* bit i: nr[i] and entry[i] hold a syscall */
+  __u8 next;                  /* the entry to evict next */
   __u32 reserved;
-  __u64 count[SYSCALL_SLOT_NRS];
-  __u64 errors[SYSCALL_SLOT_NRS];
+  __u32 nr[SYSCALL_SLOT_NRS]; /* as in syscall_key.nr */
+  struct syscall_slot_entry entry[SYSCALL_SLOT_NRS];
 };
 
 struct syscall_key {
@@ -94,14 +104,16 @@ struct syscall_comm {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct syscall_sampler) == 16, "syscall_sampler layout changed");
-static_assert(sizeof(struct syscall_slot) == 200, "syscall_slot layout changed");
+static_assert(sizeof(struct syscall_slot) == 320, "syscall_slot layout changed");
+static_assert(sizeof(struct syscall_slot_entry) == 32, "syscall_slot_entry layout changed");
 static_assert(sizeof(struct syscall_key) == 16, "syscall_key layout changed");
 static_assert(sizeof(struct syscall_stats) == 40, "syscall_stats layout changed");
 static_assert(sizeof(struct syscall_thread) == 8, "syscall_thread layout changed");
 static_assert(sizeof(struct syscall_comm) == 16, "syscall_comm layout changed");
 #else
 _Static_assert(sizeof(struct syscall_sampler) == 16, "syscall_sampler layout changed");
-_Static_assert(sizeof(struct syscall_slot) == 200, "syscall_slot layout changed");
+_Static_assert(sizeof(struct syscall_slot) == 320, "syscall_slot layout changed");
+_Static_assert(sizeof(struct syscall_slot_entry) == 32, "syscall_slot_entry layout changed");
 _Static_assert(sizeof(struct syscall_key) == 16, "syscall_key layout changed");
 _Static_assert(sizeof(struct syscall_stats) == 40, "syscall_stats layout changed");
 _Static_assert(sizeof(struct syscall_thread) == 8, "syscall_thread layout changed");

@@ -72,11 +72,12 @@ struct ProcessTotal {
 
 inline constexpr size_t kTopThreads = 5;
 
-// Adds the counts the threads' slots hold and `stats` does not yet (see bpf/shared/syscalls.h) to
+// Adds the counters (timing included) the threads' slots hold and `stats` does not yet (see bpf/shared/syscalls.h) to
 // the rows read from `stats`; a {thread, syscall} the rows lack gets a new row with no comm.
 void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots);
 
-// Keeps each {thread, syscall}'s count and errors from going down between reads: a read can miss
+// Keeps each {thread, syscall}'s counters (count, errors, timed, total_ns) from going down between
+// reads: a read can miss
 // counts a thread is moving from its slot to `stats` at that instant (never count them twice), and
 // interval deltas would take a dip for a recycled key. The value seen before stands until the
 // true one passes it.
@@ -85,7 +86,7 @@ class MonotonicCounts {
   void apply(std::vector<Row>& rows);
 
  private:
-  std::map<std::array<uint32_t, 3>, std::array<uint64_t, 2>> seen_;
+  std::map<std::array<uint32_t, 3>, std::array<uint64_t, 4>> seen_;  // count, errors, total_ns, timed
 };
 
 // Per syscall, sorted by total_ns (then count, then name).

@@ -16,7 +16,8 @@ namespace {
 
 // main: N getppid() and M write(-1) (EBADF), then T threads with K getppid()
 // each; optionally S signals to itself (each handler's return is one
-// rt_sigreturn), and C getppid() in a child that outlives the command by 3 s.
+// rt_sigreturn), C getppid() in a child that outlives the command by 3 s, and
+// Z sleeps of L ms (clock_nanosleep; L = 40 unless given).
 // Nothing else writes: the workload prints nothing.
 const char* kWorkload = R"(
 #define _GNU_SOURCE
@@ -24,6 +25,7 @@ const char* kWorkload = R"(
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 static long k;
 static void *worker(void *arg) {
@@ -37,6 +39,11 @@ int main(int argc, char **argv) {
   long n = atol(argv[1]), m = atol(argv[2]), t = atol(argv[3]);
   k = atol(argv[4]);
   long sigs = argc > 5 ? atol(argv[5]) : 0, c = argc > 6 ? atol(argv[6]) : 0;
+  long z = argc > 7 ? atol(argv[7]) : 0, l = argc > 8 ? atol(argv[8]) : 40;
+  for (long i = 0; i < z; i++) {
+    struct timespec ts = {l / 1000, l % 1000 * 1000000};
+    nanosleep(&ts, 0);
+  }
   for (long i = 0; i < n; i++) syscall(SYS_getppid);
   for (long i = 0; i < m; i++) syscall(SYS_write, -1, "x", 1);
   pthread_t th[16];
@@ -91,6 +98,45 @@ const nlohmann::json* find_syscall(const nlohmann::json& arr, const std::string&
 }
 
 }  // namespace
+
+// Latency: five 40 ms sleeps are each timed (a syscall made this rarely is timed every time), and
+// their total and maximum are what the sleeps took.
+TEST(SyscallsBpf, SleepLatency) {
+  SCOPE_BPF_REQUIRE();
+  std::string why;
+  std::string bin = workload(&why);
+  if (bin.empty()) GTEST_SKIP() << why;
+
+  Trace t = trace({"--probes", "syscalls", "--json", "--", bin, "0", "0", "0", "0", "0", "0", "5"},
+                  60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  const auto* sleep = find_syscall(t.summary.at("syscalls"), "clock_nanosleep");
+  ASSERT_NE(sleep, nullptr) << t.describe();
+  EXPECT_EQ(sleep->at("count"), 5) << sleep->dump();
+  EXPECT_EQ(sleep->at("timed"), 5) << sleep->dump();
+  EXPECT_GE(sleep->at("total_ns").get<uint64_t>(), 200'000'000u) << sleep->dump();
+  EXPECT_LT(sleep->at("total_ns").get<uint64_t>(), 1'000'000'000u) << sleep->dump();
+  EXPECT_GE(sleep->at("max_ns").get<uint64_t>(), 40'000'000u) << sleep->dump();
+  EXPECT_LE(sleep->at("max_ns").get<uint64_t>(), sleep->at("total_ns").get<uint64_t>());
+}
+
+// A call longer than a thread slot's 32-bit maximum (4.29 s) keeps its whole time.
+TEST(SyscallsBpf, LongCallLatency) {
+  SCOPE_BPF_REQUIRE();
+  std::string why;
+  std::string bin = workload(&why);
+  if (bin.empty()) GTEST_SKIP() << why;
+
+  Trace t = trace(
+      {"--probes", "syscalls", "--json", "--", bin, "0", "0", "0", "0", "0", "0", "1", "4400"}, 60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  const auto* sleep = find_syscall(t.summary.at("syscalls"), "clock_nanosleep");
+  ASSERT_NE(sleep, nullptr) << t.describe();
+  EXPECT_EQ(sleep->at("count"), 1) << sleep->dump();
+  EXPECT_EQ(sleep->at("timed"), 1) << sleep->dump();
+  EXPECT_GE(sleep->at("max_ns").get<uint64_t>(), 4'400'000'000u) << sleep->dump();
+  EXPECT_GE(sleep->at("total_ns").get<uint64_t>(), 4'400'000'000u) << sleep->dump();
+}
 
 TEST(SyscallsBpf, ExactCountsErrorsAndThreads) {
   SCOPE_BPF_REQUIRE();

@@ -132,31 +132,36 @@ TEST(SyscallsAggregate, AddSlotCounts) {
   std::vector<sc::Row> rows = {row(10, 11, 39, "a", 5, 0, 700, 300),
                                row(10, 11, 1, "a", 2, 1, 50, 30)};
   std::vector<syscall_slot> slots(3);
-  // Thread 11: getppid (39) +100 in entry 2; write (1) +7, 3 errors in entry 0.
+  // Thread 11: getppid (39) +100 (2 timed) in entry 2; write (1) +7, 3 errors in entry 0.
   slots[0].owner = uint64_t{10} << 32 | 11;
   slots[0].used = 0b101;
   slots[0].nr[2] = 39;
-  slots[0].count[2] = 100;
+  slots[0].entry[2].count = 100;
+  slots[0].entry[2].timed = 2;
+  slots[0].entry[2].total_ns = 40;
+  slots[0].entry[2].max_ns = 900;  // above the 300 `stats` has
   slots[0].nr[0] = 1;
-  slots[0].count[0] = 7;
-  slots[0].errors[0] = 3;
+  slots[0].entry[0].count = 7;
+  slots[0].entry[0].errors = 3;
   slots[0].nr[1] = 3;  // not used: left out
-  slots[0].count[1] = 1000;
+  slots[0].entry[1].count = 1000;
   // Thread 12, whose row `stats` lacked when it was read: a new row.
   slots[1].owner = uint64_t{10} << 32 | 12;
   slots[1].used = 0b1;
   slots[1].nr[0] = 39 | SYSCALL_NR_IA32;
-  slots[1].count[0] = 4;
+  slots[1].entry[0].count = 4;
   // A free slot with stale entries: left out.
   slots[2].used = 0b1;
-  slots[2].count[0] = 9;
+  slots[2].entry[0].count = 9;
   sc::add_slot_counts(rows, slots);
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].count, 105u);
   EXPECT_EQ(rows[0].errors, 0u);
-  EXPECT_EQ(rows[0].total_ns, 700u);
+  EXPECT_EQ(rows[0].total_ns, 740u);
+  EXPECT_EQ(rows[0].max_ns, 900u);
   EXPECT_EQ(rows[1].count, 9u);
   EXPECT_EQ(rows[1].errors, 4u);
+  EXPECT_EQ(rows[1].max_ns, 30u);
   EXPECT_EQ(rows[2].tgid, 10u);
   EXPECT_EQ(rows[2].tid, 12u);
   EXPECT_EQ(rows[2].nr, 39u | SYSCALL_NR_IA32);
@@ -180,6 +185,11 @@ TEST(SyscallsAggregate, MonotonicCounts) {
   m.apply(rows);
   EXPECT_EQ(rows[0].count, 130u);
   EXPECT_EQ(rows[0].errors, 4u);
+  // Timing moves with the counts (a slot entry's time on its way to `stats`): it holds too.
+  rows = {row(10, 11, 39, "a", 131, 4, 850, 300)};
+  m.apply(rows);
+  EXPECT_EQ(rows[0].count, 131u);
+  EXPECT_EQ(rows[0].total_ns, 900u);
 }
 
 TEST(SyscallsOutput, SummaryJson) {
