@@ -22,6 +22,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define AT_FDCWD -100
 
+/* Kernel memory read by plain loads (faults caught, as for BTF pointers in
+ * tp_btf programs) instead of one helper call per field: the verifier turns
+ * the cast itself into a register move. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define KERNEL(type, ptr) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+
 /* Wake the reader only once this much is pending; it polls every 5 ms. */
 const volatile __u64 wakeup_bytes = 256 << 10;
 
@@ -112,19 +118,19 @@ static long walk_step(__u32 index, void *data) {
     return 1;
   }
   if (dentry == w->mnt_root) {
-    struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-    struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-    if (!parent || parent == mnt) {
+    struct mount *mnt = KERNEL(struct mount, container_of(vfsmnt, struct mount, mnt));
+    struct mount *parent = mnt->mnt_parent;
+    if (!parent || parent == container_of(vfsmnt, struct mount, mnt)) {
       w->done = 1;
       return 1;
     }
-    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-    struct vfsmount *up_mnt = &parent->mnt;
-    w->vfsmnt = up_mnt;
-    w->mnt_root = BPF_CORE_READ(up_mnt, mnt_root);
+    w->dentry = mnt->mnt_mountpoint;
+    w->vfsmnt = &parent->mnt;
+    w->mnt_root = KERNEL(struct mount, parent)->mnt.mnt_root;
     return 0;
   }
-  struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+  struct dentry *d = KERNEL(struct dentry, dentry);
+  struct dentry *up = d->d_parent;
   if (!up || up == dentry) {
     w->done = 1;
     return 1;
@@ -133,16 +139,14 @@ static long walk_step(__u32 index, void *data) {
   __u32 off = w->off;
   struct open_event_rel *rec = w->rec;
   if (n >= OPEN_COMPS || off > OPEN_DATA_MAX - OPEN_COMP_MAX || !rec) return 1;
-  /* The name's length and pointer in one read; then exactly its bytes. */
-  struct qstr q = {};
-  bpf_core_read(&q, sizeof(q), &dentry->d_name);
-  __u32 len = q.len;
+  __u32 len = d->d_name.len;
+  const unsigned char *name = d->d_name.name;
   if (len > OPEN_COMP_MAX - 1) {
     rec->ev.eflags |= OPEN_F_DIR_NAME_TRUNCATED;
     len = OPEN_COMP_MAX - 1;
   }
   char *dst = rec->ev.path + off;
-  if (bpf_probe_read_kernel(dst, len & (OPEN_COMP_MAX - 1), q.name)) len = 0;
+  if (bpf_probe_read_kernel(dst, len & (OPEN_COMP_MAX - 1), name)) len = 0;
   dst[len & (OPEN_COMP_MAX - 1)] = 0;
   w->off = off + (len & (OPEN_COMP_MAX - 1)) + 1;
   w->n = n + 1;
@@ -158,13 +162,11 @@ static __always_inline __u32 walk_dir(struct open_event_rel *rec, __u32 off, str
       .rec = rec,
       .dentry = dentry,
       .vfsmnt = vfsmnt,
-      .mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+      .mnt_root = KERNEL(struct vfsmount, vfsmnt)->mnt_root,
+      .root_dentry = fs->root.dentry,
+      .root_mnt = fs->root.mnt,
       .off = off,
   };
-  struct path root = {};
-  bpf_core_read(&root, sizeof(root), &fs->root); /* mnt and dentry in one read */
-  w.root_dentry = root.dentry;
-  w.root_mnt = root.mnt;
   rec->ev.eflags |= OPEN_F_DIR;
   bpf_loop(OPEN_COMPS + 16, walk_step, &w, 0);
   if (!w.done) rec->ev.eflags |= OPEN_F_DIR_TOO_DEEP;
@@ -209,19 +211,17 @@ static __always_inline int on_exit(long ret) {
 
   /* A relative path also carries the directory it is relative to. */
   if (off > 1 && ev->path[0] != '/') {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct fs_struct *fs = BPF_CORE_READ(task, fs);
+    struct task_struct *task = KERNEL(struct task_struct, (void *)bpf_get_current_task());
+    struct fs_struct *fs = KERNEL(struct fs_struct, task->fs);
     struct path dir = {};
     if (st.dfd == AT_FDCWD) {
-      bpf_core_read(&dir, sizeof(dir), &fs->pwd);
+      dir = fs->pwd;
     } else {
+      struct fdtable *fdt = KERNEL(struct fdtable, KERNEL(struct files_struct, task->files)->fdt);
       struct file *f = 0;
-      struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-      unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-      struct file **fds = BPF_CORE_READ(fdt, fd);
-      if (st.dfd >= 0 && (unsigned int)st.dfd < max_fds)
-        bpf_probe_read_kernel(&f, sizeof(f), &fds[st.dfd]);
-      if (f) bpf_core_read(&dir, sizeof(dir), &f->f_path);
+      if (st.dfd >= 0 && (unsigned int)st.dfd < fdt->max_fds)
+        bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[st.dfd]);
+      if (f) dir = KERNEL(struct file, f)->f_path;
     }
     struct dentry *dentry = dir.dentry;
     struct vfsmount *vfsmnt = dir.mnt;
