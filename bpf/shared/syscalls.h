@@ -63,13 +63,13 @@ struct syscall_slot_entry {
 #define SYSCALL_SLOT_TIMED_MAX 0xffffffffu
 
 struct syscall_slot {
-  __u64 start_ns;             /* bpf_ktime_get_ns() at the sampled entry; 0: none */
-  __u64 owner;                /* tgid << 32 | tid of the owner; 0: free */
-  __u32 sample_tid;           /* the thread in the sampled call */
-  __u32 sample_nr;            /* raw syscall number as at entry */
-  __u16 weight;               /* of the sample */
-  __u8 used;                  /* bit i: nr[i] and entry[i] hold a syscall */
-  __u8 next;                  /* the entry to evict next */
+  __u64 start_ns;   /* bpf_ktime_get_ns() at the sampled entry; 0: none */
+  __u64 owner;      /* tgid << 32 | tid of the owner; 0: free */
+  __u32 sample_tid; /* the thread in the sampled call */
+  __u32 sample_nr;  /* raw syscall number as at entry */
+  __u16 weight;     /* of the sample */
+  __u8 used;        /* bit i: nr[i] and entry[i] hold a syscall */
+  __u8 next;        /* the entry to evict next */
   __u32 reserved;
   __u32 nr[SYSCALL_SLOT_NRS]; /* as in syscall_key.nr */
   struct syscall_slot_entry entry[SYSCALL_SLOT_NRS];

@@ -72,8 +72,9 @@ struct ProcessTotal {
 
 inline constexpr size_t kTopThreads = 5;
 
-// Adds the counters (timing included) the threads' slots hold and `stats` does not yet (see bpf/shared/syscalls.h) to
-// the rows read from `stats`; a {thread, syscall} the rows lack gets a new row with no comm.
+// Adds the counters (timing included) the threads' slots hold and `stats` does not yet (see
+// bpf/shared/syscalls.h) to the rows read from `stats`; a {thread, syscall} the rows lack gets a
+// new row with no comm.
 void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots);
 
 // Keeps each {thread, syscall}'s counters (count, errors, timed, total_ns) from going down between
@@ -86,7 +87,8 @@ class MonotonicCounts {
   void apply(std::vector<Row>& rows);
 
  private:
-  std::map<std::array<uint32_t, 3>, std::array<uint64_t, 4>> seen_;  // count, errors, total_ns, timed
+  std::map<std::array<uint32_t, 3>, std::array<uint64_t, 4>>
+      seen_;  // count, errors, total_ns, timed
 };
 
 // Per syscall, sorted by total_ns (then count, then name).

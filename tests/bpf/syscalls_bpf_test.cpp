@@ -107,8 +107,8 @@ TEST(SyscallsBpf, SleepLatency) {
   std::string bin = workload(&why);
   if (bin.empty()) GTEST_SKIP() << why;
 
-  Trace t = trace({"--probes", "syscalls", "--json", "--", bin, "0", "0", "0", "0", "0", "0", "5"},
-                  60);
+  Trace t =
+      trace({"--probes", "syscalls", "--json", "--", bin, "0", "0", "0", "0", "0", "0", "5"}, 60);
   ASSERT_EQ(t.run.status, 0) << t.describe();
   const auto* sleep = find_syscall(t.summary.at("syscalls"), "clock_nanosleep");
   ASSERT_NE(sleep, nullptr) << t.describe();
