@@ -15,6 +15,7 @@
 #include "families/interval_deltas.h"
 #include "families/probe_family.h"
 #include "probe/drop_counters.h"
+#include "probe/hash_map_read.h"
 #include "probe/skeleton_links.h"
 #include "sched.skel.h"
 
@@ -255,37 +256,9 @@ class SchedFamily final : public ProbeFamily {
   uint64_t events() const override { return switches_; }
 
  private:
-  // Every entry of the map: batched, or key by key where batches are not supported.
   static void read_all(int fd, std::map<uint32_t, sched::ThreadStats>& out) {
-    constexpr uint32_t kChunk = 4096;
-    std::vector<uint32_t> keys(kChunk);
-    std::vector<sched_thread> vals(kChunk);
-    uint32_t token = 0;
-    bool first = true;
-    while (true) {
-      uint32_t count = kChunk;
-      LIBBPF_OPTS(bpf_map_batch_opts, opts);
-      int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, keys.data(), vals.data(),
-                                     &count, &opts);
-      int e = err ? errno : 0;
-      for (uint32_t i = 0; i < count && (err == 0 || e == ENOENT); ++i)
-        out[keys[i]] = sched::from_record(keys[i], vals[i]);
-      if (err == 0) {
-        first = false;
-        continue;
-      }
-      if (e == ENOENT) return;
-      break;  // no batch support: key by key
-    }
-    out.clear();
-    uint32_t key = 0, next = 0;
-    const uint32_t* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      sched_thread rec{};
-      if (bpf_map_lookup_elem(fd, &next, &rec) == 0) out[next] = sched::from_record(next, rec);
-      key = next;
-      prev = &key;
-    }
+    for (const auto& [tid, rec] : probe::read_hash_map<uint32_t, sched_thread>(fd))
+      out[tid] = sched::from_record(tid, rec);
   }
 
   uint64_t read_dropped() const { return probe::total_drops(skel_->maps.dropped); }

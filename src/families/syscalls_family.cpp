@@ -20,6 +20,7 @@
 #include "families/interval_deltas.h"
 #include "families/probe_family.h"
 #include "probe/drop_counters.h"
+#include "probe/hash_map_read.h"
 #include "probe/skeleton_links.h"
 #include "syscalls.skel.h"
 
@@ -306,52 +307,20 @@ class SyscallsFamily final : public ProbeFamily {
   uint64_t events() const override { return counted_; }
 
  private:
-  // The whole map: batched reads where the kernel has them, else key by key.
   void read_stats() {
-    int fd = bpf_map__fd(skel_->maps.stats);
-    uint32_t max = bpf_map__max_entries(skel_->maps.stats);
-    std::vector<syscall_key> keys(max);
-    std::vector<syscall_stats> vals(max);
-    size_t n = 0;
-    bool batched = true;
-    {
-      syscall_key out_batch{};
-      void* in = nullptr;
-      while (n < max) {
-        uint32_t count = static_cast<uint32_t>(max - n);
-        int err = bpf_map_lookup_batch(fd, in, &out_batch, keys.data() + n, vals.data() + n, &count,
-                                       nullptr);
-        if (err && errno != ENOENT) {
-          batched = false;
-          break;
-        }
-        n += count;
-        if (err) break;  // ENOENT: the end
-        in = &out_batch;
-      }
-    }
-    if (!batched) {
-      n = 0;
-      syscall_key key{}, next{};
-      const void* prev = nullptr;
-      while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
-        if (bpf_map_lookup_elem(fd, &next, &vals[n]) == 0) keys[n++] = next;
-        key = next;
-        prev = &key;
-      }
-    }
+    auto entries = probe::read_hash_map<syscall_key, syscall_stats>(bpf_map__fd(skel_->maps.stats));
     std::vector<syscalls::Row> rows;
-    rows.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
+    rows.reserve(entries.size());
+    for (const auto& [k, v] : entries) {
       syscalls::Row r;
-      r.tgid = keys[i].tgid;
-      r.tid = keys[i].tid;
-      r.nr = keys[i].nr;
-      r.count = vals[i].count;
-      r.errors = vals[i].errors;
-      r.total_ns = vals[i].total_ns;
-      r.max_ns = vals[i].max_ns;
-      r.timed = vals[i].timed;
+      r.tgid = k.tgid;
+      r.tid = k.tid;
+      r.nr = k.nr;
+      r.count = v.count;
+      r.errors = v.errors;
+      r.total_ns = v.total_ns;
+      r.max_ns = v.max_ns;
+      r.timed = v.timed;
       rows.push_back(std::move(r));
     }
     // After `stats`: counts a thread moves from its slot to `stats` in between are missed (and
@@ -361,21 +330,19 @@ class SyscallsFamily final : public ProbeFamily {
     std::memcpy(slots.data(), slots_, slots_len_);
     syscalls::add_slot_counts(rows, slots);
     monotonic_.apply(rows);
-    int comm_fd = bpf_map__fd(skel_->maps.comms);
+    // The kernel rewrites a thread's comm when it makes a new syscall (after exec): the whole map
+    // in one read, not one lookup per row.
+    for (const auto& [t, c] :
+         probe::read_hash_map<syscall_thread, syscall_comm>(bpf_map__fd(skel_->maps.comms))) {
+      uint64_t tkey = (uint64_t{t.tid} << 32) | t.tgid;
+      comms_[tkey] = std::string(c.comm, strnlen(c.comm, sizeof(c.comm)));
+    }
     uint64_t counted = 0;
     for (auto& r : rows) {
       uint64_t tkey = (uint64_t{r.tid} << 32) | r.tgid;
       auto it = comms_.find(tkey);
-      syscall_thread t{r.tgid, r.tid};
-      syscall_comm c{};
-      // The kernel rewrites a thread's comm when it makes a new syscall (after exec).
-      if (bpf_map_lookup_elem(comm_fd, &t, &c) == 0) {
-        c.comm[sizeof(c.comm) - 1] = 0;
-        comms_[tkey] = c.comm;
-      } else if (it == comms_.end()) {
-        comms_[tkey] = proc_comm(r.tgid, r.tid);
-      }
-      r.comm = comms_[tkey];
+      if (it == comms_.end()) it = comms_.emplace(tkey, proc_comm(r.tgid, r.tid)).first;
+      r.comm = it->second;
       counted += r.count;
     }
     rows_ = std::move(rows);
