@@ -8,7 +8,10 @@
 #  for each: traced / untraced (target <= 1.05) in the steady state (wall and CPU time of the
 #  workload itself, scope already attached) and for scope's whole run, against the floor of any
 #  syscall tracing; and scope's own CPU while tracing it;
-#  3. exec/open at 10,000 opens/s: the workload's CPU time traced / untraced.
+#  3. exec/open at 10,000 opens/s: the workload's CPU time traced / untraced;
+#  4. the agent: `scope up` tracing the whole machine with the host families and storing every
+#     event in its SQLite store while one C-build round and one tar run: its CPU (% of one core)
+#     and the rows it stored.
 # Usage: bench/host_bench.sh [ROUNDS=3]; prints a Markdown section on stdout.
 source "$(dirname "$0")/common.sh"
 need_root
@@ -123,6 +126,23 @@ done
 ou=$(med "${OU[@]}")
 ot=$(med "${OT[@]}")
 
+UPDIR=$PRIV/up
+"$SCOPE" up --probes "$FAMILIES" --data-dir "$UPDIR" --listen 127.0.0.1:0 >"$PRIV/up.out" 2>"$PRIV/up.err" &
+uppid=$!
+for _ in $(seq 1 100); do grep -q serving "$PRIV/up.err" && break; sleep 0.2; done
+grep -q serving "$PRIV/up.err" || { cat "$PRIV/up.err" >&2; echo "scope up did not start" >&2; exit 1; }
+sleep 1
+uc0=$(awk '{print $14 + $15}' "/proc/$uppid/stat"); ut0=$(now_s)
+"$PRIV/build.sh" "$PRIV/el"; upbuild=$(cpu_in)
+"$PRIV/tar.sh" "$PRIV/el"; uptar=$(cpu_in)
+uc1=$(awk '{print $14 + $15}' "/proc/$uppid/stat"); ut1=$(now_s)
+sleep 1.5 # the last batch (100 ms) into the store
+uprows=$("$SCOPE" sql --data-dir "$UPDIR" --csv "SELECT (SELECT count(*) FROM exec_events) + (SELECT count(*) FROM open_events) + (SELECT count(*) FROM syscalls_events) + (SELECT count(*) FROM sched_events) + (SELECT count(*) FROM net_events)" | tail -1)
+kill -INT $uppid
+wait $uppid || true
+upcpu=$(awk -v a="$uc0" -v b="$uc1" 'BEGIN {printf "%.2f", (b - a) / 100}')
+upwall=$(awk -v a="$ut0" -v b="$ut1" 'BEGIN {printf "%.2f", b - a}')
+
 cat <<MD
 ### Host families under load (\`bench/host_bench.sh $ROUNDS\`, families: $FAMILIES)
 
@@ -139,4 +159,9 @@ $(table tar "\`tar cf - /usr/share \| cat\`")
 | 10,000 opens/s for 3 s, the workload's CPU s (median) | $ou | $ot | $(ratio "$ot" "$ou") |
 
 - open rounds (CPU s): untraced ${OU[*]}; traced ${OT[*]}
+
+The agent: \`scope up --probes $FAMILIES\` (every process on the machine, every event stored in
+SQLite) while one C-build round (CPU $upbuild s; untraced median above: $(med "${build_UC[@]}")) and
+one tar (CPU $uptar s; untraced median: $(med "${tar_UC[@]}")) ran: **$upcpu s of CPU over $upwall s
+= $(awk -v c="$upcpu" -v w="$upwall" 'BEGIN {printf "%.1f", 100 * c / w}') % of one core**, $uprows rows stored.
 MD

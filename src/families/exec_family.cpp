@@ -326,7 +326,7 @@ class ExecFamily final : public ProbeFamily {
       if (!start_ns_) start_ns_ = ctx_.start_unix_ns(e->ts_ns);
       ++events_;
       stats_.add(*e);
-      if (ctx_.out)
+      if (ctx_.out && ctx_.out->wants_events())
         ctx_.out->emit(exec_event_json(*e), [&] { return format_exec_line(*e, start_ns_); });
     } else if (kind == EXEC_KIND_EXIT) {
       auto e = decode_exit_record(data, size, ctx_.mono_to_unix_ns);
@@ -334,7 +334,7 @@ class ExecFamily final : public ProbeFamily {
       if (!start_ns_) start_ns_ = ctx_.start_unix_ns(e->ts_ns);
       ++events_;
       stats_.add(*e);
-      if (ctx_.out)
+      if (ctx_.out && ctx_.out->wants_events())
         ctx_.out->emit(exit_event_json(*e), [&] { return format_exit_line(*e, start_ns_); });
     } else {
       ++bad_;

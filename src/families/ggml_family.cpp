@@ -445,7 +445,7 @@ class GgmlFamily : public ProbeFamily {
       probes_.detach(names_.name(id));
       detached_.push_back(names_.name(id));
     }
-    if (ctx_.out)
+    if (ctx_.out && ctx_.out->wants_events())
       ctx_.out->emit(ggml::event_json(*e, call, ctx_.mono_to_unix_ns),
                      [&] { return ggml::human_line(*e, call, first_ts_); });
     return 0;

@@ -393,7 +393,7 @@ class LlamaFamily : public ProbeFamily {
     ++events_;
     if (!first_ts_) first_ts_ = ctx_.start_mono_ns(e->ts_ns);
     llama::Phase phase = stats_.add(*e);
-    if (ctx_.out)
+    if (ctx_.out && ctx_.out->wants_events())
       ctx_.out->emit(llama::event_json(*e, phase, ctx_.mono_to_unix_ns),
                      [&] { return llama::human_line(*e, phase, first_ts_); });
     return 0;

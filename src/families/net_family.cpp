@@ -237,7 +237,7 @@ class NetFamily : public ProbeFamily {
     ++events_;
     if (!first_ts_) first_ts_ = ctx_.start_mono_ns(e->ts_ns);
     stats_.add(*e);
-    if (ctx_.out)
+    if (ctx_.out && ctx_.out->wants_events())
       ctx_.out->emit(net::event_json(*e, ctx_.mono_to_unix_ns),
                      [&] { return net::human_line(*e, first_ts_); });
     return 0;

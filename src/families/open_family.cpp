@@ -379,7 +379,7 @@ class OpenFamily final : public ProbeFamily {
     }
     stats_.add(*ev);
     if (!first_ts_) first_ts_ = ev->ts_ns;
-    if (ctx_.out && !ctx_.out->quiet && ctx_.out->write_line) {  // nothing built for -q
+    if (ctx_.out && ctx_.out->wants_events()) {  // the store's path too; nothing built for -q
       uint64_t start = ctx_.start_unix_ns(first_ts_);
       ctx_.out->emit(open_event_json(*ev), [&] { return format_open_line(*ev, start); });
     }

@@ -37,6 +37,9 @@ struct EventOutput {
   // When set, every event goes here (the agent's store path) instead of to lines.
   std::function<void(const nlohmann::json& event)> record;
 
+  // Whether emit() does anything: a family may skip building an event nobody takes (-q).
+  bool wants_events() const { return record || (!quiet && write_line); }
+
   // `human` is only called when a human line is printed.
   void emit(nlohmann::json event, const std::function<std::string()>& human) const {
     if (record) {

@@ -231,7 +231,7 @@ class SchedFamily final : public ProbeFamily {
   }
 
   void emit_interval_events(uint64_t ts_ns) override {
-    if (!out_) return;
+    if (!out_ || !out_->wants_events()) return;
     for (const auto& t : table_.threads()) {
       auto d =
           deltas_.update(t.tid, {t.switches, t.voluntary, t.involuntary, t.offcpu_ns, t.runq_ns});

@@ -272,7 +272,7 @@ class SyscallsFamily final : public ProbeFamily {
   }
 
   void emit_interval_events(uint64_t ts_ns) override {
-    if (!out_) return;
+    if (!out_ || !out_->wants_events()) return;
     for (const auto& r : rows_) {
       auto d = deltas_.update(uint64_t{r.tid} << 32 | r.nr, {r.count, r.errors, r.total_ns});
       if (!d) continue;

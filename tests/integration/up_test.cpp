@@ -102,6 +102,52 @@ TEST(ScopeUp, StoresEveryOperationOfTheDemoExactlyOnce) {
   EXPECT_NE(gone.err.find("scope up"), std::string::npos) << gone.err;
 }
 
+// The host families through the store path: exec, open (relative, failed), a TCP connect, and the
+// per-interval syscalls and sched rows of one shell found by its exec row.
+TEST(ScopeUp, StoresTheHostFamilies) {
+  SCOPE_BPF_REQUIRE();
+  std::string dir = make_temp_dir("scope-up");
+  std::string work = make_temp_dir("scope-up-work");
+  ScopeUp up;
+  ASSERT_TRUE(up.start(dir, {"--probes", "exec,open,syscalls,sched,net"})) << up.process().err();
+  std::string port = up.url().substr(up.url().rfind(':') + 1);
+  // The connect goes to scope up's own listener; the sleep spans a syscalls/sched interval.
+  std::string script = "cd " + work +
+                       " && echo x > made-here && cat ./made-here >/dev/null; cat ./not-here "
+                       "2>/dev/null; exec 3<>/dev/tcp/127.0.0.1/" +
+                       port + "; exec 3>&-; sleep 1.5";
+  auto r = run({"/bin/bash", "-c", script, "host-families-marker"});
+  ASSERT_EQ(r.status, 0) << r.err;
+
+  const std::string shell =
+      "(SELECT pid FROM exec_events WHERE call = 'execve' AND argv LIKE "
+      "'%host-families-marker%')";
+  EXPECT_EQ(up.wait_count("SELECT count(*) FROM exec_events WHERE call = 'execve' AND argv LIKE "
+                          "'%host-families-marker%' AND ret = 0",
+                          1),
+            1);
+  EXPECT_EQ(up.wait_count("SELECT count(*) FROM open_events WHERE path = '" + work +
+                              "/made-here' AND ret >= 0 AND comm = 'cat'",
+                          1),
+            1);
+  EXPECT_EQ(
+      up.wait_count(
+          "SELECT count(*) FROM open_events WHERE path = '" + work + "/not-here' AND ret = -2", 1),
+      1);
+  EXPECT_EQ(up.wait_count("SELECT count(*) FROM net_events WHERE op = 'connect' AND daddr = "
+                          "'127.0.0.1' AND dport = " +
+                              port + " AND pid = " + shell,
+                          1),
+            1);
+  EXPECT_EQ(
+      up.wait_count(
+          "SELECT count(*) > 0 FROM syscalls_events WHERE name = 'wait4' AND pid = " + shell, 1),
+      1);
+  EXPECT_EQ(up.wait_count(
+                "SELECT count(*) > 0 FROM sched_events WHERE switches > 0 AND pid = " + shell, 1),
+            1);
+}
+
 TEST(ScopeUp, RestartKeepsDataTokenAndSequence) {
   SCOPE_BPF_REQUIRE();
   std::string dir = make_temp_dir("scope-up");
