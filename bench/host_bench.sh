@@ -64,24 +64,34 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 # measure NAME: ROUNDS interleaved rounds of untraced, floor and traced runs of $PRIV/NAME.sh;
 # leaves the rounds in <NAME>_{UW,UC,FW,FC,TW,TC,WHOLE,C} and the last summary in $PRIV/NAME.json.
 measure() {
-  local name=$1 r t0 t1 sp cpu
+  local name=$1 r v t0 t1 sp cpu
   local -n uw=${name}_UW uc=${name}_UC fw=${name}_FW fc=${name}_FC tw=${name}_TW tc=${name}_TC \
     whole=${name}_WHOLE c=${name}_C
+  local order=(untraced floor traced)
   for r in $(seq 1 "$ROUNDS"); do
-    "$PRIV/$name.sh" "$PRIV/el"
-    uw+=("$(wall_of)"); uc+=("$(cpu_in)")
-    "$PRIV/noop_tp" -- "$PRIV/$name.sh" "$PRIV/el"
-    fw+=("$(wall_of)"); fc+=("$(cpu_in)")
-    t0=$(now_s)
-    "$SCOPE" trace --probes "$FAMILIES" --quiet --json -- "$PRIV/$name.sh" "$PRIV/el" >"$PRIV/$name.json" 2>"$PRIV/$name.err" &
-    sp=$!
-    cpu=0
-    while kill -0 $sp 2>/dev/null; do cpu=$(cpu_of $sp); sleep 0.05; done
-    wait $sp
-    t1=$(now_s)
-    whole+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')")
-    tw+=("$(wall_of)"); tc+=("$(cpu_in)")
-    c+=("$cpu")
+    # The order rotates from round to round: whatever one run leaves behind (page cache, freed
+    # maps, a warm CPU) does not always favour the same variant.
+    for v in "${order[@]:$(((r - 1) % 3))}" "${order[@]:0:$(((r - 1) % 3))}"; do
+      case $v in
+        untraced)
+          "$PRIV/$name.sh" "$PRIV/el"
+          uw+=("$(wall_of)"); uc+=("$(cpu_in)") ;;
+        floor)
+          "$PRIV/noop_tp" -- "$PRIV/$name.sh" "$PRIV/el"
+          fw+=("$(wall_of)"); fc+=("$(cpu_in)") ;;
+        traced)
+          t0=$(now_s)
+          "$SCOPE" trace --probes "$FAMILIES" --quiet --json -- "$PRIV/$name.sh" "$PRIV/el" >"$PRIV/$name.json" 2>"$PRIV/$name.err" &
+          sp=$!
+          cpu=0
+          while kill -0 $sp 2>/dev/null; do cpu=$(cpu_of $sp); sleep 0.05; done
+          wait $sp
+          t1=$(now_s)
+          whole+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')")
+          tw+=("$(wall_of)"); tc+=("$(cpu_in)")
+          c+=("$cpu") ;;
+      esac
+    done
     echo "$name round $r: wall untraced ${uw[-1]} floor ${fw[-1]} traced ${tw[-1]} (whole ${whole[-1]}); cpu ${uc[-1]} ${fc[-1]} ${tc[-1]}" >&2
   done
 }
@@ -146,7 +156,7 @@ upwall=$(awk -v a="$ut0" -v b="$ut1" 'BEGIN {printf "%.2f", b - a}')
 cat <<MD
 ### Host families under load (\`bench/host_bench.sh $ROUNDS\`, families: $FAMILIES)
 
-$(nproc) CPUs, kernel $(uname -r); $ROUNDS interleaved rounds, medians. (a) untraced; (b) floor: two
+$(nproc) CPUs, kernel $(uname -r); $ROUNDS interleaved rounds (the variants' order rotating), medians. (a) untraced; (b) floor: two
 no-op BPF programs on raw_syscalls sys_enter/sys_exit (\`bench/noop_tp.c\`), the least any
 per-syscall tracing costs; (c) \`scope trace --probes $FAMILIES --quiet --json\`.
 
