@@ -45,6 +45,7 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
                              const std::vector<std::string>& command) {
   char go = 0;
   if (read(gate_fd, &go, 1) != 1) _exit(127);
+  restore_inherited_signals();
   std::vector<char*> argv;
   for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -6,6 +6,10 @@
 namespace scope {
 
 void install_stop_signal_handlers();
+// In a forked child before exec (async-signal-safe): SIGPIPE's disposition and the signal mask as
+// scope found them, so a traced command runs as it would have without scope (an ignored SIGPIPE
+// would survive exec, and `yes | head -1` would behave differently).
+void restore_inherited_signals();
 // The signal that asked to stop, or 0.
 int stop_signal();
 

@@ -212,5 +212,25 @@ TEST(ExecBpf, FloodOfExecsIsCountedExactly) {
               static_cast<unsigned long long>(dropped_exits), t.run.seconds);
 }
 
+// The traced command runs with the signal dispositions and mask scope found: scope ignores SIGPIPE
+// for itself, and an ignored signal would survive exec (`yes | head -1` would see EPIPE instead of
+// dying quietly).
+TEST(ExecBpf, CommandRunsWithTheSignalsScopeFound) {
+  SCOPE_BPF_REQUIRE();
+  const std::vector<std::string> cmd = {"/bin/sh", "-c",
+                                        "grep -E '^Sig(Ign|Blk)' /proc/self/status"};
+  RunResult direct = run(cmd);
+  ASSERT_EQ(direct.status, 0) << direct.err;
+  ASSERT_NE(direct.out.find("SigIgn"), std::string::npos) << direct.out;
+  std::vector<std::string> args = {"--probes", "exec", "--quiet", "--"};
+  args.insert(args.end(), cmd.begin(), cmd.end());
+  Trace t = trace(args, 30);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  std::string traced;
+  for (const auto& l : t.other_lines)
+    if (l.rfind("Sig", 0) == 0) traced += l + "\n";
+  EXPECT_EQ(traced, direct.out) << t.describe();
+}
+
 }  // namespace
 }  // namespace scope::bpftest
