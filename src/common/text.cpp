@@ -52,6 +52,12 @@ std::string bytes_text(uint64_t bytes) {
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
+std::string errno_name(int64_t negative_errno) {
+  int e = static_cast<int>(-negative_errno);
+  const char* name = e > 0 ? strerrorname_np(e) : nullptr;
+  return name ? std::string(name) : sfmt("errno %d", e);
+}
+
 int64_t parse_duration_ns(const std::string& text) {
   if (text.empty()) return -1;
   size_t digits = 0;

@@ -19,6 +19,9 @@ std::string duration_text(uint64_t ns);
 std::string bytes_text(uint64_t bytes);
 // strerror of an errno, given as positive or negative.
 std::string errno_text(int err);
+// The symbolic name of an errno given as a negative return value: -2 -> "ENOENT"; one the C
+// library has no name for -> "errno 999".
+std::string errno_name(int64_t negative_errno);
 // "90s", "15m", "12h", "7d", or a plain number of seconds, as ns; -1 when malformed.
 int64_t parse_duration_ns(const std::string& text);
 

@@ -130,53 +130,6 @@ std::string quote_arg(std::string_view arg) {
   return out;
 }
 
-std::string errno_name(int32_t neg_errno) {
-  switch (-neg_errno) {
-    case EPERM:
-      return "EPERM";
-    case ENOENT:
-      return "ENOENT";
-    case EIO:
-      return "EIO";
-    case E2BIG:
-      return "E2BIG";
-    case ENOEXEC:
-      return "ENOEXEC";
-    case EBADF:
-      return "EBADF";
-    case EAGAIN:
-      return "EAGAIN";
-    case ENOMEM:
-      return "ENOMEM";
-    case EACCES:
-      return "EACCES";
-    case EFAULT:
-      return "EFAULT";
-    case ENOTDIR:
-      return "ENOTDIR";
-    case EISDIR:
-      return "EISDIR";
-    case EINVAL:
-      return "EINVAL";
-    case ENFILE:
-      return "ENFILE";
-    case EMFILE:
-      return "EMFILE";
-    case ETXTBSY:
-      return "ETXTBSY";
-    case ENAMETOOLONG:
-      return "ENAMETOOLONG";
-    case ELOOP:
-      return "ELOOP";
-    case ELIBBAD:
-      return "ELIBBAD";
-    case EINTR:
-      return "EINTR";
-    default:
-      return sfmt("errno %d", -neg_errno);
-  }
-}
-
 std::string signal_name(int sig) {
   static const char* const kNames[] = {
       nullptr,     "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",   "SIGTRAP", "SIGABRT", "SIGBUS",

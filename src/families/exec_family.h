@@ -56,8 +56,6 @@ std::optional<ExitEvent> decode_exit_record(const void* data, size_t size, int64
 // bytes as \n, \t, \xNN.
 std::string quote_arg(std::string_view arg);
 
-// "ENOENT" for -2; "errno N" when unknown.
-std::string errno_name(int32_t neg_errno);
 // "SIGKILL" for 9; "SIG<n>" when unknown.
 std::string signal_name(int sig);
 

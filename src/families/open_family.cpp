@@ -118,12 +118,6 @@ bool is_pseudo_fs_path(std::string_view p) {
   return false;
 }
 
-std::string errno_name(int64_t negative_errno) {
-  int e = static_cast<int>(-negative_errno);
-  const char* name = e > 0 ? strerrorname_np(e) : nullptr;
-  return name ? std::string(name) : sfmt("E%d", e);
-}
-
 std::string_view open_call_name(uint32_t call) {
   switch (call) {
     case OPEN_CALL_OPEN:

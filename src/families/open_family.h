@@ -31,9 +31,6 @@ std::string resolve_path(std::string_view dir, std::string_view path);
 // Under /proc or /sys (what --open-skip-pseudo leaves out).
 bool is_pseudo_fs_path(std::string_view absolute_path);
 
-// "ENOENT" for -2, "E<n>" for an errno glibc has no name for.
-std::string errno_name(int64_t negative_errno);
-
 // "open", "openat", "openat2".
 std::string_view open_call_name(uint32_t call);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bpf/shared/open.h"
+#include "common/text.h"
 
 namespace scope::families {
 namespace {
@@ -75,7 +76,7 @@ TEST(OpenPath, PseudoFs) {
 TEST(OpenErrno, Names) {
   EXPECT_EQ(errno_name(-2), "ENOENT");
   EXPECT_EQ(errno_name(-13), "EACCES");
-  EXPECT_EQ(errno_name(-9999), "E9999");
+  EXPECT_EQ(errno_name(-9999), "errno 9999");
 }
 
 open_event_rel make_record(const char* path, std::vector<const char*> dirs_leaf_first,
