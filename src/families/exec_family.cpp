@@ -35,13 +35,6 @@ double rel_seconds(uint64_t ts, uint64_t start) {
   return (static_cast<double>(ts) - static_cast<double>(start)) / 1e9;
 }
 
-std::string duration_text(uint64_t ns) {
-  if (ns < 1000) return sfmt("%" PRIu64 "ns", ns);
-  if (ns < 1000000) return sfmt("%.1fus", static_cast<double>(ns) / 1e3);
-  if (ns < 1000000000) return sfmt("%.3fms", static_cast<double>(ns) / 1e6);
-  return sfmt("%.3fs", static_cast<double>(ns) / 1e9);
-}
-
 }  // namespace
 
 std::optional<ExecEvent> decode_exec_record(const void* data, size_t size,

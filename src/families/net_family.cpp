@@ -67,8 +67,6 @@ std::string format_endpoint(uint16_t family, const uint8_t* addr16, uint16_t por
   return a + ":" + std::to_string(port);
 }
 
-std::string format_duration(uint64_t ns) { return duration_text(ns); }
-
 std::optional<net_event> decode(const void* data, size_t size) {
   if (size < sizeof(net_event)) return std::nullopt;
   net_event e;
@@ -114,9 +112,9 @@ std::string human_line(const net_event& e, uint64_t first_ts_ns) {
                      format_endpoint(e.family, e.daddr, e.dport);
   if (e.op == NET_OP_CONNECT) {
     if (e.flags & NET_F_FAILED) line += " failed";
-    if (e.flags & NET_F_HAS_DURATION) line += " handshake=" + format_duration(e.duration_ns);
+    if (e.flags & NET_F_HAS_DURATION) line += " handshake=" + duration_text(e.duration_ns);
   } else if (e.op == NET_OP_CLOSE) {
-    if (e.flags & NET_F_HAS_DURATION) line += " duration=" + format_duration(e.duration_ns);
+    if (e.flags & NET_F_HAS_DURATION) line += " duration=" + duration_text(e.duration_ns);
     if (e.flags & NET_F_HAS_BYTES)
       line += sfmt(" rx=%" PRIu64 " tx=%" PRIu64, static_cast<uint64_t>(e.rx_bytes),
                    static_cast<uint64_t>(e.tx_bytes));

@@ -23,8 +23,6 @@ std::string family_name(uint16_t family);
 std::string format_addr(uint16_t family, const uint8_t* addr16);
 // "127.0.0.1:8080", "[::1]:8080".
 std::string format_endpoint(uint16_t family, const uint8_t* addr16, uint16_t port);
-// "850ns", "12.3us", "4.56ms", "1.234s".
-std::string format_duration(uint64_t ns);
 
 // A ring-buffer record, or nothing when it is too short.
 std::optional<net_event> decode(const void* data, size_t size);

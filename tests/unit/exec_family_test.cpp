@@ -132,7 +132,7 @@ TEST(ExecFamilyDecode, ExitRecord) {
   EXPECT_EQ(j["lifetime_ns"], 2'500'000);
   EXPECT_FALSE(j.contains("signal"));
   EXPECT_EQ(format_exit_line(*e, 10),
-            "   0.000000 sh[7/8]                  exit  ppid=6 code=3 lifetime=2.500ms");
+            "   0.000000 sh[7/8]                  exit  ppid=6 code=3 lifetime=2.50ms");
 
   h.exit_code = 0x80 | 11;  // SIGSEGV, core dumped
   e = decode_exit_record(&h, sizeof h, 0);

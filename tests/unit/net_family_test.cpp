@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string>
 
+#include "common/text.h"
+
 namespace scope::families::net {
 namespace {
 
@@ -66,10 +68,10 @@ TEST(NetFormat, UnknownFamilyAndNames) {
   EXPECT_EQ(op_name(NET_OP_ACCEPT), "accept");
   EXPECT_EQ(op_name(NET_OP_CLOSE), "close");
   EXPECT_EQ(op_name(9), "op#9");
-  EXPECT_EQ(format_duration(850), "850ns");
-  EXPECT_EQ(format_duration(12'340), "12.3us");
-  EXPECT_EQ(format_duration(4'560'000), "4.56ms");
-  EXPECT_EQ(format_duration(1'234'000'000), "1.234s");
+  EXPECT_EQ(duration_text(850), "850ns");
+  EXPECT_EQ(duration_text(12'340), "12.3us");
+  EXPECT_EQ(duration_text(4'560'000), "4.56ms");
+  EXPECT_EQ(duration_text(1'234'000'000), "1.234s");
 }
 
 TEST(NetClassify, StateTransitions) {
