@@ -13,10 +13,10 @@
 
 #include "common/text.h"
 #include "discover/demangle.h"
+#include "families/library_family.h"
 #include "families/llama_family.h"
 #include "families/probe_family.h"
 #include "ggml.skel.h"
-#include "probe/drop_counters.h"
 
 namespace scope::families {
 namespace ggml {
@@ -389,55 +389,33 @@ void GgmlStats::print(std::FILE* out) const {
 
 namespace {
 
-class GgmlFamily : public ProbeFamily {
+class GgmlFamily : public LibraryFamily<ggml_bpf> {
  public:
   GgmlFamily()
-      : probes_("ggml", ggml::expected_symbols(), {"libggml"},
-                [this](const discover::ElfFile& elf, const std::string& path) {
-                  return ggml::match_symbols(elf, path, names_);
-                }) {}
-  ~GgmlFamily() override {
-    links_.reset();  // before the programs they point at
-    if (exit_link_) bpf_link__destroy(exit_link_);
-    if (skel_) ggml_bpf__destroy(skel_);
-  }
-  std::string_view name() const override { return "ggml"; }
+      : LibraryFamily("ggml", {ggml_bpf__open, ggml_bpf__load, ggml_bpf__destroy},
+                      LibraryProbes("ggml", ggml::expected_symbols(), {"libggml"},
+                                    [this](const discover::ElfFile& elf, const std::string& path) {
+                                      return ggml::match_symbols(elf, path, names_);
+                                    })) {}
 
   Status start(const FamilyContext& ctx) override {
-    ctx_ = ctx;
-    skel_ = ggml_bpf__open();
-    if (!skel_) return make_error("cannot open the ggml BPF object: " + errno_text(errno));
-    if (!ctx.filter) return make_error("internal: the ggml family needs a target filter");
-    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
-    bool multi = probe::kernel_has_uprobe_multi();
-    auto& p = skel_->progs;
-    if (multi)
-      probe::set_uprobe_multi({p.graph_entry, p.graph_return, p.alloc_entry, p.alloc_return,
-                               p.free_entry, p.op_entry, p.op_return});
-    if (int err = ggml_bpf__load(skel_))
-      return make_error("cannot load the ggml BPF programs (" + errno_text(err) + ")");
-    exit_link_ = bpf_program__attach(p.ggml_exit);
-    if (!exit_link_) return make_error("cannot attach ggml_exit: " + errno_text(errno));
-    links_ = std::make_unique<probe::UprobeLinks>(multi);
-    std::vector<LibraryProbes::Programs> programs(ggml::kProgramCount);
-    programs[ggml::kGraphPrograms] = {p.graph_entry, p.graph_return};
-    programs[ggml::kAllocPrograms] = {p.alloc_entry, p.alloc_return};
-    programs[ggml::kFreePrograms] = {p.free_entry, nullptr};
-    programs[ggml::kOpPrograms] = {p.op_entry, p.op_return};
-    probes_.set_links(links_.get(), std::move(programs));
-    return Ok{};
+    return start_skeleton(ctx, [](ggml_bpf* s) {
+      auto& p = s->progs;
+      LibraryPrograms out{{p.graph_entry, p.graph_return, p.alloc_entry, p.alloc_return,
+                           p.free_entry, p.op_entry, p.op_return},
+                          p.ggml_exit,
+                          std::vector<LibraryProbes::Programs>(ggml::kProgramCount)};
+      out.per_symbol[ggml::kGraphPrograms] = {p.graph_entry, p.graph_return};
+      out.per_symbol[ggml::kAllocPrograms] = {p.alloc_entry, p.alloc_return};
+      out.per_symbol[ggml::kFreePrograms] = {p.free_entry, nullptr};
+      out.per_symbol[ggml::kOpPrograms] = {p.op_entry, p.op_return};
+      return out;
+    });
   }
-
-  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
 
   int handle_record(const void* data, size_t size) override {
     auto e = ggml::decode(data, size);
-    if (!e) {
-      ++bad_records_;
-      return 0;
-    }
-    ++events_;
-    if (!first_ts_) first_ts_ = ctx_.start_mono_ns(e->ts_ns);
+    if (!count_record(e ? &*e : nullptr)) return 0;
     const std::string& call = names_.name(e->call);
     stats_.add(*e, call);
     nested_.add(*e);
@@ -445,21 +423,12 @@ class GgmlFamily : public ProbeFamily {
       probes_.detach(names_.name(id));
       detached_.push_back(names_.name(id));
     }
-    if (ctx_.out && ctx_.out->wants_events())
+    if (wants_events())
       ctx_.out->emit(ggml::event_json(*e, call, ctx_.mono_to_unix_ns),
                      [&] { return ggml::human_line(*e, call, first_ts_); });
     return 0;
   }
 
-  void tick() override {
-    if (skel_) kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
-  }
-
-  bool probes_libraries() const override { return true; }
-  bool found_libraries() const override { return probes_.attached_any(); }
-  bool on_library(uint32_t pid, const std::string& path) override {
-    return probes_.on_library(pid, path);
-  }
   void on_process_exit(uint32_t pid) override { stats_.process_exit(pid); }
   void see_families(const std::vector<const ProbeFamily*>& all) override {
     for (const auto* f : all)
@@ -467,17 +436,13 @@ class GgmlFamily : public ProbeFamily {
   }
 
   nlohmann::json summary_json() const override {
-    nlohmann::json j = stats_.json();
-    j["libraries"] = probes_.libraries_json();
-    j["not_found"] = probes_.not_found();
-    j["problems"] = probes_.problems();
+    nlohmann::json j = with_libraries(stats_.json());
     j["detached_nested"] = detached_;
     return j;
   }
 
   void print_summary(std::FILE* out) const override {
-    std::fprintf(out, "ggml\n");
-    for (const auto& line : probes_.report_lines()) std::fprintf(out, "  %s\n", line.c_str());
+    print_library_report(out);
     if (!detached_.empty()) {
       std::string names;
       for (const auto& n : detached_) names += (names.empty() ? "" : ", ") + n;
@@ -489,25 +454,14 @@ class GgmlFamily : public ProbeFamily {
     stats_.print(out);
   }
 
-  uint64_t dropped() const override { return kernel_dropped_ + bad_records_; }
-  uint64_t events() const override { return events_; }
   const ggml::GgmlStats& stats() const { return stats_; }
 
  private:
-  ggml_bpf* skel_ = nullptr;
-  bpf_link* exit_link_ = nullptr;
-  std::unique_ptr<probe::UprobeLinks> links_;
   ggml::CallNames names_;
-  LibraryProbes probes_;
-  FamilyContext ctx_;
   ggml::GgmlStats stats_;
   ggml::NestedGraphProbes nested_;
   std::vector<std::string> detached_;
   bool llama_present_ = false;
-  uint64_t first_ts_ = 0;
-  uint64_t events_ = 0;
-  uint64_t bad_records_ = 0;
-  uint64_t kernel_dropped_ = 0;
 };
 
 }  // namespace

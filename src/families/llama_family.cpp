@@ -11,9 +11,9 @@
 #include <cstring>
 
 #include "common/text.h"
+#include "families/library_family.h"
 #include "families/probe_family.h"
 #include "llama.skel.h"
-#include "probe/drop_counters.h"
 
 namespace scope::families {
 namespace llama {
@@ -351,98 +351,49 @@ void print_llm_table(std::FILE* out, const llama::LlamaStats* llama, const ggml:
 
 namespace {
 
-class LlamaFamily : public ProbeFamily {
+class LlamaFamily : public LibraryFamily<llama_bpf> {
  public:
   LlamaFamily()
-      : probes_("llama", llama::expected_symbols(), {"libllama"},
-                [](const discover::ElfFile& elf, const std::string&) {
-                  return llama::match_symbols(elf);
-                }) {}
-  ~LlamaFamily() override {
-    links_.reset();  // before the programs they point at
-    if (exit_link_) bpf_link__destroy(exit_link_);
-    if (skel_) llama_bpf__destroy(skel_);
-  }
-  std::string_view name() const override { return "llama"; }
+      : LibraryFamily("llama", {llama_bpf__open, llama_bpf__load, llama_bpf__destroy},
+                      LibraryProbes("llama", llama::expected_symbols(), {"libllama"},
+                                    [](const discover::ElfFile& elf, const std::string&) {
+                                      return llama::match_symbols(elf);
+                                    })) {}
 
   Status start(const FamilyContext& ctx) override {
-    ctx_ = ctx;
-    skel_ = llama_bpf__open();
-    if (!skel_) return make_error("cannot open the llama BPF object: " + errno_text(errno));
-    if (!ctx.filter) return make_error("internal: the llama family needs a target filter");
-    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
-    bool multi = probe::kernel_has_uprobe_multi();
-    if (multi) probe::set_uprobe_multi({skel_->progs.llama_entry, skel_->progs.llama_return});
-    if (int err = llama_bpf__load(skel_))
-      return make_error("cannot load the llama BPF programs (" + errno_text(err) + ")");
-    exit_link_ = bpf_program__attach(skel_->progs.llama_exit);
-    if (!exit_link_) return make_error("cannot attach llama_exit: " + errno_text(errno));
-    links_ = std::make_unique<probe::UprobeLinks>(multi);
-    probes_.set_links(links_.get(), {{skel_->progs.llama_entry, skel_->progs.llama_return}});
-    return Ok{};
+    return start_skeleton(ctx, [](llama_bpf* s) {
+      auto& p = s->progs;
+      return LibraryPrograms{
+          {p.llama_entry, p.llama_return}, p.llama_exit, {{p.llama_entry, p.llama_return}}};
+    });
   }
-
-  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
 
   int handle_record(const void* data, size_t size) override {
     auto e = llama::decode(data, size);
-    if (!e) {
-      ++bad_records_;
-      return 0;
-    }
-    ++events_;
-    if (!first_ts_) first_ts_ = ctx_.start_mono_ns(e->ts_ns);
+    if (!count_record(e ? &*e : nullptr)) return 0;
     llama::Phase phase = stats_.add(*e);
-    if (ctx_.out && ctx_.out->wants_events())
+    if (wants_events())
       ctx_.out->emit(llama::event_json(*e, phase, ctx_.mono_to_unix_ns),
                      [&] { return llama::human_line(*e, phase, first_ts_); });
     return 0;
   }
 
-  void tick() override {
-    if (skel_) kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
-  }
-
-  bool probes_libraries() const override { return true; }
-  bool found_libraries() const override { return probes_.attached_any(); }
-  bool on_library(uint32_t pid, const std::string& path) override {
-    return probes_.on_library(pid, path);
-  }
   void see_families(const std::vector<const ProbeFamily*>& all) override {
     for (const auto* f : all)
       if (auto* g = ggml_stats_of(f)) ggml_ = g;
   }
 
-  nlohmann::json summary_json() const override {
-    nlohmann::json j = stats_.json();
-    j["libraries"] = probes_.libraries_json();
-    j["not_found"] = probes_.not_found();
-    j["problems"] = probes_.problems();
-    return j;
-  }
+  nlohmann::json summary_json() const override { return with_libraries(stats_.json()); }
 
   void print_summary(std::FILE* out) const override {
-    std::fprintf(out, "llama\n");
-    for (const auto& line : probes_.report_lines()) std::fprintf(out, "  %s\n", line.c_str());
+    print_library_report(out);
     stats_.print(out);
     print_llm_table(out, &stats_, ggml_);
   }
 
-  uint64_t dropped() const override { return kernel_dropped_ + bad_records_; }
-  uint64_t events() const override { return events_; }
-
  private:
-  llama_bpf* skel_ = nullptr;
-  bpf_link* exit_link_ = nullptr;
-  std::unique_ptr<probe::UprobeLinks> links_;
-  LibraryProbes probes_;
-  FamilyContext ctx_;
   llama::LlamaStats stats_;
   const ggml::GgmlStats* ggml_ = nullptr;
-  uint64_t first_ts_ = 0;
-  uint64_t events_ = 0;
-  uint64_t bad_records_ = 0;
-  uint64_t kernel_dropped_ = 0;
 };
 
 }  // namespace
