@@ -29,6 +29,8 @@ class IntervalDeltas {
     if (!changed) return std::nullopt;
     return d;
   }
+  // Forgets a key that will not be updated again.
+  void forget(uint64_t key) { prev_.erase(key); }
 
  private:
   std::unordered_map<uint64_t, Counters> prev_;

@@ -104,6 +104,26 @@ void MonotonicCounts::apply(std::vector<Row>& rows) {
   }
 }
 
+void fold_exited(std::vector<Row>& into, const std::vector<Row>& exited) {
+  std::map<uint32_t, size_t> at;
+  for (size_t i = 0; i < into.size(); ++i) at[into[i].nr] = i;
+  for (const auto& r : exited) {
+    auto [it, added] = at.try_emplace(r.nr, into.size());
+    if (added) {
+      Row f;
+      f.nr = r.nr;
+      f.comm = "(exited)";
+      into.push_back(std::move(f));
+    }
+    Row& f = into[it->second];
+    f.count += r.count;
+    f.errors += r.errors;
+    f.total_ns += r.total_ns;
+    f.timed += r.timed;
+    f.max_ns = std::max(f.max_ns, r.max_ns);
+  }
+}
+
 std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows) {
   std::map<uint32_t, SyscallTotal> per_nr;
   std::map<uint32_t, std::vector<ThreadShare>> threads;
@@ -274,6 +294,7 @@ class SyscallsFamily final : public ProbeFamily {
   void emit_interval_events(uint64_t ts_ns) override {
     if (!out_ || !out_->wants_events()) return;
     for (const auto& r : rows_) {
+      if (!r.tid) continue;  // the folded "(exited)" rows: their deltas went out before
       auto d = deltas_.update(uint64_t{r.tid} << 32 | r.nr, {r.count, r.errors, r.total_ns});
       if (!d) continue;
       out_->emit({{"event", "syscalls"},
@@ -307,22 +328,85 @@ class SyscallsFamily final : public ProbeFamily {
   uint64_t events() const override { return counted_; }
 
  private:
+  static syscalls::Row row_of(const syscall_key& k, const syscall_stats& v) {
+    syscalls::Row r;
+    r.tgid = k.tgid;
+    r.tid = k.tid;
+    r.nr = k.nr;
+    r.count = v.count;
+    r.errors = v.errors;
+    r.total_ns = v.total_ns;
+    r.max_ns = v.max_ns;
+    r.timed = v.timed;
+    return r;
+  }
+
+  // Exited threads keep their keys in `stats` (and `comms`): once `stats` is half full, their
+  // final counters move to `retired_` and the keys are deleted, so that new threads still find
+  // room. A thread is gone when /proc has no task for it; its exit has already flushed its slot,
+  // and lookup-and-delete takes the final value. Past kMaxRetired rows, the retired rows are
+  // folded into one "(exited)" row per syscall, which bounds memory on a long `scope up`.
+  void retire_exited(std::vector<std::pair<syscall_key, syscall_stats>>& entries) {
+    int stats_fd = bpf_map__fd(skel_->maps.stats);
+    int comms_fd = bpf_map__fd(skel_->maps.comms);
+    std::map<uint64_t, bool> gone;  // tkey -> exited
+    char path[64];
+    auto is_gone = [&](uint32_t tgid, uint32_t tid) {
+      uint64_t tkey = (uint64_t{tid} << 32) | tgid;
+      auto [it, added] = gone.try_emplace(tkey, false);
+      if (added) {
+        std::snprintf(path, sizeof path, "/proc/%u/task/%u", tgid, tid);
+        it->second = access(path, F_OK) != 0 && errno == ENOENT;
+      }
+      return it->second;
+    };
+    std::vector<std::pair<syscall_key, syscall_stats>> kept;
+    for (auto& [k, v] : entries) {
+      if (!is_gone(k.tgid, k.tid)) {
+        kept.emplace_back(k, v);
+        continue;
+      }
+      syscall_stats final_v = v;
+      if (bpf_map_lookup_and_delete_elem(stats_fd, &k, &final_v) != 0) {
+        if (bpf_map_lookup_elem(stats_fd, &k, &final_v) == 0) bpf_map_delete_elem(stats_fd, &k);
+      }
+      retired_.push_back(row_of(k, final_v));
+    }
+    entries = std::move(kept);
+    for (const auto& [tkey, exited] : gone) {
+      if (!exited) continue;
+      syscall_thread t{static_cast<uint32_t>(tkey), static_cast<uint32_t>(tkey >> 32)};
+      syscall_comm c{};
+      if (bpf_map_lookup_elem(comms_fd, &t, &c) == 0) {
+        comms_[tkey] = std::string(c.comm, strnlen(c.comm, sizeof(c.comm)));
+        bpf_map_delete_elem(comms_fd, &t);
+      }
+    }
+    if (retired_.size() > kMaxRetired) {
+      for (const auto& r : retired_) {
+        monotonic_.forget(r.tgid, r.tid, r.nr);
+        deltas_.forget(uint64_t{r.tid} << 32 | r.nr);
+        comms_.erase((uint64_t{r.tid} << 32) | r.tgid);
+      }
+      syscalls::fold_exited(exited_, retired_);
+      retired_.clear();
+    }
+  }
+
+  const std::string& comm_of(uint32_t tgid, uint32_t tid) {
+    uint64_t tkey = (uint64_t{tid} << 32) | tgid;
+    auto it = comms_.find(tkey);
+    if (it == comms_.end()) it = comms_.emplace(tkey, proc_comm(tgid, tid)).first;
+    return it->second;
+  }
+
   void read_stats() {
     auto entries = probe::read_hash_map<syscall_key, syscall_stats>(bpf_map__fd(skel_->maps.stats));
+    if (entries.size() > bpf_map__max_entries(skel_->maps.stats) / 2) retire_exited(entries);
     std::vector<syscalls::Row> rows;
-    rows.reserve(entries.size());
-    for (const auto& [k, v] : entries) {
-      syscalls::Row r;
-      r.tgid = k.tgid;
-      r.tid = k.tid;
-      r.nr = k.nr;
-      r.count = v.count;
-      r.errors = v.errors;
-      r.total_ns = v.total_ns;
-      r.max_ns = v.max_ns;
-      r.timed = v.timed;
-      rows.push_back(std::move(r));
-    }
+    rows.reserve(entries.size() + retired_.size());
+    for (const auto& [k, v] : entries) rows.push_back(row_of(k, v));
+    rows.insert(rows.end(), retired_.begin(), retired_.end());
     // After `stats`: counts a thread moves from its slot to `stats` in between are missed (and
     // held at the value read before) until the next read, never counted twice. A copy, since the
     // kernel writes the slots meanwhile.
@@ -339,12 +423,12 @@ class SyscallsFamily final : public ProbeFamily {
     }
     uint64_t counted = 0;
     for (auto& r : rows) {
-      uint64_t tkey = (uint64_t{r.tid} << 32) | r.tgid;
-      auto it = comms_.find(tkey);
-      if (it == comms_.end()) it = comms_.emplace(tkey, proc_comm(r.tgid, r.tid)).first;
-      r.comm = it->second;
+      r.comm = comm_of(r.tgid, r.tid);
       counted += r.count;
     }
+    // The folded rows of exited threads: in the totals, never in the interval events.
+    for (const auto& r : exited_) counted += r.count;
+    rows.insert(rows.end(), exited_.begin(), exited_.end());
     rows_ = std::move(rows);
     counted_ = counted;
   }
@@ -358,6 +442,9 @@ class SyscallsFamily final : public ProbeFamily {
   size_t slots_len_ = 0;
   syscalls::MonotonicCounts monotonic_;
   std::vector<syscalls::Row> rows_;
+  static constexpr size_t kMaxRetired = 100'000;  // ~25 MB with their bookkeeping
+  std::vector<syscalls::Row> retired_;            // exited threads' final counters, out of `stats`
+  std::vector<syscalls::Row> exited_;             // older ones, folded per syscall (pid 0)
   std::unordered_map<uint64_t, std::string> comms_;
   uint64_t counted_ = 0;
   uint64_t dropped_ = 0;

@@ -85,11 +85,18 @@ void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots
 class MonotonicCounts {
  public:
   void apply(std::vector<Row>& rows);
+  // Forgets a key that will not be read again (its thread's counters folded away).
+  void forget(uint32_t tgid, uint32_t tid, uint32_t nr) { seen_.erase({tgid, tid, nr}); }
 
  private:
   std::map<std::array<uint32_t, 3>, std::array<uint64_t, 4>>
       seen_;  // count, errors, total_ns, timed
 };
+
+// Rows of exited threads folded into one row per syscall with pid and tid 0 and comm
+// "(exited)", added to `into` (which holds such rows already or none): totals stay exact while
+// the per-thread detail of threads long gone is let go.
+void fold_exited(std::vector<Row>& into, const std::vector<Row>& exited);
 
 // Per syscall, sorted by total_ns (then count, then name).
 std::vector<SyscallTotal> by_syscall(const std::vector<Row>& rows);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "run_scope.h"
@@ -67,29 +68,72 @@ int main(int argc, char **argv) {
 }
 )";
 
-// Builds the workload once per test binary; empty with `why` set on failure.
-std::string workload(std::string* why) {
-  static std::string path, error;
-  static bool done = false;
-  if (!done) {
-    done = true;
+// A churn of short-lived threads, one after another, N of them, each making the same 20
+// syscalls once (getppid among them) and then pausing P microseconds: thousands of
+// {thread, syscall} keys whose threads are gone.
+const char* kChurn = R"(
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/time.h>
+#include <sys/times.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+static void *worker(void *arg) {
+  (void)arg;
+  struct utsname u; struct tms t; struct sysinfo si; struct rusage ru; struct rlimit rl;
+  struct itimerval it; char cwd[256]; cpu_set_t cs;
+  syscall(SYS_getppid); syscall(SYS_getpid); syscall(SYS_gettid); syscall(SYS_getuid);
+  syscall(SYS_geteuid); syscall(SYS_getgid); syscall(SYS_getegid); syscall(SYS_getpgrp);
+  syscall(SYS_getsid, 0); syscall(SYS_getpriority, 0, 0); syscall(SYS_sched_yield);
+  syscall(SYS_umask, 022); syscall(SYS_uname, &u); syscall(SYS_times, &t);
+  syscall(SYS_sysinfo, &si); syscall(SYS_getrusage, 0, &ru); syscall(SYS_getcwd, cwd, 256);
+  syscall(SYS_sched_getaffinity, 0, sizeof cs, &cs); syscall(SYS_getitimer, 0, &it);
+  syscall(SYS_getrlimit, 0, &rl);
+  return 0;
+}
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  long n = atol(argv[1]), pause_us = atol(argv[2]);
+  for (long i = 0; i < n; i++) {
+    pthread_t th;
+    if (pthread_create(&th, 0, worker, 0)) return 3;
+    pthread_join(th, 0);
+    usleep(pause_us);
+  }
+  return 0;
+}
+)";
+
+// Compiles `source` into /tmp once per test binary; empty with `why` set on failure.
+std::string build_c(const std::string& name, const char* source, std::string* why) {
+  static std::map<std::string, std::pair<std::string, std::string>> built;  // path, error
+  auto [it, added] = built.try_emplace(name);
+  if (added) {
     char dir[] = "/tmp/scope-syscalls-test.XXXXXX";
     if (!mkdtemp(dir)) {
-      error = "mkdtemp failed";
+      it->second.second = "mkdtemp failed";
     } else {
-      std::string src = std::string(dir) + "/sc_workload.c";
-      std::ofstream(src) << kWorkload;
-      std::string bin = std::string(dir) + "/sc_workload";
+      std::string src = std::string(dir) + "/" + name + ".c";
+      std::ofstream(src) << source;
+      std::string bin = std::string(dir) + "/" + name;
       RunResult r = run({"/bin/sh", "-c", "cc -O2 -pthread -o " + bin + " " + src}, 60);
       if (r.status == 0)
-        path = bin;
+        it->second.first = bin;
       else
-        error = "cannot compile the workload with cc: " + r.err;
+        it->second.second = "cannot compile the workload with cc: " + r.err;
     }
   }
-  *why = error;
-  return path;
+  *why = it->second.second;
+  return it->second.first;
 }
+
+std::string workload(std::string* why) { return build_c("sc_workload", kWorkload, why); }
 
 const nlohmann::json* find_syscall(const nlohmann::json& arr, const std::string& name) {
   for (const auto& e : arr)
@@ -98,6 +142,27 @@ const nlohmann::json* find_syscall(const nlohmann::json& arr, const std::string&
 }
 
 }  // namespace
+
+// 3,000 threads with 20 syscalls each leave ~80,000 {thread, syscall} keys, more than the
+// kernel map holds (65,536): scope moves the exited threads' counters out as it goes, and every
+// call is counted with nothing dropped.
+TEST(SyscallsBpf, ThreadChurnBeyondTheMapIsCountedExactly) {
+  SCOPE_BPF_REQUIRE();
+  std::string why;
+  std::string bin = build_c("sc_churn", kChurn, &why);
+  if (bin.empty()) GTEST_SKIP() << why;
+  constexpr int kThreads = 3000;
+  Trace t = trace(
+      {"--probes", "syscalls", "--json", "--quiet", "--", bin, std::to_string(kThreads), "1500"},
+      120);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  EXPECT_EQ(t.summary.at("dropped"), 0) << t.describe();
+  for (const char* name : {"getppid", "uname", "sysinfo", "getrlimit"}) {
+    const auto* s = find_syscall(t.summary.at("syscalls"), name);
+    ASSERT_NE(s, nullptr) << name;
+    EXPECT_EQ(s->at("count"), kThreads) << name;
+  }
+}
 
 // Latency: five 40 ms sleeps are each timed (a syscall made this rarely is timed every time), and
 // their total and maximum are what the sleeps took.

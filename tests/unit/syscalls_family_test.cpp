@@ -192,6 +192,32 @@ TEST(SyscallsAggregate, MonotonicCounts) {
   EXPECT_EQ(rows[0].total_ns, 900u);
 }
 
+// Exited threads' rows folded per syscall: totals unchanged, one "(exited)" row (pid 0) each.
+TEST(SyscallsAggregate, FoldExited) {
+  std::vector<sc::Row> folded;
+  sc::fold_exited(folded, {row(10, 11, 39, "a", 5, 1, 700, 300), row(12, 12, 39, "b", 2, 0, 50, 40),
+                           row(12, 12, 1, "b", 7, 3, 90, 60)});
+  ASSERT_EQ(folded.size(), 2u);
+  EXPECT_EQ(folded[0].nr, 39u);
+  EXPECT_EQ(folded[0].tgid, 0u);
+  EXPECT_EQ(folded[0].tid, 0u);
+  EXPECT_EQ(folded[0].comm, "(exited)");
+  EXPECT_EQ(folded[0].count, 7u);
+  EXPECT_EQ(folded[0].errors, 1u);
+  EXPECT_EQ(folded[0].total_ns, 750u);
+  EXPECT_EQ(folded[0].max_ns, 300u);
+  // A later fold adds to the rows already there.
+  sc::fold_exited(folded, {row(13, 14, 1, "c", 1, 0, 10, 100)});
+  ASSERT_EQ(folded.size(), 2u);
+  EXPECT_EQ(folded[1].nr, 1u);
+  EXPECT_EQ(folded[1].count, 8u);
+  EXPECT_EQ(folded[1].max_ns, 100u);
+  auto totals = sc::by_syscall(folded);
+  ASSERT_EQ(totals.size(), 2u);
+  EXPECT_EQ(totals[0].name, "getpid");  // 39 on x86_64
+  EXPECT_EQ(totals[0].count, 7u);
+}
+
 TEST(SyscallsOutput, SummaryJson) {
   sc::Row r = row(7, 8, 1, "w", 3, 1, 600, 400);
   r.timed = 2;
