@@ -242,18 +242,30 @@ Result<size_t> CudaTracer::scan_process(uint32_t pid) {
   auto maps = discover::read_maps(pid);
   if (!maps) return make_error("pid " + std::to_string(pid) + " has exited (" + maps.error() + ")");
   size_t cuda = 0, listened = 0;
-  for (const auto& file : discover::mapped_files(*maps)) {
+  auto count_cuda = [&](const std::string& key) {
+    ++cuda;
+    if (files_[key].kind != static_cast<int>(CudaLibraryKind::kDriver)) pid_files_[pid].insert(key);
+  };
+  for (const auto& [file, map_key] : discover::mapped_file_keys(*maps)) {
+    // A file handled before, known by the device and inode its maps line gives: this pid's
+    // bookkeeping only, without a stat or an ELF read (a held process waits for this scan).
+    if (auto seen = handled_files_.find(map_key); seen != handled_files_.end()) {
+      if (seen->second) ++listened;
+      if (options_.cuda && files_.count(map_key)) count_cuda(map_key);
+      continue;
+    }
     std::string path = discover::host_path(pid, file);
     if (is_loader_path(file)) {
       attach_loader(path);
+      handled_files_[map_key] = false;
       continue;
     }
-    if (options_.on_library && options_.on_library(pid, path)) ++listened;
-    if (!options_.cuda) continue;
-    std::string key = attach_file(path, {.pid = pid});
-    if (key.empty()) continue;
-    ++cuda;
-    if (files_[key].kind != static_cast<int>(CudaLibraryKind::kDriver)) pid_files_[pid].insert(key);
+    bool listens = options_.on_library && options_.on_library(pid, path);
+    if (listens) ++listened;
+    std::string key = options_.cuda ? attach_file(path, {.pid = pid}) : std::string();
+    if (!key.empty()) count_cuda(key);
+    // Remembered only when the maps' identity is the one the file was handled under.
+    if (key.empty() || key == map_key) handled_files_[map_key] = listens;
   }
   // Keep the maps read now (a held process is still stopped): a short-lived
   // process may be gone by the time its launches are named from host stubs.

@@ -141,6 +141,8 @@ class CudaTracer {
   std::map<std::string, FileInfo> files_;  // key: "dev:inode"
   std::set<std::string> loader_hooks_;
   std::set<std::string> scanned_paths_;  // paths already classified (incl. non-CUDA)
+  // Files scan_process has handled, by "dev:inode": whether a library family took the file.
+  std::unordered_map<std::string, bool> handled_files_;
   std::unordered_map<uint32_t, std::set<std::string>> pid_files_;  // pid -> runtime keys
   std::vector<std::string> attached_files_;
   std::vector<std::string> problems_;

@@ -1,6 +1,7 @@
 #include "discover/proc_maps.h"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -78,10 +79,15 @@ bool parse_line(std::string_view line, Mapping& m) {
   std::string_view inode = next_token(rest);
   size_t dash = range.find('-');
   if (dash == std::string_view::npos || dev.empty()) return false;
+  size_t colon = dev.find(':');
+  uint64_t major = 0, minor = 0;
   if (!parse_hex(range.substr(0, dash), m.start) || !parse_hex(range.substr(dash + 1), m.end) ||
-      !parse_hex(offset, m.offset) || !parse_dec(inode, m.inode)) {
+      !parse_hex(offset, m.offset) || !parse_dec(inode, m.inode) ||
+      colon == std::string_view::npos || !parse_hex(dev.substr(0, colon), major) ||
+      !parse_hex(dev.substr(colon + 1), minor)) {
     return false;
   }
+  m.dev = makedev(static_cast<unsigned>(major), static_cast<unsigned>(minor));
   m.perms = std::string(perms);
   // The rest of the line is the path, which may contain spaces.
   constexpr std::string_view kDeleted = " (deleted)";
@@ -115,13 +121,20 @@ Result<std::vector<Mapping>> read_maps(int pid) {
   return parse_maps(*text);
 }
 
-std::vector<std::string> mapped_files(const std::vector<Mapping>& maps) {
-  std::vector<std::string> out;
+std::vector<MappedFile> mapped_file_keys(const std::vector<Mapping>& maps) {
+  std::vector<MappedFile> out;
   std::unordered_set<std::string_view> seen;
   for (const Mapping& m : maps) {
     if (m.path.empty() || m.path[0] != '/') continue;
-    if (seen.insert(m.path).second) out.push_back(m.path);
+    if (seen.insert(m.path).second)
+      out.push_back({m.path, std::to_string(m.dev) + ":" + std::to_string(m.inode)});
   }
+  return out;
+}
+
+std::vector<std::string> mapped_files(const std::vector<Mapping>& maps) {
+  std::vector<std::string> out;
+  for (auto& f : mapped_file_keys(maps)) out.push_back(std::move(f.path));
   return out;
 }
 

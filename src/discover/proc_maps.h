@@ -15,6 +15,7 @@ struct Mapping {
   uint64_t end = 0;
   uint64_t offset = 0;
   std::string perms;  // e.g. "r-xp"
+  uint64_t dev = 0;   // makedev(major, minor) of the file's device, as stat's st_dev
   uint64_t inode = 0;
   std::string path;  // without the " (deleted)" suffix; may be empty or "[heap]" etc.
   bool deleted = false;
@@ -28,6 +29,15 @@ Result<std::vector<Mapping>> read_maps(int pid);
 
 // Unique absolute file paths among the mappings, in first-seen order.
 std::vector<std::string> mapped_files(const std::vector<Mapping>& maps);
+
+// A mapped file: its path (as the process sees it) and file_key, taken from the maps line itself
+// (the kernel's device and inode of the file, whatever mount namespace the process is in).
+struct MappedFile {
+  std::string path;
+  std::string key;
+};
+// As mapped_files, with their keys.
+std::vector<MappedFile> mapped_file_keys(const std::vector<Mapping>& maps);
 
 // readlink(/proc/<pid>/exe).
 Result<std::string> read_exe(int pid);

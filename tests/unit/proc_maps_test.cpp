@@ -1,6 +1,7 @@
 #include "discover/proc_maps.h"
 
 #include <gtest/gtest.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +44,24 @@ TEST(ProcMaps, MappedFilesAreUniqueAbsolutePaths) {
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0], "/usr/bin/cat");
   EXPECT_EQ(files[1], "/opt/my libs/libfoo bar.so");
+}
+
+// The key a maps line gives is the one stat gives the same file: a scan can skip the stat.
+TEST(ProcMaps, MappedFileKeysAreTheFilesStatKeys) {
+  auto keys = mapped_file_keys(parse_maps(kSample));
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].key, std::to_string(makedev(8, 1)) + ":1234");
+  EXPECT_EQ(keys[1].key, std::to_string(makedev(0xfd, 2)) + ":98765");
+  auto maps = read_maps(static_cast<int>(::getpid()));
+  ASSERT_TRUE(maps.ok()) << maps.error();
+  int compared = 0;
+  for (const auto& f : mapped_file_keys(*maps)) {
+    std::string by_stat = file_key(f.path);
+    if (by_stat.empty()) continue;  // gone since
+    EXPECT_EQ(f.key, by_stat) << f.path;
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
 }
 
 TEST(ProcMaps, ReadsSelf) {
