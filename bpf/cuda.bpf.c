@@ -482,12 +482,63 @@ int loader_debug_state(struct pt_regs *ctx) {
   return 0;
 }
 
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 256);
+  __type(key, struct loader_file);
+  __type(value, __u8);
+} hooked_loaders SEC(".maps");
+
+#define AT_NULL 0
+#define AT_BASE 7 /* the interpreter's load address; 0 for a static executable */
+
+struct mapped_file_ctx {
+  struct loader_file key;
+  bool found;
+};
+
+static long file_of_vma(struct task_struct *task, struct vm_area_struct *vma, void *data) {
+  struct mapped_file_ctx *c = data;
+  struct file *f = vma->vm_file;
+  if (!f) return 0;
+  struct inode *in = f->f_inode;
+  __u32 dev = in->i_sb->s_dev; /* the kernel's MKDEV: major << 20 | minor */
+  c->key.major = dev >> 20;
+  c->key.minor = dev & ((1u << 20) - 1);
+  c->key.ino = in->i_ino;
+  c->found = true;
+  return 0;
+}
+
+/* Whether the task that just exec'd runs through an interpreter with the loader hook. */
+static __always_inline bool interpreter_hooked(struct task_struct *p) {
+  if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_find_vma)) return false;
+  struct mm_struct *mm = p->mm;
+  if (!mm) return false;
+  __u64 base = 0;
+  for (int i = 0; i + 1 < 56; i += 2) {
+    __u64 type = mm->saved_auxv[i];
+    if (type == AT_NULL) break;
+    if (type == AT_BASE) {
+      base = mm->saved_auxv[i + 1];
+      break;
+    }
+  }
+  if (!base) return false;
+  struct mapped_file_ctx c = {};
+  if (bpf_find_vma(p, base, file_of_vma, &c, 0) || !c.found) return false;
+  return bpf_map_lookup_elem(&hooked_loaders, &c.key) != NULL;
+}
+
+/* A traced process asked to be held is held here only when no hooked loader will stop it
+ * first: a static executable, or an interpreter scope has not seen yet (the agent attaches
+ * the hook while the process waits). */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
   __u32 tgid = BPF_CORE_READ(p, tgid);
   if (!is_traced(tgid)) return 0;
   emit_loader(LOADER_EXEC, tgid, BPF_CORE_READ(p, pid), BPF_CORE_READ(p, real_parent, tgid),
-              held_at_loader(tgid));
+              held_at_loader(tgid) && !interpreter_hooked(p));
   return 0;
 }
 

@@ -204,6 +204,15 @@ struct loader_event {
   char comm[16];
 };
 
+/* An ELF interpreter (ld.so) that has scope's loader hook, by its device and inode (key of the
+ * `hooked_loaders` map). A dynamic executable run through one of these is held at the hook's
+ * first call, right after exec and before any of its code runs, so it is not held at exec too. */
+struct loader_file {
+  __u32 major;
+  __u32 minor;
+  __u64 ino;
+};
+
 /* Per-thread state from a probed entry to its return, keyed by thread id. */
 struct cuda_inflight {
   __u64 start_ns;
@@ -222,11 +231,13 @@ struct cuda_inflight {
 static_assert(sizeof(struct cuda_event) == 128, "cuda_event layout changed");
 static_assert(sizeof(struct cuda_name_event) == 520, "cuda_name_event layout changed");
 static_assert(sizeof(struct loader_event) == 48, "loader_event layout changed");
+static_assert(sizeof(struct loader_file) == 16, "loader_file layout changed");
 static_assert(sizeof(struct cuda_inflight) == 152, "cuda_inflight layout changed");
 #else
 _Static_assert(sizeof(struct cuda_event) == 128, "cuda_event layout changed");
 _Static_assert(sizeof(struct cuda_name_event) == 520, "cuda_name_event layout changed");
 _Static_assert(sizeof(struct loader_event) == 48, "loader_event layout changed");
+_Static_assert(sizeof(struct loader_file) == 16, "loader_file layout changed");
 _Static_assert(sizeof(struct cuda_inflight) == 152, "cuda_inflight layout changed");
 #endif
 

@@ -397,7 +397,10 @@ void CudaTracer::handle_loader(const loader_event& rec) {
   switch (rec.what) {
     case LOADER_EXEC:
     case LOADER_DLOPEN:
-      if (rec.held) held_.insert(rec.pid);
+      if (rec.held) {
+        held_.insert(rec.pid);
+        ++(rec.what == LOADER_EXEC ? stats_.held_at_exec : stats_.held_at_loader);
+      }
       if (rec.what == LOADER_EXEC) {
         names_.forget(rec.pid);
         pid_files_.erase(rec.pid);

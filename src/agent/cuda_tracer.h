@@ -55,6 +55,10 @@ struct CudaTracerStats {
   uint64_t name_events = 0;
   uint64_t loader_events = 0;
   uint64_t decode_errors = 0;
+  // Stops of a `-- COMMAND` process until attached: at exec (static executables, interpreters
+  // not hooked yet) and at the loader's hook (program start, each dlopen).
+  uint64_t held_at_exec = 0;
+  uint64_t held_at_loader = 0;
 };
 
 class CudaTracer {

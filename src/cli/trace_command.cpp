@@ -454,6 +454,9 @@ int run_trace(const TraceOptions& o) {
       summary["problems"] = tracer->problems();
     }
     for (const auto& f : host) summary[std::string(f->name())] = f->summary_json();
+    if (tracer && !o.command.empty())
+      summary["held"] = {{"at_exec", tracer->stats().held_at_exec},
+                         {"at_loader", tracer->stats().held_at_loader}};
     summary["events"] = events;
     summary["dropped"] = dropped;
     if (!o.command.empty()) summary["exit_status"] = exit_status;

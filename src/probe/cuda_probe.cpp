@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -90,7 +91,16 @@ Result<size_t> CudaProbe::attach(const std::string& group, const std::string& pa
 
 Status CudaProbe::attach_loader_hook(const std::string& group, const std::string& ldso_path,
                                      uint64_t offset) {
-  return links_->attach_one(group, ldso_path, offset, skel_->progs.loader_debug_state);
+  if (auto st = links_->attach_one(group, ldso_path, offset, skel_->progs.loader_debug_state); !st)
+    return st;
+  struct stat st {};
+  if (::stat(ldso_path.c_str(), &st) == 0) {
+    loader_file key{major(st.st_dev), minor(st.st_dev), st.st_ino};
+    uint8_t one = 1;
+    // Without the entry a process is only held at exec as well: slower, never less safe.
+    (void)bpf_map_update_elem(bpf_map__fd(skel_->maps.hooked_loaders), &key, &one, BPF_ANY);
+  }
+  return Ok{};
 }
 
 void CudaProbe::detach(const std::string& group) { links_->detach(group); }

@@ -54,6 +54,8 @@ class CudaProbe {
   // uses to detach them together). Returns how many were attached.
   Result<size_t> attach(const std::string& group, const std::string& path,
                         const std::vector<ProbePoint>& points, ProbeKind kind);
+  // The loader hook on `ldso_path`'s _dl_debug_state (at `offset`); once attached, processes
+  // exec'ing through that interpreter are held at the hook rather than at exec as well.
   Status attach_loader_hook(const std::string& group, const std::string& ldso_path,
                             uint64_t offset);
   void detach(const std::string& group);

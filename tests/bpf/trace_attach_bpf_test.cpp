@@ -1,6 +1,9 @@
 // Privileged tests: attaching to running processes (--pid, --comm), clean
 // detach, bad input, and drops that are counted, never silent.
+#include <stdlib.h>
+
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "run_scope.h"
@@ -214,4 +217,28 @@ TEST(TraceAttach, DropsCounted) {
   EXPECT_LE(events, expected);
   EXPECT_GE(events + dropped, expected) << t.describe();
   EXPECT_LE(events + dropped, expected + 4) << t.describe();
+}
+
+// `-- COMMAND` holds each of its processes until scope has looked at what it maps: a dynamic
+// executable at the loader's hook only (its interpreter already has the hook), so not at exec
+// too; a static one, which has no loader, at exec.
+TEST(TraceAttach, HeldAtTheLoaderHookAndAtExecOnlyWithoutOne) {
+  SCOPE_BPF_REQUIRE();
+  Trace dyn = trace({"--json", "--quiet", "--", "/bin/sh", "-c", "/bin/true; /bin/true"}, 30);
+  ASSERT_EQ(dyn.run.status, 0) << dyn.describe();
+  ASSERT_TRUE(dyn.summary.contains("held")) << dyn.describe();
+  EXPECT_EQ(dyn.summary["held"]["at_exec"], 0) << dyn.summary["held"].dump();
+  // sh and both true: the hook's first call in each, at least.
+  EXPECT_GE(dyn.summary["held"]["at_loader"].get<int>(), 3) << dyn.summary["held"].dump();
+
+  char dir[] = "/tmp/scope-static.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string src = std::string(dir) + "/s.c", bin = std::string(dir) + "/s";
+  std::ofstream(src) << "int main(void) { return 0; }\n";
+  RunResult cc = run({"/bin/sh", "-c", "cc -static -O2 -o " + bin + " " + src}, 60);
+  if (cc.status != 0) GTEST_SKIP() << "no static C library to link with: " << cc.err;
+  Trace st = trace({"--json", "--quiet", "--", bin}, 30);
+  ASSERT_EQ(st.run.status, 0) << st.describe();
+  EXPECT_EQ(st.summary["held"]["at_exec"], 1) << st.summary["held"].dump();
+  EXPECT_EQ(st.summary["held"]["at_loader"], 0) << st.summary["held"].dump();
 }
