@@ -37,13 +37,9 @@ ThreadStats from_record(uint32_t tid, const sched_thread& rec) {
   return s;
 }
 
-void merge(ThreadStats& into, const ThreadStats& more) {
-  if (into.tid == 0) {
-    into = more;
-    return;
-  }
-  into.pid = more.pid;
-  if (!more.comm.empty()) into.comm = more.comm;
+namespace {
+
+void add_counters(ThreadStats& into, const ThreadStats& more) {
   into.switches += more.switches;
   into.voluntary += more.voluntary;
   into.involuntary += more.involuntary;
@@ -53,14 +49,42 @@ void merge(ThreadStats& into, const ThreadStats& more) {
   into.runq_waits += more.runq_waits;
 }
 
-void SchedTable::retire(const ThreadStats& s) { merge(retired_[s.tid], s); }
+}  // namespace
+
+void merge(ThreadStats& into, const ThreadStats& more) {
+  if (into.tid == 0) {
+    into = more;
+    return;
+  }
+  into.pid = more.pid;
+  if (!more.comm.empty()) into.comm = more.comm;
+  add_counters(into, more);
+}
+
+std::vector<uint32_t> SchedTable::retire(const ThreadStats& s) {
+  merge(retired_[s.tid], s);
+  std::vector<uint32_t> folded;
+  if (retired_.size() <= kMaxRetired) return folded;
+  if (!folded_) {
+    exited_ = ThreadStats{};
+    exited_.comm = "(exited)";
+    folded_ = true;
+  }
+  for (const auto& [tid, r] : retired_) {
+    add_counters(exited_, r);
+    folded.push_back(tid);
+  }
+  retired_.clear();
+  return folded;
+}
 
 std::vector<ThreadStats> SchedTable::threads() const {
   std::map<uint32_t, ThreadStats> all = retired_;
   for (const auto& [tid, s] : live_) merge(all[tid], s);
   std::vector<ThreadStats> out;
-  out.reserve(all.size());
+  out.reserve(all.size() + 1);
   for (auto& [tid, s] : all) out.push_back(std::move(s));
+  if (folded_) out.push_back(exited_);
   return out;
 }
 
@@ -216,7 +240,7 @@ class SchedFamily final : public ProbeFamily {
           sched_thread rec{};
           if (bpf_map_lookup_elem(fd, &tid, &rec) == 0) it->second = sched::from_record(tid, rec);
           bpf_map_delete_elem(fd, &tid);
-          table_.retire(it->second);
+          for (uint32_t gone : table_.retire(it->second)) deltas_.forget(gone);
           it = live.erase(it);
         } else {
           ++it;
@@ -233,6 +257,7 @@ class SchedFamily final : public ProbeFamily {
   void emit_interval_events(uint64_t ts_ns) override {
     if (!out_ || !out_->wants_events()) return;
     for (const auto& t : table_.threads()) {
+      if (!t.tid) continue;  // the folded "(exited)" row: its deltas went out before
       auto d =
           deltas_.update(t.tid, {t.switches, t.voluntary, t.involuntary, t.offcpu_ns, t.runq_ns});
       if (!d) continue;

@@ -40,16 +40,23 @@ void merge(ThreadStats& into, const ThreadStats& more);
 // what was deleted from it earlier (threads retired to keep the map from filling).
 class SchedTable {
  public:
+  // Retired threads kept one by one; past this many they are folded (bounded memory for a
+  // `scope up` that runs for days on a host that starts thousands of threads a minute).
+  static constexpr size_t kMaxRetired = 100'000;
+
   // The map's current content replaces the previous snapshot.
   void set_live(std::map<uint32_t, ThreadStats> live) { live_ = std::move(live); }
-  // Counters deleted from the map: kept for good.
-  void retire(const ThreadStats& s);
-  // Every thread, live and retired merged, in no particular order.
+  // Counters deleted from the map: kept for good. Past kMaxRetired threads, all retired ones are
+  // folded into one "(exited)" row (pid and tid 0); returns the tids folded away.
+  std::vector<uint32_t> retire(const ThreadStats& s);
+  // Every thread, live and retired merged, in no particular order (with the folded row).
   std::vector<ThreadStats> threads() const;
 
  private:
   std::map<uint32_t, ThreadStats> live_;
   std::map<uint32_t, ThreadStats> retired_;
+  ThreadStats exited_;  // the folded ones: counters only
+  bool folded_ = false;
 };
 
 // Sorted by runq_ns + offcpu_ns, largest first (ties: tid ascending); at most `limit`.

@@ -55,6 +55,31 @@ TEST(SchedFamily, FromRecordKeepsCountersAndTrimsComm) {
   EXPECT_EQ(from_record(5, rec(5, "sh", 0, 0, 0, 0, 0, 0, 0)).comm, "sh");
 }
 
+// Past kMaxRetired retired threads, they fold into one "(exited)" row: totals kept, memory bounded,
+// and the folded tids are returned so their per-thread state can go.
+TEST(SchedFamily, ManyRetiredThreadsFoldIntoOneRow) {
+  SchedTable table;
+  uint64_t switches = 0;
+  std::vector<uint32_t> folded;
+  for (uint32_t tid = 1; tid <= SchedTable::kMaxRetired + 1; ++tid) {
+    auto f = table.retire(from_record(tid, rec(tid, "t", 2, 1, 1, 10, 5, tid, 1)));
+    switches += 2;
+    folded.insert(folded.end(), f.begin(), f.end());
+  }
+  EXPECT_EQ(folded.size(), SchedTable::kMaxRetired + 1);
+  table.retire(from_record(5, rec(5, "late", 1, 1, 0, 0, 0, 0, 0)));
+  switches += 1;
+  auto all = table.threads();
+  ASSERT_EQ(all.size(), 2u);
+  uint64_t sum = 0;
+  for (const auto& t : all) sum += t.switches;
+  EXPECT_EQ(sum, switches);
+  const auto& exited = all[0].tid == 0 ? all[0] : all[1];
+  EXPECT_EQ(exited.comm, "(exited)");
+  EXPECT_EQ(exited.pid, 0u);
+  EXPECT_EQ(exited.runq_max_ns, SchedTable::kMaxRetired + 1);  // the max of the folded
+}
+
 TEST(SchedFamily, RetiredAndLiveCountersOfOneThreadAdd) {
   SchedTable table;
   table.retire(from_record(7, rec(7, "old", 10, 6, 4, 1000, 300, 200, 5)));
