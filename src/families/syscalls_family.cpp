@@ -64,10 +64,9 @@ std::string syscall_name(uint32_t nr) {
 }
 
 void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots) {
-  auto key = [](uint32_t tgid, uint32_t tid, uint32_t nr) {
-    return std::array<uint32_t, 3>{tgid, tid, nr};
-  };
-  std::map<std::array<uint32_t, 3>, size_t> index;
+  auto key = [](uint32_t tgid, uint32_t tid, uint32_t nr) { return RowKey{tgid, tid, nr}; };
+  std::unordered_map<RowKey, size_t, RowKeyHash> index;
+  index.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) index[key(rows[i].tgid, rows[i].tid, rows[i].nr)] = i;
   for (const auto& s : slots) {
     if (!s.owner || !s.used) continue;

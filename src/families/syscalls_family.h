@@ -7,10 +7,10 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "bpf/shared/syscalls.h"
@@ -82,6 +82,17 @@ void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots
 // counts a thread is moving from its slot to `stats` at that instant (never count them twice), and
 // interval deltas would take a dip for a recycled key. The value seen before stands until the
 // true one passes it.
+// {tgid, tid, syscall}: a row's identity, hashed (tens of thousands of rows are matched a second).
+struct RowKey {
+  uint32_t tgid = 0, tid = 0, nr = 0;
+  bool operator==(const RowKey&) const = default;
+};
+struct RowKeyHash {
+  size_t operator()(const RowKey& k) const {
+    return std::hash<uint64_t>()((uint64_t{k.tid} << 32 | k.nr) ^ (uint64_t{k.tgid} << 16));
+  }
+};
+
 class MonotonicCounts {
  public:
   void apply(std::vector<Row>& rows);
@@ -89,7 +100,7 @@ class MonotonicCounts {
   void forget(uint32_t tgid, uint32_t tid, uint32_t nr) { seen_.erase({tgid, tid, nr}); }
 
  private:
-  std::map<std::array<uint32_t, 3>, std::array<uint64_t, 4>>
+  std::unordered_map<RowKey, std::array<uint64_t, 4>, RowKeyHash>
       seen_;  // count, errors, total_ns, timed
 };
 
