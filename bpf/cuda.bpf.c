@@ -470,13 +470,29 @@ static __always_inline bool hold_new_cuda_library(__u32 tgid) {
   return !has_tty();
 }
 
-/* ld.so calls _dl_debug_state after it has mapped new objects (program start
- * and every dlopen) and before running their code. */
+#define R_DEBUG_STATE_OFFSET 24 /* r_debug.r_state on x86-64 (<link.h>) */
+#define RT_CONSISTENT 0
+
+/* Whether the loader's objects are consistent at this call of its hook: glibc calls it with
+ * r_state RT_ADD before mapping objects, RT_CONSISTENT once they are mapped (none of their code
+ * run yet), RT_DELETE around dlclose. The cookie is `_r_debug`'s distance from the hook; 0 (not
+ * known, another loader) counts every call. */
+static __always_inline bool loader_consistent(struct pt_regs *ctx) {
+  __s64 delta = (__s64)bpf_get_attach_cookie(ctx);
+  if (!delta) return true;
+  int state = RT_CONSISTENT;
+  void *at = (void *)(PT_REGS_IP(ctx) + delta + R_DEBUG_STATE_OFFSET);
+  if (bpf_probe_read_user(&state, sizeof(state), at)) return true;
+  return state == RT_CONSISTENT;
+}
+
+/* ld.so calls _dl_debug_state when it has mapped new objects (program start
+ * and every dlopen), before running their code. */
 SEC("uprobe")
 int loader_debug_state(struct pt_regs *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
-  if (!is_traced(tgid)) return 0;
+  if (!is_traced(tgid) || !loader_consistent(ctx)) return 0;
   emit_loader(LOADER_DLOPEN, tgid, (__u32)pid_tgid, 0,
               held_at_loader(tgid) || hold_new_cuda_library(tgid));
   return 0;

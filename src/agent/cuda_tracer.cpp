@@ -95,7 +95,11 @@ void CudaTracer::attach_loader(const std::string& path) {
   }
   auto off = elf->file_offset(sym->vaddr);
   if (!off) return;
-  if (auto st = probe_->attach_loader_hook("ldso:" + key, path, *off); !st)
+  // glibc's loader calls the hook before mapping objects (RT_ADD) and after (RT_CONSISTENT):
+  // with `_r_debug` known the hook holds a process at the second call only.
+  auto r_debug = elf->object_vaddr("_r_debug");
+  int64_t delta = r_debug ? static_cast<int64_t>(*r_debug - sym->vaddr) : 0;
+  if (auto st = probe_->attach_loader_hook("ldso:" + key, path, *off, delta); !st)
     spdlog::debug("{}", st.error());
 }
 

@@ -204,6 +204,30 @@ std::optional<Symbol> ElfFile::find(std::string_view name) const {
   return by_addr_[it->second];
 }
 
+std::optional<uint64_t> ElfFile::object_vaddr(std::string_view name) const {
+  if (elf_ == nullptr) return std::nullopt;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf_, scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (gelf_getshdr(scn, &sh) == nullptr) continue;
+    if ((sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) || sh.sh_entsize == 0) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (data == nullptr) continue;
+    size_t count = data->d_size / sh.sh_entsize;
+    for (size_t i = 1; i < count; ++i) {
+      GElf_Sym s;
+      if (gelf_getsym(data, static_cast<int>(i), &s) == nullptr) continue;
+      if (GELF_ST_TYPE(s.st_info) != STT_OBJECT || s.st_shndx == SHN_UNDEF) continue;
+      const char* n = elf_strptr(elf_, sh.sh_link, s.st_name);
+      if (n == nullptr) continue;
+      std::string_view sv(n);
+      if (size_t at = sv.find('@'); at != std::string_view::npos && at > 0) sv = sv.substr(0, at);
+      if (sv == name) return s.st_value;
+    }
+  }
+  return std::nullopt;
+}
+
 const Symbol* ElfFile::symbol_at(uint64_t vaddr) const {
   auto it = std::upper_bound(by_addr_.begin(), by_addr_.end(), vaddr,
                              [](uint64_t v, const Symbol& s) { return v < s.vaddr; });

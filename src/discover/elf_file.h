@@ -47,6 +47,8 @@ class ElfFile {
 
   // Defined function symbol with exactly this name (from .symtab or .dynsym).
   std::optional<Symbol> find(std::string_view name) const;
+  // Address of a defined data (OBJECT) symbol, looked up on demand (not indexed: rarely needed).
+  std::optional<uint64_t> object_vaddr(std::string_view name) const;
   // The function symbol containing vaddr, or the nearest preceding one when its size is 0.
   const Symbol* symbol_at(uint64_t vaddr) const;
   // All function symbols, sorted by vaddr.

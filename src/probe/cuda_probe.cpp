@@ -90,8 +90,10 @@ Result<size_t> CudaProbe::attach(const std::string& group, const std::string& pa
 }
 
 Status CudaProbe::attach_loader_hook(const std::string& group, const std::string& ldso_path,
-                                     uint64_t offset) {
-  if (auto st = links_->attach_one(group, ldso_path, offset, skel_->progs.loader_debug_state); !st)
+                                     uint64_t offset, int64_t r_debug_delta) {
+  if (auto st = links_->attach_one(group, ldso_path, offset, skel_->progs.loader_debug_state,
+                                   static_cast<uint64_t>(r_debug_delta));
+      !st)
     return st;
   struct stat st {};
   if (::stat(ldso_path.c_str(), &st) == 0) {

@@ -56,8 +56,10 @@ class CudaProbe {
                         const std::vector<ProbePoint>& points, ProbeKind kind);
   // The loader hook on `ldso_path`'s _dl_debug_state (at `offset`); once attached, processes
   // exec'ing through that interpreter are held at the hook rather than at exec as well.
-  Status attach_loader_hook(const std::string& group, const std::string& ldso_path,
-                            uint64_t offset);
+  // `r_debug_delta`: where `_r_debug` is relative to _dl_debug_state (0: unknown), so the hook
+  // stops a process only when the loader says its objects are consistent (mapped, not yet run).
+  Status attach_loader_hook(const std::string& group, const std::string& ldso_path, uint64_t offset,
+                            int64_t r_debug_delta);
   void detach(const std::string& group);
   bool attached(const std::string& group) const { return links_->attached(group); }
   bool uses_uprobe_multi() const { return links_->multi(); }

@@ -133,8 +133,8 @@ Result<size_t> UprobeLinks::attach(const std::string& group, const std::string& 
 }
 
 Status UprobeLinks::attach_one(const std::string& group, const std::string& path, uint64_t offset,
-                               bpf_program* prog) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts);
+                               bpf_program* prog, uint64_t cookie) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
   bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts);
   if (!link) return make_error("cannot attach to " + path + ": " + errno_text(errno));
   links_[group].push_back(link);

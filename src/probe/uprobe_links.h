@@ -47,9 +47,9 @@ class UprobeLinks {
   Result<size_t> attach(const std::string& group, const std::string& path,
                         const std::vector<ProbePoint>& points, bpf_program* entry,
                         bpf_program* ret);
-  // A plain perf uprobe at `offset` without a cookie (ld.so's hook).
+  // A plain perf uprobe at `offset` with a BPF cookie (ld.so's hook).
   Status attach_one(const std::string& group, const std::string& path, uint64_t offset,
-                    bpf_program* prog);
+                    bpf_program* prog, uint64_t cookie = 0);
   void detach(const std::string& group);
   bool attached(const std::string& group) const {
     return links_.count(group) != 0 || multi_links_.count(group) != 0;

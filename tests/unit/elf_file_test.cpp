@@ -92,6 +92,22 @@ TEST(ElfFile, SelfExecutable) {
   EXPECT_EQ(scope_elf_test_marker(1), 4);
 }
 
+// The loader's data symbol the loader hook reads: found by object_vaddr, not by find (functions).
+TEST(ElfFile, LoaderRDebugIsAnObject) {
+  auto exe_path = read_exe(static_cast<int>(::getpid()));
+  ASSERT_TRUE(exe_path.ok());
+  auto exe = ElfFile::open(*exe_path);
+  ASSERT_TRUE(exe.ok()) << exe.error();
+  auto ldso = ElfFile::open(exe->interpreter());
+  ASSERT_TRUE(ldso.ok()) << ldso.error();
+  auto r_debug = ldso->object_vaddr("_r_debug");
+  ASSERT_TRUE(r_debug.has_value());
+  EXPECT_GT(*r_debug, 0u);
+  EXPECT_FALSE(ldso->find("_r_debug").has_value());
+  EXPECT_TRUE(ldso->find("_dl_debug_state").has_value());
+  EXPECT_FALSE(ldso->object_vaddr("_dl_debug_state").has_value());
+}
+
 TEST(ElfFile, RuntimeAddressToVaddr) {
   int pid = static_cast<int>(::getpid());
   auto maps = read_maps(pid);
