@@ -63,6 +63,20 @@ std::string syscall_name(uint32_t nr) {
   return "syscall_" + std::to_string(nr);
 }
 
+namespace {
+
+// A slot entry's or another row's counters into `into` (both have the same five fields).
+template <class Counters>
+void add_counters(Row& into, const Counters& more) {
+  into.count += more.count;
+  into.errors += more.errors;
+  into.total_ns += more.total_ns;
+  into.timed += more.timed;
+  into.max_ns = std::max<uint64_t>(into.max_ns, more.max_ns);
+}
+
+}  // namespace
+
 void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots) {
   auto key = [](uint32_t tgid, uint32_t tid, uint32_t nr) { return RowKey{tgid, tid, nr}; };
   std::unordered_map<RowKey, size_t, RowKeyHash> index;
@@ -82,12 +96,7 @@ void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots
         r.nr = s.nr[i];
         rows.push_back(std::move(r));
       }
-      auto& r = rows[it->second];
-      r.count += e.count;
-      r.errors += e.errors;
-      r.total_ns += e.total_ns;
-      r.timed += e.timed;
-      r.max_ns = std::max<uint64_t>(r.max_ns, e.max_ns);
+      add_counters(rows[it->second], e);
     }
   }
 }
@@ -114,12 +123,7 @@ void fold_exited(std::vector<Row>& into, const std::vector<Row>& exited) {
       f.comm = "(exited)";
       into.push_back(std::move(f));
     }
-    Row& f = into[it->second];
-    f.count += r.count;
-    f.errors += r.errors;
-    f.total_ns += r.total_ns;
-    f.timed += r.timed;
-    f.max_ns = std::max(f.max_ns, r.max_ns);
+    add_counters(into[it->second], r);
   }
 }
 
