@@ -42,3 +42,18 @@ make_private_copy() {
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 now_s() { date +%s.%N; }
+
+# A field of the JSON object on stdin's last line (python3 rather than jq: the GPU machine has it).
+json_field() { tail -1 | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())'"$1"')'; }
+
+# noop_tp (bench/noop_tp.c): the build's copy when there is one (the portable bundle carries it),
+# else compiled here against libbpf. Sets NOOP_TP.
+find_noop_tp() {
+  local dir=$1
+  if [[ -x $BUILD/bench/noop_tp ]]; then
+    cp "$BUILD/bench/noop_tp" "$dir/noop_tp"
+  else
+    cc -O2 -Wall -o "$dir/noop_tp" "$ROOT/bench/noop_tp.c" -lbpf
+  fi
+  NOOP_TP=$dir/noop_tp
+}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Host families under realistic loads, in one run (interleaved rounds):
-#  1. building a small C project (zstd's examples from libzstd-dev: 9 programs, make -j$(nproc)),
-#     ten clean builds per round: exec-, open- and fork-heavy, as a CI job or a data pipeline's
-#     preprocessing is;
+#  1. building a small C project (zstd's examples from libzstd-dev: 9 programs, make -j$(nproc);
+#     without libzstd-dev, scope's C test sources), ten clean builds per round: exec-, open- and
+#     fork-heavy, as a CI job or a data pipeline's preprocessing is;
 #  2. tar of /usr/share into a pipe: ~900,000 syscalls and ~60,000 opens a second, the
 #     syscall-heavy extreme;
 #  for each: traced / untraced (target <= 1.05) in the steady state (wall and CPU time of the
@@ -17,12 +17,8 @@ source "$(dirname "$0")/common.sh"
 need_root
 ROUNDS=${1:-3}
 [[ -x $SCOPE ]] || { echo "build scope first" >&2; exit 1; }
-EXAMPLES=/usr/share/doc/libzstd-dev/examples
-LIBZSTD=$(ls /usr/lib/*/libzstd.a 2>/dev/null | head -1)
-[[ -f $EXAMPLES/Makefile && -n $LIBZSTD ]] || {
-  echo "needs libzstd-dev (its examples and libzstd.a): scripts/install-deps.sh installs it" >&2
-  exit 1
-}
+EXAMPLES=${EXAMPLES:-/usr/share/doc/libzstd-dev/examples}
+LIBZSTD=$(ls /usr/lib/*/libzstd.a 2>/dev/null | head -1 || true)
 PRIV=$(mktemp -d /tmp/scope-hostbench.XXXXXX)
 trap 'rm -rf "$PRIV"' EXIT
 cp "$SCOPE" "$PRIV/scope"
@@ -40,20 +36,33 @@ cat >"$PRIV/tar.sh" <<'SH'
 TIMEFORMAT='%R %U %S'
 { time tar cf - /usr/share 2>/dev/null | cat >/dev/null; } 2>"$1"
 SH
+# The C project: zstd's examples where libzstd-dev is installed (scripts/install-deps.sh does), else
+# (the GPU machine) scope's own C test sources, compiled to objects by a generated Makefile.
+if [[ -f $EXAMPLES/Makefile && -n $LIBZSTD ]]; then
+  PROJECT="zstd's examples (libzstd-dev, 9 programs)"
+  SRC=$EXAMPLES MAKEARGS="LIB=$LIBZSTD"
+else
+  PROJECT="scope's C test sources (testdata/, 8 files; no libzstd-dev here)"
+  SRC=$PRIV/src MAKEARGS=""
+  mkdir -p "$SRC"
+  cp "$ROOT"/testdata/standin/*.[ch] "$ROOT"/testdata/demo/*.c "$ROOT"/testdata/llama/*.c "$SRC/"
+  objs=$(cd "$SRC" && ls *.c | sed 's/\.c$/.o/' | paste -sd' ')
+  printf 'all: %s\n%%.o: %%.c\n\t$(CC) -O2 -g -I. -c -o $@ $<\nclean:\n\trm -f *.o\n' "$objs" >"$SRC/Makefile"
+fi
 cat >"$PRIV/build.sh" <<SH
 #!/bin/bash
 TIMEFORMAT='%R %U %S'
 D=\$(mktemp -d $PRIV/build.XXXXXX)
-cp -r $EXAMPLES/. "\$D/"
+cp -r $SRC/. "\$D/"
 { time for i in 1 2 3 4 5 6 7 8 9 10; do
-    make -s -C "\$D" -j$(nproc) LIB=$LIBZSTD >/dev/null 2>&1 || exit 1
+    make -s -C "\$D" -j$(nproc) $MAKEARGS >/dev/null 2>&1 || exit 1
     make -s -C "\$D" clean >/dev/null 2>&1
   done; } 2>"\$1"
 rm -rf "\$D"
 SH
 chmod +x "$PRIV/tar.sh" "$PRIV/build.sh"
-"$PRIV/build.sh" "$PRIV/el" || { echo "the zstd examples do not build here" >&2; exit 1; }
-cc -O2 -Wall -o "$PRIV/noop_tp" "$ROOT/bench/noop_tp.c" -lbpf
+"$PRIV/build.sh" "$PRIV/el" || { echo "$PROJECT does not build here" >&2; exit 1; }
+find_noop_tp "$PRIV"
 cpu_of() { awk '{print ($14+$15)/100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 wall_of() { awk '{print $1}' "$PRIV/el"; }
 cpu_in() { awk '{print $2 + $3}' "$PRIV/el"; }
@@ -77,7 +86,7 @@ measure() {
           "$PRIV/$name.sh" "$PRIV/el"
           uw+=("$(wall_of)"); uc+=("$(cpu_in)") ;;
         floor)
-          "$PRIV/noop_tp" -- "$PRIV/$name.sh" "$PRIV/el"
+          "$NOOP_TP" -- "$PRIV/$name.sh" "$PRIV/el"
           fw+=("$(wall_of)"); fc+=("$(cpu_in)") ;;
         traced)
           t0=$(now_s)
@@ -107,8 +116,8 @@ table() {
   # On a shared machine the least-disturbed round is the best estimate of each variant's own cost.
   lu=$(least "${uc[@]}"); lf=$(least "${fc[@]}"); lt=$(least "${tc[@]}")
   mwhole=$(med "${whole[@]}"); mc=$(med "${c[@]}")
-  events=$(tail -1 "$PRIV/$name.json" | jq -r '.events')
-  dropped=$(tail -1 "$PRIV/$name.json" | jq -r '.dropped')
+  events=$(json_field '["events"]' <"$PRIV/$name.json")
+  dropped=$(json_field '["dropped"]' <"$PRIV/$name.json")
   cat <<MD
 | $title | (a) untraced | (b) floor | (c) scope | (c)/(a) | (b)/(a) |
 |---|---:|---:|---:|---:|---:|
@@ -160,7 +169,7 @@ $(nproc) CPUs, kernel $(uname -r); $ROUNDS interleaved rounds (the variants' ord
 no-op BPF programs on raw_syscalls sys_enter/sys_exit (\`bench/noop_tp.c\`), the least any
 per-syscall tracing costs; (c) \`scope trace --probes $FAMILIES --quiet --json\`.
 
-$(table build "build a small C project: zstd's examples, 10 clean \`make -j$(nproc)\` builds")
+$(table build "build a small C project: $PROJECT, 10 clean \`make -j$(nproc)\` builds")
 
 $(table tar "\`tar cf - /usr/share \| cat\`")
 

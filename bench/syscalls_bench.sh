@@ -16,7 +16,7 @@ need_root
 PRIV=$(mktemp -d /tmp/scope-sysbench.XXXXXX)
 trap 'rm -rf "$PRIV"' EXIT
 cc -O2 -Wall -o "$PRIV/getppid_loop" "$ROOT/bench/getppid_loop.c"
-cc -O2 -Wall -o "$PRIV/noop_tp" "$ROOT/bench/noop_tp.c" -lbpf
+find_noop_tp "$PRIV"
 cp "$SCOPE" "$PRIV/scope"  # others may rebuild build/scope meanwhile
 SCOPE=$PRIV/scope
 LOOP=$PRIV/getppid_loop
@@ -28,7 +28,7 @@ if ! "$SCOPE" trace --probes "$PROBES" --quiet --json -- true >/dev/null 2>"$PRI
 fi
 
 # Other programs on the syscall tracepoints (another scope, a test) slow every variant.
-others() { bpftool -j link show 2>/dev/null | jq '[.[] | select(.type == "raw_tracepoint" or .type == "tracing")] | length' 2>/dev/null || echo "?"; }
+others() { bpftool -j link show 2>/dev/null | python3 -c 'import json, sys; print(sum(l.get("type") in ("raw_tracepoint", "tracing") for l in json.load(sys.stdin)))' 2>/dev/null || echo "?"; }
 
 declare -A NS WALL
 FAIL=0; CHECKS=()
@@ -37,13 +37,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS (raw_tracepoint/tracing links before: $(others))" >&2
   out=$("$LOOP" "$N")
   NS[a]+="$(field ns_per_call <<<"$out") "; WALL[a]+="$(field wall_ns_per_call <<<"$out") "
-  out=$("$PRIV/noop_tp" -- "$LOOP" "$N")
+  out=$("$NOOP_TP" -- "$LOOP" "$N")
   NS[b]+="$(field ns_per_call <<<"$out") "; WALL[b]+="$(field wall_ns_per_call <<<"$out") "
   out=$("$SCOPE" trace --probes "$PROBES" --quiet --json -- "$LOOP" "$N")
   NS[c]+="$(field ns_per_call <<<"$out") "; WALL[c]+="$(field wall_ns_per_call <<<"$out") "
   summary=$(grep '"event":"summary"' <<<"$out" | tail -1)
-  getppid=$(jq -r '[.syscalls[] | select(.name == "getppid") | .count] | add' <<<"$summary")
-  dropped=$(jq -r '.dropped' <<<"$summary")
+  getppid=$(python3 -c 'import json, sys; print(sum(s["count"] for s in json.loads(sys.stdin.read())["syscalls"] if s["name"] == "getppid"))' <<<"$summary")
+  dropped=$(json_field '["dropped"]' <<<"$summary")
   ok=ok
   # The loop warms up with 10000 calls before the timed N.
   if [[ $getppid != "$((N + 10000))" || $dropped != 0 ]]; then ok=FAIL; FAIL=1; fi
