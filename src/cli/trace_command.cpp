@@ -19,6 +19,7 @@
 #include "agent/cuda_accounting.h"
 #include "agent/cuda_tracer.h"
 #include "cli/cuda_output.h"
+#include "cli/line_reorder.h"
 #include "common/stop_signal.h"
 #include "discover/ld_search.h"
 #include "discover/proc_maps.h"
@@ -195,10 +196,19 @@ int run_trace(const TraceOptions& o) {
     pending.push_back('\n');
     if (pending.size() >= PIPE_BUF) flush_pending();
   };
+  // Lines of all families in their events' time order: held 50 ms (ten polls) before release.
+  LineReorder reorder(50'000'000);
+  const int64_t mono_to_unix = agent::mono_to_unix_ns();
+  auto release_lines = [&] {
+    timespec mono{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    int64_t now = int64_t(mono.tv_sec) * 1000000000 + mono.tv_nsec + mono_to_unix;
+    reorder.release(static_cast<uint64_t>(now), emit_line);
+  };
   families::EventOutput event_out;
   event_out.json = o.json;
   event_out.quiet = o.quiet;
-  event_out.write_line = emit_line;
+  event_out.write_line = [&](uint64_t ts_ns, const std::string& line) { reorder.add(ts_ns, line); };
   {  // every family's relative times count from here
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
@@ -236,7 +246,7 @@ int run_trace(const TraceOptions& o) {
   probe::RingPoller poller;
   families::FamilyContext fctx;
   fctx.filter = &filter;
-  fctx.mono_to_unix_ns = agent::mono_to_unix_ns();
+  fctx.mono_to_unix_ns = mono_to_unix;
   // Host events (a lower rate than launches) carry who the process is.
   discover::ProcessInfoCache processes;
   families::EventOutput host_out = event_out;
@@ -378,6 +388,7 @@ int run_trace(const TraceOptions& o) {
   };
   while (true) {
     int n = poll_all(5);
+    release_lines();
     flush_pending();
     if (!stalled && tracer && tracer->stats().cuda_events > 0) {
       stalled = true;
@@ -433,6 +444,7 @@ int run_trace(const TraceOptions& o) {
   acct.finish();
   if (tracer)
     for (const auto& [kernel, count] : tracer->named_later()) acct.name_launches(kernel, count);
+  reorder.release_all(emit_line);
   flush_pending();
 
   bool found_any = tracer && tracer->saw_cuda();

@@ -29,7 +29,9 @@ struct EventOutput {
   bool json = false;
   bool quiet = false;
   uint64_t start_ns = 0;  // Unix ns of the trace's first event, for relative times
-  std::function<void(const std::string& line)> write_line;
+  // A line and the Unix ns of its event (its `ts_ns`; 0 when it has none), so that the lines of
+  // families read from different ring buffers can be put back in time order.
+  std::function<void(uint64_t ts_ns, const std::string& line)> write_line;
 
   // When set, JSON events get the process's `cmdline`, `cgroup` and `container_id`.
   discover::ProcessInfoCache* processes = nullptr;
@@ -47,8 +49,10 @@ struct EventOutput {
       return;
     }
     if (quiet || !write_line) return;
+    auto ts = event.find("ts_ns");
+    uint64_t ts_ns = ts != event.end() && ts->is_number_unsigned() ? ts->get<uint64_t>() : 0;
     if (!json) {
-      write_line(human());
+      write_line(ts_ns, human());
       return;
     }
     if (processes && event.contains("pid")) {
@@ -58,7 +62,7 @@ struct EventOutput {
         if (!p->container_id.empty()) event["container_id"] = p->container_id;
       }
     }
-    write_line(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    write_line(ts_ns, event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 };
 

@@ -232,5 +232,27 @@ TEST(ExecBpf, CommandRunsWithTheSignalsScopeFound) {
   EXPECT_EQ(traced, direct.out) << t.describe();
 }
 
+// Lines of different families come out in their events' time order (each family reads its own
+// ring buffer): a shell's execs, opens and exits interleave as they happened.
+TEST(ExecBpf, FamiliesLinesInTimeOrder) {
+  SCOPE_BPF_REQUIRE();
+  Trace t = trace({"--probes", "exec,open", "--json", "--", "/bin/sh", "-c",
+                   "for i in 1 2 3 4 5 6; do /bin/cat /etc/hostname >/dev/null; done"},
+                  30);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  uint64_t last = 0;
+  int execs = 0, opens = 0, out_of_order = 0;
+  for (const auto& e : t.events) {
+    uint64_t ts = e.at("ts_ns").get<uint64_t>();
+    if (ts < last) ++out_of_order;
+    last = std::max(last, ts);
+    execs += e.value("event", "") == "exec";
+    opens += e.value("event", "") == "open";
+  }
+  EXPECT_GE(execs, 6) << t.describe();
+  EXPECT_GE(opens, 6) << t.describe();
+  EXPECT_EQ(out_of_order, 0) << t.describe();
+}
+
 }  // namespace
 }  // namespace scope::bpftest
