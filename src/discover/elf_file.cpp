@@ -37,6 +37,25 @@ int binding_rank(uint8_t b) {
   }
 }
 
+// Calls fn(symbol, name) for each entry of the symbol table section `scn` (header `sh`), the name
+// without its "@VERSION" suffix, until fn returns true.
+template <class Fn>
+void for_each_symbol(Elf* elf, Elf_Scn* scn, const GElf_Shdr& sh, Fn&& fn) {
+  if (sh.sh_entsize == 0) return;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) return;
+  size_t count = data->d_size / sh.sh_entsize;
+  for (size_t i = 1; i < count; ++i) {
+    GElf_Sym s;
+    if (gelf_getsym(data, static_cast<int>(i), &s) == nullptr) continue;
+    const char* name = elf_strptr(elf, sh.sh_link, s.st_name);
+    if (name == nullptr) continue;
+    std::string_view n(name);
+    if (size_t at = n.find('@'); at != std::string_view::npos && at > 0) n = n.substr(0, at);
+    if (fn(s, n)) return;
+  }
+}
+
 }  // namespace
 
 Result<ElfFile> ElfFile::open(const std::string& path) {
@@ -118,24 +137,13 @@ Status ElfFile::load() {
     if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
       if (sh.sh_type == SHT_SYMTAB) has_symtab_ = true;
       if (sh.sh_type == SHT_DYNSYM) has_dynsym_ = true;
-      if (sh.sh_entsize == 0) continue;
-      Elf_Data* data = elf_getdata(scn, nullptr);
-      if (data == nullptr) continue;
-      size_t count = data->d_size / sh.sh_entsize;
-      syms.reserve(syms.size() + count);
-      for (size_t i = 1; i < count; ++i) {
-        GElf_Sym s;
-        if (gelf_getsym(data, static_cast<int>(i), &s) == nullptr) continue;
+      for_each_symbol(elf_, scn, sh, [&](const GElf_Sym& s, std::string_view n) {
         uint8_t type = GELF_ST_TYPE(s.st_info);
-        if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
-        if (s.st_shndx == SHN_UNDEF || s.st_value == 0) continue;
-        const char* name = elf_strptr(elf_, sh.sh_link, s.st_name);
-        if (name == nullptr || *name == '\0') continue;
-        std::string_view n(name);
-        size_t at = n.find('@');
-        if (at != std::string_view::npos && at > 0) n = n.substr(0, at);
+        if (type != STT_FUNC && type != STT_GNU_IFUNC) return false;
+        if (s.st_shndx == SHN_UNDEF || s.st_value == 0 || n.empty()) return false;
         syms.push_back({std::string(n), s.st_value, s.st_size, GELF_ST_BIND(s.st_info), type});
-      }
+        return false;
+      });
     } else if (sh.sh_type == SHT_DYNAMIC) {
       if (sh.sh_entsize == 0) continue;
       Elf_Data* data = elf_getdata(scn, nullptr);
@@ -206,26 +214,20 @@ std::optional<Symbol> ElfFile::find(std::string_view name) const {
 
 std::optional<uint64_t> ElfFile::object_vaddr(std::string_view name) const {
   if (elf_ == nullptr) return std::nullopt;
+  std::optional<uint64_t> found;
   Elf_Scn* scn = nullptr;
-  while ((scn = elf_nextscn(elf_, scn)) != nullptr) {
+  while (!found && (scn = elf_nextscn(elf_, scn)) != nullptr) {
     GElf_Shdr sh;
     if (gelf_getshdr(scn, &sh) == nullptr) continue;
-    if ((sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) || sh.sh_entsize == 0) continue;
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    if (data == nullptr) continue;
-    size_t count = data->d_size / sh.sh_entsize;
-    for (size_t i = 1; i < count; ++i) {
-      GElf_Sym s;
-      if (gelf_getsym(data, static_cast<int>(i), &s) == nullptr) continue;
-      if (GELF_ST_TYPE(s.st_info) != STT_OBJECT || s.st_shndx == SHN_UNDEF) continue;
-      const char* n = elf_strptr(elf_, sh.sh_link, s.st_name);
-      if (n == nullptr) continue;
-      std::string_view sv(n);
-      if (size_t at = sv.find('@'); at != std::string_view::npos && at > 0) sv = sv.substr(0, at);
-      if (sv == name) return s.st_value;
-    }
+    if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
+    for_each_symbol(elf_, scn, sh, [&](const GElf_Sym& s, std::string_view n) {
+      if (GELF_ST_TYPE(s.st_info) != STT_OBJECT || s.st_shndx == SHN_UNDEF || n != name)
+        return false;
+      found = s.st_value;
+      return true;
+    });
   }
-  return std::nullopt;
+  return found;
 }
 
 const Symbol* ElfFile::symbol_at(uint64_t vaddr) const {
