@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -165,6 +166,12 @@ bool process_exists(int pid) {
   if (pid <= 0) return false;
   struct stat st;
   return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+bool thread_exited(uint32_t pid, uint32_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%u/task/%u", pid, tid);
+  return ::access(path, F_OK) != 0 && errno == ENOENT;
 }
 
 std::string file_key(const std::string& path) {

@@ -49,6 +49,9 @@ Result<std::vector<std::string>> read_environ(int pid);
 Result<std::string> read_comm(int pid);
 
 bool process_exists(int pid);
+// Whether thread `tid` of process `pid` is gone: /proc has no task for it (and says so; any other
+// error counts as still there, so that a thread's counters are never retired by mistake).
+bool thread_exited(uint32_t pid, uint32_t tid);
 
 // "dev:inode" of the file at `path` (one key per file, whatever the path), or
 // empty when it cannot be stat'ed.

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/text.h"
+#include "discover/proc_maps.h"
 #include "families/interval_deltas.h"
 #include "families/probe_family.h"
 #include "probe/drop_counters.h"
@@ -232,10 +233,8 @@ class SchedFamily final : public ProbeFamily {
     // Threads that have exited keep their entry; when the map is half full,
     // move them out so new threads still find room.
     if (live.size() > SCHED_MAX_THREADS / 2) {
-      char path[64];
       for (auto it = live.begin(); it != live.end();) {
-        std::snprintf(path, sizeof path, "/proc/%u/task/%u", it->second.pid, it->first);
-        if (access(path, F_OK) != 0 && errno == ENOENT) {
+        if (discover::thread_exited(it->second.pid, it->first)) {
           uint32_t tid = it->first;
           sched_thread rec{};
           if (bpf_map_lookup_elem(fd, &tid, &rec) == 0) it->second = sched::from_record(tid, rec);

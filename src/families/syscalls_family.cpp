@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "bpf/shared/syscalls.h"
+#include "discover/proc_maps.h"
 #include "families/interval_deltas.h"
 #include "families/probe_family.h"
 #include "probe/drop_counters.h"
@@ -251,6 +252,13 @@ std::string format_process_table(const std::vector<ProcessTotal>& procs) {
 
 namespace {
 
+// comms_' key of a thread.
+uint64_t thread_key(uint32_t tgid, uint32_t tid) { return (uint64_t{tid} << 32) | tgid; }
+
+std::string comm_text(const syscall_comm& c) {
+  return std::string(c.comm, strnlen(c.comm, sizeof(c.comm)));
+}
+
 // A thread's name when the kernel map has none (its comm map was full).
 std::string proc_comm(uint32_t tgid, uint32_t tid) {
   std::ifstream f("/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid) + "/comm");
@@ -352,15 +360,10 @@ class SyscallsFamily final : public ProbeFamily {
   void retire_exited(std::vector<std::pair<syscall_key, syscall_stats>>& entries) {
     int stats_fd = bpf_map__fd(skel_->maps.stats);
     int comms_fd = bpf_map__fd(skel_->maps.comms);
-    std::map<uint64_t, bool> gone;  // tkey -> exited
-    char path[64];
+    std::map<uint64_t, bool> gone;  // thread_key -> exited
     auto is_gone = [&](uint32_t tgid, uint32_t tid) {
-      uint64_t tkey = (uint64_t{tid} << 32) | tgid;
-      auto [it, added] = gone.try_emplace(tkey, false);
-      if (added) {
-        std::snprintf(path, sizeof path, "/proc/%u/task/%u", tgid, tid);
-        it->second = access(path, F_OK) != 0 && errno == ENOENT;
-      }
+      auto [it, added] = gone.try_emplace(thread_key(tgid, tid), false);
+      if (added) it->second = discover::thread_exited(tgid, tid);
       return it->second;
     };
     std::vector<std::pair<syscall_key, syscall_stats>> kept;
@@ -381,7 +384,7 @@ class SyscallsFamily final : public ProbeFamily {
       syscall_thread t{static_cast<uint32_t>(tkey), static_cast<uint32_t>(tkey >> 32)};
       syscall_comm c{};
       if (bpf_map_lookup_elem(comms_fd, &t, &c) == 0) {
-        comms_[tkey] = std::string(c.comm, strnlen(c.comm, sizeof(c.comm)));
+        comms_[tkey] = comm_text(c);
         bpf_map_delete_elem(comms_fd, &t);
       }
     }
@@ -389,7 +392,7 @@ class SyscallsFamily final : public ProbeFamily {
       for (const auto& r : retired_) {
         monotonic_.forget(r.tgid, r.tid, r.nr);
         deltas_.forget(uint64_t{r.tid} << 32 | r.nr);
-        comms_.erase((uint64_t{r.tid} << 32) | r.tgid);
+        comms_.erase(thread_key(r.tgid, r.tid));
       }
       syscalls::fold_exited(exited_, retired_);
       retired_.clear();
@@ -397,7 +400,7 @@ class SyscallsFamily final : public ProbeFamily {
   }
 
   const std::string& comm_of(uint32_t tgid, uint32_t tid) {
-    uint64_t tkey = (uint64_t{tid} << 32) | tgid;
+    uint64_t tkey = thread_key(tgid, tid);
     auto it = comms_.find(tkey);
     if (it == comms_.end()) it = comms_.emplace(tkey, proc_comm(tgid, tid)).first;
     return it->second;
@@ -420,10 +423,8 @@ class SyscallsFamily final : public ProbeFamily {
     // The kernel rewrites a thread's comm when it makes a new syscall (after exec): the whole map
     // in one read, not one lookup per row.
     for (const auto& [t, c] :
-         probe::read_hash_map<syscall_thread, syscall_comm>(bpf_map__fd(skel_->maps.comms))) {
-      uint64_t tkey = (uint64_t{t.tid} << 32) | t.tgid;
-      comms_[tkey] = std::string(c.comm, strnlen(c.comm, sizeof(c.comm)));
-    }
+         probe::read_hash_map<syscall_thread, syscall_comm>(bpf_map__fd(skel_->maps.comms)))
+      comms_[thread_key(t.tgid, t.tid)] = comm_text(c);
     uint64_t counted = 0;
     for (auto& r : rows) {
       r.comm = comm_of(r.tgid, r.tid);
