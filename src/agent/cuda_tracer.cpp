@@ -35,12 +35,6 @@ const CallInfo kCalls[] = {{"", 0, 0}, CUDA_CALLS(SCOPE_CALL_INFO)};
 #undef SCOPE_CALL_INFO
 static_assert(sizeof(kCalls) / sizeof(kCalls[0]) == CALL_COUNT);
 
-int64_t clock_ns(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 bool is_loader_path(const std::string& path) {
   auto slash = path.rfind('/');
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -49,6 +43,12 @@ bool is_loader_path(const std::string& path) {
 }
 
 }  // namespace
+
+int64_t clock_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 int64_t mono_to_unix_ns() { return clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC); }
 

@@ -28,6 +28,8 @@
 
 namespace scope::agent {
 
+// The time of `clock` in ns.
+int64_t clock_ns(clockid_t clock);
 // CLOCK_REALTIME - CLOCK_MONOTONIC now: bpf_ktime_get_ns() + this = Unix ns.
 int64_t mono_to_unix_ns();
 

@@ -200,20 +200,15 @@ int run_trace(const TraceOptions& o) {
   LineReorder reorder(50'000'000);
   const int64_t mono_to_unix = agent::mono_to_unix_ns();
   auto release_lines = [&] {
-    timespec mono{};
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    int64_t now = int64_t(mono.tv_sec) * 1000000000 + mono.tv_nsec + mono_to_unix;
-    reorder.release(static_cast<uint64_t>(now), emit_line);
+    reorder.release(static_cast<uint64_t>(agent::clock_ns(CLOCK_MONOTONIC) + mono_to_unix),
+                    emit_line);
   };
   families::EventOutput event_out;
   event_out.json = o.json;
   event_out.quiet = o.quiet;
   event_out.write_line = [&](uint64_t ts_ns, const std::string& line) { reorder.add(ts_ns, line); };
-  {  // every family's relative times count from here
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    event_out.start_ns = uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
-  }
+  // Every family's relative times count from here.
+  event_out.start_ns = static_cast<uint64_t>(agent::clock_ns(CLOCK_REALTIME));
   pid_t child = 0;
 
   auto on_event = [&](const CudaEvent& ev) {
