@@ -21,7 +21,7 @@ cp "$SCOPE" "$PRIV/scope"  # others may rebuild build/scope meanwhile
 SCOPE=$PRIV/scope
 LOOP=$PRIV/getppid_loop
 
-PROBES=syscalls,sched
+PROBES=${PROBES:-syscalls,sched}
 if ! "$SCOPE" trace --probes "$PROBES" --quiet --json -- true >/dev/null 2>"$PRIV/err"; then
   echo "  --probes syscalls,sched failed ($(head -1 "$PRIV/err")): measuring --probes syscalls" >&2
   PROBES=syscalls

@@ -20,6 +20,7 @@
 #include "bpf/shared/exec.h"
 #include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
+#include "scope_syscall_dispatch.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
@@ -175,6 +176,29 @@ int exec_exit(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); 
 
 SEC("tracepoint/syscalls/sys_exit_execveat")
 int execat_exit(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+
+/* The same calls as handlers of the syscalls family's dispatch (userspace
+ * loads one set or the other). A successful exec returns in the new image,
+ * still with the call's number in orig_ax. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sd_exec_enter, struct pt_regs *regs, long id) {
+  if (dispatched_compat()) return 0;
+  return on_enter((const char *)SYSCALL_ARG0(regs), (const char *const *)SYSCALL_ARG1(regs), 0, 0);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sd_execat_enter, struct pt_regs *regs, long id) {
+  if (dispatched_compat()) return 0;
+  return on_enter((const char *)SYSCALL_ARG1(regs), (const char *const *)SYSCALL_ARG2(regs),
+                  (__u32)SYSCALL_ARG0(regs), EXEC_F_EXECVEAT);
+}
+
+/* One handler for both exits: the entry's record says which call it was. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sd_exec_exit, struct pt_regs *regs, long ret) {
+  if (dispatched_compat()) return 0;
+  return on_exit(ret);
+}
 
 /* A non-leader thread that execs takes over the tgid as its pid (de_thread). */
 SEC("tp_btf/sched_process_exec")

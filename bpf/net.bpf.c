@@ -28,6 +28,7 @@
 #include "bpf/shared/net.h"
 #include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
+#include "scope_syscall_dispatch.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
@@ -198,3 +199,11 @@ int net_accept_exit(struct trace_event_raw_sys_exit *ctx) { return on_accept_exi
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int net_accept4_exit(struct trace_event_raw_sys_exit *ctx) { return on_accept_exit(ctx->ret); }
+
+/* accept and accept4 as a handler of the syscalls family's dispatch
+ * (userspace loads it or the two above). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sd_accept_exit, struct pt_regs *regs, long ret) {
+  if (dispatched_compat()) return 0;
+  return on_accept_exit(ret);
+}

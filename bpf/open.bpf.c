@@ -16,6 +16,7 @@
 #include "bpf/shared/open.h"
 #include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
+#include "scope_syscall_dispatch.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
@@ -75,11 +76,36 @@ int tp_enter_openat(struct trace_event_raw_sys_enter *ctx) {
   return on_enter(OPEN_CALL_OPENAT, (__s32)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
 }
 
+static __always_inline int on_enter_openat2(__s32 dfd, __u64 filename, __u64 how_ptr) {
+  struct open_how how = {};
+  bpf_probe_read_user(&how, sizeof(how), (void *)how_ptr);
+  return on_enter(OPEN_CALL_OPENAT2, dfd, filename, how.flags);
+}
+
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int tp_enter_openat2(struct trace_event_raw_sys_enter *ctx) {
-  struct open_how how = {};
-  bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
-  return on_enter(OPEN_CALL_OPENAT2, (__s32)ctx->args[0], ctx->args[1], how.flags);
+  return on_enter_openat2((__s32)ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+/* The same calls as handlers of the syscalls family's dispatch (userspace
+ * loads one set or the other). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sd_enter_open, struct pt_regs *regs, long id) {
+  if (dispatched_compat()) return 0;
+  return on_enter(OPEN_CALL_OPEN, AT_FDCWD, SYSCALL_ARG0(regs), (__u32)SYSCALL_ARG1(regs));
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sd_enter_openat, struct pt_regs *regs, long id) {
+  if (dispatched_compat()) return 0;
+  return on_enter(OPEN_CALL_OPENAT, (__s32)SYSCALL_ARG0(regs), SYSCALL_ARG1(regs),
+                  (__u32)SYSCALL_ARG2(regs));
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sd_enter_openat2, struct pt_regs *regs, long id) {
+  if (dispatched_compat()) return 0;
+  return on_enter_openat2((__s32)SYSCALL_ARG0(regs), SYSCALL_ARG1(regs), SYSCALL_ARG2(regs));
 }
 
 /* Where a record is built before bpf_ringbuf_output copies out only the
@@ -252,3 +278,10 @@ int tp_exit_openat(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->r
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+
+/* One handler for the three exits: the entry recorded which call it was. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sd_exit_open, struct pt_regs *regs, long ret) {
+  if (dispatched_compat()) return 0;
+  return on_exit(ret);
+}

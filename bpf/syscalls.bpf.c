@@ -9,6 +9,8 @@
  *              call adds (now - start) * weight to the same counters'
  *              total_ns.
  *   sched_process_exit: the slot's counters into `stats`, the slot freed.
+ *   Both syscall programs then tail-call the exec, open and net families'
+ *   handlers of the syscall, if any (bpf/shared/syscall_dispatch.h).
  *
  * Counts and errors are exact; latency is timed on a sample (see
  * bpf/shared/syscalls.h): two clock reads per call would cost as much as
@@ -26,11 +28,11 @@
 #include "bpf/shared/syscalls.h"
 #include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
+#include "scope_syscall_dispatch.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TS_COMPAT 0x0002      /* arch/x86/include/asm/thread_info.h */
 #define RT_SIGRETURN 15       /* x86_64 */
 #define IA32_SIGRETURN 119    /* i386 */
 #define IA32_RT_SIGRETURN 173 /* i386 */
@@ -67,13 +69,28 @@ struct {
   __type(value, struct syscall_comm);
 } comms SEC(".maps");
 
+/* The exec, open and net families' handlers, by syscall number
+ * (bpf/shared/syscall_dispatch.h); userspace fills them. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, SYSCALL_DISPATCH_NRS);
+  __type(key, __u32);
+  __type(value, __u32);
+} enter_handlers SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, SYSCALL_DISPATCH_NRS);
+  __type(key, __u32);
+  __type(value, __u32);
+} exit_handlers SEC(".maps");
+
 SCOPE_DROPPED_COUNTERS(SYSCALLS_DROP_COUNT)
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
-  __u32 nr = (__u32)id, i = SYSCALL_SAMPLER_OF(nr);
+static __always_inline void count_enter(__u32 nr) {
+  __u32 i = SYSCALL_SAMPLER_OF(nr);
   struct syscall_sampler *smp = bpf_map_lookup_elem(&samplers, &i);
-  if (!smp) return 0;
+  if (!smp) return;
   /* Not filtered here: an untraced task's sample is left in its slot unread. */
   __u32 weight = 1;
   __u64 j = bpf_jiffies64();
@@ -84,7 +101,7 @@ int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
     smp->exact_left--;
   } else if (smp->countdown > 1) {
     smp->countdown--;
-    return 0;
+    return;
   } else {
     /* The next gap is uniform in [1, 2N - 1]: mean N, and no fixed period
      * for a periodic workload to alias with. */
@@ -94,11 +111,17 @@ int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   __u32 si = tid % SYSCALL_SLOTS;
   struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
-  if (!slot) return 0;
+  if (!slot) return;
   slot->sample_tid = tid;
   slot->sample_nr = nr;
   slot->weight = weight;
   slot->start_ns = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
+  count_enter((__u32)id);
+  bpf_tail_call(ctx, &enter_handlers, (__u32)id); /* returns when there is none */
   return 0;
 }
 
@@ -152,14 +175,13 @@ static __always_inline void time_in_stats(struct syscall_stats *v, __u64 d, __u3
   if (d > v->max_ns) v->max_ns = d;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
+static __always_inline void count_exit(struct pt_regs *regs, long ret) {
   struct task_struct *task = bpf_get_current_task_btf();
   __u32 tid = task->pid, si = tid % SYSCALL_SLOTS;
   struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
-  if (!slot) return 0;
+  if (!slot) return;
   bool sampled = slot->start_ns && slot->sample_tid == tid;
-  bool compat = task->thread_info.status & TS_COMPAT;
+  bool compat = task->thread_info.status & SCOPE_TS_COMPAT;
   __u32 nr = (__u32)regs->orig_ax;
   /* (rt_)sigreturn sets orig_ax to -1 (no restart); i386 has both. */
   if (nr == (__u32)-1)
@@ -179,7 +201,7 @@ int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
   if (i < 0) {
     /* Not cached: the stats (created when traced), then a slot entry. */
     v = stats_of(&k);
-    if (!v) return 0;
+    if (!v) return;
     if (!owner && !slot->owner && __sync_val_compare_and_swap(&slot->owner, 0, me) == 0) {
       slot->used = 0;
       owner = true;
@@ -208,10 +230,10 @@ int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
     e->count += 1;
     e->errors += err;
   }
-  if (!sampled) return 0;
+  if (!sampled) return;
   __u64 start = slot->start_ns;
   slot->start_ns = 0;
-  if (slot->sample_nr != nr) return 0;
+  if (slot->sample_nr != nr) return;
   __u64 d = bpf_ktime_get_ns() - start;
   __u32 weight = slot->weight;
   /* In the slot unless the entry's timed count or max would overflow. */
@@ -219,9 +241,15 @@ int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
     e->total_ns += d * weight;
     e->timed += 1;
     if (d > e->max_ns) e->max_ns = d;
-    return 0;
+    return;
   }
   if (v || (v = bpf_map_lookup_elem(&stats, &k))) time_in_stats(v, d, weight);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
+  count_exit(regs, ret);
+  bpf_tail_call(ctx, &exit_handlers, (__u32)regs->orig_ax);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <cstdarg>
 #include <cstring>
 
+#include "bpf/shared/syscall_dispatch.h"
 #include "common/text.h"
 #include "exec.skel.h"
 #include "families/probe_family.h"
@@ -243,6 +244,7 @@ namespace {
 class ExecFamily final : public ProbeFamily {
  public:
   ~ExecFamily() override {
+    handlers_.reset();
     probe::destroy_links_in_parallel(skel_);
     if (skel_) exec_bpf__destroy(skel_);
   }
@@ -254,11 +256,21 @@ class ExecFamily final : public ProbeFamily {
     if (!skel_)
       return make_error(std::string("cannot open the exec BPF object: ") + std::strerror(errno));
     if (auto st = ctx.filter->apply(skel_); !st) return st;
+    auto& p = skel_->progs;
+    probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,
+                                   {p.exec_enter, p.execat_enter, p.exec_exit, p.execat_exit},
+                                   {p.sd_exec_enter, p.sd_execat_enter, p.sd_exec_exit});
     if (int err = exec_bpf__load(skel_))
       return make_error(std::string("cannot load the exec BPF programs: ") + std::strerror(-err));
     if (int err = exec_bpf__attach(skel_))
       return make_error(std::string("cannot attach the exec BPF programs: ") + std::strerror(-err));
-    return Ok{};
+    if (!ctx.syscall_dispatch) return Ok{};
+    using Side = probe::SyscallDispatch::Side;
+    handlers_ = std::make_unique<probe::SyscallDispatch::Handlers>(ctx.syscall_dispatch);
+    return handlers_->add({{Side::kEnter, SYSCALL_DISPATCH_EXECVE, p.sd_exec_enter},
+                           {Side::kEnter, SYSCALL_DISPATCH_EXECVEAT, p.sd_execat_enter},
+                           {Side::kExit, SYSCALL_DISPATCH_EXECVE, p.sd_exec_exit},
+                           {Side::kExit, SYSCALL_DISPATCH_EXECVEAT, p.sd_exec_exit}});
   }
 
   int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.rb) : -1; }
@@ -313,6 +325,8 @@ class ExecFamily final : public ProbeFamily {
 
  private:
   exec_bpf* skel_ = nullptr;
+  std::unique_ptr<probe::SyscallDispatch::Handlers>
+      handlers_;  // under the syscalls family's dispatch
   FamilyContext ctx_;
   ExecStats stats_;
   uint64_t start_ns_ = 0;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bpf/shared/syscall_dispatch.h"
 #include "common/text.h"
 #include "families/probe_family.h"
 #include "net.skel.h"
@@ -206,6 +207,7 @@ namespace {
 class NetFamily : public ProbeFamily {
  public:
   ~NetFamily() override {
+    handlers_.reset();
     probe::destroy_links_in_parallel(skel_);
     if (skel_) net_bpf__destroy(skel_);
   }
@@ -217,11 +219,18 @@ class NetFamily : public ProbeFamily {
     if (!skel_) return make_error("cannot open the net BPF object: " + errno_text(errno));
     if (!ctx.filter) return make_error("internal: the net family needs a target filter");
     if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
+    auto& p = skel_->progs;
+    probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,
+                                   {p.net_accept_exit, p.net_accept4_exit}, {p.sd_accept_exit});
     if (int err = net_bpf__load(skel_))
       return make_error("cannot load the net BPF programs (" + errno_text(err) + ")");
     if (int err = net_bpf__attach(skel_))
       return make_error("cannot attach the net BPF programs (" + errno_text(err) + ")");
-    return Ok{};
+    if (!ctx.syscall_dispatch) return Ok{};
+    using Side = probe::SyscallDispatch::Side;
+    handlers_ = std::make_unique<probe::SyscallDispatch::Handlers>(ctx.syscall_dispatch);
+    return handlers_->add({{Side::kExit, SYSCALL_DISPATCH_ACCEPT, p.sd_accept_exit},
+                           {Side::kExit, SYSCALL_DISPATCH_ACCEPT4, p.sd_accept_exit}});
   }
 
   int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
@@ -253,6 +262,8 @@ class NetFamily : public ProbeFamily {
 
  private:
   net_bpf* skel_ = nullptr;
+  std::unique_ptr<probe::SyscallDispatch::Handlers>
+      handlers_;  // under the syscalls family's dispatch
   FamilyContext ctx_;
   net::NetStats stats_;
   uint64_t first_ts_ = 0;

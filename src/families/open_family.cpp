@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bpf/shared/open.h"
+#include "bpf/shared/syscall_dispatch.h"
 #include "common/text.h"
 #include "families/probe_family.h"
 #include "open.skel.h"
@@ -332,6 +333,7 @@ bool tracepoint_exists(const char* name) {
 class OpenFamily final : public ProbeFamily {
  public:
   ~OpenFamily() override {
+    handlers_.reset();
     probe::destroy_links_in_parallel(skel_);
     if (skel_) open_bpf__destroy(skel_);
   }
@@ -343,20 +345,34 @@ class OpenFamily final : public ProbeFamily {
     if (!skel_)
       return make_error(std::string("cannot open the open probes: ") + std::strerror(errno));
     if (auto st = ctx.filter->apply(skel_); !st) return st;
+    auto& p = skel_->progs;
+    probe::choose_syscall_programs(
+        ctx.syscall_dispatch != nullptr,
+        {p.tp_enter_open, p.tp_enter_openat, p.tp_enter_openat2, p.tp_exit_open, p.tp_exit_openat,
+         p.tp_exit_openat2},
+        {p.sd_enter_open, p.sd_enter_openat, p.sd_enter_openat2, p.sd_exit_open});
     // open(2) is absent on architectures that only have openat.
-    if (!tracepoint_exists("sys_enter_open")) {
-      bpf_program__set_autoload(skel_->progs.tp_enter_open, false);
-      bpf_program__set_autoload(skel_->progs.tp_exit_open, false);
+    if (!ctx.syscall_dispatch && !tracepoint_exists("sys_enter_open")) {
+      bpf_program__set_autoload(p.tp_enter_open, false);
+      bpf_program__set_autoload(p.tp_exit_open, false);
     }
-    if (!tracepoint_exists("sys_enter_openat2")) {
-      bpf_program__set_autoload(skel_->progs.tp_enter_openat2, false);
-      bpf_program__set_autoload(skel_->progs.tp_exit_openat2, false);
+    if (!ctx.syscall_dispatch && !tracepoint_exists("sys_enter_openat2")) {
+      bpf_program__set_autoload(p.tp_enter_openat2, false);
+      bpf_program__set_autoload(p.tp_exit_openat2, false);
     }
     if (int err = open_bpf__load(skel_))
       return make_error(std::string("cannot load the open probes: ") + std::strerror(-err));
     if (int err = open_bpf__attach(skel_))
       return make_error(std::string("cannot attach the open probes: ") + std::strerror(-err));
-    return Ok{};
+    if (!ctx.syscall_dispatch) return Ok{};
+    using Side = probe::SyscallDispatch::Side;
+    handlers_ = std::make_unique<probe::SyscallDispatch::Handlers>(ctx.syscall_dispatch);
+    return handlers_->add({{Side::kEnter, SYSCALL_DISPATCH_OPEN, p.sd_enter_open},
+                           {Side::kEnter, SYSCALL_DISPATCH_OPENAT, p.sd_enter_openat},
+                           {Side::kEnter, SYSCALL_DISPATCH_OPENAT2, p.sd_enter_openat2},
+                           {Side::kExit, SYSCALL_DISPATCH_OPEN, p.sd_exit_open},
+                           {Side::kExit, SYSCALL_DISPATCH_OPENAT, p.sd_exit_open},
+                           {Side::kExit, SYSCALL_DISPATCH_OPENAT2, p.sd_exit_open}});
   }
 
   int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
@@ -393,6 +409,8 @@ class OpenFamily final : public ProbeFamily {
  private:
   FamilyContext ctx_;
   open_bpf* skel_ = nullptr;
+  std::unique_ptr<probe::SyscallDispatch::Handlers>
+      handlers_;  // under the syscalls family's dispatch
   OpenStats stats_;
   uint64_t first_ts_ = 0;
   uint64_t kernel_dropped_ = 0;

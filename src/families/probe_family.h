@@ -19,6 +19,7 @@
 #include "common/result.h"
 #include "discover/process_info.h"
 #include "probe/ring_poller.h"
+#include "probe/syscall_dispatch.h"
 #include "probe/target_filter.h"
 
 namespace scope::families {
@@ -76,6 +77,9 @@ struct FamilyContext {
   int64_t mono_to_unix_ns = 0;                  // bpf_ktime_get_ns() + this = Unix ns
   const EventOutput* out = nullptr;
   FamilyOptions options;
+  // Set when the syscalls family runs with exec, open or net: they hand it
+  // their handlers instead of attaching to syscalls:* (probe/syscall_dispatch.h).
+  std::shared_ptr<probe::SyscallDispatch> syscall_dispatch;
 
   // Where human lines count time from: the trace's start (Unix ns), or the
   // family's first event when there is none.
@@ -145,7 +149,8 @@ Result<std::set<std::string>> parse_probe_list(const std::string& list, bool exp
 inline constexpr const char* kDefaultProbes = "cuda,ggml,llama";
 
 // Starts every family of `wanted` but cuda (which has its own tracer), in
-// known_families() order, and adds each one's ring buffer to `poller`. An
+// known_families() order, and adds each one's ring buffer to `poller`; with
+// the syscalls family and exec, open or net, under one syscall dispatch. An
 // error names the family ("open: cannot ...").
 Result<std::vector<std::unique_ptr<ProbeFamily>>> start_families(
     const std::set<std::string>& wanted, const FamilyContext& ctx, probe::RingPoller& poller);

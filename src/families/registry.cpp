@@ -76,8 +76,15 @@ Result<std::set<std::string>> parse_probe_list(const std::string& list, bool exp
 }
 
 Result<std::vector<std::unique_ptr<ProbeFamily>>> start_families(
-    const std::set<std::string>& wanted, const FamilyContext& ctx, probe::RingPoller& poller) {
+    const std::set<std::string>& wanted, const FamilyContext& shared, probe::RingPoller& poller) {
   std::vector<std::unique_ptr<ProbeFamily>> started;
+  FamilyContext ctx = shared;
+  if (wanted.count("syscalls") &&
+      (wanted.count("exec") || wanted.count("open") || wanted.count("net"))) {
+    auto dispatch = probe::SyscallDispatch::create();
+    if (!dispatch) return make_error("syscalls: " + dispatch.error());
+    ctx.syscall_dispatch = *dispatch;
+  }
   for (const auto& name : known_families()) {
     if (name == "cuda" || !wanted.count(name)) continue;
     auto family = make_family(name);

@@ -283,6 +283,11 @@ class SyscallsFamily final : public ProbeFamily {
       return make_error(std::string("cannot open the BPF object: ") + std::strerror(errno));
     skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
     if (auto st = ctx.filter->apply(skel_); !st) return st;
+    if (ctx.syscall_dispatch) {
+      auto st =
+          ctx.syscall_dispatch->reuse_in(skel_->maps.enter_handlers, skel_->maps.exit_handlers);
+      if (!st) return st;
+    }
     if (int err = syscalls_bpf__load(skel_))
       return make_error(std::string("cannot load the BPF programs: ") + std::strerror(-err));
     // The slots are read in place: 5 MiB a second through the bpf syscall would cost more.

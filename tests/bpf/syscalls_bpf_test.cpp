@@ -335,3 +335,35 @@ TEST(SyscallsBpf, ExactCountsOfAThreadStillRunningAtTheEnd) {
   }
   EXPECT_TRUE(child) << getppid->dump();
 }
+
+// With the syscalls family, the exec, open and net families run as handlers of its raw_syscalls
+// programs: nothing of scope's is left on a syscalls:* tracepoint (whose perf handler would cost
+// every syscall on the host). Such a tracepoint link holds a perf event open in scope, so the
+// traced command lists its parent's (scope's) descriptors: none with the syscalls family, some
+// without it. The same command's exec and opens are reported either way.
+TEST(SyscallsBpf, HostFamiliesRideTheRawSyscallsPrograms) {
+  SCOPE_BPF_REQUIRE();
+  auto perf_fds = [](const Trace& t) {
+    int n = 0;
+    for (const auto& l : t.other_lines) n += l.find("anon_inode:[perf_event]") != std::string::npos;
+    return n;
+  };
+  const std::vector<std::string> cmd = {"/bin/sh", "-c", "ls -l /proc/$PPID/fd; cat /etc/hostname"};
+  for (const std::string probes : {"exec,open,net,syscalls", "exec,open,net"}) {
+    std::vector<std::string> args = {"--probes", probes, "--json", "--"};
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    Trace t = trace(args, 60);
+    ASSERT_EQ(t.run.status, 0) << probes << ": " << t.describe();
+    bool dispatched = probes.find("syscalls") != std::string::npos;
+    if (dispatched) {
+      EXPECT_EQ(perf_fds(t), 0) << t.run.out;
+    } else {
+      EXPECT_GE(perf_fds(t), 4) << t.run.out;  // at least execve's and openat's enter and exit
+    }
+    EXPECT_EQ(t.summary.at("exec").at("execs"), 3) << probes << ": " << t.describe();
+    int hostname = 0;
+    for (const auto& e : t.where("event", "open"))
+      hostname += e.value("path", "") == "/etc/hostname";
+    EXPECT_EQ(hostname, 1) << probes << ": " << t.describe();
+  }
+}
