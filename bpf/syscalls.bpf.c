@@ -39,6 +39,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* scope's own process: its polling is not the workload. 0: none. */
 const volatile __u32 self_tgid = 0;
+/* Whether other families' handlers may be in the arrays below; false: the
+ * verifier drops the tail calls. */
+const volatile bool dispatch_enabled = false;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -121,7 +124,8 @@ static __always_inline void count_enter(__u32 nr) {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
   count_enter((__u32)id);
-  bpf_tail_call(ctx, &enter_handlers, (__u32)id); /* returns when there is none */
+  if (dispatch_enabled && dispatched_nr((__u32)id))
+    bpf_tail_call(ctx, &enter_handlers, (__u32)id); /* returns when there is none */
   return 0;
 }
 
@@ -249,7 +253,8 @@ static __always_inline void count_exit(struct pt_regs *regs, long ret) {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
   count_exit(regs, ret);
-  bpf_tail_call(ctx, &exit_handlers, (__u32)regs->orig_ax);
+  __u32 nr = (__u32)regs->orig_ax;
+  if (dispatch_enabled && dispatched_nr(nr)) bpf_tail_call(ctx, &exit_handlers, nr);
   return 0;
 }
 

@@ -17,6 +17,23 @@ static __always_inline bool dispatched_compat(void) {
   return task->thread_info.status & SCOPE_TS_COMPAT;
 }
 
+/* Whether `nr` is a syscall some family may handle: compares are cheaper than
+ * the failed tail call every other syscall would make. */
+static __always_inline bool dispatched_nr(__u32 nr) {
+  switch (nr) {
+    case SYSCALL_DISPATCH_OPEN:
+    case SYSCALL_DISPATCH_ACCEPT:
+    case SYSCALL_DISPATCH_EXECVE:
+    case SYSCALL_DISPATCH_OPENAT:
+    case SYSCALL_DISPATCH_ACCEPT4:
+    case SYSCALL_DISPATCH_EXECVEAT:
+    case SYSCALL_DISPATCH_OPENAT2:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /* The x86_64 syscall arguments in pt_regs. */
 #define SYSCALL_ARG0(regs) ((regs)->di)
 #define SYSCALL_ARG1(regs) ((regs)->si)

@@ -284,6 +284,7 @@ class SyscallsFamily final : public ProbeFamily {
     skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
     if (auto st = ctx.filter->apply(skel_); !st) return st;
     if (ctx.syscall_dispatch) {
+      skel_->rodata->dispatch_enabled = true;
       auto st =
           ctx.syscall_dispatch->reuse_in(skel_->maps.enter_handlers, skel_->maps.exit_handlers);
       if (!st) return st;
