@@ -30,7 +30,9 @@ static int load_noop_type(enum bpf_prog_type type, const char *name) {
   return fd;
 }
 
-static int load_noop(const char *name) { return load_noop_type(BPF_PROG_TYPE_RAW_TRACEPOINT, name); }
+static int load_noop(const char *name) {
+  return load_noop_type(BPF_PROG_TYPE_RAW_TRACEPOINT, name);
+}
 
 /* An empty program on the tracepoint syscalls:EVENT (a perf event, as libbpf attaches it). */
 static int attach_syscall_tp(const char *event) {
