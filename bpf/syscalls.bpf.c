@@ -23,6 +23,7 @@
  * a thread is first seen with a syscall, so after exec too) every second. */
 // clang-format off
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/syscalls.h"
@@ -32,6 +33,10 @@
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* A kernel pointer kept as a number, read by plain loads (faults read as 0). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define KERNEL(type, ptr) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
 
 #define RT_SIGRETURN 15       /* x86_64 */
 #define IA32_SIGRETURN 119    /* i386 */
@@ -90,7 +95,12 @@ struct {
 
 SCOPE_DROPPED_COUNTERS(SYSCALLS_DROP_COUNT)
 
-static __always_inline void count_enter(__u32 nr) {
+/* A thread's pt_regs as a number to hash and compare: pointer minus pointer
+ * is the one arithmetic the verifier allows on pointers (for a privileged
+ * loader), and every program subtracts the same map's address. */
+static __always_inline __u64 regs_id(const void *regs) { return (__u64)regs - (__u64)&slots; }
+
+static __always_inline void count_enter(struct pt_regs *regs, __u32 nr) {
   __u32 i = SYSCALL_SAMPLER_OF(nr);
   struct syscall_sampler *smp = bpf_map_lookup_elem(&samplers, &i);
   if (!smp) return;
@@ -111,11 +121,11 @@ static __always_inline void count_enter(__u32 nr) {
     smp->countdown = 1 + bpf_get_prandom_u32() % (2 * SYSCALL_SAMPLE_EVERY - 1);
     weight = SYSCALL_SAMPLE_EVERY;
   }
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  __u32 si = tid % SYSCALL_SLOTS;
+  __u64 rid = regs_id(regs);
+  __u32 si = SYSCALL_SLOT_OF(rid);
   struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
   if (!slot) return;
-  slot->sample_tid = tid;
+  slot->sample_regs = rid;
   slot->sample_nr = nr;
   slot->weight = weight;
   slot->start_ns = bpf_ktime_get_ns();
@@ -123,7 +133,7 @@ static __always_inline void count_enter(__u32 nr) {
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
-  count_enter((__u32)id);
+  count_enter(regs, (__u32)id);
   if (dispatch_enabled && dispatched_nr((__u32)id))
     bpf_tail_call(ctx, &enter_handlers, (__u32)id); /* returns when there is none */
   return 0;
@@ -155,7 +165,8 @@ static __always_inline struct syscall_stats *stats_of(struct syscall_key *k) {
 static __always_inline void flush_entry(struct syscall_slot *slot, __u32 i) {
   if (i >= SYSCALL_SLOT_NRS || !(slot->used & (1u << i))) return;
   struct syscall_slot_entry *e = &slot->entry[i];
-  struct syscall_key k = {.tgid = slot->owner >> 32, .tid = (__u32)slot->owner, .nr = slot->nr[i]};
+  struct syscall_key k = {
+      .tgid = slot->owner >> 32, .tid = (__u32)slot->owner, .nr = syscall_key_nr(slot->nr[i])};
   struct syscall_stats *v = bpf_map_lookup_elem(&stats, &k);
   if (v) {
     v->count += e->count;
@@ -180,11 +191,15 @@ static __always_inline void time_in_stats(struct syscall_stats *v, __u64 d, __u3
 }
 
 static __always_inline void count_exit(struct pt_regs *regs, long ret) {
-  struct task_struct *task = bpf_get_current_task_btf();
-  __u32 tid = task->pid, si = tid % SYSCALL_SLOTS;
+  __u64 rid = regs_id(regs);
+  __u32 si = SYSCALL_SLOT_OF(rid);
   struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
   if (!slot) return;
-  bool sampled = slot->start_ns && slot->sample_tid == tid;
+  bool sampled = slot->start_ns && slot->sample_regs == rid;
+  /* The owner (the hot path) is known by its pt_regs, with no helper call. */
+  bool owner = slot->owner && slot->owner_regs == rid;
+  struct task_struct *task =
+      owner ? KERNEL(struct task_struct, slot->owner_task) : bpf_get_current_task_btf();
   bool compat = task->thread_info.status & SCOPE_TS_COMPAT;
   __u32 nr = (__u32)regs->orig_ax;
   /* (rt_)sigreturn sets orig_ax to -1 (no restart); i386 has both. */
@@ -192,25 +207,37 @@ static __always_inline void count_exit(struct pt_regs *regs, long ret) {
     nr = !compat                                        ? RT_SIGRETURN
          : sampled && slot->sample_nr == IA32_SIGRETURN ? IA32_SIGRETURN
                                                         : IA32_RT_SIGRETURN;
-  struct syscall_key k = {.tgid = task->tgid, .tid = tid, .nr = compat ? nr | SYSCALL_NR_IA32 : nr};
+  __u32 key_nr = compat ? nr | SYSCALL_NR_IA32 : nr;
+  /* Numbers past 0x7fff (invalid calls) are never kept in a slot. */
+  bool cacheable = (nr & 0xffff8000u) == 0;
+  __u16 slot_nr = syscall_slot_nr(key_nr);
   __u32 err = ret < 0;
   struct syscall_stats *v = 0;
-  __u64 me = (__u64)k.tgid << 32 | tid;
-  bool owner = slot->owner == me;
   int i = -1;
-  if (owner) {
+  if (owner && cacheable) {
     for (int j = 0; j < SYSCALL_SLOT_NRS; j++)
-      if ((slot->used & (1u << j)) && slot->nr[j] == k.nr) i = j;
+      if ((slot->used & (1u << j)) && slot->nr[j] == slot_nr) i = j;
   }
+  struct syscall_key k = {.nr = key_nr};
   if (i < 0) {
     /* Not cached: the stats (created when traced), then a slot entry. */
+    if (owner) {
+      k.tgid = slot->owner >> 32;
+      k.tid = (__u32)slot->owner;
+    } else {
+      k.tgid = task->tgid;
+      k.tid = task->pid;
+    }
     v = stats_of(&k);
     if (!v) return;
+    __u64 me = (__u64)k.tgid << 32 | k.tid;
     if (!owner && !slot->owner && __sync_val_compare_and_swap(&slot->owner, 0, me) == 0) {
+      slot->owner_regs = rid;
+      slot->owner_task = (__u64)task;
       slot->used = 0;
       owner = true;
     }
-    if (owner) {
+    if (owner && cacheable) {
       for (int j = SYSCALL_SLOT_NRS - 1; j >= 0; j--)
         if (!(slot->used & (1u << j))) i = j;
       if (i < 0) { /* all taken: evict round-robin */
@@ -219,7 +246,7 @@ static __always_inline void count_exit(struct pt_regs *regs, long ret) {
         slot->next = i + 1;
       }
       if (i >= 0 && i < SYSCALL_SLOT_NRS) {
-        slot->nr[i] = k.nr;
+        slot->nr[i] = slot_nr;
         slot->entry[i] = (struct syscall_slot_entry){};
         slot->used |= 1u << i;
       }
@@ -247,7 +274,12 @@ static __always_inline void count_exit(struct pt_regs *regs, long ret) {
     if (d > e->max_ns) e->max_ns = d;
     return;
   }
-  if (v || (v = bpf_map_lookup_elem(&stats, &k))) time_in_stats(v, d, weight);
+  if (!v) {
+    k.tgid = slot->owner >> 32; /* e is set: the owner's entry */
+    k.tid = (__u32)slot->owner;
+    v = bpf_map_lookup_elem(&stats, &k);
+  }
+  if (v) time_in_stats(v, d, weight);
 }
 
 SEC("tp_btf/sys_exit")
@@ -262,9 +294,11 @@ int BPF_PROG(scope_sys_exit, struct pt_regs *regs, long ret) {
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(scope_sys_thread_exit) {
   struct task_struct *task = bpf_get_current_task_btf();
-  __u32 tid = task->pid, si = tid % SYSCALL_SLOTS;
+  __u64 rid = regs_id((const void *)bpf_task_pt_regs(task));
+  __u32 si = SYSCALL_SLOT_OF(rid);
   struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
-  if (!slot || slot->owner != ((__u64)task->tgid << 32 | tid)) return 0;
+  if (!slot || slot->owner_regs != rid || slot->owner != ((__u64)task->tgid << 32 | task->pid))
+    return 0;
   for (__u32 j = 0; j < SYSCALL_SLOT_NRS; j++) flush_entry(slot, j);
   asm volatile("" ::: "memory"); /* free only after the entries are out */
   slot->owner = 0;

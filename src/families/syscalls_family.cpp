@@ -89,12 +89,13 @@ void add_slot_counts(std::vector<Row>& rows, std::span<const syscall_slot> slots
     for (uint32_t i = 0; i < SYSCALL_SLOT_NRS; ++i) {
       const auto& e = s.entry[i];
       if (!(s.used & (1u << i)) || !e.count) continue;
-      auto [it, added] = index.try_emplace(key(tgid, tid, s.nr[i]), rows.size());
+      uint32_t nr = syscall_key_nr(s.nr[i]);
+      auto [it, added] = index.try_emplace(key(tgid, tid, nr), rows.size());
       if (added) {
         Row r;
         r.tgid = tgid;
         r.tid = tid;
-        r.nr = s.nr[i];
+        r.nr = nr;
         rows.push_back(std::move(r));
       }
       add_counters(rows[it->second], e);

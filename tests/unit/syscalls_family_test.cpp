@@ -148,7 +148,7 @@ TEST(SyscallsAggregate, AddSlotCounts) {
   // Thread 12, whose row `stats` lacked when it was read: a new row.
   slots[1].owner = uint64_t{10} << 32 | 12;
   slots[1].used = 0b1;
-  slots[1].nr[0] = 39 | SYSCALL_NR_IA32;
+  slots[1].nr[0] = syscall_slot_nr(39 | SYSCALL_NR_IA32);
   slots[1].entry[0].count = 4;
   // A free slot with stale entries: left out.
   slots[2].used = 0b1;
