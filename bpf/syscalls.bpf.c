@@ -38,6 +38,10 @@ char LICENSE[] SEC("license") = "GPL";
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define KERNEL(type, ptr) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
 
+#define EXECVE 59 /* x86_64 */
+#define EXECVEAT 322
+#define IA32_EXECVE 11
+#define IA32_EXECVEAT 358
 #define RT_SIGRETURN 15       /* x86_64 */
 #define IA32_SIGRETURN 119    /* i386 */
 #define IA32_RT_SIGRETURN 173 /* i386 */
@@ -190,6 +194,10 @@ static __always_inline void time_in_stats(struct syscall_stats *v, __u64 d, __u3
   if (d > v->max_ns) v->max_ns = d;
 }
 
+static __always_inline bool is_exec(__u32 nr, bool compat) {
+  return compat ? nr == IA32_EXECVE || nr == IA32_EXECVEAT : nr == EXECVE || nr == EXECVEAT;
+}
+
 static __always_inline void count_exit(struct pt_regs *regs, long ret) {
   __u64 rid = regs_id(regs);
   __u32 si = SYSCALL_SLOT_OF(rid);
@@ -207,6 +215,16 @@ static __always_inline void count_exit(struct pt_regs *regs, long ret) {
     nr = !compat                                        ? RT_SIGRETURN
          : sampled && slot->sample_nr == IA32_SIGRETURN ? IA32_SIGRETURN
                                                         : IA32_RT_SIGRETURN;
+  /* A thread other than the leader that execs takes the tgid as its tid
+   * (de_thread): the counts from now on are under its new tid. */
+  if (owner && ret == 0 && is_exec(nr, compat)) {
+    struct task_struct *cur = bpf_get_current_task_btf();
+    __u64 me = (__u64)cur->tgid << 32 | cur->pid;
+    if (slot->owner != me) {
+      for (__u32 j = 0; j < SYSCALL_SLOT_NRS; j++) flush_entry(slot, j);
+      slot->owner = me;
+    }
+  }
   __u32 key_nr = compat ? nr | SYSCALL_NR_IA32 : nr;
   /* Numbers past 0x7fff (invalid calls) are never kept in a slot. */
   bool cacheable = (nr & 0xffff8000u) == 0;
@@ -297,8 +315,8 @@ int BPF_PROG(scope_sys_thread_exit) {
   __u64 rid = regs_id((const void *)bpf_task_pt_regs(task));
   __u32 si = SYSCALL_SLOT_OF(rid);
   struct syscall_slot *slot = bpf_map_lookup_elem(&slots, &si);
-  if (!slot || slot->owner_regs != rid || slot->owner != ((__u64)task->tgid << 32 | task->pid))
-    return 0;
+  /* The task, not its tid: a thread's tid changes when it execs from a non-leader. */
+  if (!slot || !slot->owner || slot->owner_regs != rid || slot->owner_task != (__u64)task) return 0;
   for (__u32 j = 0; j < SYSCALL_SLOT_NRS; j++) flush_entry(slot, j);
   asm volatile("" ::: "memory"); /* free only after the entries are out */
   slot->owner = 0;

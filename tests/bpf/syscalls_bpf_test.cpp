@@ -110,6 +110,38 @@ int main(int argc, char **argv) {
 }
 )";
 
+// A thread other than the leader makes 100 getppid and execs the program again ("after"), which
+// makes 37: the kernel gives the exec'ing thread the tgid as its tid (de_thread). Prints the
+// thread's first tid on stderr.
+const char* kThreadExec = R"(
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static char *self;
+static void *worker(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 100; i++) syscall(SYS_getppid);
+  fprintf(stderr, "thread_tid %ld\n", (long)syscall(SYS_gettid));
+  char *argv[] = {self, "after", 0};
+  execv("/proc/self/exe", argv);
+  return 0;
+}
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "after") == 0) {
+    for (int i = 0; i < 37; i++) syscall(SYS_getppid);
+    return 0;
+  }
+  self = argv[0];
+  pthread_t th;
+  pthread_create(&th, 0, worker, 0);
+  pthread_join(th, 0); /* never returns: the exec ends this thread */
+  return 1;
+}
+)";
+
 // Compiles `source` into /tmp once per test binary; empty with `why` set on failure.
 std::string build_c(const std::string& name, const char* source, std::string* why) {
   static std::map<std::string, std::pair<std::string, std::string>> built;  // path, error
@@ -334,6 +366,36 @@ TEST(SyscallsBpf, ExactCountsOfAThreadStillRunningAtTheEnd) {
     if (th.at("pid") == th.at("tid") && th.at("count") == 4321) child = true;
   }
   EXPECT_TRUE(child) << getppid->dump();
+}
+
+// A thread's slot follows the thread (its kernel stack), and its tid changes when it execs from a
+// non-leader: the calls before the exec stay under its old tid, those after go under the new one
+// (the pid), and none are lost.
+TEST(SyscallsBpf, ExecFromANonLeaderThreadMovesItsCounts) {
+  SCOPE_BPF_REQUIRE();
+  std::string why;
+  std::string bin = build_c("sc_thread_exec", kThreadExec, &why);
+  if (bin.empty()) GTEST_SKIP() << why;
+  Trace t = trace({"--probes", "syscalls", "--json", "--", bin}, 60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  auto at = t.run.err.find("thread_tid ");
+  ASSERT_NE(at, std::string::npos) << t.run.err;
+  int64_t old_tid = std::stoll(t.run.err.substr(at + 11));
+  const auto* getppid = find_syscall(t.summary.at("syscalls"), "getppid");
+  ASSERT_NE(getppid, nullptr) << t.describe();
+  EXPECT_EQ(getppid->at("count"), 137) << getppid->dump();
+  const auto& top = getppid->at("top_threads");
+  ASSERT_EQ(top.size(), 2u) << getppid->dump();
+  int64_t pid = top[0].at("pid");
+  for (const auto& th : top) {
+    if (th.at("tid") == old_tid) {
+      EXPECT_EQ(th.at("count"), 100) << getppid->dump();
+    } else {
+      EXPECT_EQ(th.at("tid"), pid) << getppid->dump();
+      EXPECT_EQ(th.at("count"), 37) << getppid->dump();
+    }
+  }
+  EXPECT_NE(old_tid, pid);
 }
 
 // With the syscalls family, the exec, open and net families run as handlers of its raw_syscalls
