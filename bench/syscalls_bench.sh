@@ -76,7 +76,6 @@ $(nproc) CPUs, kernel $(uname -r), clocksource $(cat /sys/devices/system/clockso
 | (a) untraced | \`getppid_loop $N\` | $A | ${NS[a]} | ${WALL[a]} |
 | (b) floor: 2 no-op raw_tp | \`noop_tp -- getppid_loop $N\` | $B | ${NS[b]} | ${WALL[b]} |
 | (c) scope | \`scope trace --probes $PROBES --quiet --json -- getppid_loop $N\` | $C | ${NS[c]} | ${WALL[c]} |
-
 | (d) floor + 2 no-op syscalls:openat | \`noop_tp --syscall openat -- getppid_loop $N\` | $D | ${NS[d]} | ${WALL[d]} |
 | (e) scope, every host family | \`scope trace --probes exec,open,syscalls,sched,net --quiet --json -- getppid_loop $N\` | $E | ${NS[e]} | ${WALL[e]} |
 
