@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@ static int attach_syscall_tp(const char *event) {
   int id = -1;
   snprintf(path, sizeof(path), "/sys/kernel/tracing/events/syscalls/%s/id", event);
   FILE *f = fopen(path, "r");
+  if (!f && mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0) f = fopen(path, "r");
   if (!f || fscanf(f, "%d", &id) != 1) {
     fprintf(stderr, "noop_tp: no tracepoint syscalls:%s (%s)\n", event, path);
     if (f) fclose(f);
