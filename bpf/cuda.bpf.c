@@ -404,8 +404,6 @@ struct {
 
 struct basename_scan {
   char name[LIB_NAME_MAX];
-  long len;
-  __u32 base;
 };
 
 /* A per-CPU buffer: the path does not fit the BPF stack with room to spare. */
@@ -416,17 +414,14 @@ struct {
   __type(value, struct basename_scan);
 } basename_buf SEC(".maps");
 
-struct basename_ctx { /* bpf_loop's context must live on the stack */
-  struct basename_scan *s;
-};
+/* A libcuda's name ("libcuda.so.580.95.05") is far shorter than this: the
+ * last '/' is looked for only this far from the end. */
+#define LIB_BASENAME_WINDOW 48
 
-static long basename_step(__u64 i, void *arg) {
-  struct basename_scan *s = ((struct basename_ctx *)arg)->s;
-  if (!s || (long)i >= s->len) return 1;
-  if (s->name[i & (LIB_NAME_MAX - 1)] == '/') s->base = i + 1;
-  return 0;
-}
-
+/* A traced process opens a file: when its name is libcuda*, the loader's
+ * hook will hold the process once the library is mapped. Runs for every
+ * openat on the host under a system-wide trace: a bounded scan back from the
+ * end of the path, no per-character callback. */
 SEC("tp/syscalls/sys_enter_openat")
 int cuda_lib_open(struct trace_event_raw_sys_enter *ctx) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -434,16 +429,25 @@ int cuda_lib_open(struct trace_event_raw_sys_enter *ctx) {
   __u32 zero = 0;
   struct basename_scan *s = bpf_map_lookup_elem(&basename_buf, &zero);
   if (!s) return 0;
-  s->len = bpf_probe_read_user_str(s->name, sizeof(s->name), (const void *)ctx->args[1]);
-  if (s->len <= 8) return 0;
-  s->base = 0;
-  struct basename_ctx bctx = {.s = s};
-  bpf_loop(LIB_NAME_MAX, basename_step, &bctx, 0);
-  char head[8] = {};
-  if (bpf_probe_read_kernel(head, 7, &s->name[s->base & (LIB_NAME_MAX - 1)]) != 0) return 0;
-  if (head[0] != 'l' || head[1] != 'i' || head[2] != 'b' || head[3] != 'c' || head[4] != 'u' ||
-      head[5] != 'd' || head[6] != 'a')
-    return 0;
+  long len = bpf_probe_read_user_str(s->name, sizeof(s->name), (const void *)ctx->args[1]);
+  if (len <= 8) return 0;
+  long end = len - 1; /* the NUL */
+  long base = -1;
+  for (int k = 1; k <= LIB_BASENAME_WINDOW; k++) {
+    long i = end - k;
+    if (i < 0) {
+      base = 0;
+      break;
+    }
+    if (s->name[i & (LIB_NAME_MAX - 1)] == '/') {
+      base = i + 1;
+      break;
+    }
+  }
+  if (base < 0 || end - base < 7) return 0; /* a longer last name, or shorter than "libcuda" */
+  const char want[7] = {'l', 'i', 'b', 'c', 'u', 'd', 'a'};
+  for (int c = 0; c < 7; c++)
+    if (s->name[(base + c) & (LIB_NAME_MAX - 1)] != want[c]) return 0;
   __u8 one = 1;
   bpf_map_update_elem(&cuda_lib_opened, &tgid, &one, BPF_ANY);
   return 0;

@@ -144,7 +144,12 @@ CollectorStats Collector::stats() const {
   CollectorStats s;
   s.events = events_;
   s.bad_events = bad_events_;
-  if (tracer_) s.dropped += tracer_->dropped() + tracer_->stats().decode_errors;
+  if (tracer_) {
+    const auto& ts = tracer_->stats();
+    s.dropped += tracer_->dropped() + ts.decode_errors;
+    s.held_at_exec = ts.held_at_exec;
+    s.held_at_loader = ts.held_at_loader;
+  }
   for (const auto& f : host_) s.dropped += f->dropped();
   return s;
 }

@@ -34,6 +34,9 @@ struct CollectorStats {
   uint64_t events = 0;      // rows handed to the sink
   uint64_t dropped = 0;     // lost in the kernel (full rings/maps) or undecodable
   uint64_t bad_events = 0;  // events that did not fit the schema (a bug: counted)
+  // Processes stopped until their probes were attached: at exec, at the loader's hook.
+  uint64_t held_at_exec = 0;
+  uint64_t held_at_loader = 0;
 };
 
 class Collector {

@@ -174,6 +174,7 @@ int run_up(const UpOptions& o, bool explicit_probes) {
               {"probes", families},
               {"events", s.events},
               {"dropped", s.dropped},
+              {"held", {{"at_exec", s.held_at_exec}, {"at_loader", s.held_at_loader}}},
               {"attached", probes.attached_files()}};
   };
   account();
