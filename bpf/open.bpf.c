@@ -16,18 +16,13 @@
 #include "bpf/shared/open.h"
 #include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
+#include "scope_kernel.bpf.h"
 #include "scope_syscall_dispatch.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define AT_FDCWD -100
-
-/* Kernel memory read by plain loads (faults caught, as for BTF pointers in
- * tp_btf programs) instead of one helper call per field: the verifier turns
- * the cast itself into a register move. */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-#define KERNEL(type, ptr) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
 
 /* Wake the reader only once this much is pending; it polls every 5 ms. */
 const volatile __u64 wakeup_bytes = 256 << 10;

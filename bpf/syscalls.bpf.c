@@ -23,24 +23,18 @@
  * a thread is first seen with a syscall, so after exec too) every second. */
 // clang-format off
 #include "vmlinux.h"
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpf/shared/syscalls.h"
 #include "scope_events.bpf.h"
 #include "scope_filter.bpf.h"
+#include "scope_kernel.bpf.h"
 #include "scope_syscall_dispatch.bpf.h"
 // clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* A kernel pointer kept as a number, read by plain loads (faults read as 0). */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-#define KERNEL(type, ptr) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
-
-#define EXECVE 59 /* x86_64 */
-#define EXECVEAT 322
-#define IA32_EXECVE 11
+#define IA32_EXECVE 11 /* i386 */
 #define IA32_EXECVEAT 358
 #define RT_SIGRETURN 15       /* x86_64 */
 #define IA32_SIGRETURN 119    /* i386 */
@@ -195,7 +189,8 @@ static __always_inline void time_in_stats(struct syscall_stats *v, __u64 d, __u3
 }
 
 static __always_inline bool is_exec(__u32 nr, bool compat) {
-  return compat ? nr == IA32_EXECVE || nr == IA32_EXECVEAT : nr == EXECVE || nr == EXECVEAT;
+  return compat ? nr == IA32_EXECVE || nr == IA32_EXECVEAT
+                : nr == SYSCALL_DISPATCH_EXECVE || nr == SYSCALL_DISPATCH_EXECVEAT;
 }
 
 static __always_inline void count_exit(struct pt_regs *regs, long ret) {
@@ -216,10 +211,10 @@ static __always_inline void count_exit(struct pt_regs *regs, long ret) {
          : sampled && slot->sample_nr == IA32_SIGRETURN ? IA32_SIGRETURN
                                                         : IA32_RT_SIGRETURN;
   /* A thread other than the leader that execs takes the tgid as its tid
-   * (de_thread): the counts from now on are under its new tid. */
+   * (de_thread): the counts from now on are under its new tid. (The owner's
+   * task is the current one: the same kernel stack.) */
   if (owner && ret == 0 && is_exec(nr, compat)) {
-    struct task_struct *cur = bpf_get_current_task_btf();
-    __u64 me = (__u64)cur->tgid << 32 | cur->pid;
+    __u64 me = (__u64)task->tgid << 32 | task->pid;
     if (slot->owner != me) {
       for (__u32 j = 0; j < SYSCALL_SLOT_NRS; j++) flush_entry(slot, j);
       slot->owner = me;

@@ -37,7 +37,7 @@ struct syscall_sampler {
   __u32 countdown;    /* then: calls until the next sampled one */
 };
 
-/* Per thread, `slots`[syscall_slot_of(its pt_regs)] (an mmap-able array):
+/* Per thread, `slots`[SYSCALL_SLOT_OF(its pt_regs)] (an mmap-able array):
  * - the sampled call in flight, written at entry by any thread. Two threads
  *   that share a slot and are both in a sampled call lose one sample;
  * - for the traced thread that owns the slot (claimed with a compare-and-swap
@@ -51,7 +51,7 @@ struct syscall_sampler {
  * A thread's slot is picked by its pt_regs address, which the syscall
  * tracepoints pass, so that the hot path makes no helper call (a call and
  * return cost ~7 ns on the development VM, with its return thunks); the
- * owner's tgid and tid are written when it claims the slot.
+ * owner's tgid, tid and task are written when it claims the slot.
  * The head (what every exit reads) is one cache line and an entry half of
  * one, so a counted syscall touches two lines of its thread's slot. */
 #define SYSCALL_SLOTS 16384u /* a power of two: SYSCALL_SLOT_OF */
