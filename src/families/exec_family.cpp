@@ -244,7 +244,7 @@ namespace {
 class ExecFamily final : public ProbeFamily {
  public:
   ~ExecFamily() override {
-    handlers_.reset();
+    handlers_.clear();
     probe::destroy_links_in_parallel(skel_);
     if (skel_) exec_bpf__destroy(skel_);
   }
@@ -264,13 +264,12 @@ class ExecFamily final : public ProbeFamily {
       return make_error(std::string("cannot load the exec BPF programs: ") + std::strerror(-err));
     if (int err = exec_bpf__attach(skel_))
       return make_error(std::string("cannot attach the exec BPF programs: ") + std::strerror(-err));
-    if (!ctx.syscall_dispatch) return Ok{};
     using Side = probe::SyscallDispatch::Side;
-    handlers_ = std::make_unique<probe::SyscallDispatch::Handlers>(ctx.syscall_dispatch);
-    return handlers_->add({{Side::kEnter, SYSCALL_DISPATCH_EXECVE, p.sd_exec_enter},
-                           {Side::kEnter, SYSCALL_DISPATCH_EXECVEAT, p.sd_execat_enter},
-                           {Side::kExit, SYSCALL_DISPATCH_EXECVE, p.sd_exec_exit},
-                           {Side::kExit, SYSCALL_DISPATCH_EXECVEAT, p.sd_exec_exit}});
+    return handlers_.install(ctx.syscall_dispatch,
+                             {{Side::kEnter, SYSCALL_DISPATCH_EXECVE, p.sd_exec_enter},
+                              {Side::kEnter, SYSCALL_DISPATCH_EXECVEAT, p.sd_execat_enter},
+                              {Side::kExit, SYSCALL_DISPATCH_EXECVE, p.sd_exec_exit},
+                              {Side::kExit, SYSCALL_DISPATCH_EXECVEAT, p.sd_exec_exit}});
   }
 
   int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.rb) : -1; }
@@ -325,8 +324,7 @@ class ExecFamily final : public ProbeFamily {
 
  private:
   exec_bpf* skel_ = nullptr;
-  std::unique_ptr<probe::SyscallDispatch::Handlers>
-      handlers_;  // under the syscalls family's dispatch
+  probe::SyscallDispatch::Handlers handlers_;  // in the syscalls family's dispatch, if it runs
   FamilyContext ctx_;
   ExecStats stats_;
   uint64_t start_ns_ = 0;

@@ -207,7 +207,7 @@ namespace {
 class NetFamily : public ProbeFamily {
  public:
   ~NetFamily() override {
-    handlers_.reset();
+    handlers_.clear();
     probe::destroy_links_in_parallel(skel_);
     if (skel_) net_bpf__destroy(skel_);
   }
@@ -226,11 +226,10 @@ class NetFamily : public ProbeFamily {
       return make_error("cannot load the net BPF programs (" + errno_text(err) + ")");
     if (int err = net_bpf__attach(skel_))
       return make_error("cannot attach the net BPF programs (" + errno_text(err) + ")");
-    if (!ctx.syscall_dispatch) return Ok{};
     using Side = probe::SyscallDispatch::Side;
-    handlers_ = std::make_unique<probe::SyscallDispatch::Handlers>(ctx.syscall_dispatch);
-    return handlers_->add({{Side::kExit, SYSCALL_DISPATCH_ACCEPT, p.sd_accept_exit},
-                           {Side::kExit, SYSCALL_DISPATCH_ACCEPT4, p.sd_accept_exit}});
+    return handlers_.install(ctx.syscall_dispatch,
+                             {{Side::kExit, SYSCALL_DISPATCH_ACCEPT, p.sd_accept_exit},
+                              {Side::kExit, SYSCALL_DISPATCH_ACCEPT4, p.sd_accept_exit}});
   }
 
   int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
@@ -262,8 +261,7 @@ class NetFamily : public ProbeFamily {
 
  private:
   net_bpf* skel_ = nullptr;
-  std::unique_ptr<probe::SyscallDispatch::Handlers>
-      handlers_;  // under the syscalls family's dispatch
+  probe::SyscallDispatch::Handlers handlers_;  // in the syscalls family's dispatch, if it runs
   FamilyContext ctx_;
   net::NetStats stats_;
   uint64_t first_ts_ = 0;

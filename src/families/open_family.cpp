@@ -333,7 +333,7 @@ bool tracepoint_exists(const char* name) {
 class OpenFamily final : public ProbeFamily {
  public:
   ~OpenFamily() override {
-    handlers_.reset();
+    handlers_.clear();
     probe::destroy_links_in_parallel(skel_);
     if (skel_) open_bpf__destroy(skel_);
   }
@@ -352,11 +352,11 @@ class OpenFamily final : public ProbeFamily {
          p.tp_exit_openat2},
         {p.sd_enter_open, p.sd_enter_openat, p.sd_enter_openat2, p.sd_exit_open});
     // open(2) is absent on architectures that only have openat.
-    if (!ctx.syscall_dispatch && !tracepoint_exists("sys_enter_open")) {
+    if (!tracepoint_exists("sys_enter_open")) {
       bpf_program__set_autoload(p.tp_enter_open, false);
       bpf_program__set_autoload(p.tp_exit_open, false);
     }
-    if (!ctx.syscall_dispatch && !tracepoint_exists("sys_enter_openat2")) {
+    if (!tracepoint_exists("sys_enter_openat2")) {
       bpf_program__set_autoload(p.tp_enter_openat2, false);
       bpf_program__set_autoload(p.tp_exit_openat2, false);
     }
@@ -364,15 +364,14 @@ class OpenFamily final : public ProbeFamily {
       return make_error(std::string("cannot load the open probes: ") + std::strerror(-err));
     if (int err = open_bpf__attach(skel_))
       return make_error(std::string("cannot attach the open probes: ") + std::strerror(-err));
-    if (!ctx.syscall_dispatch) return Ok{};
     using Side = probe::SyscallDispatch::Side;
-    handlers_ = std::make_unique<probe::SyscallDispatch::Handlers>(ctx.syscall_dispatch);
-    return handlers_->add({{Side::kEnter, SYSCALL_DISPATCH_OPEN, p.sd_enter_open},
-                           {Side::kEnter, SYSCALL_DISPATCH_OPENAT, p.sd_enter_openat},
-                           {Side::kEnter, SYSCALL_DISPATCH_OPENAT2, p.sd_enter_openat2},
-                           {Side::kExit, SYSCALL_DISPATCH_OPEN, p.sd_exit_open},
-                           {Side::kExit, SYSCALL_DISPATCH_OPENAT, p.sd_exit_open},
-                           {Side::kExit, SYSCALL_DISPATCH_OPENAT2, p.sd_exit_open}});
+    return handlers_.install(ctx.syscall_dispatch,
+                             {{Side::kEnter, SYSCALL_DISPATCH_OPEN, p.sd_enter_open},
+                              {Side::kEnter, SYSCALL_DISPATCH_OPENAT, p.sd_enter_openat},
+                              {Side::kEnter, SYSCALL_DISPATCH_OPENAT2, p.sd_enter_openat2},
+                              {Side::kExit, SYSCALL_DISPATCH_OPEN, p.sd_exit_open},
+                              {Side::kExit, SYSCALL_DISPATCH_OPENAT, p.sd_exit_open},
+                              {Side::kExit, SYSCALL_DISPATCH_OPENAT2, p.sd_exit_open}});
   }
 
   int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
@@ -409,8 +408,7 @@ class OpenFamily final : public ProbeFamily {
  private:
   FamilyContext ctx_;
   open_bpf* skel_ = nullptr;
-  std::unique_ptr<probe::SyscallDispatch::Handlers>
-      handlers_;  // under the syscalls family's dispatch
+  probe::SyscallDispatch::Handlers handlers_;  // in the syscalls family's dispatch, if it runs
   OpenStats stats_;
   uint64_t first_ts_ = 0;
   uint64_t kernel_dropped_ = 0;

@@ -37,7 +37,11 @@ Status SyscallDispatch::reuse_in(bpf_map* enter_handlers, bpf_map* exit_handlers
   return Ok{};
 }
 
-Status SyscallDispatch::Handlers::add(const std::vector<Handler>& handlers) {
+Status SyscallDispatch::Handlers::install(std::shared_ptr<SyscallDispatch> dispatch,
+                                          const std::vector<Handler>& handlers) {
+  clear();
+  dispatch_ = std::move(dispatch);
+  if (!dispatch_) return Ok{};
   for (const Handler& h : handlers) {
     uint32_t prog_fd = static_cast<uint32_t>(bpf_program__fd(h.prog));
     if (bpf_map_update_elem(dispatch_->fd(h.side), &h.nr, &prog_fd, BPF_ANY) != 0)
@@ -48,8 +52,11 @@ Status SyscallDispatch::Handlers::add(const std::vector<Handler>& handlers) {
   return Ok{};
 }
 
-SyscallDispatch::Handlers::~Handlers() {
-  for (auto [side, nr] : added_) bpf_map_delete_elem(dispatch_->fd(side), &nr);
+void SyscallDispatch::Handlers::clear() {
+  if (dispatch_)
+    for (auto [side, nr] : added_) bpf_map_delete_elem(dispatch_->fd(side), &nr);
+  added_.clear();
+  dispatch_.reset();
 }
 
 void choose_syscall_programs(bool dispatched, const std::vector<bpf_program*>& tracepoints,

@@ -36,14 +36,17 @@ class SyscallDispatch {
   // Points the syscalls family's program arrays at these; call between open and load.
   Status reuse_in(bpf_map* enter_handlers, bpf_map* exit_handlers) const;
 
-  // One family's handlers: in the arrays while this lives.
+  // One family's handlers: in the arrays from install() to clear() (or destruction).
   class Handlers {
    public:
-    explicit Handlers(std::shared_ptr<SyscallDispatch> dispatch) : dispatch_(std::move(dispatch)) {}
-    ~Handlers();
+    Handlers() = default;
+    ~Handlers() { clear(); }
     Handlers(const Handlers&) = delete;
     Handlers& operator=(const Handlers&) = delete;
-    Status add(const std::vector<Handler>& handlers);
+    // Puts `handlers` into `dispatch`'s arrays; nothing without a dispatch (the
+    // syscalls family does not run, and the family attached to syscalls:*).
+    Status install(std::shared_ptr<SyscallDispatch> dispatch, const std::vector<Handler>& handlers);
+    void clear();
 
    private:
     std::shared_ptr<SyscallDispatch> dispatch_;
