@@ -22,6 +22,7 @@
 #include "event/batch.h"
 #include "event/cuda_event.h"
 #include "event/row.h"
+#include "families/cuda_output.h"
 #include "store/postgres/postgres_store.h"
 #include "transport/redis_stream.h"
 
@@ -60,7 +61,7 @@ event::EventRow launch_row(uint64_t i, int64_t ts) {
   e.shared_mem = 4096;
   e.stream = 0x7f0000002000;
   e.handle = 0x55550000 + (i % 40);
-  return event::row_from_cuda(e);
+  return cuda_row(e);
 }
 
 event::EventRow mem_row(uint64_t i, int64_t ts) {
@@ -76,10 +77,23 @@ event::EventRow mem_row(uint64_t i, int64_t ts) {
   e.bytes = alloc ? (1u << 20) * (1 + i % 16) : 0;
   e.ret = 0;
   e.duration_ns = 20000;
-  return event::row_from_cuda(e);
+  return cuda_row(e);
 }
 
-event::EventRow json_row(const nlohmann::json& j) { return *event::row_from_json(j); }
+// A row of the family `j["event"]` names, its columns from j's other keys.
+event::EventRow json_row(const nlohmann::json& j) {
+  auto row = event::make_row(*event::schema_for(j["event"].get<std::string>()),
+                             j["ts_ns"].get<int64_t>(), j["pid"].get<uint32_t>(),
+                             j["tid"].get<uint32_t>(), j["comm"].get<std::string>());
+  for (const auto& [key, v] : j.items()) {
+    if (key == "event" || key == "ts_ns" || key == "pid" || key == "tid" || key == "comm") continue;
+    if (v.is_string())
+      event::set_column(row, key, v.get<std::string>());
+    else
+      event::set_column(row, key, v.get<int64_t>());
+  }
+  return row;
+}
 
 const char* kSyscalls[] = {"read",  "write", "futex",      "openat",
                            "ioctl", "mmap",  "epoll_wait", "close"};

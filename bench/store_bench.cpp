@@ -1,6 +1,6 @@
 // Storage benchmarks for the embedded store (BENCHMARKS.md, "Storage"):
 //   ingest   synthetic CUDA events through the agent's path after decoding
-//            (row_from_cuda -> Batcher -> BatchQueue -> StoreWriter -> SQLite),
+//            (cuda_row -> Batcher -> BatchQueue -> StoreWriter -> SQLite),
 //            against a baseline of one INSERT transaction per event, same run
 //   query    p95 of the UI's queries over N stored events (default 10 million)
 //   bytes    bytes on disk per CUDA launch event
@@ -20,8 +20,9 @@
 #include <vector>
 
 #include "agent/batcher.h"
-#include "agent/pipeline_metrics.h"
 #include "agent/store_writer.h"
+#include "export/pipeline_metrics.h"
+#include "families/cuda_output.h"
 #include "store/sqlite/sqlite_store.h"
 #include "transport/batch_queue.h"
 
@@ -108,7 +109,7 @@ double ingest(store::Store& st, uint64_t n, int64_t span_ns, uint64_t seq0, cons
               bool host_families) {
   double cpu0 = cpu_seconds();
   metrics::Registry reg;
-  agent::PipelineMetrics pm(reg);
+  metrics::PipelineMetrics pm(reg);
   transport::BatchQueue queue(64);
   auto seq = agent::SequenceAllocator::in_memory(seq0);
   agent::BatcherOptions bo;
@@ -127,28 +128,25 @@ double ingest(store::Store& st, uint64_t n, int64_t span_ns, uint64_t seq0, cons
                                               static_cast<double>(i) / static_cast<double>(n));
       if (host_families && i % 10 == 9) {
         // One event in ten from the host: opens and per-interval syscall counters.
-        nlohmann::json j = i % 20 == 9
-                               ? nlohmann::json{{"event", "open"},
-                                                {"ts_ns", ts},
-                                                {"pid", 2000 + i % 50},
-                                                {"tid", 2000 + i % 50},
-                                                {"comm", "worker" + std::to_string(i % 13)},
-                                                {"call", "openat"},
-                                                {"path", "/data/shard-" + std::to_string(i % 997)},
-                                                {"flags", 0},
-                                                {"ret", 3}}
-                               : nlohmann::json{{"event", "syscalls"},
-                                                {"ts_ns", ts},
-                                                {"pid", 2000 + i % 50},
-                                                {"tid", 2000 + i % 50},
-                                                {"comm", "worker" + std::to_string(i % 13)},
-                                                {"name", i % 3 ? "read" : "futex"},
-                                                {"count", 10 + i % 100},
-                                                {"errors", i % 7 == 0},
-                                                {"total_ns", 1000 * (i % 1000)}};
-        batcher.add(std::move(event::row_from_json(j).value()));
+        uint32_t pid = 2000 + i % 50;
+        std::string comm = "worker" + std::to_string(i % 13);
+        event::EventRow row;
+        if (i % 20 == 9) {
+          row = event::make_row(*event::schema_for("open"), ts, pid, pid, comm);
+          event::set_column(row, "call", std::string("openat"));
+          event::set_column(row, "path", "/data/shard-" + std::to_string(i % 997));
+          event::set_column(row, "flags", int64_t{0});
+          event::set_column(row, "ret", int64_t{3});
+        } else {
+          row = event::make_row(*event::schema_for("syscalls"), ts, pid, pid, comm);
+          event::set_column(row, "name", std::string(i % 3 ? "read" : "futex"));
+          event::set_column(row, "count", static_cast<int64_t>(10 + i % 100));
+          event::set_column(row, "errors", int64_t{i % 7 == 0});
+          event::set_column(row, "total_ns", static_cast<int64_t>(1000 * (i % 1000)));
+        }
+        batcher.add(std::move(row));
       } else {
-        batcher.add(event::row_from_cuda(synthetic(i, ts)));
+        batcher.add(cuda_row(synthetic(i, ts)));
       }
     }
     batcher.flush();
@@ -173,7 +171,7 @@ double baseline(const std::string& path, uint64_t n) {
     b.node = "baseline";
     b.boot_id = "bench";
     b.first_seq = i;
-    b.events.push_back(event::row_from_cuda(synthetic(i, kT0 + static_cast<int64_t>(i))));
+    b.events.push_back(cuda_row(synthetic(i, kT0 + static_cast<int64_t>(i))));
     if (!st->write(b)) std::exit(1);
   }
   return static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - start).count();
@@ -252,7 +250,7 @@ int main(int argc, char** argv) {
       e.kernel = "void at::native::elementwise_kernel<128, 4, op" + std::to_string(i % 64) +
                  ">(int, float*)";
       e.grid[0] = static_cast<uint32_t>(1 + i % 4096);
-      b.events.push_back(event::row_from_cuda(e));
+      b.events.push_back(cuda_row(e));
       if (b.events.size() == 8192 || i + 1 == n) {
         auto t = Clock::now();
         if (!st->write(b)) return 1;

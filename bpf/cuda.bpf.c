@@ -6,8 +6,9 @@
  *   call_entry / call_return   entry+return of calls that need a duration,
  *                              a return value or an out-pointer;
  *   driver_launch              entry only: the hot path (one trap per launch);
- *   name_entry / name_return   cuModuleGetFunction & co: name -> handle;
- *   loader_debug_state         ld.so's _dl_debug_state: a dlopen happened.
+ *   name_entry / name_return   cuModuleGetFunction & co: name -> handle.
+ * (Processes that load these libraries are found by the process watch,
+ * bpf/watch.bpf.c.)
  *
  * Exactly once: state from a probed entry to its return lives in `inflight`,
  * keyed by thread id. A probed call made while another is in flight on the
@@ -28,18 +29,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define SIGSTOP 19
-
 #ifndef PT_REGS_PARM6 /* libbpf 1.1 stops at five */
 #define PT_REGS_PARM6(x) (((const struct pt_regs *)(x))->r9)
 #endif
 
 /* Wake the reader only once this much is pending; it polls meanwhile. */
 const volatile __u64 wakeup_bytes = 1 << 20;
-/* System-wide tracing: stop a process that opens a CUDA library at the
- * loader's next _dl_debug_state (the library is mapped, none of its code has
- * run) until the agent has attached to it. */
-const volatile bool hold_cuda_loads = false;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -60,8 +55,8 @@ struct {
   __type(value, struct cuda_inflight);
 } name_inflight SEC(".maps");
 
-/* Events lost because the ring buffer was full: [0] cuda, [1] names, [2] loader. */
-SCOPE_DROPPED_COUNTERS(4)
+/* Events lost because the ring buffer was full, by enum cuda_drop. */
+SCOPE_DROPPED_COUNTERS(CUDA_DROP_SLOTS)
 
 struct call_prop {
   __u8 layer, op, args, kind, async, mem;
@@ -267,7 +262,7 @@ int call_return(struct pt_regs *ctx) {
     if (ev->op == CUDA_OP_ALLOC && ev->ret == 0 && st->out_ptr)
       bpf_probe_read_user(&ev->ptr, sizeof(ev->ptr), (void *)st->out_ptr);
     if (bpf_ringbuf_output(&events, ev, sizeof(*ev), SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes)))
-      count_drop(0);
+      count_drop(CUDA_DROP_EVENT);
   }
   bpf_map_delete_elem(&inflight, &tid);
   return 0;
@@ -290,7 +285,7 @@ int driver_launch(struct pt_regs *ctx) {
     if (st->ev.op == CUDA_OP_LAUNCH && !st->consumed && st->depth == 0) {
       struct cuda_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
       if (!ev) {
-        count_drop(0);
+        count_drop(CUDA_DROP_EVENT);
         return 0;
       }
       __builtin_memcpy(ev, &st->ev, sizeof(*ev));
@@ -305,7 +300,7 @@ int driver_launch(struct pt_regs *ctx) {
 
   struct cuda_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
   if (!ev) {
-    count_drop(0);
+    count_drop(CUDA_DROP_EVENT);
     return 0;
   }
   fill_header(ev, pid_tgid, call, p);
@@ -345,7 +340,7 @@ int name_return(struct pt_regs *ctx) {
   if (!st) return 0;
   struct cuda_name_event *ne = bpf_ringbuf_reserve(&events, sizeof(*ne), 0);
   if (!ne) {
-    count_drop(1);
+    count_drop(CUDA_DROP_NAME);
     bpf_map_delete_elem(&name_inflight, &tid);
     return 0;
   }
@@ -370,207 +365,11 @@ int name_return(struct pt_regs *ctx) {
   return 0;
 }
 
-static __always_inline void emit_loader(__u32 what, __u32 pid, __u32 tid, __u32 ppid, bool hold) {
-  struct loader_event *le = bpf_ringbuf_reserve(&events, sizeof(*le), 0);
-  if (!le) {
-    count_drop(2);
-    return;
-  }
-  /* Stop first, then tell: the agent's SIGCONT can only come after the stop. */
-  if (hold && bpf_send_signal(SIGSTOP) == 0)
-    le->held = 1;
-  else
-    le->held = 0;
-  le->record = REC_LOADER;
-  le->pid = pid;
-  le->tid = tid;
-  le->what = what;
-  le->ppid = ppid;
-  le->ts_ns = bpf_ktime_get_ns();
-  bpf_get_current_comm(le->comm, sizeof(le->comm));
-  bpf_ringbuf_submit(le, BPF_RB_FORCE_WAKEUP);
-}
-
-/* Processes that opened a file named libcuda* (libcuda.so.1, libcudart.so.13)
- * and have not reached the loader's debug hook since. */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 4096);
-  __type(key, __u32); /* tgid */
-  __type(value, __u8);
-} cuda_lib_opened SEC(".maps");
-
-#define LIB_NAME_MAX 256
-
-struct basename_scan {
-  char name[LIB_NAME_MAX];
-};
-
-/* A per-CPU buffer: the path does not fit the BPF stack with room to spare. */
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct basename_scan);
-} basename_buf SEC(".maps");
-
-/* A libcuda's name ("libcuda.so.580.95.05") is far shorter than this: the
- * last '/' is looked for only this far from the end. */
-#define LIB_BASENAME_WINDOW 48
-
-/* A traced process opens a file: when its name is libcuda*, the loader's
- * hook will hold the process once the library is mapped. Runs for every
- * openat on the host under a system-wide trace: a bounded scan back from the
- * end of the path, no per-character callback. */
-SEC("tp/syscalls/sys_enter_openat")
-int cuda_lib_open(struct trace_event_raw_sys_enter *ctx) {
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (!is_traced(tgid)) return 0;
-  __u32 zero = 0;
-  struct basename_scan *s = bpf_map_lookup_elem(&basename_buf, &zero);
-  if (!s) return 0;
-  long len = bpf_probe_read_user_str(s->name, sizeof(s->name), (const void *)ctx->args[1]);
-  if (len <= 8) return 0;
-  long end = len - 1; /* the NUL */
-  long base = -1;
-  for (int k = 1; k <= LIB_BASENAME_WINDOW; k++) {
-    long i = end - k;
-    if (i < 0) {
-      base = 0;
-      break;
-    }
-    if (s->name[i & (LIB_NAME_MAX - 1)] == '/') {
-      base = i + 1;
-      break;
-    }
-  }
-  if (base < 0 || end - base < 7) return 0; /* a longer last name, or shorter than "libcuda" */
-  const char want[7] = {'l', 'i', 'b', 'c', 'u', 'd', 'a'};
-  for (int c = 0; c < 7; c++)
-    if (s->name[(base + c) & (LIB_NAME_MAX - 1)] != want[c]) return 0;
-  __u8 one = 1;
-  bpf_map_update_elem(&cuda_lib_opened, &tgid, &one, BPF_ANY);
-  return 0;
-}
-
-/* A process with a controlling terminal is never stopped by a system-wide
- * trace: its shell would see the stop and take the terminal back. */
-static __always_inline bool has_tty(void) {
-  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-  return BPF_CORE_READ(t, signal, tty) != NULL;
-}
-
-/* Whether `tgid` is to be stopped at exec and dlopen until the agent has attached. */
-static __always_inline bool held_at_loader(__u32 tgid) {
-  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
-  return flags && (*flags & TRACED_HOLD);
-}
-
-/* At the loader's hook: a CUDA library was just mapped by a process that no
- * one asked to hold (system-wide tracing). */
-static __always_inline bool hold_new_cuda_library(__u32 tgid) {
-  if (!hold_cuda_loads || !bpf_map_lookup_elem(&cuda_lib_opened, &tgid)) return false;
-  bpf_map_delete_elem(&cuda_lib_opened, &tgid);
-  return !has_tty();
-}
-
-#define R_DEBUG_STATE_OFFSET 24 /* r_debug.r_state on x86-64 (<link.h>) */
-#define RT_CONSISTENT 0
-
-/* Whether the loader's objects are consistent at this call of its hook: glibc calls it with
- * r_state RT_ADD before mapping objects, RT_CONSISTENT once they are mapped (none of their code
- * run yet), RT_DELETE around dlclose. The cookie is `_r_debug`'s distance from the hook; 0 (not
- * known, another loader) counts every call. */
-static __always_inline bool loader_consistent(struct pt_regs *ctx) {
-  __s64 delta = (__s64)bpf_get_attach_cookie(ctx);
-  if (!delta) return true;
-  int state = RT_CONSISTENT;
-  void *at = (void *)(PT_REGS_IP(ctx) + delta + R_DEBUG_STATE_OFFSET);
-  if (bpf_probe_read_user(&state, sizeof(state), at)) return true;
-  return state == RT_CONSISTENT;
-}
-
-/* ld.so calls _dl_debug_state when it has mapped new objects (program start
- * and every dlopen), before running their code. */
-SEC("uprobe")
-int loader_debug_state(struct pt_regs *ctx) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32;
-  if (!is_traced(tgid) || !loader_consistent(ctx)) return 0;
-  emit_loader(LOADER_DLOPEN, tgid, (__u32)pid_tgid, 0,
-              held_at_loader(tgid) || hold_new_cuda_library(tgid));
-  return 0;
-}
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 256);
-  __type(key, struct loader_file);
-  __type(value, __u8);
-} hooked_loaders SEC(".maps");
-
-#define AT_NULL 0
-#define AT_BASE 7 /* the interpreter's load address; 0 for a static executable */
-
-struct mapped_file_ctx {
-  struct loader_file key;
-  bool found;
-};
-
-static long file_of_vma(struct task_struct *task, struct vm_area_struct *vma, void *data) {
-  struct mapped_file_ctx *c = data;
-  struct file *f = vma->vm_file;
-  if (!f) return 0;
-  struct inode *in = f->f_inode;
-  __u32 dev = in->i_sb->s_dev; /* the kernel's MKDEV: major << 20 | minor */
-  c->key.major = dev >> 20;
-  c->key.minor = dev & ((1u << 20) - 1);
-  c->key.ino = in->i_ino;
-  c->found = true;
-  return 0;
-}
-
-/* Whether the task that just exec'd runs through an interpreter with the loader hook. */
-static __always_inline bool interpreter_hooked(struct task_struct *p) {
-  if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_find_vma)) return false;
-  struct mm_struct *mm = p->mm;
-  if (!mm) return false;
-  __u64 base = 0;
-  for (int i = 0; i + 1 < 56; i += 2) {
-    __u64 type = mm->saved_auxv[i];
-    if (type == AT_NULL) break;
-    if (type == AT_BASE) {
-      base = mm->saved_auxv[i + 1];
-      break;
-    }
-  }
-  if (!base) return false;
-  struct mapped_file_ctx c = {};
-  if (bpf_find_vma(p, base, file_of_vma, &c, 0) || !c.found) return false;
-  return bpf_map_lookup_elem(&hooked_loaders, &c.key) != NULL;
-}
-
-/* A traced process asked to be held is held here only when no hooked loader will stop it
- * first: a static executable, or an interpreter scope has not seen yet (the agent attaches
- * the hook while the process waits). */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
-  __u32 tgid = BPF_CORE_READ(p, tgid);
-  if (!is_traced(tgid)) return 0;
-  emit_loader(LOADER_EXEC, tgid, BPF_CORE_READ(p, pid), BPF_CORE_READ(p, real_parent, tgid),
-              held_at_loader(tgid) && !interpreter_hooked(p));
-  return 0;
-}
-
+/* A thread that exits inside a probed call leaves no state behind. */
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(on_exit, struct task_struct *p) {
+int BPF_PROG(cuda_exit, struct task_struct *p) {
   __u32 tid = BPF_CORE_READ(p, pid);
-  __u32 tgid = BPF_CORE_READ(p, tgid);
   bpf_map_delete_elem(&inflight, &tid);
   bpf_map_delete_elem(&name_inflight, &tid);
-  if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0; /* not the last thread */
-  if (!is_traced_tgid(tgid)) return 0;
-  /* The exiting task is the current one: emit_loader's comm is its own. */
-  emit_loader(LOADER_EXIT, tgid, tid, BPF_CORE_READ(p, exit_code), false);
   return 0;
 }

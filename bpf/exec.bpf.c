@@ -4,8 +4,10 @@
  *
  *   sys_enter_execve(at)  read filename + argv into `inflight[tid]` (user
  *                         memory is gone once the exec succeeds);
- *   sched_process_exec    a thread that execs takes the tgid as its tid:
- *                         move its entry to the new key;
+ *   sched_process_exec    strings unreadable at entry (a child's literals
+ *                         right after fork) read from the kernel's copies; a
+ *                         thread that execs takes the tgid as its tid: move
+ *                         its entry to the new key;
  *   sys_exit_execve(at)   add ret, the new comm, ppid; one ring record;
  *   sched_process_exit    the last thread of a process: exit code, lifetime.
  *
@@ -31,12 +33,15 @@ char LICENSE[] SEC("license") = "GPL";
 struct exec_record {
   struct exec_event ev;
   char data[EXEC_DATA_BUF];
+  /* The call's arguments, to read them again when the entry could not (not sent). */
+  __u64 filename_uptr;
+  __u64 argv_uptr;
 };
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 8 << 20);
-} rb SEC(".maps");
+} events SEC(".maps");
 
 /* Execs between their entry and return, by tid. */
 struct {
@@ -56,21 +61,11 @@ struct {
 
 SCOPE_DROPPED_COUNTERS(EXEC_DROP_SLOTS)
 
-static __always_inline int on_enter(const char *filename, const char *const *argv, __u32 dirfd,
-                                    __u8 flags) {
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32, tid = (__u32)id;
-  /* With a comm filter, a match may come with the new program's comm. */
-  if (!is_traced(tgid) && !filter_comm) return 0;
-
-  __u32 zero = 0;
-  struct exec_record *r = bpf_map_lookup_elem(&scratch, &zero);
-  if (!r) return 0;
-  r->ev.kind = EXEC_KIND_EXEC;
-  r->ev.flags = flags;
-  r->ev.ts_ns = bpf_ktime_get_ns(); /* the entry time until the return */
-  r->ev.dirfd = dirfd;
-
+/* Reads the filename and argv into `r` (flags and lengths set; the call's own flags kept). */
+static __always_inline void read_args(struct exec_record *r, const char *filename,
+                                      const char *const *argv) {
+  r->ev.flags &= ~(EXEC_F_ARGV_TRUNCATED | EXEC_F_FILENAME_TRUNCATED | EXEC_F_ARGV_FAULT |
+                   EXEC_F_FILENAME_FAULT | EXEC_F_FROM_KERNEL);
   long n = bpf_probe_read_user_str(r->data, EXEC_MAX_FILENAME, filename);
   __u32 fl;
   if (n <= 0) {
@@ -128,6 +123,28 @@ static __always_inline int on_enter(const char *filename, const char *const *arg
   }
   r->ev.argc = argc;
   r->ev.args_len = used;
+}
+
+static __always_inline int on_enter(const char *filename, const char *const *argv, __u32 dirfd,
+                                    __u8 flags) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+  /* With a comm filter, a match may come with the new program's comm. */
+  if (!is_traced_at_exec(tgid) && !filter_comm) return 0;
+
+  __u32 zero = 0;
+  struct exec_record *r = bpf_map_lookup_elem(&scratch, &zero);
+  if (!r) return 0;
+  r->ev.kind = EXEC_KIND_EXEC;
+  r->ev.flags = flags;
+  r->ev.ts_ns = bpf_ktime_get_ns(); /* the entry time until the return */
+  r->ev.dirfd = dirfd;
+  /* A child that execs right after fork() may not have the pages of its string literals mapped
+   * yet (fork copies no page table of a file mapping), and BPF cannot fault them in: such a
+   * read is done again at the exec's end (exec_done, or on_exit when it failed). */
+  r->filename_uptr = (__u64)filename;
+  r->argv_uptr = (__u64)argv;
+  read_args(r, filename, argv);
   if (bpf_map_update_elem(&inflight, &tid, r, BPF_ANY)) count_drop(EXEC_DROP_EXEC_INFLIGHT);
   return 0;
 }
@@ -141,6 +158,10 @@ static __always_inline int on_exit(long ret) {
     bpf_map_delete_elem(&inflight, &tid);
     return 0;
   }
+  /* A failed exec whose strings were not readable at entry: the kernel has touched the filename
+   * (and, when it got that far, argv) since. */
+  if (ret < 0 && (r->ev.flags & (EXEC_F_FILENAME_FAULT | EXEC_F_ARGV_FAULT)))
+    read_args(r, (const char *)r->filename_uptr, (const char *const *)r->argv_uptr);
   __u64 now = bpf_ktime_get_ns();
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   r->ev.duration_ns = now - r->ev.ts_ns;
@@ -153,8 +174,8 @@ static __always_inline int on_exit(long ret) {
   bpf_get_current_comm(r->ev.comm, sizeof(r->ev.comm));
   __u32 len = (__u32)r->ev.filename_len + r->ev.args_len;
   if (len > EXEC_MAX_DATA) len = EXEC_MAX_DATA;
-  if (bpf_ringbuf_output(&rb, r, sizeof(struct exec_event) + len,
-                         SCOPE_SUBMIT_FLAGS(&rb, WAKEUP_BYTES)))
+  if (bpf_ringbuf_output(&events, r, sizeof(struct exec_event) + len,
+                         SCOPE_SUBMIT_FLAGS(&events, WAKEUP_BYTES)))
     count_drop(EXEC_DROP_EXEC_RING);
   bpf_map_delete_elem(&inflight, &tid);
   return 0;
@@ -200,14 +221,53 @@ int BPF_PROG(sd_exec_exit, struct pt_regs *regs, long ret) {
   return on_exit(ret);
 }
 
-/* A non-leader thread that execs takes over the tgid as its pid (de_thread). */
+/* A successful exec whose strings were not readable at entry: the kernel's copies, the filename
+ * it opened and the new program's argv (on its fresh stack, just written). */
+static __always_inline void read_from_kernel(struct exec_record *r, struct task_struct *p,
+                                             struct linux_binprm *bprm) {
+  const char *filename = BPF_CORE_READ(bprm, filename);
+  long n = bpf_probe_read_kernel_str(r->data, EXEC_MAX_FILENAME, filename);
+  if (n <= 0) return;
+  __u32 fl = n;
+  __u8 flags = r->ev.flags & ~(EXEC_F_ARGV_TRUNCATED | EXEC_F_FILENAME_TRUNCATED |
+                               EXEC_F_ARGV_FAULT | EXEC_F_FILENAME_FAULT);
+  if (fl >= EXEC_MAX_FILENAME) {
+    fl = EXEC_MAX_FILENAME;
+    flags |= EXEC_F_FILENAME_TRUNCATED;
+  }
+  __u64 start = BPF_CORE_READ(p, mm, arg_start);
+  __u64 len = BPF_CORE_READ(p, mm, arg_end) - start;
+  __u32 argc = BPF_CORE_READ(bprm, argc);
+  if (len > EXEC_MAX_ARGV_BYTES) {
+    len = EXEC_MAX_ARGV_BYTES;
+    flags |= EXEC_F_ARGV_TRUNCATED;
+  }
+  if (argc > EXEC_MAX_ARGS) {
+    argc = EXEC_MAX_ARGS;
+    flags |= EXEC_F_ARGV_TRUNCATED;
+  }
+  __u64 off = fl & (EXEC_MAX_DATA - 1);
+  if (len && bpf_probe_read_user(&r->data[off], len, (const void *)start)) {
+    len = 0;
+    argc = 0;
+    flags |= EXEC_F_ARGV_FAULT;
+  }
+  r->ev.filename_len = fl;
+  r->ev.args_len = len;
+  r->ev.argc = argc;
+  r->ev.flags = flags | EXEC_F_FROM_KERNEL;
+}
+
+/* The exec succeeded: strings the entry could not read are read again, and a non-leader
+ * thread that exec'd takes over the tgid as its pid (de_thread), so its record moves. */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(exec_rekey, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
+int BPF_PROG(exec_done, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
   __u32 new_pid = BPF_CORE_READ(p, pid);
   __u32 old = old_pid;
-  if (old == new_pid) return 0;
   struct exec_record *r = bpf_map_lookup_elem(&inflight, &old);
   if (!r) return 0;
+  if (r->ev.flags & (EXEC_F_FILENAME_FAULT | EXEC_F_ARGV_FAULT)) read_from_kernel(r, p, bprm);
+  if (old == new_pid) return 0;
   if (bpf_map_update_elem(&inflight, &new_pid, r, BPF_ANY)) count_drop(EXEC_DROP_EXEC_INFLIGHT);
   bpf_map_delete_elem(&inflight, &old);
   return 0;
@@ -221,7 +281,7 @@ int BPF_PROG(exec_process_exit, struct task_struct *p) {
   bpf_map_delete_elem(&inflight, &tid);
   if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0; /* not the last thread */
   if (!is_traced(tgid)) return 0;
-  struct exit_event *e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
+  struct exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count_drop(EXEC_DROP_EXIT_RING);
     return 0;
@@ -238,6 +298,6 @@ int BPF_PROG(exec_process_exit, struct task_struct *p) {
   e->ts_ns = now;
   e->lifetime_ns = now - BPF_CORE_READ(p, group_leader, start_time);
   BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-  bpf_ringbuf_submit(e, SCOPE_SUBMIT_FLAGS(&rb, WAKEUP_BYTES));
+  bpf_ringbuf_submit(e, SCOPE_SUBMIT_FLAGS(&events, WAKEUP_BYTES));
   return 0;
 }

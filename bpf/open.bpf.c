@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* open, openat and openat2, with the path made absolute.
+/* open, creat, openat and openat2, with the path made absolute.
  *
  * sys_enter_* saves the user pointer, dirfd and flags per thread; sys_exit_*
  * reads the path (after the syscall the kernel has faulted its page in, so
@@ -66,6 +66,14 @@ int tp_enter_open(struct trace_event_raw_sys_enter *ctx) {
   return on_enter(OPEN_CALL_OPEN, AT_FDCWD, ctx->args[0], (__u32)ctx->args[1]);
 }
 
+/* creat(path, mode) is open(path, O_CREAT | O_WRONLY | O_TRUNC, mode). */
+#define CREAT_FLAGS (00000100 | 01 | 00001000)
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int tp_enter_creat(struct trace_event_raw_sys_enter *ctx) {
+  return on_enter(OPEN_CALL_CREAT, AT_FDCWD, ctx->args[0], CREAT_FLAGS);
+}
+
 SEC("tracepoint/syscalls/sys_enter_openat")
 int tp_enter_openat(struct trace_event_raw_sys_enter *ctx) {
   return on_enter(OPEN_CALL_OPENAT, (__s32)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
@@ -88,6 +96,12 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(sd_enter_open, struct pt_regs *regs, long id) {
   if (dispatched_compat()) return 0;
   return on_enter(OPEN_CALL_OPEN, AT_FDCWD, SYSCALL_ARG0(regs), (__u32)SYSCALL_ARG1(regs));
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sd_enter_creat, struct pt_regs *regs, long id) {
+  if (dispatched_compat()) return 0;
+  return on_enter(OPEN_CALL_CREAT, AT_FDCWD, SYSCALL_ARG0(regs), CREAT_FLAGS);
 }
 
 SEC("tp_btf/sys_enter")
@@ -268,13 +282,16 @@ static __always_inline int on_exit(long ret) {
 SEC("tracepoint/syscalls/sys_exit_open")
 int tp_exit_open(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
 
+SEC("tracepoint/syscalls/sys_exit_creat")
+int tp_exit_creat(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_exit_openat(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
 
-/* One handler for the three exits: the entry recorded which call it was. */
+/* One handler for the four exits: the entry recorded which call it was. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sd_exit_open, struct pt_regs *regs, long ret) {
   if (dispatched_compat()) return 0;

@@ -36,7 +36,14 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define IA32_EXECVE 11 /* i386 */
 #define IA32_EXECVEAT 358
-#define RT_SIGRETURN 15       /* x86_64 */
+#define RT_SIGRETURN 15 /* x86_64 */
+#define X64_CLONE 56
+#define X64_FORK 57
+#define X64_VFORK 58
+#define CLONE3 435 /* the same on both */
+#define IA32_FORK 2
+#define IA32_CLONE 120
+#define IA32_VFORK 190
 #define IA32_SIGRETURN 119    /* i386 */
 #define IA32_RT_SIGRETURN 173 /* i386 */
 
@@ -91,6 +98,15 @@ struct {
   __type(value, __u32);
 } exit_handlers SEC(".maps");
 
+/* The number of an exec in flight, by its thread's regs_id: a successful execveat returns with
+ * execve's number in orig_ax, so the exit takes the number the entry saw. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, __u32);
+} exec_nrs SEC(".maps");
+
 SCOPE_DROPPED_COUNTERS(SYSCALLS_DROP_COUNT)
 
 /* A thread's pt_regs as a number to hash and compare: pointer minus pointer
@@ -132,6 +148,13 @@ static __always_inline void count_enter(struct pt_regs *regs, __u32 nr) {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
   count_enter(regs, (__u32)id);
+  if (id == SYSCALL_DISPATCH_EXECVE || id == SYSCALL_DISPATCH_EXECVEAT) {
+    /* A command scope launched is traced from its exec on (scope_filter.bpf.h). */
+    (void)is_traced_at_exec(bpf_get_current_pid_tgid() >> 32);
+    __u64 rid = regs_id(regs);
+    __u32 nr = (__u32)id;
+    bpf_map_update_elem(&exec_nrs, &rid, &nr, BPF_ANY);
+  }
   if (dispatch_enabled && dispatched_nr((__u32)id))
     bpf_tail_call(ctx, &enter_handlers, (__u32)id); /* returns when there is none */
   return 0;
@@ -193,6 +216,14 @@ static __always_inline bool is_exec(__u32 nr, bool compat) {
                 : nr == SYSCALL_DISPATCH_EXECVE || nr == SYSCALL_DISPATCH_EXECVEAT;
 }
 
+/* A fork, vfork or clone returning 0 is the child's first return, not a call of its own: the
+ * parent's call is counted once, at the parent's return. */
+static __always_inline bool is_fork_child_return(__u32 nr, bool compat, long ret) {
+  if (ret != 0) return false;
+  if (compat) return nr == IA32_FORK || nr == IA32_CLONE || nr == IA32_VFORK || nr == CLONE3;
+  return nr == X64_CLONE || nr == X64_FORK || nr == X64_VFORK || nr == CLONE3;
+}
+
 static __always_inline void count_exit(struct pt_regs *regs, long ret) {
   __u64 rid = regs_id(regs);
   __u32 si = SYSCALL_SLOT_OF(rid);
@@ -210,6 +241,14 @@ static __always_inline void count_exit(struct pt_regs *regs, long ret) {
     nr = !compat                                        ? RT_SIGRETURN
          : sampled && slot->sample_nr == IA32_SIGRETURN ? IA32_SIGRETURN
                                                         : IA32_RT_SIGRETURN;
+  if (is_fork_child_return(nr, compat, ret)) return;
+  if (!compat && (nr == SYSCALL_DISPATCH_EXECVE || nr == SYSCALL_DISPATCH_EXECVEAT)) {
+    __u32 *at_entry = bpf_map_lookup_elem(&exec_nrs, &rid);
+    if (at_entry) {
+      nr = *at_entry;
+      bpf_map_delete_elem(&exec_nrs, &rid);
+    }
+  }
   /* A thread other than the leader that execs takes the tgid as its tid
    * (de_thread): the counts from now on are under its new tid. (The owner's
    * task is the current one: the same kernel stack.) */

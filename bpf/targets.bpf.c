@@ -29,7 +29,8 @@ int BPF_PROG(targets_fork, struct task_struct *parent, struct task_struct *child
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(targets_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
   if (!filter_enabled) return 0;
-  (void)is_traced(BPF_CORE_READ(p, tgid)); /* adds it when comm/cgroup match */
+  /* Adds it when comm/cgroup match; scope's launched command is traced from here. */
+  (void)is_traced_at_exec(BPF_CORE_READ(p, tgid));
   return 0;
 }
 

@@ -10,6 +10,9 @@
 /* Flags of a traced tgid. */
 #define TRACED_ON 1u
 #define TRACED_HOLD 2u /* stop at exec and dlopen until the agent has attached */
+/* scope's own launcher, between its fork and the command's exec: not traced until that exec
+ * (its pipe read and signal resets are not the command's calls). */
+#define TRACED_AFTER_EXEC 4u
 
 const volatile bool filter_enabled = false; /* only tgids in `traced`, or matching below */
 const volatile bool filter_comm = false;
@@ -45,18 +48,32 @@ static __always_inline bool matches_current(void) {
 static __always_inline bool is_traced(__u32 tgid) {
   if (tgid == filter_skip_tgid) return false;
   if (!filter_enabled) return true;
-  if (bpf_map_lookup_elem(&traced, &tgid)) return true;
+  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
+  if (flags) return !(*flags & TRACED_AFTER_EXEC);
   if (!matches_current()) return false;
   __u32 on = TRACED_ON;
   bpf_map_update_elem(&traced, &tgid, &on, BPF_NOEXIST);
   return true;
 }
 
+/* is_traced at an exec (its syscall's entry, or sched_process_exec, whichever a program sees
+ * first): a command scope launched is traced from here on. */
+static __always_inline bool is_traced_at_exec(__u32 tgid) {
+  if (filter_enabled) {
+    __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
+    /* Every program that sees the exec clears the same bit: a plain store is enough. */
+    if (flags && (*flags & TRACED_AFTER_EXEC)) *flags &= ~TRACED_AFTER_EXEC;
+  }
+  return is_traced(tgid);
+}
+
 /* For programs that see another task than the current one (sched_switch):
  * only the map, no comm/cgroup match. */
 static __always_inline bool is_traced_tgid(__u32 tgid) {
   if (tgid == filter_skip_tgid) return false;
-  return !filter_enabled || bpf_map_lookup_elem(&traced, &tgid) != 0;
+  if (!filter_enabled) return true;
+  __u32 *flags = bpf_map_lookup_elem(&traced, &tgid);
+  return flags && !(*flags & TRACED_AFTER_EXEC);
 }
 
 #endif

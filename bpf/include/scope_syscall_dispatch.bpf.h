@@ -24,6 +24,7 @@ static __always_inline bool dispatched_nr(__u32 nr) {
     case SYSCALL_DISPATCH_OPEN:
     case SYSCALL_DISPATCH_ACCEPT:
     case SYSCALL_DISPATCH_EXECVE:
+    case SYSCALL_DISPATCH_CREAT:
     case SYSCALL_DISPATCH_OPENAT:
     case SYSCALL_DISPATCH_ACCEPT4:
     case SYSCALL_DISPATCH_EXECVEAT:

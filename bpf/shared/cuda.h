@@ -137,7 +137,10 @@ enum cuda_call { CALL_NONE = 0, CUDA_CALLS(CUDA_CALL_ENUM) CALL_COUNT };
 #undef CUDA_CALL_ENUM
 
 /* Ring-buffer record types. */
-enum cuda_record { REC_CUDA = 1, REC_NAME = 2, REC_LOADER = 3 };
+enum cuda_record { REC_CUDA = 1, REC_NAME = 2 };
+
+/* Slots of the `dropped` per-CPU array: records the ring buffer could not take. */
+enum cuda_drop { CUDA_DROP_EVENT = 0, CUDA_DROP_NAME = 1, CUDA_DROP_SLOTS = 2 };
 
 enum cuda_flags {
   CUDA_F_HAS_RET = 1 << 0,      /* `ret` was observed (the call was probed on return) */
@@ -189,30 +192,6 @@ struct cuda_name_event {
   char name[CUDA_NAME_MAX];
 };
 
-/* The loader mapped something (held at _dl_debug_state) or a process exec'd
- * or exited: the agent rescans its maps. */
-enum loader_what { LOADER_DLOPEN = 1, LOADER_EXEC = 2, LOADER_EXIT = 3, LOADER_FORK = 4 };
-
-struct loader_event {
-  __u32 record; /* REC_LOADER */
-  __u32 pid;
-  __u32 tid;
-  __u32 what; /* enum loader_what */
-  __u32 ppid; /* LOADER_FORK: parent; LOADER_EXIT: exit code */
-  __u32 held; /* 1 if the process was stopped and waits for SIGCONT */
-  __u64 ts_ns;
-  char comm[16];
-};
-
-/* An ELF interpreter (ld.so) that has scope's loader hook, by its device and inode (key of the
- * `hooked_loaders` map). A dynamic executable run through one of these is held at the hook's
- * first call, right after exec and before any of its code runs, so it is not held at exec too. */
-struct loader_file {
-  __u32 major;
-  __u32 minor;
-  __u64 ino;
-};
-
 /* Per-thread state from a probed entry to its return, keyed by thread id. */
 struct cuda_inflight {
   __u64 start_ns;
@@ -224,20 +203,13 @@ struct cuda_inflight {
   struct cuda_event ev;
 };
 
-/* Filter settings written into .rodata before load. */
-#define SCOPE_COMM_LEN 16
-
 #ifdef __cplusplus
 static_assert(sizeof(struct cuda_event) == 128, "cuda_event layout changed");
 static_assert(sizeof(struct cuda_name_event) == 520, "cuda_name_event layout changed");
-static_assert(sizeof(struct loader_event) == 48, "loader_event layout changed");
-static_assert(sizeof(struct loader_file) == 16, "loader_file layout changed");
 static_assert(sizeof(struct cuda_inflight) == 152, "cuda_inflight layout changed");
 #else
 _Static_assert(sizeof(struct cuda_event) == 128, "cuda_event layout changed");
 _Static_assert(sizeof(struct cuda_name_event) == 520, "cuda_name_event layout changed");
-_Static_assert(sizeof(struct loader_event) == 48, "loader_event layout changed");
-_Static_assert(sizeof(struct loader_file) == 16, "loader_file layout changed");
 _Static_assert(sizeof(struct cuda_inflight) == 152, "cuda_inflight layout changed");
 #endif
 

@@ -31,6 +31,9 @@ enum exec_flags {
   EXEC_F_ARGV_FAULT = 4,         /* argv (or an argument) could not be read */
   EXEC_F_FILENAME_FAULT = 8,     /* the filename could not be read */
   EXEC_F_EXECVEAT = 16,          /* the call was execveat (filename relative to dirfd) */
+  /* The strings are the kernel's: the entry could not read them (a forked child's literals);
+   * for an execveat the filename may then be "/dev/fd/<dirfd>/<name>" */
+  EXEC_F_FROM_KERNEL = 32,
 };
 
 /* One execve/execveat, emitted at its return. Followed in the ring record by
@@ -73,7 +76,7 @@ enum exec_drop {
   EXEC_DROP_EXEC_RING = 0,     /* an exec event, ring buffer full */
   EXEC_DROP_EXEC_INFLIGHT = 1, /* an exec not followed: the in-flight map was full */
   EXEC_DROP_EXIT_RING = 2,     /* an exit event, ring buffer full */
-  EXEC_DROP_SLOTS = 4,
+  EXEC_DROP_SLOTS = 3,
 };
 
 #ifdef __cplusplus

@@ -13,7 +13,12 @@
 #define OPEN_COMPS 32     /* directory levels walked above the path */
 
 /* The syscall. */
-enum open_call { OPEN_CALL_OPEN = 0, OPEN_CALL_OPENAT = 1, OPEN_CALL_OPENAT2 = 2 };
+enum open_call {
+  OPEN_CALL_OPEN = 0,
+  OPEN_CALL_OPENAT = 1,
+  OPEN_CALL_OPENAT2 = 2,
+  OPEN_CALL_CREAT = 3,
+};
 
 enum open_event_flags {
   OPEN_F_PATH_TRUNCATED = 1 << 0, /* the user path filled path[] */

@@ -33,9 +33,4 @@ class SequenceAllocator {
   uint64_t reserved_ = UINT64_MAX;
 };
 
-// /proc/sys/kernel/random/boot_id, or "unknown".
-std::string read_boot_id();
-// The host name, for --node's default.
-std::string host_name();
-
 }  // namespace scope::agent

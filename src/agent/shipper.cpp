@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "agent/pipeline_metrics.h"
+#include "export/pipeline_metrics.h"
 
 namespace scope::agent {
 
@@ -15,9 +15,9 @@ Shipper::Shipper(ShipperOptions options, transport::BatchQueue& queue, std::uniq
       producer_(redis_, options_.stream),
       m_shipped_batches_(r.counter("scope_batches_shipped_total", "Batches added to the stream")),
       m_shipped_events_(r.counter("scope_events_shipped_total", "Events added to the stream")),
-      m_spooled_events_(PipelineMetrics(r).spooled),
-      m_replayed_events_(PipelineMetrics(r).replayed),
-      m_dropped_spool_full_(PipelineMetrics(r).dropped_spool),
+      m_spooled_events_(metrics::PipelineMetrics(r).spooled),
+      m_replayed_events_(metrics::PipelineMetrics(r).replayed),
+      m_dropped_spool_full_(metrics::PipelineMetrics(r).dropped_spool),
       m_dropped_spool_error_(r.counter("scope_events_dropped_total", "Events lost, by cause",
                                        {{"cause", "spool_error"}})),
       m_spool_bytes_(r.gauge("scope_spool_bytes", "Bytes in the on-disk spool")),

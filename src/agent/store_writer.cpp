@@ -5,7 +5,7 @@
 namespace scope::agent {
 
 StoreWriter::StoreWriter(store::Store& store, transport::BatchQueue& queue,
-                         PipelineMetrics& metrics)
+                         metrics::PipelineMetrics& metrics)
     : store_(store), queue_(queue), metrics_(metrics) {
   thread_ = std::thread([this] { run(); });
 }

@@ -6,7 +6,7 @@
 #include <atomic>
 #include <thread>
 
-#include "agent/pipeline_metrics.h"
+#include "export/pipeline_metrics.h"
 #include "store/store.h"
 #include "transport/batch_queue.h"
 
@@ -14,7 +14,7 @@ namespace scope::agent {
 
 class StoreWriter {
  public:
-  StoreWriter(store::Store& store, transport::BatchQueue& queue, PipelineMetrics& metrics);
+  StoreWriter(store::Store& store, transport::BatchQueue& queue, metrics::PipelineMetrics& metrics);
   ~StoreWriter();
   // Returns once the queue is closed and everything in it is written.
   void join();
@@ -23,7 +23,7 @@ class StoreWriter {
   void run();
   store::Store& store_;
   transport::BatchQueue& queue_;
-  PipelineMetrics& metrics_;
+  metrics::PipelineMetrics& metrics_;
   std::thread thread_;
 };
 

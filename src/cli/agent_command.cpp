@@ -1,34 +1,32 @@
 #include "cli/agent_command.h"
 
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent/batcher.h"
-#include "agent/collector.h"
-#include "agent/data_dir.h"
-#include "agent/pipeline_metrics.h"
-#include "agent/sequence.h"
+#include "agent/node.h"
 #include "agent/shipper.h"
 #include "agent/spool.h"
+#include "common/clock.h"
+#include "common/data_dir.h"
+#include "common/host.h"
 #include "common/stop_signal.h"
-#include "common/text.h"
 #include "event/cuda_event.h"
+#include "families/cuda_output.h"
 #include "server/http_server.h"
-#include "transport/batch_queue.h"
 #include "transport/redis_stream.h"
 
 namespace scope::cli {
 
 namespace {
 
-// The test hook's events: cuda launches with a few kernel names and pids.
+// The test hook's events: cuda launches with a few kernel names and pids, added to the node
+// instead of the probes' (load and fault tests without root).
 class SyntheticSource {
  public:
-  SyntheticSource(uint64_t rate, uint64_t count) : rate_(rate), count_(count) {
+  SyntheticSource(uint64_t rate, uint64_t count, size_t queue_batches)
+      : rate_(rate), count_(count), queue_batches_(queue_batches) {
     start_ = std::chrono::steady_clock::now();
     CudaEvent e;
     e.comm = "synthetic";
@@ -40,14 +38,15 @@ class SyntheticSource {
     e.handle = 0x55550000;
     for (int k = 0; k < 16; ++k) {
       e.kernel = "synthetic_kernel_" + std::to_string(k) + "(float*, float const*, int)";
-      templates_.push_back(event::row_from_cuda(e));
+      templates_.push_back(cuda_row(e));
     }
   }
-  bool done() const { return made_ >= count_; }
-  uint64_t made() const { return made_; }
-  // Adds what is due now (at most one batch worth); returns how many.
-  template <typename Add>
-  uint64_t step(Add&& add) {
+
+  // Adds what is due now (at most one batch worth); false when it has nothing to add.
+  bool step(agent::Node& node) {
+    // Unlike ring buffers, this source can wait for room in the queue: load tests then measure
+    // throughput, not drops.
+    if (made_ >= count_ || node.queue().size() + 2 >= queue_batches_) return done(node);
     uint64_t due = count_ - made_;
     if (rate_ > 0) {
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -56,38 +55,89 @@ class SyntheticSource {
       due = target > made_ ? target - made_ : 0;
     }
     due = std::min<uint64_t>(due, 8192);
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t ts = now.tv_sec * 1000000000LL + now.tv_nsec;
+    int64_t ts = unix_now_ns();
     for (uint64_t i = 0; i < due; ++i) {
       uint64_t n = made_ + i;
       event::EventRow row = templates_[n % templates_.size()];
       row.ts_ns = ts + static_cast<int64_t>(i);
       row.pid = 1000 + static_cast<uint32_t>(n % 8);
       row.tid = row.pid;
-      add(std::move(row));
+      node.add(std::move(row));
     }
     made_ += due;
-    return due;
+    return due > 0;
   }
 
  private:
+  bool done(agent::Node& node) {
+    if (made_ < count_ || reported_) return false;
+    reported_ = true;
+    node.flush();
+    std::fprintf(stderr, "scope agent: synthetic events done (%llu)\n",
+                 static_cast<unsigned long long>(made_));
+    return false;
+  }
   uint64_t rate_, count_, made_ = 0;
+  size_t queue_batches_;
+  bool reported_ = false;
   std::chrono::steady_clock::time_point start_;
   std::vector<event::EventRow> templates_;
 };
+
+Result<agent::NodeOptions> node_options(const AgentOptions& o) {
+  if (o.batch_events == 0 || o.queue_batches == 0)
+    return make_error(Errc::kBadInput, "--batch-events must be positive");
+  if (!o.listen.empty())
+    if (auto addr = server::parse_listen(o.listen); !addr)
+      return make_error(Errc::kBadInput, "--listen: " + addr.error());
+  auto families = probe_set(o.session);
+  if (!families) return families.failure();
+  auto session = session_options(o.session);
+  if (!session) return session.failure();
+  agent::NodeOptions n;
+  n.node = o.node.empty() ? host_name() : o.node;
+  n.data_dir = o.data_dir;
+  n.batch_events = o.batch_events;
+  n.batch_delay = std::chrono::milliseconds(o.batch_delay_ms);
+  n.queue_batches = o.queue_batches;
+  n.session = *session;
+  n.session.hold_library_loads = true;
+  n.session.family.interval_rows = true;
+  n.families = *families;
+  return n;
+}
+
+// The summary line printed when the agent stops.
+nlohmann::json summary(agent::Node& node, const agent::Shipper& shipper) {
+  auto ss = shipper.stats();
+  auto sp = shipper.spool_stats();
+  auto& pm = node.metrics();
+  return {{"event", "summary"},
+          {"node", node.name()},
+          {"received", pm.received.value()},
+          {"shipped", ss.shipped_events},
+          {"spooled", sp.appended_events},
+          {"replayed", sp.replayed_events},
+          {"spool_pending", sp.pending_events},
+          {"dropped",
+           {{"queue_full", pm.dropped_queue.value()},
+            {"spool_full", sp.dropped_events},
+            {"kernel", pm.dropped_kernel.value()},
+            {"spool_error", ss.lost_events},
+            {"no_sequence", pm.dropped_sequence.value()}}}};
+}
 
 }  // namespace
 
 CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "agent", "Fleet node: trace this host and ship events to a Redis stream for `scope server`");
+  add_session_flags(cmd, o.session);
   cmd->add_option("--redis", o.redis, "Redis URL: redis://[[user]:password@]host[:port][/db]")
       ->envname("SCOPE_REDIS")
       ->required();
   cmd->add_option("--node", o.node, "This node's name in the store (default: the host name)")
       ->envname("SCOPE_NODE");
-  cmd->add_option("--probes", o.probes, "Probe families, comma-separated")->envname("SCOPE_PROBES");
   cmd->add_option("--data-dir", o.data_dir, "State and the on-disk spool")
       ->envname("SCOPE_DATA_DIR")
       ->capture_default_str();
@@ -121,163 +171,52 @@ CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
 
 int run_agent(const AgentOptions& o) {
   auto endpoint = transport::parse_redis_url(o.redis);
-  if (!endpoint) {
-    std::fprintf(stderr, "scope agent: --redis: %s\n", endpoint.error().c_str());
-    return 2;
-  }
-  if (o.batch_events == 0 || o.queue_batches == 0) {
-    std::fprintf(stderr, "scope agent: --batch-events must be positive\n");
-    return 2;
-  }
-  bool synthetic = o.synthetic_count >= 0;
-  if (!o.listen.empty())
-    if (auto addr = server::parse_listen(o.listen); !addr) {
-      std::fprintf(stderr, "scope agent: --listen: %s\n", addr.error().c_str());
-      return 2;
-    }
-  std::string node = o.node.empty() ? agent::host_name() : o.node;
-  if (auto st = agent::ensure_data_dir(o.data_dir); !st) {
-    std::fprintf(stderr, "scope agent: %s\n", st.error().c_str());
-    return 1;
-  }
-  auto seq = agent::SequenceAllocator::open(o.data_dir + "/agent.seq");
-  if (!seq) {
-    std::fprintf(stderr, "scope agent: %s\n", seq.error().c_str());
-    return 1;
-  }
-  agent::SpoolOptions sopts;
-  sopts.dir = o.data_dir + "/spool";
-  sopts.max_bytes = o.spool_max_kb > 0 ? o.spool_max_kb << 10 : o.spool_max_mb << 20;
-  auto spool = agent::Spool::open(sopts);
-  if (!spool) {
-    std::fprintf(stderr, "scope agent: %s\n", spool.error().c_str());
-    return 1;
-  }
-
+  if (!endpoint)
+    return report(make_error(Errc::kBadInput, "--redis: " + endpoint.error()), "scope agent");
+  auto options = node_options(o);
+  if (!options) return report(options.failure(), "scope agent");
+  if (auto st = ensure_data_dir(o.data_dir); !st) return report(st.failure(), "scope agent");
+  auto spool = agent::Spool::open(
+      {o.data_dir + "/spool", o.spool_max_kb > 0 ? o.spool_max_kb << 10 : o.spool_max_mb << 20});
+  if (!spool) return report(spool.failure(), "scope agent");
   metrics::Registry registry;
-  agent::PipelineMetrics pm(registry);
-  auto& received = pm.received;
-  auto& dropped_queue = pm.dropped_queue;
-  auto& dropped_seq = registry.counter("scope_events_dropped_total", "Events lost, by cause",
-                                       {{"cause", "no_sequence"}});
-  transport::BatchQueue queue(o.queue_batches);
-  agent::BatcherOptions bopts;
-  bopts.node = node;
-  bopts.boot_id = agent::read_boot_id();
-  bopts.max_events = o.batch_events;
-  bopts.max_delay = std::chrono::milliseconds(o.batch_delay_ms);
-  agent::Batcher batcher(bopts, *seq, [&](event::Batch&& b) {
-    if (size_t d = queue.push(std::move(b))) dropped_queue.add(d);
-  });
-  // The probes, unless the test hook replaces them with synthetic events.
-  std::unique_ptr<agent::Collector> collector;
-  if (!synthetic) {
-    agent::CollectorOptions co;
-    co.probes = o.probes.empty() ? co.probes : o.probes;
-    co.explicit_probes = !o.probes.empty();
-    auto c = agent::Collector::start(co, [&](event::EventRow&& row) {
-      received.add();
-      batcher.add(std::move(row));
-    });
-    if (!c) {
-      std::fprintf(stderr, "scope agent: %s\n", c.error().c_str());
-      return 1;
-    }
-    collector = std::move(c.value());
+  auto node = agent::Node::open(*options, registry);
+  if (!node) return report(node.failure(), "scope agent");
+  install_stop_signal_handlers();
+  std::unique_ptr<SyntheticSource> source;
+  if (o.synthetic_count >= 0) {
+    source = std::make_unique<SyntheticSource>(
+        o.synthetic_rate, static_cast<uint64_t>(o.synthetic_count), o.queue_batches);
+    (*node)->set_source([&source](agent::Node& n) { return source->step(n); });
+  } else if (auto st = (*node)->start_probes(); !st) {
+    return report(st.failure(), "scope agent");
   }
-
-  agent::ShipperOptions shopts;
-  shopts.redis = *endpoint;
-  shopts.stream = o.stream;
-  agent::Shipper shipper(shopts, queue, std::move(spool.value()), registry);
+  agent::Shipper shipper({*endpoint, o.stream}, (*node)->queue(), std::move(spool.value()),
+                         registry);
   shipper.start();
-
   std::unique_ptr<server::HttpServer> http;
   if (!o.listen.empty()) {
-    server::HttpOptions ho;
-    ho.listen = o.listen;
-    ho.metrics = &registry;
-    ho.role = "agent";
-    ho.health = [&] {
-      return nlohmann::json{{"node", node}, {"redis", shipper.redis_up() ? "up" : "unreachable"}};
-    };
-    auto h = server::HttpServer::start(ho);
+    auto h = server::HttpServer::start({o.listen, nullptr, &registry, "", "agent", [&] {
+                                          auto j = (*node)->health();
+                                          j["redis"] = shipper.redis_up() ? "up" : "unreachable";
+                                          return j;
+                                        }});
     if (!h) {
-      std::fprintf(stderr, "scope agent: %s\n", h.error().c_str());
-      queue.close();
+      (*node)->drain();
       shipper.stop();
-      return 1;
+      return report(h.failure(), "scope agent");
     }
     http = std::move(h.value());
     std::fprintf(stderr, "scope agent: /metrics on http://%s:%d\n", http->host().c_str(),
                  http->port());
   }
-  std::fprintf(stderr, "scope agent: node %s shipping to %s stream %s\n", node.c_str(),
+  std::fprintf(stderr, "scope agent: node %s shipping to %s stream %s\n", (*node)->name().c_str(),
                endpoint->text().c_str(), o.stream.c_str());
-
-  install_stop_signal_handlers();
-  std::unique_ptr<SyntheticSource> source;
-  if (synthetic)
-    source = std::make_unique<SyntheticSource>(o.synthetic_rate,
-                                               static_cast<uint64_t>(o.synthetic_count));
-  bool flushed = false;
-  uint64_t kernel_dropped_seen = 0;
-  while (!stop_signal()) {
-    if (collector) {
-      int n = collector->poll(5);
-      if (n < 0 && n != -EINTR) {
-        std::fprintf(stderr, "scope agent: reading the ring buffer failed: %s\n",
-                     errno_text(-n).c_str());
-        break;
-      }
-      batcher.tick();
-      auto cs = collector->stats();
-      pm.dropped_kernel.add(cs.dropped - kernel_dropped_seen);
-      kernel_dropped_seen = cs.dropped;
-      continue;
-    }
-    // Unlike ring buffers, the synthetic source can wait for room in the
-    // queue: load tests then measure throughput, not drops.
-    if (source && !source->done() && queue.size() + 2 >= o.queue_batches) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    } else if (source && !source->done()) {
-      uint64_t n = source->step([&](event::EventRow&& row) { batcher.add(std::move(row)); });
-      received.add(n);
-      if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    } else {
-      if (source && !flushed) {
-        batcher.flush();
-        flushed = true;
-        std::fprintf(stderr, "scope agent: synthetic events done (%llu)\n",
-                     static_cast<unsigned long long>(source->made()));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    batcher.tick();
-  }
-  if (collector) collector->drain();
-  batcher.flush();
-  if (batcher.lost() > 0) dropped_seq.add(batcher.lost());
-  queue.close();
+  (*node)->run();
+  (*node)->drain();
   shipper.stop();
   if (http) http->stop();
-
-  auto ss = shipper.stats();
-  auto sp = shipper.spool_stats();
-  nlohmann::json summary = {{"event", "summary"},
-                            {"node", node},
-                            {"received", received.value()},
-                            {"shipped", ss.shipped_events},
-                            {"spooled", sp.appended_events},
-                            {"replayed", sp.replayed_events},
-                            {"spool_pending", sp.pending_events},
-                            {"dropped",
-                             {{"queue_full", dropped_queue.value()},
-                              {"spool_full", sp.dropped_events},
-                              {"kernel", pm.dropped_kernel.value()},
-                              {"spool_error", ss.lost_events},
-                              {"no_sequence", batcher.lost()}}}};
-  std::printf("%s\n", summary.dump().c_str());
+  std::printf("%s\n", summary(**node, shipper).dump().c_str());
   std::fflush(stdout);
   return 0;
 }

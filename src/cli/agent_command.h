@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <string>
 
+#include "cli/session_flags.h"
+
 namespace scope::cli {
 
 struct AgentOptions {
+  SessionFlags session;
   std::string redis;
   std::string node;
-  std::string probes;
   std::string data_dir = "/var/lib/scope";
   std::string listen;  // /metrics and /health; empty: none
   std::string stream = "scope:events";

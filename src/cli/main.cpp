@@ -69,9 +69,7 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::info);
 
   if (trace_cmd->parsed()) return scope::cli::run_trace(trace);
-  if (up_cmd->parsed())
-    return scope::cli::run_up(
-        up, up_cmd->get_option("--probes")->count() > 0 || std::getenv("SCOPE_PROBES") != nullptr);
+  if (up_cmd->parsed()) return scope::cli::run_up(up);
   if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
   if (agent_cmd->parsed()) return scope::cli::run_agent(agent);
   if (server_cmd->parsed()) return scope::cli::run_server(server);

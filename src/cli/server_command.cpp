@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent/data_dir.h"
+#include "common/data_dir.h"
 #include "common/stop_signal.h"
 #include "server/http_server.h"
 #include "server/ingest.h"
@@ -115,11 +115,11 @@ int run_server(const ServerOptions& o) {
     std::fprintf(stderr, "scope server: --listen: %s\n", listen.error().c_str());
     return 2;
   }
-  if (auto st = agent::ensure_data_dir(o.data_dir); !st) {
+  if (auto st = ensure_data_dir(o.data_dir); !st) {
     std::fprintf(stderr, "scope server: %s\n", st.error().c_str());
     return 1;
   }
-  auto token = agent::load_or_create_admin_token(o.data_dir);
+  auto token = load_or_create_admin_token(o.data_dir);
   if (!token) {
     std::fprintf(stderr, "scope server: %s\n", token.error().c_str());
     return 1;
@@ -178,7 +178,7 @@ int run_server(const ServerOptions& o) {
     return 1;
   }
   std::string url = "http://" + (*http)->host() + ":" + std::to_string((*http)->port());
-  if (auto st = agent::write_endpoint(o.data_dir, url); !st)
+  if (auto st = write_endpoint(o.data_dir, url); !st)
     std::fprintf(stderr, "scope server: %s ('scope sql' will need --server)\n", st.error().c_str());
   if (token->created)
     std::printf("scope: admin token (shown once; also in %s/admin.token, mode 0600):\n  %s\n",
@@ -205,7 +205,7 @@ int run_server(const ServerOptions& o) {
   }
   ingest.stop();
   (*http)->stop();
-  agent::remove_endpoint(o.data_dir);
+  remove_endpoint(o.data_dir);
   auto s = ingest.stats();
   nlohmann::json summary = {{"event", "summary"},
                             {"batches", s.batches},

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "agent/data_dir.h"
+#include "common/data_dir.h"
 #include "store/store.h"
 
 namespace scope::cli {
@@ -50,7 +50,7 @@ CLI::App* add_sql_command(CLI::App& app, SqlOptions& o) {
 int run_sql(const SqlOptions& o) {
   std::string url = o.server;
   if (url.empty()) {
-    auto ep = agent::read_endpoint(o.data_dir);
+    auto ep = read_endpoint(o.data_dir);
     if (!ep) {
       std::fprintf(stderr, "scope: %s\n", ep.error().c_str());
       return 1;

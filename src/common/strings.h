@@ -20,4 +20,17 @@ inline std::vector<std::string> split_nonempty(std::string_view text, std::strin
   return out;
 }
 
+// The items of `items` with `separator` between them.
+template <class Items>
+std::string join(const Items& items, std::string_view separator) {
+  std::string out;
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += separator;
+    out += item;
+    first = false;
+  }
+  return out;
+}
+
 }  // namespace scope

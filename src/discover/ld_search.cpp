@@ -202,11 +202,21 @@ std::vector<std::string> ld_cache_paths(std::string_view soname) {
 }
 
 std::optional<std::string> resolve_library(std::string_view name, const ElfFile* requester,
-                                           const std::string& requester_path,
-                                           const SearchEnv& env) {
-  auto found = resolve_found(name, requester, requester_path, {}, env);
+                                           const std::string& requester_path, const SearchEnv& env,
+                                           const std::vector<std::string>& exe_rpath) {
+  auto found = resolve_found(name, requester, requester_path, exe_rpath, env);
   if (!found) return std::nullopt;
   return real_path(*found);
+}
+
+std::vector<std::string> executable_rpath(const std::string& exe_path,
+                                          const std::string& origin_path) {
+  auto elf = ElfFile::open(exe_path);
+  if (!elf || elf->has_runpath()) return {};
+  std::string origin = dir_name(origin_path.empty() ? exe_path : origin_path);
+  std::vector<std::string> dirs;
+  for (const std::string& d : elf->rpath()) dirs.push_back(expand_origin(d, origin));
+  return dirs;
 }
 
 std::vector<std::string> needed_closure(const std::string& exe_path, const SearchEnv& env) {

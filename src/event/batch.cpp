@@ -167,17 +167,19 @@ Result<Batch> decode_batch(std::string_view bytes, const BatchLimits& limits) {
     if (e.family >= all.size())
       return make_error("event " + std::to_string(i) + " has an unknown family " +
                         std::to_string(e.family));
-    if (nvalues != all[e.family].columns.size())
+    // Columns are only appended: an agent older than this server sends fewer (the rest NULL).
+    if (nvalues > all[e.family].columns.size())
       return make_error("event " + std::to_string(i) + " has " + std::to_string(nvalues) +
                         " values, its family " + std::string(all[e.family].family) + " has " +
-                        std::to_string(all[e.family].columns.size()) + " columns");
+                        std::to_string(all[e.family].columns.size()) +
+                        " columns (an agent newer than this server?)");
     if (pid > UINT32_MAX || tid > UINT32_MAX)
       return make_error("event " + std::to_string(i) + " has an out-of-range pid/tid");
     prev_ts += static_cast<uint64_t>(unzigzag(ts_delta));
     e.ts_ns = static_cast<int64_t>(prev_ts);
     e.pid = static_cast<uint32_t>(pid);
     e.tid = static_cast<uint32_t>(tid);
-    e.values.resize(nvalues);
+    e.values.resize(all[e.family].columns.size());
     for (uint64_t k = 0; k < nvalues; ++k) {
       uint8_t tag = 0;
       if (!r.byte(tag)) return make_error("truncated event " + std::to_string(i));

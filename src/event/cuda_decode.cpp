@@ -15,9 +15,6 @@ std::optional<uint32_t> cuda_record_type(const void* data, size_t size) {
     case REC_NAME:
       if (size < sizeof(cuda_name_event)) return std::nullopt;
       break;
-    case REC_LOADER:
-      if (size < sizeof(loader_event)) return std::nullopt;
-      break;
     default:
       return std::nullopt;
   }

@@ -1,15 +1,16 @@
-// One event as the pipeline carries it from the agent to a store: the common
-// columns typed, the family's own columns as values in schema order.
+// One event as the pipeline carries it from a probe family to a store: the
+// common columns typed, the family's own columns as values in schema order.
+// Each family fills its rows itself (families/*_family.cpp); the JSON of an
+// event is made from its row (row_json).
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
-#include "common/result.h"
-#include "event/cuda_event.h"
 #include "event/schema.h"
 
 namespace scope::event {
@@ -28,10 +29,16 @@ struct EventRow {
   bool operator==(const EventRow&) const = default;
 };
 
-// A cuda event as a row (the agent's hot path: no JSON in between).
-EventRow row_from_cuda(const CudaEvent& e);
-// A family's JSON event (its `event` key names the family) as a row. Keys the
-// schema does not know are left out; arrays and objects become JSON text.
-Result<EventRow> row_from_json(const nlohmann::json& event);
+// A row of `schema`'s family with every column NULL.
+EventRow make_row(const FamilySchema& schema, int64_t ts_ns, uint32_t pid, uint32_t tid,
+                  std::string comm);
+// Sets the column called `name` (tests and tools; families index their columns once).
+void set_column(EventRow& row, std::string_view name, Value value);
+// The value of the column called `name` (NULL when the family has none).
+const Value& column_value(const EventRow& row, std::string_view name);
+
+// The event's JSON (DESIGN.md's vocabulary): "event" (its family, or "exit" for an exec
+// family's exit), the common keys, and every non-NULL column as its Show says.
+nlohmann::json row_json(const EventRow& row);
 
 }  // namespace scope::event

@@ -1,14 +1,22 @@
 #include "event/schema.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace scope::event {
 
 namespace {
 
 constexpr ColumnType I = ColumnType::kInt;
 constexpr ColumnType T = ColumnType::kText;
+constexpr Show kHex = Show::kHex;
+constexpr Show kBool = Show::kBool;
+constexpr Show kJson = Show::kJson;
 
 std::vector<FamilySchema> make_schemas() {
-  // Ids are part of the batch format: append, never renumber.
+  // Ids are part of the batch format: append, never renumber. Columns are appended too, each
+  // with a migration (store/sqlite/migrations.cpp, store/postgres/migrations.cpp): schema
+  // version 3 added those after the "v3" comments.
   return {
       {0,
        "cuda",
@@ -18,16 +26,16 @@ std::vector<FamilySchema> make_schemas() {
         {"ret", I},
         {"duration_ns", I},
         {"kernel", T},
-        {"grid", T},
-        {"block", T},
+        {"grid", T, kJson},
+        {"block", T, kJson},
         {"shared_mem", I},
-        {"stream", I},
-        {"handle", I},
-        {"ptr", I},
+        {"stream", I, kHex},
+        {"handle", I, kHex},
+        {"ptr", I, kHex},
         {"bytes", I},
         {"kind", T},
         {"mem", T},
-        {"async", I}}},
+        {"async", I, kBool}}},
       {1,
        "exec",
        "exec_events",
@@ -35,13 +43,29 @@ std::vector<FamilySchema> make_schemas() {
         {"ppid", I},
         {"uid", I},
         {"filename", T},
-        {"argv", T},  // JSON array
-        {"argv_truncated", I},
+        {"argv", T, kJson},  // JSON array
+        {"argv_truncated", I, kBool},
         {"ret", I},
         {"duration_ns", I},
         {"exit_code", I},
-        {"lifetime_ns", I}}},
-      {2, "open", "open_events", {{"call", T}, {"path", T}, {"flags", I}, {"ret", I}}},
+        {"lifetime_ns", I},
+        // v3
+        {"dirfd", I},
+        {"filename_truncated", I, kBool},
+        {"argv_fault", I, kBool},
+        {"filename_fault", I, kBool},
+        {"signal", I},
+        {"core_dumped", I, kBool}}},
+      {2,
+       "open",
+       "open_events",
+       {{"call", T},
+        {"path", T},
+        {"flags", I},
+        {"ret", I},
+        // v3
+        {"path_truncated", I, kBool},
+        {"path_unresolved", I, kBool}}},
       {3,
        "net",
        "net_events",
@@ -51,7 +75,7 @@ std::vector<FamilySchema> make_schemas() {
         {"daddr", T},
         {"sport", I},
         {"dport", I},
-        {"error", I},
+        {"error", I, kBool},
         {"handshake_ns", I},
         {"duration_ns", I},
         {"rx_bytes", I},
@@ -75,11 +99,28 @@ std::vector<FamilySchema> make_schemas() {
         {"phase", T},
         {"n_ctx", I},
         {"n_batch", I},
-        {"path", T}}},
+        {"path", T},
+        // v3
+        {"op", T},
+        {"ctx", I, kHex},
+        {"model", I, kHex},
+        {"ok", I, kBool},
+        {"n_ubatch", I},
+        {"n_seq_max", I}}},
       {7,
        "ggml",
        "ggml_events",
-       {{"call", T}, {"duration_ns", I}, {"nodes", I}, {"bytes", I}, {"ptr", I}, {"backend", T}}},
+       {{"call", T},
+        {"duration_ns", I},
+        {"nodes", I},
+        {"bytes", I},
+        {"ptr", I, kHex},
+        {"backend", T},
+        // v3
+        {"op", T},
+        {"graph", I, kHex},
+        {"nested_calls", I},
+        {"ret", I}}},
   };
 }
 
@@ -89,6 +130,17 @@ int FamilySchema::column_index(std::string_view name) const {
   for (size_t i = 0; i < columns.size(); ++i)
     if (columns[i].name == name) return static_cast<int>(i);
   return -1;
+}
+
+size_t FamilySchema::column(std::string_view name) const {
+  int i = column_index(name);
+  if (i < 0) {
+    std::fprintf(stderr, "scope: internal: %.*s has no column %.*s\n",
+                 static_cast<int>(table.size()), table.data(), static_cast<int>(name.size()),
+                 name.data());
+    std::abort();
+  }
+  return static_cast<size_t>(i);
 }
 
 const std::vector<FamilySchema>& schemas() {

@@ -17,9 +17,7 @@
 #include "bpf/shared/syscall_dispatch.h"
 #include "common/text.h"
 #include "exec.skel.h"
-#include "families/probe_family.h"
-#include "probe/drop_counters.h"
-#include "probe/skeleton_links.h"
+#include "families/skeleton_family.h"
 
 static_assert(sizeof(exec_event) == 64, "exec_event layout (bpf/shared/exec.h)");
 static_assert(sizeof(exit_event) == 56, "exit_event layout (bpf/shared/exec.h)");
@@ -65,6 +63,7 @@ std::optional<ExecEvent> decode_exec_record(const void* data, size_t size,
   e.filename_truncated = (h.flags & EXEC_F_FILENAME_TRUNCATED) != 0;
   e.argv_fault = (h.flags & EXEC_F_ARGV_FAULT) != 0;
   e.filename_fault = (h.flags & EXEC_F_FILENAME_FAULT) != 0;
+  if ((h.flags & EXEC_F_FROM_KERNEL) && e.execveat) e.filename = execveat_name(e.filename, e.dirfd);
   const char* a = d + fl;
   size_t pos = 0;
   for (unsigned i = 0; i < h.argc && pos < al; ++i) {
@@ -134,39 +133,66 @@ std::string signal_name(int sig) {
   return sfmt("SIG%d", sig);
 }
 
-nlohmann::json exec_event_json(const ExecEvent& e) {
-  nlohmann::json j = {{"event", "exec"},
-                      {"ts_ns", e.ts_ns},
-                      {"pid", e.pid},
-                      {"tid", e.tid},
-                      {"comm", e.comm},
-                      {"ppid", e.ppid},
-                      {"uid", e.uid},
-                      {"call", e.execveat ? "execveat" : "execve"},
-                      {"filename", e.filename},
-                      {"argv", e.argv},
-                      {"argv_truncated", e.argv_truncated},
-                      {"ret", e.ret},
-                      {"duration_ns", e.duration_ns}};
-  if (e.execveat) j["dirfd"] = e.dirfd;
-  if (e.filename_truncated) j["filename_truncated"] = true;
-  if (e.argv_fault) j["argv_fault"] = true;
-  if (e.filename_fault) j["filename_fault"] = true;
-  return j;
+std::string execveat_name(std::string_view kernel_filename, int32_t dirfd) {
+  std::string prefix = sfmt("/dev/fd/%" PRId32, dirfd);
+  if (kernel_filename.substr(0, prefix.size()) != prefix) return std::string(kernel_filename);
+  std::string_view rest = kernel_filename.substr(prefix.size());
+  if (rest.empty()) return {};  // AT_EMPTY_PATH: the fd itself
+  if (rest.front() == '/') rest.remove_prefix(1);
+  return std::string(rest);
 }
 
-nlohmann::json exit_event_json(const ExitEvent& e) {
-  nlohmann::json j = {{"event", "exit"},
-                      {"ts_ns", e.ts_ns},
-                      {"pid", e.pid},
-                      {"tid", e.tid},
-                      {"comm", e.comm},
-                      {"ppid", e.ppid},
-                      {"exit_code", e.exit_code()},
-                      {"lifetime_ns", e.lifetime_ns}};
-  if (e.signal()) j["signal"] = e.signal();
-  if (e.core_dumped()) j["core_dumped"] = true;
-  return j;
+namespace {
+
+struct ExecColumns {
+  const event::FamilySchema& s = *event::schema_for("exec");
+  size_t call = s.column("call"), ppid = s.column("ppid"), uid = s.column("uid"),
+         filename = s.column("filename"), argv = s.column("argv"),
+         argv_truncated = s.column("argv_truncated"), ret = s.column("ret"),
+         duration_ns = s.column("duration_ns"), exit_code = s.column("exit_code"),
+         lifetime_ns = s.column("lifetime_ns"), dirfd = s.column("dirfd"),
+         filename_truncated = s.column("filename_truncated"), argv_fault = s.column("argv_fault"),
+         filename_fault = s.column("filename_fault"), signal = s.column("signal"),
+         core_dumped = s.column("core_dumped");
+};
+const ExecColumns& cols() {
+  static const ExecColumns c;
+  return c;
+}
+
+int64_t i64(uint64_t v) { return static_cast<int64_t>(v); }
+
+}  // namespace
+
+event::EventRow exec_row(const ExecEvent& e) {
+  const auto& c = cols();
+  auto r = event::make_row(c.s, i64(e.ts_ns), e.pid, e.tid, e.comm);
+  r.values[c.call] = std::string(e.execveat ? "execveat" : "execve");
+  r.values[c.ppid] = int64_t{e.ppid};
+  r.values[c.uid] = int64_t{e.uid};
+  r.values[c.filename] = e.filename;
+  r.values[c.argv] =
+      nlohmann::json(e.argv).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.values[c.argv_truncated] = int64_t{e.argv_truncated};
+  r.values[c.ret] = int64_t{e.ret};
+  r.values[c.duration_ns] = i64(e.duration_ns);
+  if (e.execveat) r.values[c.dirfd] = int64_t{e.dirfd};
+  if (e.filename_truncated) r.values[c.filename_truncated] = int64_t{1};
+  if (e.argv_fault) r.values[c.argv_fault] = int64_t{1};
+  if (e.filename_fault) r.values[c.filename_fault] = int64_t{1};
+  return r;
+}
+
+event::EventRow exit_row(const ExitEvent& e) {
+  const auto& c = cols();
+  auto r = event::make_row(c.s, i64(e.ts_ns), e.pid, e.tid, e.comm);
+  r.values[c.call] = std::string("exit");
+  r.values[c.ppid] = int64_t{e.ppid};
+  r.values[c.exit_code] = int64_t{e.exit_code()};
+  r.values[c.lifetime_ns] = i64(e.lifetime_ns);
+  if (e.signal()) r.values[c.signal] = int64_t{e.signal()};
+  if (e.core_dumped()) r.values[c.core_dumped] = int64_t{1};
+  return r;
 }
 
 std::string format_exec_line(const ExecEvent& e, uint64_t start_ns) {
@@ -175,11 +201,12 @@ std::string format_exec_line(const ExecEvent& e, uint64_t start_ns) {
                      sfmt("ppid=%" PRIu32 " ret=%" PRId32, e.ppid, e.ret);
   if (e.ret < 0) line += " (" + errno_name(e.ret) + ")";
   line += ' ';
-  line += quote_arg(e.filename);
+  line += e.filename_fault ? "(filename unreadable)" : quote_arg(e.filename);
   for (const auto& a : e.argv) {
     line += ' ';
     line += quote_arg(a);
   }
+  if (e.argv_fault) line += " (argv unreadable)";
   if (e.argv_truncated) line += " ...";
   return line;
 }
@@ -241,30 +268,29 @@ void ExecStats::print(std::FILE* out, uint64_t dropped_execs, uint64_t dropped_e
 
 namespace {
 
-class ExecFamily final : public ProbeFamily {
+class ExecFamily final : public SkeletonFamily<exec_bpf> {
  public:
-  ~ExecFamily() override {
-    handlers_.clear();
-    probe::destroy_links_in_parallel(skel_);
-    if (skel_) exec_bpf__destroy(skel_);
-  }
-  std::string_view name() const override { return "exec"; }
+  ExecFamily()
+      : SkeletonFamily("exec",
+                       {exec_bpf__open, exec_bpf__load, exec_bpf__attach, exec_bpf__destroy}) {}
+  ~ExecFamily() override { handlers_.clear(); }
+  bool handles_syscalls() const override { return true; }
 
   Status start(const FamilyContext& ctx) override {
-    ctx_ = ctx;
-    skel_ = exec_bpf__open();
-    if (!skel_)
-      return make_error(std::string("cannot open the exec BPF object: ") + std::strerror(errno));
-    if (auto st = ctx.filter->apply(skel_); !st) return st;
-    auto& p = skel_->progs;
-    probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,
-                                   {p.exec_enter, p.execat_enter, p.exec_exit, p.execat_exit},
-                                   {p.sd_exec_enter, p.sd_execat_enter, p.sd_exec_exit});
-    if (int err = exec_bpf__load(skel_))
-      return make_error(std::string("cannot load the exec BPF programs: ") + std::strerror(-err));
-    if (int err = exec_bpf__attach(skel_))
-      return make_error(std::string("cannot attach the exec BPF programs: ") + std::strerror(-err));
+    auto& f = probe::Features::get();
+    if (!ctx.syscall_dispatch)
+      if (auto st = f.require(f.syscall_tracepoints, "syscall tracepoints", "2.6.33"); !st)
+        return st;
+    auto st = load(ctx, [&](exec_bpf* s) -> Status {
+      auto& p = s->progs;
+      probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,
+                                     {p.exec_enter, p.execat_enter, p.exec_exit, p.execat_exit},
+                                     {p.sd_exec_enter, p.sd_execat_enter, p.sd_exec_exit});
+      return Ok{};
+    });
+    if (!st) return st;
     using Side = probe::SyscallDispatch::Side;
+    auto& p = skel_->progs;
     return handlers_.install(ctx.syscall_dispatch,
                              {{Side::kEnter, SYSCALL_DISPATCH_EXECVE, p.sd_exec_enter},
                               {Side::kEnter, SYSCALL_DISPATCH_EXECVEAT, p.sd_execat_enter},
@@ -272,69 +298,51 @@ class ExecFamily final : public ProbeFamily {
                               {Side::kExit, SYSCALL_DISPATCH_EXECVEAT, p.sd_exec_exit}});
   }
 
-  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.rb) : -1; }
-
   int handle_record(const void* data, size_t size) override {
-    if (size < 1) return 0;
-    uint8_t kind = *static_cast<const uint8_t*>(data);
+    uint8_t kind = size ? *static_cast<const uint8_t*>(data) : 0;
     if (kind == EXEC_KIND_EXEC) {
       auto e = decode_exec_record(data, size, ctx_.mono_to_unix_ns);
-      if (!e) return ++bad_, 0;
-      if (!start_ns_) start_ns_ = ctx_.start_unix_ns(e->ts_ns);
-      ++events_;
+      if (!count(e)) return 0;
       stats_.add(*e);
-      if (ctx_.out && ctx_.out->wants_events())
-        ctx_.out->emit(exec_event_json(*e), [&] { return format_exec_line(*e, start_ns_); });
-    } else if (kind == EXEC_KIND_EXIT) {
-      auto e = decode_exit_record(data, size, ctx_.mono_to_unix_ns);
-      if (!e) return ++bad_, 0;
-      if (!start_ns_) start_ns_ = ctx_.start_unix_ns(e->ts_ns);
-      ++events_;
-      stats_.add(*e);
-      if (ctx_.out && ctx_.out->wants_events())
-        ctx_.out->emit(exit_event_json(*e), [&] { return format_exit_line(*e, start_ns_); });
+      emit(*e, exec_row, format_exec_line);
     } else {
-      ++bad_;
+      auto e = decode_exit_record(data, size, ctx_.mono_to_unix_ns);
+      if (!count(e)) return 0;
+      stats_.add(*e);
+      emit(*e, exit_row, format_exit_line);
     }
     return 0;
   }
 
-  void tick() override {
-    if (!skel_) return;
-    auto drops = probe::read_drop_counters(skel_->maps.dropped);
-    for (uint32_t slot = 0; slot < EXEC_DROP_SLOTS && slot < drops.size(); ++slot)
-      drops_[slot] = drops[slot];
-  }
-
-  uint64_t dropped_execs() const {
-    return drops_[EXEC_DROP_EXEC_RING] + drops_[EXEC_DROP_EXEC_INFLIGHT];
-  }
-  uint64_t dropped_exits() const { return drops_[EXEC_DROP_EXIT_RING]; }
+  void tick(int64_t /*now*/) override { read_drops(); }
 
   nlohmann::json summary_json() const override {
     auto j = stats_.summary_json(dropped_execs(), dropped_exits());
-    if (bad_) j["bad_records"] = bad_;
+    if (bad_records()) j["bad_records"] = bad_records();
     return j;
   }
   void print_summary(std::FILE* out) const override {
     stats_.print(out, dropped_execs(), dropped_exits());
   }
-  uint64_t dropped() const override { return dropped_execs() + dropped_exits() + bad_; }
-  uint64_t events() const override { return events_; }
 
  private:
-  exec_bpf* skel_ = nullptr;
+  template <class E, class RowFn, class LineFn>
+  void emit(const E& e, RowFn row, LineFn line) {
+    families::emit(
+        ctx_.sink, e.ts_ns, [&] { return row(e); }, [&](uint64_t start) { return line(e, start); });
+  }
+  uint64_t dropped_execs() const {
+    return drops(EXEC_DROP_EXEC_RING) + drops(EXEC_DROP_EXEC_INFLIGHT);
+  }
+  uint64_t dropped_exits() const { return drops(EXEC_DROP_EXIT_RING); }
+  void release_links() override { handlers_.clear(); }
+
   probe::SyscallDispatch::Handlers handlers_;  // in the syscalls family's dispatch, if it runs
-  FamilyContext ctx_;
   ExecStats stats_;
-  uint64_t start_ns_ = 0;
-  uint64_t events_ = 0;
-  uint64_t bad_ = 0;  // records that did not decode (counted as dropped)
-  uint64_t drops_[EXEC_DROP_SLOTS] = {};
 };
 
 }  // namespace
 
-std::unique_ptr<ProbeFamily> make_exec_family() { return std::make_unique<ExecFamily>(); }
+std::unique_ptr<Family> make_exec_family() { return std::make_unique<ExecFamily>(); }
 
 }  // namespace scope::families

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bpf/shared/exec.h"
+#include "event/row.h"
 
 namespace scope::families {
 
@@ -32,6 +33,10 @@ struct ExecEvent {
   bool argv_fault = false;
   bool filename_fault = false;
 };
+
+// The filename an execveat was given, from the kernel's "/dev/fd/<dirfd>/<name>" (what the
+// exec family reads when a forked child's strings were not readable at entry).
+std::string execveat_name(std::string_view kernel_filename, int32_t dirfd);
 
 // The last thread of a process exited.
 struct ExitEvent {
@@ -59,8 +64,9 @@ std::string quote_arg(std::string_view arg);
 // "SIGKILL" for 9; "SIG<n>" when unknown.
 std::string signal_name(int sig);
 
-nlohmann::json exec_event_json(const ExecEvent& e);
-nlohmann::json exit_event_json(const ExitEvent& e);
+// The exec_events rows of both.
+event::EventRow exec_row(const ExecEvent& e);
+event::EventRow exit_row(const ExitEvent& e);
 // `  12.345678 bash[123/123]   exec  ppid=100 ret=0 /usr/bin/ls ls -l "a b"`
 std::string format_exec_line(const ExecEvent& e, uint64_t start_ns);
 std::string format_exit_line(const ExitEvent& e, uint64_t start_ns);

@@ -15,7 +15,6 @@
 #include "discover/demangle.h"
 #include "families/library_family.h"
 #include "families/llama_family.h"
-#include "families/probe_family.h"
 #include "ggml.skel.h"
 
 namespace scope::families {
@@ -172,39 +171,44 @@ std::string kind_name(uint8_t kind) {
   return "kind#" + std::to_string(kind);
 }
 
-nlohmann::json event_json(const ggml_event& e, const std::string& call, int64_t mono_to_unix_ns) {
-  nlohmann::json j = {
-      {"event", "ggml"},
-      {"ts_ns", static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns},
-      {"pid", e.pid},
-      {"tid", e.tid},
-      {"comm", fixed_string(e.comm, sizeof e.comm)},
-      {"call", call},
-      {"op", kind_name(e.kind)},
-  };
+event::EventRow row(const ggml_event& e, const std::string& call, int64_t mono_to_unix_ns) {
+  static const auto& s = *event::schema_for("ggml");
+  static const size_t call_col = s.column("call"), op = s.column("op"),
+                      duration_ns = s.column("duration_ns"), nodes = s.column("nodes"),
+                      graph = s.column("graph"), nested_calls = s.column("nested_calls"),
+                      ret = s.column("ret"), bytes = s.column("bytes"), ptr = s.column("ptr"),
+                      backend = s.column("backend");
+  auto r = event::make_row(s, static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns, e.pid, e.tid,
+                           fixed_string(e.comm, sizeof e.comm));
+  auto i64 = [](auto v) { return static_cast<int64_t>(v); };
+  r.values[call_col] = call;
+  r.values[op] = std::string(kind_name(e.kind));
+  if (e.kind == GGML_KIND_CUDA_OP || e.kind == GGML_KIND_CUDA_ALLOC ||
+      e.kind == GGML_KIND_CUDA_FREE)
+    r.values[backend] = std::string("cuda");
   switch (e.kind) {
     case GGML_KIND_GRAPH:
-      j["duration_ns"] = e.duration_ns;
-      j["nodes"] = e.nodes;
-      j["graph"] = hex(e.ptr);
-      if (e.nested) j["nested_calls"] = std::popcount(e.nested);
-      if (e.flags & GGML_F_HAS_RET) j["ret"] = e.ret;
+      r.values[duration_ns] = i64(e.duration_ns);
+      r.values[nodes] = i64(e.nodes);
+      r.values[graph] = i64(e.ptr);
+      if (e.nested) r.values[nested_calls] = i64(std::popcount(e.nested));
+      if (e.flags & GGML_F_HAS_RET) r.values[ret] = i64(e.ret);
       break;
     case GGML_KIND_ALLOC:
     case GGML_KIND_CUDA_ALLOC:
-      j["duration_ns"] = e.duration_ns;
-      j["bytes"] = e.bytes;
-      j["ptr"] = hex(e.ptr);
+      r.values[duration_ns] = i64(e.duration_ns);
+      r.values[bytes] = i64(e.bytes);
+      r.values[ptr] = i64(e.ptr);
       break;
     case GGML_KIND_FREE:
     case GGML_KIND_CUDA_FREE:
-      j["bytes"] = e.bytes;
-      j["ptr"] = hex(e.ptr);
+      r.values[bytes] = i64(e.bytes);
+      r.values[ptr] = i64(e.ptr);
       break;
     default:
-      j["duration_ns"] = e.duration_ns;
+      r.values[duration_ns] = i64(e.duration_ns);
   }
-  return j;
+  return r;
 }
 
 std::string human_line(const ggml_event& e, const std::string& call, uint64_t first_ts_ns) {
@@ -392,7 +396,7 @@ namespace {
 class GgmlFamily : public LibraryFamily<ggml_bpf> {
  public:
   GgmlFamily()
-      : LibraryFamily("ggml", {ggml_bpf__open, ggml_bpf__load, ggml_bpf__destroy},
+      : LibraryFamily("ggml", {ggml_bpf__open, ggml_bpf__load, ggml_bpf__attach, ggml_bpf__destroy},
                       LibraryProbes("ggml", ggml::expected_symbols(), {"libggml"},
                                     [this](const discover::ElfFile& elf, const std::string& path) {
                                       return ggml::match_symbols(elf, path, names_);
@@ -423,16 +427,23 @@ class GgmlFamily : public LibraryFamily<ggml_bpf> {
       probes_.detach(names_.name(id));
       detached_.push_back(names_.name(id));
     }
-    if (wants_events())
-      ctx_.out->emit(ggml::event_json(*e, call, ctx_.mono_to_unix_ns),
-                     [&] { return ggml::human_line(*e, call, first_ts_); });
+    int64_t to_unix = ctx_.mono_to_unix_ns;
+    families::emit(
+        ctx_.sink, static_cast<uint64_t>(static_cast<int64_t>(e->ts_ns) + to_unix),
+        [&] { return ggml::row(*e, call, to_unix); },
+        [&](uint64_t start) {
+          return ggml::human_line(*e, call,
+                                  static_cast<uint64_t>(static_cast<int64_t>(start) - to_unix));
+        });
     return 0;
   }
 
-  void on_process_exit(uint32_t pid) override { stats_.process_exit(pid); }
-  void see_families(const std::vector<const ProbeFamily*>& all) override {
+  void on_process_exit(uint32_t pid, int /*exit_code*/) override { stats_.process_exit(pid); }
+  std::vector<std::string> hold_names() const override { return {"libggml"}; }
+  void see_families(const std::vector<const Family*>& all) override {
+    llama_present_ = false;
     for (const auto* f : all)
-      if (f->name() == "llama") llama_present_ = true;
+      if (f->name() == "llama" && f->running()) llama_present_ = true;
   }
 
   nlohmann::json summary_json() const override {
@@ -466,11 +477,11 @@ class GgmlFamily : public LibraryFamily<ggml_bpf> {
 
 }  // namespace
 
-const ggml::GgmlStats* ggml_stats_of(const ProbeFamily* family) {
+const ggml::GgmlStats* ggml_stats_of(const Family* family) {
   auto* g = dynamic_cast<const GgmlFamily*>(family);
   return g ? &g->stats() : nullptr;
 }
 
-std::unique_ptr<ProbeFamily> make_ggml_family() { return std::make_unique<GgmlFamily>(); }
+std::unique_ptr<Family> make_ggml_family() { return std::make_unique<GgmlFamily>(); }
 
 }  // namespace scope::families

@@ -14,6 +14,7 @@
 
 #include "bpf/shared/ggml.h"
 #include "discover/elf_file.h"
+#include "event/row.h"
 #include "families/library_probes.h"
 
 namespace scope::families::ggml {
@@ -85,7 +86,8 @@ std::optional<ggml_event> decode(const void* data, size_t size);
 std::string kind_name(uint8_t kind);
 
 // The JSON event (DESIGN.md's `ggml` vocabulary); ts_ns made Unix time.
-nlohmann::json event_json(const ggml_event& e, const std::string& call, int64_t mono_to_unix_ns);
+// Its ggml_events row; ts_ns made Unix time.
+event::EventRow row(const ggml_event& e, const std::string& call, int64_t mono_to_unix_ns);
 // One aligned human line; `first_ts_ns` is the (monotonic) time shown as 0.
 std::string human_line(const ggml_event& e, const std::string& call, uint64_t first_ts_ns);
 
@@ -127,7 +129,7 @@ class GgmlStats {
 }  // namespace scope::families::ggml
 
 namespace scope::families {
-class ProbeFamily;
+class Family;
 // The ggml family's accounting when `family` is the ggml family, else null.
-const ggml::GgmlStats* ggml_stats_of(const ProbeFamily* family);
+const ggml::GgmlStats* ggml_stats_of(const Family* family);
 }  // namespace scope::families

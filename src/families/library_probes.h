@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -30,6 +31,8 @@ struct LibrarySymbol {
   uint64_t offset = 0;
   // Non-empty: the symbol gets links of its own, which detach(tag) removes.
   std::string tag;
+  // With a tag: attached only when set_tagged(file, tag, true) asks (cuda's runtime launches).
+  bool deferred = false;
 };
 
 // The symbols of `elf` a family probes. `path` is the file's path.
@@ -53,15 +56,22 @@ class LibraryProbes {
   LibraryProbes(std::string family, std::vector<std::string> expected,
                 std::vector<std::string> name_prefixes, SymbolMatcher matcher);
 
-  // Call once the skeleton's programs exist (after load).
-  void set_links(probe::UprobeLinks* links, std::vector<Programs> programs) {
-    links_ = links;
-    programs_ = std::move(programs);
-  }
+  // Call once the skeleton's programs exist (after load); with null links (the family stopped)
+  // every file is forgotten, to be attached again after a restart.
+  void set_links(probe::UprobeLinks* links, std::vector<Programs> programs);
 
-  // Attaches to `path` the first time its file is seen; returns whether it is
-  // one of the family's libraries.
-  bool on_library(uint32_t pid, const std::string& path);
+  struct Match {
+    bool library = false;     // one of the family's libraries
+    bool first_time = false;  // seen (and attached) just now
+    std::string key;          // its file_key
+  };
+  // Attaches to `path` the first time its file is seen.
+  Match on_library(const std::string& path);
+  // Attaches (or detaches) the deferred symbols tagged `tag` of the file `key`.
+  Status set_tagged(const std::string& key, const std::string& tag, bool on);
+  bool tagged_attached(const std::string& key, const std::string& tag) const {
+    return tagged_on_.count({key, tag}) != 0;
+  }
 
   // Files attached: [{path, symbols: [...]}]; expected symbols no library had;
   // problems met (one line each).
@@ -69,6 +79,7 @@ class LibraryProbes {
   std::vector<std::string> not_found() const;
   std::vector<std::string> problems() const;
   bool attached_any() const { return !attached_.empty(); }
+  std::vector<std::string> attached_paths() const;
   // Removes the probes of symbols tagged `tag` from every file, now and later.
   void detach(const std::string& tag);
   // Human lines: "attached: PATH (N symbols)", "not found: a, b", problems.
@@ -80,6 +91,14 @@ class LibraryProbes {
     std::vector<std::string> symbols;
   };
   void note_problem(const std::string& line);
+  Status attach_group(const std::string& key, const std::string& path, int index,
+                      const std::string& tag, const std::vector<const LibrarySymbol*>& syms,
+                      std::vector<std::string>* names);
+  struct Deferred {
+    std::string path;
+    int index = 0;
+    std::vector<LibrarySymbol> symbols;
+  };
 
   std::string family_;
   std::vector<std::string> expected_;
@@ -95,6 +114,8 @@ class LibraryProbes {
   std::vector<std::string> unprobed_;  // named like the family's libraries, nothing to probe
   std::map<std::string, std::vector<std::string>> tag_groups_;  // tag -> link groups
   std::set<std::string> detached_tags_;
+  std::map<std::pair<std::string, std::string>, std::vector<Deferred>> deferred_;  // (key, tag)
+  std::set<std::pair<std::string, std::string>> tagged_on_;
 };
 
 }  // namespace scope::families

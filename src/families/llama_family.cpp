@@ -12,7 +12,6 @@
 
 #include "common/text.h"
 #include "families/library_family.h"
-#include "families/probe_family.h"
 #include "llama.skel.h"
 
 namespace scope::families {
@@ -23,8 +22,6 @@ namespace {
 #define LLAMA_CALL_NAME(id, sym, op, args) #sym,
 const char* const kCallNames[LLAMA_CALL_COUNT] = {"", LLAMA_CALLS(LLAMA_CALL_NAME)};
 #undef LLAMA_CALL_NAME
-
-std::string hex(uint64_t v) { return sfmt("0x%" PRIx64, v); }
 
 double per_second(uint64_t count, uint64_t ns) {
   return ns ? static_cast<double>(count) * 1e9 / static_cast<double>(ns) : 0.0;
@@ -95,51 +92,51 @@ const char* phase_name(Phase phase) {
   }
 }
 
-nlohmann::json event_json(const llama_event& e, Phase phase, int64_t mono_to_unix_ns) {
-  nlohmann::json j = {
-      {"event", "llama"},
-      {"ts_ns", static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns},
-      {"pid", e.pid},
-      {"tid", e.tid},
-      {"comm", fixed_string(e.comm, sizeof e.comm)},
-      {"call", call_name(e.call)},
-      {"op", op_name(e.op)},
-  };
+event::EventRow row(const llama_event& e, Phase phase, int64_t mono_to_unix_ns) {
+  static const auto& s = *event::schema_for("llama");
+  static const size_t call = s.column("call"), op = s.column("op"),
+                      duration_ns = s.column("duration_ns"), ret = s.column("ret"),
+                      tokens = s.column("tokens"), phase_col = s.column("phase"),
+                      n_ctx = s.column("n_ctx"), n_batch = s.column("n_batch"),
+                      n_ubatch = s.column("n_ubatch"), n_seq_max = s.column("n_seq_max"),
+                      path = s.column("path"), ctx = s.column("ctx"), model = s.column("model"),
+                      ok = s.column("ok");
+  auto r = event::make_row(s, static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns, e.pid, e.tid,
+                           fixed_string(e.comm, sizeof e.comm));
+  auto i64 = [](auto v) { return static_cast<int64_t>(v); };
+  r.values[call] = call_name(e.call);
+  r.values[op] = op_name(e.op);
+  r.values[duration_ns] = i64(e.duration_ns);
   switch (e.op) {
     case LLAMA_OP_DECODE:
     case LLAMA_OP_ENCODE:
-      j["duration_ns"] = e.duration_ns;
-      j["tokens"] = e.n_tokens;
-      if (phase != Phase::kNone) j["phase"] = phase_name(phase);
-      j["ret"] = e.ret;
-      j["ctx"] = hex(e.handle);
+      r.values[tokens] = i64(e.n_tokens);
+      if (phase != Phase::kNone) r.values[phase_col] = std::string(phase_name(phase));
+      r.values[ret] = i64(e.ret);
+      r.values[ctx] = i64(e.handle);
       break;
     case LLAMA_OP_MODEL_LOAD:
-      j["duration_ns"] = e.duration_ns;
-      j["path"] = fixed_string(e.path, sizeof e.path);
-      j["model"] = hex(e.handle);
-      j["ok"] = e.handle != 0;
+      r.values[path] = fixed_string(e.path, sizeof e.path);
+      r.values[model] = i64(e.handle);
+      r.values[ok] = i64(e.handle != 0);
       break;
     case LLAMA_OP_CONTEXT_CREATE:
-      j["duration_ns"] = e.duration_ns;
-      j["n_ctx"] = e.n_ctx;
-      j["n_batch"] = e.n_batch;
-      j["n_ubatch"] = e.n_ubatch;
-      j["n_seq_max"] = e.n_seq_max;
-      j["ctx"] = hex(e.handle);
-      j["model"] = hex(e.model);
-      j["ok"] = e.handle != 0;
+      r.values[n_ctx] = i64(e.n_ctx);
+      r.values[n_batch] = i64(e.n_batch);
+      r.values[n_ubatch] = i64(e.n_ubatch);
+      r.values[n_seq_max] = i64(e.n_seq_max);
+      r.values[ctx] = i64(e.handle);
+      r.values[model] = i64(e.model);
+      r.values[ok] = i64(e.handle != 0);
       break;
     case LLAMA_OP_CONTEXT_FREE:
-      j["duration_ns"] = e.duration_ns;
-      j["ctx"] = hex(e.handle);
+      r.values[ctx] = i64(e.handle);
       break;
     case LLAMA_OP_MODEL_FREE:
-      j["duration_ns"] = e.duration_ns;
-      j["model"] = hex(e.handle);
+      r.values[model] = i64(e.handle);
       break;
   }
-  return j;
+  return r;
 }
 
 std::string human_line(const llama_event& e, Phase phase, uint64_t first_ts_ns) {
@@ -354,7 +351,8 @@ namespace {
 class LlamaFamily : public LibraryFamily<llama_bpf> {
  public:
   LlamaFamily()
-      : LibraryFamily("llama", {llama_bpf__open, llama_bpf__load, llama_bpf__destroy},
+      : LibraryFamily("llama",
+                      {llama_bpf__open, llama_bpf__load, llama_bpf__attach, llama_bpf__destroy},
                       LibraryProbes("llama", llama::expected_symbols(), {"libllama"},
                                     [](const discover::ElfFile& elf, const std::string&) {
                                       return llama::match_symbols(elf);
@@ -372,13 +370,21 @@ class LlamaFamily : public LibraryFamily<llama_bpf> {
     auto e = llama::decode(data, size);
     if (!count_record(e ? &*e : nullptr)) return 0;
     llama::Phase phase = stats_.add(*e);
-    if (wants_events())
-      ctx_.out->emit(llama::event_json(*e, phase, ctx_.mono_to_unix_ns),
-                     [&] { return llama::human_line(*e, phase, first_ts_); });
+    int64_t to_unix = ctx_.mono_to_unix_ns;
+    families::emit(
+        ctx_.sink, static_cast<uint64_t>(static_cast<int64_t>(e->ts_ns) + to_unix),
+        [&] { return llama::row(*e, phase, to_unix); },
+        [&](uint64_t start) {
+          return llama::human_line(*e, phase,
+                                   static_cast<uint64_t>(static_cast<int64_t>(start) - to_unix));
+        });
     return 0;
   }
 
-  void see_families(const std::vector<const ProbeFamily*>& all) override {
+  std::vector<std::string> hold_names() const override { return {"libllama"}; }
+
+  void see_families(const std::vector<const Family*>& all) override {
+    ggml_ = nullptr;
     for (const auto* f : all)
       if (auto* g = ggml_stats_of(f)) ggml_ = g;
   }
@@ -398,6 +404,6 @@ class LlamaFamily : public LibraryFamily<llama_bpf> {
 
 }  // namespace
 
-std::unique_ptr<ProbeFamily> make_llama_family() { return std::make_unique<LlamaFamily>(); }
+std::unique_ptr<Family> make_llama_family() { return std::make_unique<LlamaFamily>(); }
 
 }  // namespace scope::families

@@ -13,6 +13,7 @@
 
 #include "bpf/shared/llama.h"
 #include "discover/elf_file.h"
+#include "event/row.h"
 #include "families/ggml_family.h"
 #include "families/library_probes.h"
 
@@ -39,7 +40,8 @@ std::optional<llama_event> decode(const void* data, size_t size);
 enum class Phase { kNone, kPrompt, kGeneration };
 const char* phase_name(Phase phase);
 
-nlohmann::json event_json(const llama_event& e, Phase phase, int64_t mono_to_unix_ns);
+// Its llama_events row; ts_ns made Unix time.
+event::EventRow row(const llama_event& e, Phase phase, int64_t mono_to_unix_ns);
 std::string human_line(const llama_event& e, Phase phase, uint64_t first_ts_ns);
 
 // Nearest-rank percentile (p in 0..100) of `v`, 0 when empty. Sorts `v`.

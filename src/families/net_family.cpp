@@ -16,10 +16,8 @@
 
 #include "bpf/shared/syscall_dispatch.h"
 #include "common/text.h"
-#include "families/probe_family.h"
+#include "families/skeleton_family.h"
 #include "net.skel.h"
-#include "probe/drop_counters.h"
-#include "probe/skeleton_links.h"
 
 namespace scope::families {
 namespace net {
@@ -75,32 +73,34 @@ std::optional<net_event> decode(const void* data, size_t size) {
   return e;
 }
 
-nlohmann::json event_json(const net_event& e, int64_t mono_to_unix_ns) {
-  nlohmann::json j = {
-      {"event", "net"},
-      {"ts_ns", static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns},
-      {"pid", e.pid},
-      {"tid", e.tid},
-      {"comm", fixed_string(e.comm, 16)},
-      {"op", op_name(e.op)},
-      {"family", family_name(e.family)},
-      {"saddr", format_addr(e.family, e.saddr)},
-      {"daddr", format_addr(e.family, e.daddr)},
-      {"sport", e.sport},
-      {"dport", e.dport},
-  };
+event::EventRow row(const net_event& e, int64_t mono_to_unix_ns) {
+  static const auto& s = *event::schema_for("net");
+  static const size_t op = s.column("op"), family = s.column("family"), saddr = s.column("saddr"),
+                      daddr = s.column("daddr"), sport = s.column("sport"),
+                      dport = s.column("dport"), error = s.column("error"),
+                      handshake_ns = s.column("handshake_ns"),
+                      duration_ns = s.column("duration_ns"), rx_bytes = s.column("rx_bytes"),
+                      tx_bytes = s.column("tx_bytes");
+  auto r = event::make_row(s, static_cast<int64_t>(e.ts_ns) + mono_to_unix_ns, e.pid, e.tid,
+                           fixed_string(e.comm, sizeof e.comm));
+  r.values[op] = op_name(e.op);
+  r.values[family] = family_name(e.family);
+  r.values[saddr] = format_addr(e.family, e.saddr);
+  r.values[daddr] = format_addr(e.family, e.daddr);
+  r.values[sport] = int64_t{e.sport};
+  r.values[dport] = int64_t{e.dport};
   if (e.op == NET_OP_CONNECT) {
-    j["error"] = (e.flags & NET_F_FAILED) != 0;
-    if (e.flags & NET_F_HAS_DURATION) j["handshake_ns"] = e.duration_ns;
+    r.values[error] = int64_t{(e.flags & NET_F_FAILED) != 0};
+    if (e.flags & NET_F_HAS_DURATION) r.values[handshake_ns] = static_cast<int64_t>(e.duration_ns);
   }
   if (e.op == NET_OP_CLOSE) {
-    if (e.flags & NET_F_HAS_DURATION) j["duration_ns"] = e.duration_ns;
+    if (e.flags & NET_F_HAS_DURATION) r.values[duration_ns] = static_cast<int64_t>(e.duration_ns);
     if (e.flags & NET_F_HAS_BYTES) {
-      j["rx_bytes"] = e.rx_bytes;
-      j["tx_bytes"] = e.tx_bytes;
+      r.values[rx_bytes] = static_cast<int64_t>(e.rx_bytes);
+      r.values[tx_bytes] = static_cast<int64_t>(e.tx_bytes);
     }
   }
-  return j;
+  return r;
 }
 
 std::string human_line(const net_event& e, uint64_t first_ts_ns) {
@@ -204,74 +204,59 @@ void NetStats::print(std::FILE* out, size_t top_n) const {
 
 namespace {
 
-class NetFamily : public ProbeFamily {
+class NetFamily final : public SkeletonFamily<net_bpf> {
  public:
-  ~NetFamily() override {
-    handlers_.clear();
-    probe::destroy_links_in_parallel(skel_);
-    if (skel_) net_bpf__destroy(skel_);
-  }
-  std::string_view name() const override { return "net"; }
+  NetFamily()
+      : SkeletonFamily("net", {net_bpf__open, net_bpf__load, net_bpf__attach, net_bpf__destroy}) {}
+  ~NetFamily() override { handlers_.clear(); }
+  bool handles_syscalls() const override { return true; }
 
   Status start(const FamilyContext& ctx) override {
-    ctx_ = ctx;
-    skel_ = net_bpf__open();
-    if (!skel_) return make_error("cannot open the net BPF object: " + errno_text(errno));
-    if (!ctx.filter) return make_error("internal: the net family needs a target filter");
-    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
-    auto& p = skel_->progs;
-    probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,
-                                   {p.net_accept_exit, p.net_accept4_exit}, {p.sd_accept_exit});
-    if (int err = net_bpf__load(skel_))
-      return make_error("cannot load the net BPF programs (" + errno_text(err) + ")");
-    if (int err = net_bpf__attach(skel_))
-      return make_error("cannot attach the net BPF programs (" + errno_text(err) + ")");
+    auto& f = probe::Features::get();
+    if (!ctx.syscall_dispatch)
+      if (auto st = f.require(f.syscall_tracepoints, "syscall tracepoints", "2.6.33"); !st)
+        return st;
+    auto st = load(ctx, [&](net_bpf* s) -> Status {
+      auto& p = s->progs;
+      probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,
+                                     {p.net_accept_exit, p.net_accept4_exit}, {p.sd_accept_exit});
+      return Ok{};
+    });
+    if (!st) return st;
     using Side = probe::SyscallDispatch::Side;
+    auto& p = skel_->progs;
     return handlers_.install(ctx.syscall_dispatch,
                              {{Side::kExit, SYSCALL_DISPATCH_ACCEPT, p.sd_accept_exit},
                               {Side::kExit, SYSCALL_DISPATCH_ACCEPT4, p.sd_accept_exit}});
   }
 
-  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
-
   int handle_record(const void* data, size_t size) override {
     auto e = net::decode(data, size);
-    if (!e) {
-      ++bad_records_;
-      return 0;
-    }
-    ++events_;
-    if (!first_ts_) first_ts_ = ctx_.start_mono_ns(e->ts_ns);
+    if (!count(e)) return 0;
     stats_.add(*e);
-    if (ctx_.out && ctx_.out->wants_events())
-      ctx_.out->emit(net::event_json(*e, ctx_.mono_to_unix_ns),
-                     [&] { return net::human_line(*e, first_ts_); });
+    int64_t to_unix = ctx_.mono_to_unix_ns;
+    families::emit(
+        ctx_.sink, static_cast<uint64_t>(static_cast<int64_t>(e->ts_ns) + to_unix),
+        [&] { return net::row(*e, to_unix); },
+        [&](uint64_t start) {
+          return net::human_line(*e, static_cast<uint64_t>(static_cast<int64_t>(start) - to_unix));
+        });
     return 0;
   }
 
-  void tick() override {
-    if (!skel_) return;
-    kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
-  }
-
+  void tick(int64_t /*now*/) override { read_drops(); }
   nlohmann::json summary_json() const override { return stats_.json(); }
   void print_summary(std::FILE* out) const override { stats_.print(out); }
-  uint64_t dropped() const override { return kernel_dropped_ + bad_records_; }
-  uint64_t events() const override { return events_; }
 
  private:
-  net_bpf* skel_ = nullptr;
+  void release_links() override { handlers_.clear(); }
+
   probe::SyscallDispatch::Handlers handlers_;  // in the syscalls family's dispatch, if it runs
-  FamilyContext ctx_;
   net::NetStats stats_;
-  uint64_t first_ts_ = 0;
-  uint64_t events_ = 0;
-  uint64_t bad_records_ = 0;
-  uint64_t kernel_dropped_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<ProbeFamily> make_net_family() { return std::make_unique<NetFamily>(); }
+std::unique_ptr<Family> make_net_family() { return std::make_unique<NetFamily>(); }
 
 }  // namespace scope::families

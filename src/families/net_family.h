@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "bpf/shared/net.h"
+#include "event/row.h"
 
 namespace scope::families::net {
 
@@ -27,8 +28,8 @@ std::string format_endpoint(uint16_t family, const uint8_t* addr16, uint16_t por
 // A ring-buffer record, or nothing when it is too short.
 std::optional<net_event> decode(const void* data, size_t size);
 
-// The JSON event (DESIGN.md's `net` vocabulary); ts_ns made Unix time.
-nlohmann::json event_json(const net_event& e, int64_t mono_to_unix_ns);
+// Its net_events row (DESIGN.md's `net` vocabulary); ts_ns made Unix time.
+event::EventRow row(const net_event& e, int64_t mono_to_unix_ns);
 // One aligned human line; `first_ts_ns` is the (monotonic) time shown as 0.
 std::string human_line(const net_event& e, uint64_t first_ts_ns);
 

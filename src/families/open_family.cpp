@@ -12,13 +12,14 @@
 #include <cstdarg>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "bpf/shared/open.h"
 #include "bpf/shared/syscall_dispatch.h"
 #include "common/text.h"
-#include "families/probe_family.h"
+#include "families/skeleton_family.h"
 #include "open.skel.h"
 #include "probe/drop_counters.h"
 #include "probe/skeleton_links.h"
@@ -127,6 +128,8 @@ std::string_view open_call_name(uint32_t call) {
       return "openat";
     case OPEN_CALL_OPENAT2:
       return "openat2";
+    case OPEN_CALL_CREAT:
+      return "creat";
     default:
       return "open?";
   }
@@ -214,15 +217,26 @@ std::optional<OpenEvent> decode_open_record(const void* data, size_t size,
   return e;
 }
 
-nlohmann::json open_event_json(const OpenEvent& e) {
-  nlohmann::json j = {{"event", "open"}, {"ts_ns", e.ts_ns}, {"pid", e.pid},
-                      {"tid", e.tid},    {"comm", e.comm},   {"call", e.call},
-                      {"path", e.path},  {"flags", e.flags}, {"flags_str", open_flags_str(e.flags)},
-                      {"ret", e.ret}};
-  if (e.ret < 0) j["errno_name"] = errno_name(e.ret);
-  if (e.path_truncated) j["path_truncated"] = true;
-  if (e.path_unresolved) j["path_unresolved"] = true;
-  return j;
+event::EventRow open_row(const OpenEvent& e) {
+  static const auto& s = *event::schema_for("open");
+  static const size_t call = s.column("call"), path = s.column("path"), flags = s.column("flags"),
+                      ret = s.column("ret"), truncated = s.column("path_truncated"),
+                      unresolved = s.column("path_unresolved");
+  auto r = event::make_row(s, static_cast<int64_t>(e.ts_ns), e.pid, e.tid, e.comm);
+  r.values[call] = e.call;
+  r.values[path] = e.path;
+  r.values[flags] = static_cast<int64_t>(e.flags);
+  r.values[ret] = int64_t{e.ret};
+  if (e.path_truncated) r.values[truncated] = int64_t{1};
+  if (e.path_unresolved) r.values[unresolved] = int64_t{1};
+  return r;
+}
+
+void decorate_open_json(nlohmann::json& j) {
+  if (auto f = j.find("flags"); f != j.end() && f->is_number_integer())
+    j["flags_str"] = open_flags_str(f->get<uint64_t>());
+  if (auto r = j.find("ret"); r != j.end() && r->is_number_integer() && r->get<int64_t>() < 0)
+    j["errno_name"] = errno_name(r->get<int64_t>());
 }
 
 std::string format_open_line(const OpenEvent& e, uint64_t trace_start_ns) {
@@ -330,93 +344,85 @@ bool tracepoint_exists(const char* name) {
   return false;
 }
 
-class OpenFamily final : public ProbeFamily {
+class OpenFamily final : public SkeletonFamily<open_bpf> {
  public:
-  ~OpenFamily() override {
-    handlers_.clear();
-    probe::destroy_links_in_parallel(skel_);
-    if (skel_) open_bpf__destroy(skel_);
-  }
-  std::string_view name() const override { return "open"; }
+  OpenFamily()
+      : SkeletonFamily("open",
+                       {open_bpf__open, open_bpf__load, open_bpf__attach, open_bpf__destroy}) {}
+  ~OpenFamily() override { handlers_.clear(); }
+  bool handles_syscalls() const override { return true; }
 
   Status start(const FamilyContext& ctx) override {
-    ctx_ = ctx;
-    skel_ = open_bpf__open();
-    if (!skel_)
-      return make_error(std::string("cannot open the open probes: ") + std::strerror(errno));
-    if (auto st = ctx.filter->apply(skel_); !st) return st;
-    auto& p = skel_->progs;
-    probe::choose_syscall_programs(
-        ctx.syscall_dispatch != nullptr,
-        {p.tp_enter_open, p.tp_enter_openat, p.tp_enter_openat2, p.tp_exit_open, p.tp_exit_openat,
-         p.tp_exit_openat2},
-        {p.sd_enter_open, p.sd_enter_openat, p.sd_enter_openat2, p.sd_exit_open});
-    // open(2) is absent on architectures that only have openat.
-    if (!tracepoint_exists("sys_enter_open")) {
-      bpf_program__set_autoload(p.tp_enter_open, false);
-      bpf_program__set_autoload(p.tp_exit_open, false);
-    }
-    if (!tracepoint_exists("sys_enter_openat2")) {
-      bpf_program__set_autoload(p.tp_enter_openat2, false);
-      bpf_program__set_autoload(p.tp_exit_openat2, false);
-    }
-    if (int err = open_bpf__load(skel_))
-      return make_error(std::string("cannot load the open probes: ") + std::strerror(-err));
-    if (int err = open_bpf__attach(skel_))
-      return make_error(std::string("cannot attach the open probes: ") + std::strerror(-err));
+    auto& f = probe::Features::get();
+    if (auto st = f.require(f.rdonly_cast && f.bpf_loop, "bpf_rdonly_cast and bpf_loop", "6.2");
+        !st)
+      return st;
+    if (!ctx.syscall_dispatch)
+      if (auto st = f.require(f.syscall_tracepoints, "syscall tracepoints", "2.6.33"); !st)
+        return st;
+    auto st = load(ctx, [&](open_bpf* s) -> Status {
+      auto& p = s->progs;
+      probe::choose_syscall_programs(
+          ctx.syscall_dispatch != nullptr,
+          {p.tp_enter_open, p.tp_enter_creat, p.tp_enter_openat, p.tp_enter_openat2, p.tp_exit_open,
+           p.tp_exit_creat, p.tp_exit_openat, p.tp_exit_openat2},
+          {p.sd_enter_open, p.sd_enter_creat, p.sd_enter_openat, p.sd_enter_openat2,
+           p.sd_exit_open});
+      // open(2) and creat(2) are absent on architectures that only have openat.
+      if (!ctx.syscall_dispatch) {
+        for (auto [name, enter, exit] :
+             {std::tuple{"sys_enter_open", p.tp_enter_open, p.tp_exit_open},
+              {"sys_enter_creat", p.tp_enter_creat, p.tp_exit_creat},
+              {"sys_enter_openat2", p.tp_enter_openat2, p.tp_exit_openat2}}) {
+          if (tracepoint_exists(name)) continue;
+          bpf_program__set_autoload(enter, false);
+          bpf_program__set_autoload(exit, false);
+        }
+      }
+      return Ok{};
+    });
+    if (!st) return st;
     using Side = probe::SyscallDispatch::Side;
+    auto& p = skel_->progs;
     return handlers_.install(ctx.syscall_dispatch,
                              {{Side::kEnter, SYSCALL_DISPATCH_OPEN, p.sd_enter_open},
+                              {Side::kEnter, SYSCALL_DISPATCH_CREAT, p.sd_enter_creat},
                               {Side::kEnter, SYSCALL_DISPATCH_OPENAT, p.sd_enter_openat},
                               {Side::kEnter, SYSCALL_DISPATCH_OPENAT2, p.sd_enter_openat2},
                               {Side::kExit, SYSCALL_DISPATCH_OPEN, p.sd_exit_open},
+                              {Side::kExit, SYSCALL_DISPATCH_CREAT, p.sd_exit_open},
                               {Side::kExit, SYSCALL_DISPATCH_OPENAT, p.sd_exit_open},
                               {Side::kExit, SYSCALL_DISPATCH_OPENAT2, p.sd_exit_open}});
   }
 
-  int ring_map_fd() const override { return skel_ ? bpf_map__fd(skel_->maps.events) : -1; }
-
   int handle_record(const void* data, size_t size) override {
     auto ev = decode_open_record(data, size, ctx_.mono_to_unix_ns);
-    if (!ev) {
-      ++decode_errors_;
-      return 0;
-    }
-    if (ctx_.options.open_skip_pseudo_fs && is_pseudo_fs_path(ev->path)) {
+    if (!count(ev)) return 0;
+    if (ctx_.options.open_skip_pseudo && is_pseudo_fs_path(ev->path)) {
       stats_.add_skipped();
       return 0;
     }
     stats_.add(*ev);
-    if (!first_ts_) first_ts_ = ev->ts_ns;
-    if (ctx_.out && ctx_.out->wants_events()) {  // the store's path too; nothing built for -q
-      uint64_t start = ctx_.start_unix_ns(first_ts_);
-      ctx_.out->emit(open_event_json(*ev), [&] { return format_open_line(*ev, start); });
-    }
+    families::emit(
+        ctx_.sink, ev->ts_ns, [&] { return open_row(*ev); },
+        [&](uint64_t start) { return format_open_line(*ev, start); });
     return 0;
   }
 
-  void tick() override {
-    if (!skel_) return;
-    kernel_dropped_ = probe::total_drops(skel_->maps.dropped);
-  }
-
+  void tick(int64_t /*now*/) override { read_drops(); }
   nlohmann::json summary_json() const override { return stats_.json(); }
   void print_summary(std::FILE* out) const override { stats_.print(out); }
-  uint64_t dropped() const override { return kernel_dropped_ + decode_errors_; }
   uint64_t events() const override { return stats_.opens(); }
 
  private:
-  FamilyContext ctx_;
-  open_bpf* skel_ = nullptr;
+  void release_links() override { handlers_.clear(); }
+
   probe::SyscallDispatch::Handlers handlers_;  // in the syscalls family's dispatch, if it runs
   OpenStats stats_;
-  uint64_t first_ts_ = 0;
-  uint64_t kernel_dropped_ = 0;
-  uint64_t decode_errors_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<ProbeFamily> make_open_family() { return std::make_unique<OpenFamily>(); }
+std::unique_ptr<Family> make_open_family() { return std::make_unique<OpenFamily>(); }
 
 }  // namespace scope::families

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "event/row.h"
+
 namespace scope::families {
 
 // "O_RDONLY|O_CLOEXEC"; bits without a name as one trailing hex value.
@@ -52,7 +54,11 @@ struct OpenEvent {
 // to be one.
 std::optional<OpenEvent> decode_open_record(const void* data, size_t size, int64_t mono_to_unix_ns);
 
-nlohmann::json open_event_json(const OpenEvent& e);
+// Its open_events row.
+event::EventRow open_row(const OpenEvent& e);
+// The JSON keys made from an open's columns for people: flags_str ("O_RDONLY|O_CLOEXEC") and,
+// for a failure, errno_name.
+void decorate_open_json(nlohmann::json& j);
 // "   0.001234 cat[55/55]                open    /etc/hostname O_RDONLY ret=3"
 std::string format_open_line(const OpenEvent& e, uint64_t trace_start_ns);
 

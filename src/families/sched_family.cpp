@@ -11,13 +11,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/clock.h"
 #include "common/text.h"
 #include "discover/proc_maps.h"
 #include "families/interval_deltas.h"
-#include "families/probe_family.h"
-#include "probe/drop_counters.h"
+#include "families/skeleton_family.h"
 #include "probe/hash_map_read.h"
-#include "probe/skeleton_links.h"
 #include "sched.skel.h"
 
 namespace scope::families {
@@ -203,29 +202,15 @@ void print_tables(std::FILE* out, const std::vector<ThreadStats>& threads, size_
 
 namespace {
 
-class SchedFamily final : public ProbeFamily {
+class SchedFamily final : public SkeletonFamily<sched_bpf> {
  public:
-  ~SchedFamily() override {
-    probe::destroy_links_in_parallel(skel_);
-    if (skel_) sched_bpf__destroy(skel_);
-  }
+  SchedFamily()
+      : SkeletonFamily("sched",
+                       {sched_bpf__open, sched_bpf__load, sched_bpf__attach, sched_bpf__destroy}) {}
 
-  std::string_view name() const override { return "sched"; }
+  Status start(const FamilyContext& ctx) override { return load(ctx, nullptr); }
 
-  Status start(const FamilyContext& ctx) override {
-    out_ = ctx.out;
-    skel_ = sched_bpf__open();
-    if (!skel_) return make_error("cannot open the sched BPF object: " + errno_text(errno));
-    if (auto st = ctx.filter->apply(skel_); !st) return make_error(st.error());
-    if (int err = sched_bpf__load(skel_))
-      return make_error("cannot load the sched BPF programs (" + errno_text(err) +
-                        "): needs root and a kernel with BTF");
-    if (int err = sched_bpf__attach(skel_))
-      return make_error("cannot attach the sched tracepoints: " + errno_text(err));
-    return Ok{};
-  }
-
-  void tick() override {
+  void tick(int64_t now_unix_ns) override {
     if (!skel_) return;
     int fd = bpf_map__fd(skel_->maps.threads);
     std::map<uint32_t, sched::ThreadStats> live;
@@ -248,55 +233,63 @@ class SchedFamily final : public ProbeFamily {
     }
     table_.set_live(std::move(live));
     uint64_t switches = 0;
-    for (const auto& s : table_.threads()) switches += s.switches;
-    switches_ = switches;
-    dropped_ = read_dropped();
+    for (const auto& t : table_.threads()) switches += t.switches;
+    events_ = switches;
+    read_drops();
+    if (ctx_.options.interval_rows) emit_intervals(now_unix_ns);
   }
 
-  void emit_interval_events(uint64_t ts_ns) override {
-    if (!out_ || !out_->wants_events()) return;
+  nlohmann::json summary_json() const override { return sched::summary_json(table_.threads()); }
+  void print_summary(std::FILE* out) const override { sched::print_tables(out, table_.threads()); }
+
+ private:
+  // The map goes with the skeleton: its threads' counters are kept as retired ones, to which a
+  // restart's new counters add.
+  void before_stop() override {
+    tick(unix_now_ns());
+    for (const auto& t : table_.threads())
+      if (t.tid)
+        for (uint32_t gone : table_.retire(t)) deltas_.forget(gone);
+    table_.set_live({});
+  }
+
+  void emit_intervals(int64_t ts_ns) {
+    if (!wants_events()) return;
+    static const auto& s = *event::schema_for("sched");
+    static const size_t switches = s.column("switches"), voluntary = s.column("voluntary"),
+                        involuntary = s.column("involuntary"), offcpu_ns = s.column("offcpu_ns"),
+                        runq_ns = s.column("runq_ns");
     for (const auto& t : table_.threads()) {
       if (!t.tid) continue;  // the folded "(exited)" row: its deltas went out before
       auto d =
           deltas_.update(t.tid, {t.switches, t.voluntary, t.involuntary, t.offcpu_ns, t.runq_ns});
       if (!d) continue;
-      out_->emit({{"event", "sched"},
-                  {"ts_ns", ts_ns},
-                  {"pid", t.pid},
-                  {"tid", t.tid},
-                  {"comm", t.comm},
-                  {"switches", (*d)[0]},
-                  {"voluntary", (*d)[1]},
-                  {"involuntary", (*d)[2]},
-                  {"offcpu_ns", (*d)[3]},
-                  {"runq_ns", (*d)[4]}},
-                 [] { return std::string(); });
+      families::emit(
+          ctx_.sink, static_cast<uint64_t>(ts_ns),
+          [&] {
+            auto row = event::make_row(s, ts_ns, t.pid, t.tid, t.comm);
+            row.values[switches] = static_cast<int64_t>((*d)[0]);
+            row.values[voluntary] = static_cast<int64_t>((*d)[1]);
+            row.values[involuntary] = static_cast<int64_t>((*d)[2]);
+            row.values[offcpu_ns] = static_cast<int64_t>((*d)[3]);
+            row.values[runq_ns] = static_cast<int64_t>((*d)[4]);
+            return row;
+          },
+          [](uint64_t) { return std::string(); });
     }
   }
 
-  nlohmann::json summary_json() const override { return sched::summary_json(table_.threads()); }
-  void print_summary(std::FILE* out) const override { sched::print_tables(out, table_.threads()); }
-  uint64_t dropped() const override { return dropped_; }
-  uint64_t events() const override { return switches_; }
-
- private:
   static void read_all(int fd, std::map<uint32_t, sched::ThreadStats>& out) {
     for (const auto& [tid, rec] : probe::read_hash_map<uint32_t, sched_thread>(fd))
       out[tid] = sched::from_record(tid, rec);
   }
 
-  uint64_t read_dropped() const { return probe::total_drops(skel_->maps.dropped); }
-
-  sched_bpf* skel_ = nullptr;
-  const EventOutput* out_ = nullptr;
   IntervalDeltas<5> deltas_;  // switches, voluntary, involuntary, offcpu_ns, runq_ns
   sched::SchedTable table_;
-  uint64_t switches_ = 0;
-  uint64_t dropped_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<ProbeFamily> make_sched_family() { return std::make_unique<SchedFamily>(); }
+std::unique_ptr<Family> make_sched_family() { return std::make_unique<SchedFamily>(); }
 
 }  // namespace scope::families

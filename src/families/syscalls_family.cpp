@@ -17,12 +17,11 @@
 #include <unordered_map>
 
 #include "bpf/shared/syscalls.h"
+#include "common/clock.h"
 #include "discover/proc_maps.h"
 #include "families/interval_deltas.h"
-#include "families/probe_family.h"
-#include "probe/drop_counters.h"
+#include "families/skeleton_family.h"
 #include "probe/hash_map_read.h"
-#include "probe/skeleton_links.h"
 #include "syscalls.skel.h"
 
 namespace scope::families {
@@ -268,84 +267,116 @@ std::string proc_comm(uint32_t tgid, uint32_t tid) {
   return s;
 }
 
-class SyscallsFamily final : public ProbeFamily {
+class SyscallsFamily final : public SkeletonFamily<syscalls_bpf> {
  public:
-  ~SyscallsFamily() override {
-    if (slots_ != MAP_FAILED) munmap(slots_, slots_len_);
-    probe::destroy_links_in_parallel(skel_);
-    if (skel_) syscalls_bpf__destroy(skel_);
-  }
-  std::string_view name() const override { return "syscalls"; }
+  SyscallsFamily()
+      : SkeletonFamily("syscalls", {syscalls_bpf__open, syscalls_bpf__load, syscalls_bpf__attach,
+                                    syscalls_bpf__destroy}) {}
+  ~SyscallsFamily() override { unmap_slots(); }
 
   Status start(const FamilyContext& ctx) override {
-    out_ = ctx.out;
-    skel_ = syscalls_bpf__open();
-    if (!skel_)
-      return make_error(std::string("cannot open the BPF object: ") + std::strerror(errno));
-    skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
-    if (auto st = ctx.filter->apply(skel_); !st) return st;
-    if (ctx.syscall_dispatch) {
-      skel_->rodata->dispatch_enabled = true;
-      auto st =
-          ctx.syscall_dispatch->reuse_in(skel_->maps.enter_handlers, skel_->maps.exit_handlers);
-      if (!st) return st;
-    }
-    if (int err = syscalls_bpf__load(skel_))
-      return make_error(std::string("cannot load the BPF programs: ") + std::strerror(-err));
+    auto& f = probe::Features::get();
+    if (auto st = f.require(f.rdonly_cast, "bpf_rdonly_cast", "6.2"); !st) return st;
+    auto st = load(
+        ctx,
+        [&](syscalls_bpf* s) -> Status {
+          s->rodata->self_tgid = static_cast<uint32_t>(getpid());
+          if (!ctx.syscall_dispatch) return Ok{};
+          s->rodata->dispatch_enabled = true;
+          return ctx.syscall_dispatch->reuse_in(s->maps.enter_handlers, s->maps.exit_handlers);
+        },
+        /*attach=*/false);
+    if (!st) return st;
     // The slots are read in place: 5 MiB a second through the bpf syscall would cost more.
     slots_len_ = SYSCALL_SLOTS * sizeof(syscall_slot);
     slots_ = mmap(nullptr, slots_len_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.slots), 0);
-    if (slots_ == MAP_FAILED)
-      return make_error(std::string("cannot map the syscall slots: ") + std::strerror(errno));
-    if (int err = syscalls_bpf__attach(skel_))
-      return make_error(std::string("cannot attach to raw_syscalls:sys_enter/sys_exit: ") +
-                        std::strerror(-err));
+    if (slots_ == MAP_FAILED) {
+      stop();
+      return make_error("cannot map the syscall slots: " + errno_text(errno));
+    }
+    if (int err = syscalls_bpf__attach(skel_)) {
+      stop();
+      return make_error("cannot attach to raw_syscalls:sys_enter/sys_exit: " + errno_text(err));
+    }
     return Ok{};
   }
 
-  void tick() override {
+  void tick(int64_t now_unix_ns) override {
     if (!skel_) return;
     read_stats();
     read_drops();
-  }
-
-  void emit_interval_events(uint64_t ts_ns) override {
-    if (!out_ || !out_->wants_events()) return;
-    for (const auto& r : rows_) {
-      if (!r.tid) continue;  // the folded "(exited)" rows: their deltas went out before
-      auto d = deltas_.update(uint64_t{r.tid} << 32 | r.nr, {r.count, r.errors, r.total_ns});
-      if (!d) continue;
-      out_->emit({{"event", "syscalls"},
-                  {"ts_ns", ts_ns},
-                  {"pid", r.tgid},
-                  {"tid", r.tid},
-                  {"comm", r.comm},
-                  {"name", syscalls::syscall_name(r.nr)},
-                  {"count", (*d)[0]},
-                  {"errors", (*d)[1]},
-                  {"total_ns", (*d)[2]}},
-                 [] { return std::string(); });
-    }
+    if (ctx_.options.interval_rows) emit_intervals(now_unix_ns);
   }
 
   nlohmann::json summary_json() const override {
-    return syscalls::summary_json(syscalls::by_syscall(rows_));
+    return syscalls::summary_json(syscalls::by_syscall(all_rows()));
   }
 
   void print_summary(std::FILE* out) const override {
-    auto totals = syscalls::by_syscall(rows_);
+    auto rows = all_rows();
+    auto totals = syscalls::by_syscall(rows);
     std::fprintf(out,
                  "Syscalls (time from entry to exit, blocking included; estimated from a "
                  "sample of the calls, counts exact)\n%s",
                  syscalls::format_syscall_table(totals).c_str());
     std::fprintf(out, "\nSyscalls by process\n%s",
-                 syscalls::format_process_table(syscalls::by_process(rows_)).c_str());
+                 syscalls::format_process_table(syscalls::by_process(rows)).c_str());
   }
 
-  uint64_t dropped() const override { return dropped_; }
-  uint64_t events() const override { return counted_; }
+  uint64_t events() const override { return counted_ + carried_count_; }
 
  private:
+  // The last counters before the kernel's maps go: kept (and the interval rows out) for the
+  // summary of a family that starts again with fresh maps.
+  void before_stop() override {
+    tick(unix_now_ns());
+    for (const auto& r : rows_)
+      if (r.tid) carried_.push_back(r);  // folded rows stay in exited_
+    carried_count_ += counted_;
+    for (const auto& r : exited_) carried_count_ -= r.count;
+    rows_.clear();
+    retired_.clear();
+    counted_ = 0;
+    monotonic_ = {};
+    deltas_ = {};
+    unmap_slots();
+  }
+
+  std::vector<syscalls::Row> all_rows() const {
+    std::vector<syscalls::Row> rows = rows_;
+    rows.insert(rows.end(), carried_.begin(), carried_.end());
+    if (rows_.empty()) rows.insert(rows.end(), exited_.begin(), exited_.end());
+    return rows;
+  }
+
+  void unmap_slots() {
+    if (slots_ != MAP_FAILED) munmap(slots_, slots_len_);
+    slots_ = MAP_FAILED;
+  }
+
+  void emit_intervals(int64_t ts_ns) {
+    if (!wants_events()) return;
+    static const auto& s = *event::schema_for("syscalls");
+    static const size_t name = s.column("name"), count = s.column("count"),
+                        errors = s.column("errors"), total_ns = s.column("total_ns");
+    for (const auto& r : rows_) {
+      if (!r.tid) continue;  // the folded "(exited)" rows: their deltas went out before
+      auto d = deltas_.update(uint64_t{r.tid} << 32 | r.nr, {r.count, r.errors, r.total_ns});
+      if (!d) continue;
+      families::emit(
+          ctx_.sink, static_cast<uint64_t>(ts_ns),
+          [&] {
+            auto row = event::make_row(s, ts_ns, r.tgid, r.tid, r.comm);
+            row.values[name] = std::string(syscalls::syscall_name(r.nr));
+            row.values[count] = static_cast<int64_t>((*d)[0]);
+            row.values[errors] = static_cast<int64_t>((*d)[1]);
+            row.values[total_ns] = static_cast<int64_t>((*d)[2]);
+            return row;
+          },
+          [](uint64_t) { return std::string(); });
+    }
+  }
+
   static syscalls::Row row_of(const syscall_key& k, const syscall_stats& v) {
     syscalls::Row r;
     r.tgid = k.tgid;
@@ -444,10 +475,6 @@ class SyscallsFamily final : public ProbeFamily {
     counted_ = counted;
   }
 
-  void read_drops() { dropped_ = probe::total_drops(skel_->maps.dropped); }
-
-  syscalls_bpf* skel_ = nullptr;
-  const EventOutput* out_ = nullptr;
   IntervalDeltas<3> deltas_;  // count, errors, total_ns
   void* slots_ = MAP_FAILED;  // `slots`, mapped read-only
   size_t slots_len_ = 0;
@@ -458,11 +485,12 @@ class SyscallsFamily final : public ProbeFamily {
   std::vector<syscalls::Row> exited_;             // older ones, folded per syscall (pid 0)
   std::unordered_map<uint64_t, std::string> comms_;
   uint64_t counted_ = 0;
-  uint64_t dropped_ = 0;
+  std::vector<syscalls::Row> carried_;  // rows of the runs before a restart
+  uint64_t carried_count_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<ProbeFamily> make_syscalls_family() { return std::make_unique<SyscallsFamily>(); }
+std::unique_ptr<Family> make_syscalls_family() { return std::make_unique<SyscallsFamily>(); }
 
 }  // namespace scope::families

@@ -26,7 +26,8 @@ Result<uint64_t> cgroup_id_of(const std::string& path) {
   std::string full = path.rfind(root + "/", 0) == 0 || path == root ? path : root + "/" + rel;
   struct stat st {};
   if (::stat(full.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    return make_error("no cgroup " + full + ": " + std::strerror(errno ? errno : ENOTDIR));
+    return make_error(Errc::kNotFound,
+                      "no cgroup " + full + ": " + std::strerror(errno ? errno : ENOTDIR));
   return static_cast<uint64_t>(st.st_ino);
 }
 
@@ -43,8 +44,9 @@ Result<std::unique_ptr<TargetFilter>> TargetFilter::open(const TargetFilterOptio
   std::strncpy(const_cast<char*>(ro->targ_comm), f->options_.comm.c_str(), 15);
   ro->targ_cgroup = f->options_.cgroup_id;
   if (int err = targets_bpf__load(f->skel_))
-    return make_error(std::string("cannot load the targets BPF programs (") + std::strerror(-err) +
-                      "): scope needs root or CAP_BPF+CAP_PERFMON and a kernel with BTF");
+    return make_error(err == -EPERM || err == -EACCES ? Errc::kNotRoot : Errc::kFailed,
+                      std::string("cannot load the targets BPF programs (") + std::strerror(-err) +
+                          "): scope needs root or CAP_BPF+CAP_PERFMON and a kernel with BTF");
   bpf_program* progs[3] = {f->skel_->progs.targets_fork, f->skel_->progs.targets_exec,
                            f->skel_->progs.targets_free};
   for (int i = 0; i < 3; ++i) {
@@ -69,6 +71,18 @@ Status TargetFilter::add(uint32_t tgid, uint32_t flags) {
                            BPF_ANY) != 0)
     return make_error("cannot add pid " + std::to_string(tgid) + " to the filter");
   return Ok{};
+}
+
+std::vector<uint32_t> TargetFilter::traced_pids() const {
+  std::vector<uint32_t> out;
+  uint32_t key = 0, next = 0;
+  const uint32_t* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.traced, prev, &next, sizeof(next)) == 0) {
+    out.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return out;
 }
 
 void TargetFilter::remove(uint32_t tgid) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -21,6 +22,7 @@ namespace scope::probe {
 // Traced-tgid flags, as in bpf/include/scope_filter.bpf.h.
 inline constexpr uint32_t kTracedOn = 1;
 inline constexpr uint32_t kTracedHold = 2;
+inline constexpr uint32_t kTracedAfterExec = 4;  // scope's launcher: traced from its exec on
 
 struct TargetFilterOptions {
   bool enabled = false;    // trace only added pids (and comm/cgroup matches)
@@ -45,6 +47,8 @@ class TargetFilter {
   int map_fd() const;
   Status add(uint32_t tgid, uint32_t flags);
   void remove(uint32_t tgid);
+  // The tgids in the map now (added, inherited or matched), alive or not yet freed.
+  std::vector<uint32_t> traced_pids() const;
 
   // Writes the filter into a skeleton's .rodata and points its `traced` map at
   // the shared one; call between open and load.

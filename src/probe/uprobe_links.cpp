@@ -3,12 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstddef>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -47,16 +44,6 @@ void close_all(std::vector<int> fds) {
 
 }  // namespace
 
-bool kernel_has_uprobe_multi() {
-  const char* off = std::getenv("SCOPE_NO_UPROBE_MULTI");
-  if (off && *off && std::strcmp(off, "0") != 0) return false;
-  utsname u{};
-  if (uname(&u) != 0) return false;
-  int major = 0, minor = 0;
-  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
-  return major > 6 || (major == 6 && minor >= 6);
-}
-
 void set_uprobe_multi(const std::vector<bpf_program*>& progs) {
   for (bpf_program* prog : progs)
     bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kBpfTraceUprobeMulti));
@@ -70,20 +57,16 @@ UprobeLinks::~UprobeLinks() {
     for (bpf_link* link : links) bpf_link__destroy(link);
 }
 
-Result<int> UprobeLinks::attach_multi(bpf_program* prog, const std::string& path,
-                                      const std::vector<ProbePoint>& points, bool retprobe) {
-  std::vector<uint64_t> offsets, cookies;
-  for (const auto& p : points) {
-    offsets.push_back(p.offset);
-    cookies.push_back(p.call);
-  }
+Result<int> create_uprobe_multi_link(int prog_fd, const std::string& path,
+                                     const std::vector<uint64_t>& offsets,
+                                     const std::vector<uint64_t>& cookies, bool retprobe) {
   UprobeMultiAttr attr{};
-  attr.prog_fd = static_cast<uint32_t>(bpf_program__fd(prog));
+  attr.prog_fd = static_cast<uint32_t>(prog_fd);
   attr.attach_type = kBpfTraceUprobeMulti;
   attr.path = reinterpret_cast<uint64_t>(path.c_str());
   attr.offsets = reinterpret_cast<uint64_t>(offsets.data());
   attr.cookies = reinterpret_cast<uint64_t>(cookies.data());
-  attr.cnt = static_cast<uint32_t>(points.size());
+  attr.cnt = static_cast<uint32_t>(offsets.size());
   attr.multi_flags = retprobe ? kBpfFUprobeMultiReturn : 0;
   long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
   if (fd < 0) return make_error("cannot attach uprobes to " + path + ": " + errno_text(errno));
@@ -100,7 +83,13 @@ Result<size_t> UprobeLinks::attach(const std::string& group, const std::string& 
     std::vector<int> fds;
     for (bpf_program* prog : {ret, entry}) {
       if (!prog) continue;
-      auto fd = attach_multi(prog, path, points, prog == ret);
+      std::vector<uint64_t> offsets, cookies;
+      for (const auto& p : points) {
+        offsets.push_back(p.offset);
+        cookies.push_back(p.call);
+      }
+      auto fd =
+          create_uprobe_multi_link(bpf_program__fd(prog), path, offsets, cookies, prog == ret);
       if (!fd) {
         close_all(std::move(fds));
         return make_error(fd.error());
@@ -150,13 +139,6 @@ void UprobeLinks::detach(const std::string& group) {
   if (it == links_.end()) return;
   for (bpf_link* link : it->second) bpf_link__destroy(link);
   links_.erase(it);
-}
-
-size_t UprobeLinks::link_count() const {
-  size_t n = 0;
-  for (const auto& [group, links] : links_) n += links.size();
-  for (const auto& [group, links] : multi_links_) n += links.size();
-  return n;
 }
 
 }  // namespace scope::probe

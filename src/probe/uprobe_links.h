@@ -27,12 +27,15 @@ struct ProbePoint {
 // running kernel's UAPI (include/uapi/linux/bpf.h, 6.6+).
 inline constexpr uint32_t kBpfTraceUprobeMulti = 48;
 
-// Whether this kernel has uprobe_multi links (6.6+); SCOPE_NO_UPROBE_MULTI=1 turns them off.
-bool kernel_has_uprobe_multi();
-
 // Gives `progs` the uprobe_multi attach type; call between open and load, and
-// only when kernel_has_uprobe_multi().
+// only when Features::get().uprobe_multi.
 void set_uprobe_multi(const std::vector<bpf_program*>& progs);
+
+// A uprobe_multi link of program `prog_fd` on `offsets` of the file at `path`, each with its
+// cookie; its fd.
+Result<int> create_uprobe_multi_link(int prog_fd, const std::string& path,
+                                     const std::vector<uint64_t>& offsets,
+                                     const std::vector<uint64_t>& cookies, bool retprobe);
 
 class UprobeLinks {
  public:
@@ -54,14 +57,9 @@ class UprobeLinks {
   bool attached(const std::string& group) const {
     return links_.count(group) != 0 || multi_links_.count(group) != 0;
   }
-  // Links owned by the caller's skeleton (tracepoints) can be kept here too.
-  void keep(const std::string& group, bpf_link* link) { links_[group].push_back(link); }
   bool multi() const { return multi_; }
-  size_t link_count() const;
 
  private:
-  Result<int> attach_multi(bpf_program* prog, const std::string& path,
-                           const std::vector<ProbePoint>& points, bool retprobe);
   bool multi_ = false;
   std::map<std::string, std::vector<bpf_link*>> links_;
   std::map<std::string, std::vector<int>> multi_links_;  // uprobe_multi link fds

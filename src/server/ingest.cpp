@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "agent/sequence.h"
+#include "common/host.h"
 #include "event/batch.h"
 
 namespace scope::server {
@@ -12,7 +12,7 @@ Ingest::Ingest(IngestOptions options, store::Store& store, metrics::Registry& r)
       store_(store),
       redis_(options_.redis, std::max(5000, options_.block_ms + 3000)),
       consumer_(redis_, {options_.stream, options_.group,
-                         options_.consumer.empty() ? agent::host_name() : options_.consumer}),
+                         options_.consumer.empty() ? host_name() : options_.consumer}),
       pm_(r),
       m_dup_batches_(r.counter("scope_batches_duplicate_total", "Batches the store already had")),
       m_claimed_(r.counter("scope_entries_claimed_total",

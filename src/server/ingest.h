@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/pipeline_metrics.h"
 #include "export/metrics.h"
+#include "export/pipeline_metrics.h"
 #include "store/store.h"
 #include "transport/redis_stream.h"
 
@@ -68,7 +68,7 @@ class Ingest {
   std::atomic<uint64_t> batches_{0}, received_{0}, stored_{0}, dup_batches_{0}, dup_events_{0},
       corrupt_{0}, rejected_batches_{0}, rejected_events_{0}, claimed_{0}, trimmed_{0};
 
-  agent::PipelineMetrics pm_;
+  metrics::PipelineMetrics pm_;
   metrics::Counter& m_dup_batches_;
   metrics::Counter& m_claimed_;
   metrics::Counter& m_trimmed_;

@@ -43,11 +43,14 @@ std::string node_binary() {
   return "node";
 }
 
-// The JSON line a fixture program printed (it shares scope's stdout): the
-// one event without an "event" key.
+// The JSON line a fixture program printed (under --json its stdout goes to scope's stderr): the
+// one JSON object there.
 nlohmann::json program_report(const Trace& t) {
-  for (const auto& e : t.events)
-    if (!e.contains("event")) return e;
+  for (const auto& line : t.other_lines) {
+    if (line.empty() || line[0] != '{') continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && !j.contains("event")) return j;
+  }
   return nullptr;
 }
 

@@ -142,10 +142,11 @@ class Process {
     }
   }
 
-  // Waits until `needle` appears in stdout (true) or the deadline passes.
-  bool wait_for_output(const std::string& needle, double timeout_s) {
+  // Waits until `needle` appears in stdout (or stderr, with `in_stderr`) (true) or the deadline
+  // passes.
+  bool wait_for_output(const std::string& needle, double timeout_s, bool in_stderr = false) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-    while (res_.out.find(needle) == std::string::npos) {
+    while ((in_stderr ? res_.err : res_.out).find(needle) == std::string::npos) {
       if (std::chrono::steady_clock::now() > deadline) return false;
       if (out_fd_ < 0 && err_fd_ < 0) return false;
       pump(50);
@@ -216,7 +217,7 @@ inline std::vector<std::string> lines_of(const std::string& text) {
 }
 
 // scope's --json output, split into events and the summary; lines the traced
-// program printed itself (it shares scope's stdout) are kept apart.
+// program printed itself (under --json its stdout goes to scope's stderr) are kept apart.
 struct Trace {
   std::vector<nlohmann::json> events;
   nlohmann::json summary;
@@ -267,6 +268,7 @@ inline Trace parse_trace(RunResult r) {
     else
       t.events.push_back(std::move(j));
   }
+  for (const auto& line : lines_of(r.err)) t.other_lines.push_back(line);
   t.run = std::move(r);
   return t;
 }

@@ -107,7 +107,7 @@ TEST(TraceAttach, CleanDetach) {
   Process scope;
   ASSERT_TRUE(
       scope.start({kScope, "trace", "--json", "--quiet", "--", kDemo, "--loop", "--threads", "1"}));
-  ASSERT_TRUE(scope.wait_for_output("ready ", 30)) << scope.err();
+  ASSERT_TRUE(scope.wait_for_output("ready ", 30, /*in_stderr=*/true)) << scope.err();
   auto live = uprobes_under(kLib);
   std::string all;
   for (const auto& l : live) all += l + "\n";

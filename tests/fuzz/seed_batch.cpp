@@ -8,6 +8,7 @@
 #include <string>
 
 #include "event/batch.h"
+#include "families/cuda_output.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -25,9 +26,11 @@ int main(int argc, char** argv) {
       e.call = CALL_cudaMalloc;
       e.op = i % 2 ? CUDA_OP_ALLOC : CUDA_OP_LAUNCH;
       e.kernel = "k";
-      b.events.push_back(event::row_from_cuda(e));
-      b.events.push_back(*event::row_from_json(
-          nlohmann::json{{"event", "open"}, {"pid", 2}, {"path", "/x"}, {"ret", -2}}));
+      b.events.push_back(cuda_row(e));
+      auto open = event::make_row(*event::schema_for("open"), 0, 2, 0, "");
+      event::set_column(open, "path", std::string("/x"));
+      event::set_column(open, "ret", int64_t{-2});
+      b.events.push_back(std::move(open));
     }
     std::string bytes = event::encode_batch(b);
     std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(n), std::ios::binary) << bytes;

@@ -4,6 +4,7 @@
 #ifdef SCOPE_WITH_POSTGRES
 #include "store/postgres/postgres_store.h"
 
+#include "families/cuda_output.h"
 #include "fleet_helpers.h"
 
 namespace scope::fleettest {
@@ -31,7 +32,7 @@ event::Batch launches(uint64_t first_seq, size_t n, int64_t ts0) {
     e.call = CALL_cuLaunchKernel;
     e.op = CUDA_OP_LAUNCH;
     e.kernel = "k\n\xff";  // a newline and invalid UTF-8
-    b.events.push_back(event::row_from_cuda(e));
+    b.events.push_back(cuda_row(e));
   }
   return b;
 }

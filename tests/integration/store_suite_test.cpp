@@ -13,6 +13,8 @@
 #ifdef SCOPE_WITH_POSTGRES
 #include "store/postgres/postgres_store.h"
 #endif
+#include "families/cuda_output.h"
+#include "families/open_family.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace scope::store::testing {
@@ -77,7 +79,7 @@ event::Batch launches(const std::string& node, uint64_t first_seq, size_t n, int
     e.op = CUDA_OP_LAUNCH;
     e.kernel = i % 2 ? "kernel_a" : "kernel_b";
     e.grid = {1, 2, 3};
-    b.events.push_back(event::row_from_cuda(e));
+    b.events.push_back(cuda_row(e));
   }
   return b;
 }
@@ -147,16 +149,15 @@ TEST_P(StoreSuite, ColumnsFollowTheVocabulary) {
   alloc.bytes = 4096;
   alloc.ret = 0;
   alloc.duration_ns = 1234;
-  b.events.push_back(event::row_from_cuda(alloc));
-  b.events.push_back(*event::row_from_json(nlohmann::json{{"event", "open"},
-                                                          {"ts_ns", 6},
-                                                          {"pid", 9},
-                                                          {"tid", 9},
-                                                          {"comm", "demo"},
-                                                          {"call", "openat"},
-                                                          {"path", "/etc/hosts"},
-                                                          {"flags", 0},
-                                                          {"ret", -2}}));
+  b.events.push_back(cuda_row(alloc));
+  families::OpenEvent open;
+  open.ts_ns = 6;
+  open.pid = open.tid = 9;
+  open.comm = "demo";
+  open.call = "openat";
+  open.path = "/etc/hosts";
+  open.ret = -2;
+  b.events.push_back(families::open_row(open));
   ASSERT_TRUE(store_->write(b));
   auto r = store_->query(
       "SELECT call, op, ptr, bytes, duration_ns, ret, kernel FROM cuda_events WHERE pid = 9", {});

@@ -6,6 +6,8 @@
 #include <random>
 
 #include "event/row.h"
+#include "families/cuda_output.h"
+#include "families/exec_family.h"
 
 namespace scope::event {
 namespace {
@@ -27,16 +29,16 @@ Batch sample_batch(size_t n) {
     e.grid = {1024, 1, 1};
     e.block = {256, 1, 1};
     e.stream = 0x7f00;
-    b.events.push_back(row_from_cuda(e));
+    b.events.push_back(cuda_row(e));
   }
-  auto exec = row_from_json(nlohmann::json{{"event", "exec"},
-                                           {"ts_ns", 5},
-                                           {"pid", 1},
-                                           {"tid", 1},
-                                           {"comm", "sh"},
-                                           {"argv", {"sh", "-c", "echo 'a b'"}},
-                                           {"ret", -2}});
-  b.events.push_back(*exec);
+  families::ExecEvent exec;
+  exec.ts_ns = 5;
+  exec.pid = exec.tid = 1;
+  exec.comm = "sh";
+  exec.filename = "/bin/sh";
+  exec.argv = {"sh", "-c", "echo 'a b'"};
+  exec.ret = -2;
+  b.events.push_back(families::exec_row(exec));
   return b;
 }
 
@@ -63,19 +65,30 @@ TEST(Batch, CudaRowCarriesTheVocabulary) {
   EXPECT_TRUE(std::holds_alternative<std::monostate>(row.values[s.column_index("ptr")]));
 }
 
-TEST(Batch, JsonRowsMapExitsAndArrays) {
-  auto exit = row_from_json(
-      nlohmann::json{{"event", "exit"}, {"pid", 7}, {"exit_code", 3}, {"lifetime_ns", 99}});
-  ASSERT_TRUE(exit);
+TEST(Batch, ExecRowsHoldExitsAndArrays) {
+  families::ExitEvent e;
+  e.pid = 7;
+  e.raw_status = 3 << 8;
+  e.lifetime_ns = 99;
+  auto exit = families::exit_row(e);
   const auto& s = *schema_for("exec");
-  EXPECT_EQ(exit->family, s.id);
-  EXPECT_EQ(std::get<std::string>(exit->values[s.column_index("call")]), "exit");
-  EXPECT_EQ(std::get<int64_t>(exit->values[s.column_index("exit_code")]), 3);
+  EXPECT_EQ(exit.family, s.id);
+  EXPECT_EQ(std::get<std::string>(column_value(exit, "call")), "exit");
+  EXPECT_EQ(std::get<int64_t>(column_value(exit, "exit_code")), 3);
+  EXPECT_EQ(row_json(exit)["event"], "exit");
   auto exec = sample_batch(0).events[0];
-  EXPECT_EQ(std::get<std::string>(exec.values[s.column_index("argv")]),
-            R"(["sh","-c","echo 'a b'"])");
-  EXPECT_FALSE(row_from_json(nlohmann::json{{"event", "nope"}}));
-  EXPECT_FALSE(row_from_json(nlohmann::json::array()));
+  EXPECT_EQ(std::get<std::string>(column_value(exec, "argv")), R"(["sh","-c","echo 'a b'"])");
+  EXPECT_EQ(row_json(exec)["argv"], nlohmann::json({"sh", "-c", "echo 'a b'"}));
+}
+
+TEST(Batch, AnOlderAgentsShorterRowsGetNullColumns) {
+  Batch b = sample_batch(1);
+  b.events[0].values.resize(b.events[0].values.size() - 2);  // columns appended since
+  auto d = decode_batch(encode_batch(b));
+  ASSERT_TRUE(d) << d.error();
+  EXPECT_EQ(d->events[0].values.size(), schema_for("cuda")->columns.size());
+  b.events[0].values.resize(schema_for("cuda")->columns.size() + 1);  // a newer agent's
+  EXPECT_FALSE(decode_batch(encode_batch(b)));
 }
 
 TEST(Batch, RejectsUnknownVersionBadMagicAndTruncation) {

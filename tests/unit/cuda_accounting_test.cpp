@@ -1,4 +1,4 @@
-#include "agent/cuda_accounting.h"
+#include "families/cuda_accounting.h"
 
 #include <gtest/gtest.h>
 

@@ -86,9 +86,6 @@ TEST(CudaDecode, RecordTypeChecksSize) {
   EXPECT_EQ(cuda_record_type(&rec, 2), std::nullopt);
   uint32_t bogus[4] = {77, 0, 0, 0};
   EXPECT_EQ(cuda_record_type(bogus, sizeof(bogus)), std::nullopt);
-  loader_event le{};
-  le.record = REC_LOADER;
-  EXPECT_EQ(cuda_record_type(&le, sizeof(le)), std::optional<uint32_t>(REC_LOADER));
   std::vector<char> name(sizeof(cuda_name_event));
   uint32_t t = REC_NAME;
   std::memcpy(name.data(), &t, sizeof(t));

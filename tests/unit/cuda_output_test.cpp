@@ -1,4 +1,4 @@
-#include "cli/cuda_output.h"
+#include "families/cuda_output.h"
 
 #include <gtest/gtest.h>
 
@@ -73,8 +73,11 @@ TEST(CudaFormat, Helpers) {
   EXPECT_EQ(cuda_bytes(5ULL << 30), "5.00 GiB");
 }
 
+// The JSON of an event: the JSON of its row.
+nlohmann::json json_of(const CudaEvent& e) { return event::row_json(cuda_row(e)); }
+
 TEST(CudaEventJson, Launch) {
-  nlohmann::json j = cuda_event_json(LaunchEvent());
+  nlohmann::json j = json_of(LaunchEvent());
   EXPECT_EQ(j["event"], "cuda");
   EXPECT_EQ(j["ts_ns"], kStart + 12'345'678'000ULL);
   EXPECT_EQ(j["pid"], 1234);
@@ -97,8 +100,8 @@ TEST(CudaEventJson, LaunchWithoutName) {
   CudaEvent e = LaunchEvent();
   e.kernel.clear();
   e.ret = 0;
-  nlohmann::json j = cuda_event_json(e);
-  EXPECT_TRUE(j["kernel"].is_null());
+  nlohmann::json j = json_of(e);
+  EXPECT_FALSE(j.contains("kernel"));
   EXPECT_EQ(j["ret"], 0);
 }
 
@@ -108,7 +111,7 @@ TEST(CudaEventJson, Alloc) {
   e.ptr = 0x7f1200000000;
   e.duration_ns = 52'100;
   e.ret = 0;
-  nlohmann::json j = cuda_event_json(e);
+  nlohmann::json j = json_of(e);
   EXPECT_EQ(j["op"], "alloc");
   EXPECT_EQ(j["bytes"], 1048576);
   EXPECT_EQ(j["ptr"], "0x7f1200000000");
@@ -121,7 +124,7 @@ TEST(CudaEventJson, Alloc) {
   e.ret = 2;
   e.mem = CUDA_MEM_HOST;
   e.call = CALL_cudaMallocHost;
-  j = cuda_event_json(e);
+  j = json_of(e);
   EXPECT_EQ(j["ret"], 2);
   EXPECT_EQ(j["mem"], "host");
   EXPECT_EQ(j["call"], "cudaMallocHost");
@@ -130,14 +133,14 @@ TEST(CudaEventJson, Alloc) {
 TEST(CudaEventJson, Free) {
   CudaEvent e = Base(CALL_cuMemFree_v2, CUDA_OP_FREE);
   e.ptr = 0xabc;
-  nlohmann::json j = cuda_event_json(e);
+  nlohmann::json j = json_of(e);
   EXPECT_EQ(j["ptr"], "0xabc");
   EXPECT_EQ(j["mem"], "device");
   EXPECT_FALSE(j.contains("duration_ns"));
   EXPECT_FALSE(j.contains("ret"));
   EXPECT_FALSE(j.contains("bytes"));
   e.duration_ns = 9;
-  EXPECT_EQ(cuda_event_json(e)["duration_ns"], 9);
+  EXPECT_EQ(json_of(e)["duration_ns"], 9);
 }
 
 TEST(CudaEventJson, Memcpy) {
@@ -145,28 +148,28 @@ TEST(CudaEventJson, Memcpy) {
   e.bytes = 4096;
   e.kind = CUDA_COPY_HTOD;
   e.async = true;
-  nlohmann::json j = cuda_event_json(e);
+  nlohmann::json j = json_of(e);
   EXPECT_EQ(j["bytes"], 4096);
   EXPECT_EQ(j["kind"], "htod");
   EXPECT_EQ(j["async"], true);
   EXPECT_FALSE(j.contains("duration_ns"));
   EXPECT_FALSE(j.contains("ptr"));
   e.duration_ns = 3200;
-  EXPECT_EQ(cuda_event_json(e)["duration_ns"], 3200);
+  EXPECT_EQ(json_of(e)["duration_ns"], 3200);
 }
 
 TEST(CudaEventJson, MemsetSyncGraph) {
   CudaEvent m = Base(CALL_cudaMemset, CUDA_OP_MEMSET);
   m.bytes = 64;
   m.ptr = 0x10;
-  nlohmann::json j = cuda_event_json(m);
+  nlohmann::json j = json_of(m);
   EXPECT_EQ(j["bytes"], 64);
   EXPECT_EQ(j["ptr"], "0x10");
   EXPECT_EQ(j["async"], false);
 
   CudaEvent s = Base(CALL_cudaDeviceSynchronize, CUDA_OP_SYNC);
   s.duration_ns = 2'100'000;
-  j = cuda_event_json(s);
+  j = json_of(s);
   EXPECT_EQ(j["op"], "sync");
   EXPECT_EQ(j["duration_ns"], 2'100'000);
   EXPECT_EQ(j.size(), 8u);
@@ -174,7 +177,7 @@ TEST(CudaEventJson, MemsetSyncGraph) {
   CudaEvent g = Base(CALL_cudaGraphLaunch, CUDA_OP_GRAPH_LAUNCH);
   g.handle = 0xfeed;
   g.stream = 0x77;
-  j = cuda_event_json(g);
+  j = json_of(g);
   EXPECT_EQ(j["op"], "graph_launch");
   EXPECT_EQ(j["handle"], "0xfeed");
   EXPECT_EQ(j["stream"], "0x77");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/text.h"
+#include "families/family.h"
 
 namespace scope::families {
 namespace {
@@ -69,7 +70,7 @@ TEST(ExecFamilyDecode, FlagsAndEmptyArgv) {
   EXPECT_TRUE(e->argv_truncated);
   EXPECT_TRUE(e->execveat);
   EXPECT_EQ(e->ret, -2);
-  auto j = exec_event_json(*e);
+  auto j = families::event_json(exec_row(*e));
   EXPECT_EQ(j["call"], "execveat");
   EXPECT_EQ(j["argv_truncated"], true);
   EXPECT_EQ(j["argv"], nlohmann::json::array());
@@ -126,7 +127,7 @@ TEST(ExecFamilyDecode, ExitRecord) {
   EXPECT_EQ(e->exit_code(), 3);
   EXPECT_EQ(e->signal(), 0);
   EXPECT_EQ(e->ts_ns, 110u);
-  auto j = exit_event_json(*e);
+  auto j = families::event_json(exit_row(*e));
   EXPECT_EQ(j["event"], "exit");
   EXPECT_EQ(j["exit_code"], 3);
   EXPECT_EQ(j["lifetime_ns"], 2'500'000);
@@ -137,7 +138,7 @@ TEST(ExecFamilyDecode, ExitRecord) {
   h.exit_code = 0x80 | 11;  // SIGSEGV, core dumped
   e = decode_exit_record(&h, sizeof h, 0);
   ASSERT_TRUE(e);
-  j = exit_event_json(*e);
+  j = families::event_json(exit_row(*e));
   EXPECT_EQ(j["signal"], 11);
   EXPECT_EQ(j["core_dumped"], true);
   EXPECT_EQ(j["exit_code"], 0);
@@ -174,7 +175,7 @@ TEST(ExecFamilyFormat, Json) {
   auto rec = exec_record("/bin/echo", {"/bin/echo", "a b"}, -13);
   auto e = decode_exec_record(rec.data(), rec.size(), 0);
   ASSERT_TRUE(e);
-  auto j = exec_event_json(*e);
+  auto j = families::event_json(exec_row(*e));
   EXPECT_EQ(j["event"], "exec");
   EXPECT_EQ(j["pid"], 100);
   EXPECT_EQ(j["tid"], 101);

@@ -1,8 +1,8 @@
-#include "agent/kernel_names.h"
+#include "families/kernel_names.h"
 
 #include <gtest/gtest.h>
 
-namespace scope::agent {
+namespace scope::families {
 namespace {
 
 TEST(KernelFromDeviceStub, TakesTheKernelOutOfNvccsStubName) {
@@ -50,4 +50,4 @@ TEST(KernelNames, UnnamedLaunchesNamedLaterAcrossExit) {
 }
 
 }  // namespace
-}  // namespace scope::agent
+}  // namespace scope::families

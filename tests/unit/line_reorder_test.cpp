@@ -1,11 +1,11 @@
-#include "cli/line_reorder.h"
+#include "session/line_reorder.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace scope::cli {
+namespace scope::session {
 namespace {
 
 std::vector<std::string> take(LineReorder& r, uint64_t now) {
@@ -42,4 +42,4 @@ TEST(LineReorder, UntimedLinesAndTheEnd) {
 }
 
 }  // namespace
-}  // namespace scope::cli
+}  // namespace scope::session

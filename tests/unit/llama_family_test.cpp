@@ -120,7 +120,7 @@ TEST(LlamaFamily, DecodesShortAndLongRecords) {
   load.handle = 0x1234;
   auto l = llama::decode(&load, sizeof load);
   ASSERT_TRUE(l);
-  auto j = llama::event_json(*l, llama::Phase::kNone, 0);
+  auto j = event::row_json(llama::row(*l, llama::Phase::kNone, 0));
   EXPECT_EQ(j["event"], "llama");
   EXPECT_EQ(j["call"], "llama_model_load_from_file");
   EXPECT_EQ(j["op"], "model_load");
@@ -130,7 +130,7 @@ TEST(LlamaFamily, DecodesShortAndLongRecords) {
 
 TEST(LlamaFamily, EventJsonAndHumanLine) {
   llama_event e = decode_ev(5, 0xfeed, 37, 2'000'000'000, 1'500'000);
-  auto j = llama::event_json(e, llama::Phase::kPrompt, 1000);
+  auto j = event::row_json(llama::row(e, llama::Phase::kPrompt, 1000));
   EXPECT_EQ(j["call"], "llama_decode");
   EXPECT_EQ(j["op"], "decode");
   EXPECT_EQ(j["tokens"], 37);
@@ -142,7 +142,7 @@ TEST(LlamaFamily, EventJsonAndHumanLine) {
   EXPECT_NE(line.find("1.000000 runner[5/5]"), std::string::npos) << line;
   EXPECT_NE(line.find("prompt     tokens=37 1.50ms"), std::string::npos) << line;
   llama_event c = create_ev(5, 0x77);
-  auto cj = llama::event_json(c, llama::Phase::kNone, 0);
+  auto cj = event::row_json(llama::row(c, llama::Phase::kNone, 0));
   EXPECT_EQ(cj["n_ctx"], 4096);
   EXPECT_EQ(cj["n_batch"], 512);
 }
@@ -198,7 +198,7 @@ TEST(GgmlFamily, GraphTotalsAndEvents) {
   EXPECT_EQ(j["nodes"], 138);
   EXPECT_EQ(j["by_call"][0]["count"], 2);
   EXPECT_EQ(j["leaks"].size(), 0u);
-  auto e = ggml::event_json(g, "ggml_backend_sched_graph_compute_async", 0);
+  auto e = event::row_json(ggml::row(g, "ggml_backend_sched_graph_compute_async", 0));
   EXPECT_EQ(e["event"], "ggml");
   EXPECT_EQ(e["op"], "graph");
   EXPECT_EQ(e["nodes"], 70);

@@ -121,7 +121,7 @@ TEST(NetJson, CloseCarriesDurationAndBytes) {
   e.duration_ns = 120'000;
   e.rx_bytes = 300;
   e.tx_bytes = 1000;
-  auto j = event_json(e, 1'000);
+  auto j = event::row_json(row(e, 1'000));
   EXPECT_EQ(j["event"], "net");
   EXPECT_EQ(j["ts_ns"], 5'000'001'000);
   EXPECT_EQ(j["pid"], 77);
@@ -143,7 +143,7 @@ TEST(NetJson, ConnectAndAccept) {
   net_event c = v4_event(NET_OP_CONNECT, {10, 0, 0, 2}, 40000, {10, 0, 0, 9}, 443);
   c.flags = NET_F_FAILED | NET_F_HAS_DURATION;
   c.duration_ns = 3'000;
-  auto j = event_json(c, 0);
+  auto j = event::row_json(row(c, 0));
   EXPECT_EQ(j["op"], "connect");
   EXPECT_EQ(j["error"], true);
   EXPECT_EQ(j["handshake_ns"], 3'000);
@@ -154,7 +154,7 @@ TEST(NetJson, ConnectAndAccept) {
   a.family = NET_AF_INET6;
   std::memset(a.saddr, 0, 16);
   a.saddr[15] = 1;
-  auto k = event_json(a, 0);
+  auto k = event::row_json(row(a, 0));
   EXPECT_EQ(k["op"], "accept");
   EXPECT_EQ(k["family"], "ipv6");
   EXPECT_EQ(k["saddr"], "::1");

@@ -10,6 +10,7 @@
 
 #include "bpf/shared/open.h"
 #include "common/text.h"
+#include "families/family.h"
 
 namespace scope::families {
 namespace {
@@ -159,7 +160,7 @@ TEST(OpenDecode, EmptyOrUnreadablePathNotResolved) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->path, "");
   EXPECT_TRUE(e->path_unresolved);
-  EXPECT_EQ(open_event_json(*e)["errno_name"], "EFAULT");
+  EXPECT_EQ(event_json(open_row(*e))["errno_name"], "EFAULT");
 }
 
 TEST(OpenDecode, ShortRecordRejected) {
@@ -177,7 +178,7 @@ TEST(OpenOutput, JsonAndHumanLine) {
   e.path = "/etc/hostname";
   e.flags = 02000000;
   e.ret = 3;
-  auto j = open_event_json(e);
+  auto j = event_json(open_row(e));
   EXPECT_EQ(j["event"], "open");
   EXPECT_EQ(j["path"], "/etc/hostname");
   EXPECT_EQ(j["flags"], 02000000);
@@ -188,7 +189,7 @@ TEST(OpenOutput, JsonAndHumanLine) {
             "   0.001234 cat[55/55]               openat  /etc/hostname O_RDONLY|O_CLOEXEC ret=3");
   e.ret = -2;
   e.flags = 0;
-  EXPECT_EQ(open_event_json(e)["errno_name"], "ENOENT");
+  EXPECT_EQ(event_json(open_row(e))["errno_name"], "ENOENT");
   EXPECT_EQ(format_open_line(e, 2'000'000'000),
             "   0.001234 cat[55/55]               openat  /etc/hostname O_RDONLY ret=-2 (ENOENT)");
 }

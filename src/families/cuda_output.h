@@ -7,8 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/cuda_accounting.h"
 #include "event/cuda_event.h"
+#include "event/row.h"
+#include "families/cuda_accounting.h"
 
 namespace scope {
 
@@ -23,8 +24,8 @@ std::string cuda_bytes(uint64_t bytes);
 // then what the op carries.
 std::string format_cuda_line(const CudaEvent& event, uint64_t trace_start_ns);
 
-// The event as one JSON object with DESIGN.md's keys.
-nlohmann::json cuda_event_json(const CudaEvent& event);
+// Its cuda_events row (DESIGN.md's keys; its JSON is event::row_json of it).
+event::EventRow cuda_row(const CudaEvent& event);
 
 // The `cuda` object of the summary.
 nlohmann::json cuda_summary_json(const CudaAccounting& acct);

@@ -3,11 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
-namespace scope::agent {
+#include "event/cuda_event.h"
+
+namespace scope::families {
 
 // nvcc's host stub for kernel _Z5saxpyifPfS_ is __device_stub__Z5saxpyifPfS_,
 // so the stub's (demangled) name carries the kernel's; other names pass through.
@@ -41,4 +45,29 @@ class KernelNames {
   std::map<std::string, uint64_t> settled_;
 };
 
-}  // namespace scope::agent
+// Names the cuda family's launches, per process: from the driver's name->handle calls
+// (cuModuleGetFunction, cuLibraryGetKernel, cuKernelGetFunction), nvcc 13's __cudaGetKernel and
+// host stubs' ELF symbols. Plain code: symbols come through `symbolize`.
+class KernelNaming {
+ public:
+  // The name of the function containing `addr` in process `pid`, or nullopt.
+  using Symbolize = std::function<std::optional<std::string>(uint32_t pid, uint64_t addr)>;
+  explicit KernelNaming(Symbolize symbolize) : symbolize_(std::move(symbolize)) {}
+
+  // Sets the kernel of a decoded launch (empty when unknown). Returns true when its handle was
+  // never named in its process before: the caller then probes the runtime's launch functions for
+  // a while, whose host stubs name it (a process that loaded its kernels before scope attached).
+  bool name_launch(CudaEvent& launch, bool stub_is_caller);
+  // A name->handle call returned.
+  void learn(const cuda_name_event& rec);
+  // The process exited or exec'd.
+  void forget(uint32_t pid) { names_.forget(pid); }
+  // Launches reported without a name whose name was learned later, by name.
+  std::map<std::string, uint64_t> named_later() const { return names_.named_later(); }
+
+ private:
+  Symbolize symbolize_;
+  KernelNames names_;
+};
+
+}  // namespace scope::families

@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-namespace scope::agent {
+namespace scope {
 
 // Creates `dir` (and parents) with mode 0700 when missing; checks it is writable.
 Status ensure_data_dir(const std::string& dir);
@@ -25,4 +25,4 @@ Status write_endpoint(const std::string& dir, const std::string& url);
 Result<std::string> read_endpoint(const std::string& dir);
 void remove_endpoint(const std::string& dir);
 
-}  // namespace scope::agent
+}  // namespace scope

@@ -3,13 +3,13 @@
 #pragma once
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 
+#include "common/clock.h"
 #include "event/batch.h"
 #include "export/metrics.h"
 
-namespace scope::agent {
+namespace scope::metrics {
 
 struct PipelineMetrics {
   explicit PipelineMetrics(metrics::Registry& r)
@@ -28,6 +28,8 @@ struct PipelineMetrics {
                               {{"cause", "bad_event"}})),
         dropped_spool(r.counter("scope_events_dropped_total", "Events lost, by cause",
                                 {{"cause", "spool_full"}})),
+        dropped_sequence(r.counter("scope_events_dropped_total", "Events lost, by cause",
+                                   {{"cause", "no_sequence"}})),
         spooled(r.counter("scope_events_spooled_total",
                           "Events written to the on-disk spool while the transport was down")),
         replayed(r.counter("scope_events_replayed_total", "Events replayed from the spool")),
@@ -44,9 +46,7 @@ struct PipelineMetrics {
     batches.add();
     int64_t newest = 0;
     for (const auto& e : b.events) newest = std::max(newest, e.ts_ns);
-    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    int64_t now = unix_now_ns();
     if (newest > 0) batch_latency.observe(static_cast<double>(now - newest) / 1e9);
   }
 
@@ -58,6 +58,7 @@ struct PipelineMetrics {
   metrics::Counter& dropped_store;
   metrics::Counter& dropped_bad;
   metrics::Counter& dropped_spool;
+  metrics::Counter& dropped_sequence;  // no sequence number could be reserved (a full disk)
   metrics::Counter& spooled;
   metrics::Counter& replayed;
   metrics::Counter& batches;
@@ -66,4 +67,4 @@ struct PipelineMetrics {
   metrics::Histogram& batch_latency;
 };
 
-}  // namespace scope::agent
+}  // namespace scope::metrics

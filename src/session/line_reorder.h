@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-namespace scope::cli {
+namespace scope::session {
 
 class LineReorder {
  public:
@@ -45,4 +45,4 @@ class LineReorder {
   std::multimap<uint64_t, std::string> lines_;
 };
 
-}  // namespace scope::cli
+}  // namespace scope::session

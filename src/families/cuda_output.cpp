@@ -1,4 +1,4 @@
-#include "cli/cuda_output.h"
+#include "families/cuda_output.h"
 
 #include <cinttypes>
 #include <vector>
@@ -11,6 +11,11 @@ namespace {
 
 std::string dims(const std::array<uint32_t, 3>& d) {
   return sfmt("(%" PRIu32 ",%" PRIu32 ",%" PRIu32 ")", d[0], d[1], d[2]);
+}
+
+// As the grid and block columns hold them: a JSON array.
+std::string dims_text(const std::array<uint32_t, 3>& d) {
+  return sfmt("[%" PRIu32 ",%" PRIu32 ",%" PRIu32 "]", d[0], d[1], d[2]);
 }
 
 nlohmann::json dims_json(const std::array<uint32_t, 3>& d) {
@@ -92,61 +97,60 @@ std::string format_cuda_line(const CudaEvent& e, uint64_t trace_start_ns) {
   return line;
 }
 
-nlohmann::json cuda_event_json(const CudaEvent& e) {
-  nlohmann::json j;
-  j["event"] = "cuda";
-  j["ts_ns"] = e.ts_ns;
-  j["pid"] = e.pid;
-  j["tid"] = e.tid;
-  j["comm"] = e.comm;
-  j["call"] = std::string(cuda_call_name(e.call));
-  j["op"] = std::string(cuda_op_name(e.op));
-  if (e.ret) j["ret"] = *e.ret;
-  auto duration = [&e]() -> nlohmann::json {
-    return e.duration_ns ? nlohmann::json(*e.duration_ns) : nlohmann::json(nullptr);
-  };
+event::EventRow cuda_row(const CudaEvent& e) {
+  // Column indexes, looked up once: launches are the hot path.
+  static const auto& s = *event::schema_for("cuda");
+  static const size_t call = s.column("call"), op = s.column("op"), ret = s.column("ret"),
+                      duration_ns = s.column("duration_ns"), kernel = s.column("kernel"),
+                      grid = s.column("grid"), block = s.column("block"),
+                      shared_mem = s.column("shared_mem"), stream = s.column("stream"),
+                      handle = s.column("handle"), ptr = s.column("ptr"), bytes = s.column("bytes"),
+                      kind = s.column("kind"), mem = s.column("mem"), async = s.column("async");
+  auto i64 = [](uint64_t v) { return static_cast<int64_t>(v); };
+  auto r = event::make_row(s, i64(e.ts_ns), e.pid, e.tid, e.comm);
+  r.values[call] = std::string(cuda_call_name(e.call));
+  r.values[op] = std::string(cuda_op_name(e.op));
+  if (e.ret) r.values[ret] = int64_t{*e.ret};
+  if (e.duration_ns) r.values[duration_ns] = i64(*e.duration_ns);
   switch (e.op) {
     case CUDA_OP_LAUNCH:
-      j["kernel"] = e.kernel.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.kernel);
-      j["grid"] = dims_json(e.grid);
-      j["block"] = dims_json(e.block);
-      j["shared_mem"] = e.shared_mem;
-      j["stream"] = cuda_hex(e.stream);
-      j["handle"] = cuda_hex(e.handle);
+      if (!e.kernel.empty()) r.values[kernel] = e.kernel;
+      r.values[grid] = dims_text(e.grid);
+      r.values[block] = dims_text(e.block);
+      r.values[shared_mem] = int64_t{e.shared_mem};
+      r.values[stream] = i64(e.stream);
+      r.values[handle] = i64(e.handle);
       break;
     case CUDA_OP_ALLOC:
-      j["bytes"] = e.bytes;
-      j["ptr"] = cuda_hex(e.ptr);
-      j["duration_ns"] = duration();
-      j["mem"] = std::string(cuda_mem_name(e.mem));
-      break;
     case CUDA_OP_FREE:
-      j["ptr"] = cuda_hex(e.ptr);
-      j["mem"] = std::string(cuda_mem_name(e.mem));
-      if (e.duration_ns) j["duration_ns"] = *e.duration_ns;
+      r.values[ptr] = i64(e.ptr);
+      if (e.op == CUDA_OP_ALLOC) r.values[bytes] = i64(e.bytes);
+      r.values[mem] = std::string(cuda_mem_name(e.mem));
+      if (e.async) r.values[stream] = i64(e.stream);
       break;
     case CUDA_OP_MEMCPY:
-      j["bytes"] = e.bytes;
-      j["kind"] = std::string(cuda_copy_kind_name(e.kind));
-      j["async"] = e.async;
-      if (e.duration_ns) j["duration_ns"] = *e.duration_ns;
+      r.values[bytes] = i64(e.bytes);
+      r.values[kind] = std::string(cuda_copy_kind_name(e.kind));
+      r.values[async] = int64_t{e.async};
+      if (e.async) r.values[stream] = i64(e.stream);
       break;
     case CUDA_OP_MEMSET:
-      j["bytes"] = e.bytes;
-      j["ptr"] = cuda_hex(e.ptr);
-      j["async"] = e.async;
+      r.values[bytes] = i64(e.bytes);
+      r.values[ptr] = i64(e.ptr);
+      r.values[async] = int64_t{e.async};
+      if (e.async) r.values[stream] = i64(e.stream);
       break;
     case CUDA_OP_SYNC:
-      j["duration_ns"] = duration();
+      if (e.stream) r.values[stream] = i64(e.stream);
       break;
     case CUDA_OP_GRAPH_LAUNCH:
-      j["stream"] = cuda_hex(e.stream);
-      j["handle"] = cuda_hex(e.handle);
+      r.values[stream] = i64(e.stream);
+      r.values[handle] = i64(e.handle);
       break;
     default:
       break;
   }
-  return j;
+  return r;
 }
 
 nlohmann::json cuda_summary_json(const CudaAccounting& acct) {

@@ -1,4 +1,4 @@
-#include "agent/data_dir.h"
+#include "common/data_dir.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -12,7 +12,7 @@
 
 #include "common/text.h"
 
-namespace scope::agent {
+namespace scope {
 
 namespace fs = std::filesystem;
 
@@ -78,4 +78,4 @@ Result<std::string> read_endpoint(const std::string& dir) {
 
 void remove_endpoint(const std::string& dir) { ::unlink((dir + "/endpoint.json").c_str()); }
 
-}  // namespace scope::agent
+}  // namespace scope

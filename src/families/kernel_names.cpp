@@ -1,10 +1,12 @@
-#include "agent/kernel_names.h"
+#include "families/kernel_names.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "discover/demangle.h"
 
-namespace scope::agent {
+namespace scope::families {
 
 namespace {
 const std::string kEmpty;
@@ -84,4 +86,39 @@ void KernelNames::forget(uint32_t pid) {
   procs_.erase(it);
 }
 
-}  // namespace scope::agent
+bool KernelNaming::name_launch(CudaEvent& ev, bool stub_is_caller) {
+  if (ev.stub) {
+    // The host stub (or, for nvcc 13's __cudaLaunchKernel, a return address inside it) is
+    // named by its ELF symbol.
+    if (!names_.known(ev.pid, ev.stub)) {
+      auto sym = symbolize_ ? symbolize_(ev.pid, ev.stub) : std::nullopt;
+      std::string name = sym ? *sym : std::string();
+      if (stub_is_caller) name = kernel_from_device_stub(name);
+      names_.learn(ev.pid, ev.stub, name.empty() ? std::string("?") : name);
+    }
+    ev.kernel = names_.lookup(ev.pid, ev.stub);
+    if (ev.kernel == "?") ev.kernel.clear();
+    if (!ev.kernel.empty() && ev.handle && !names_.known(ev.pid, ev.handle))
+      names_.learn(ev.pid, ev.handle, ev.kernel);
+  }
+  if (ev.kernel.empty()) ev.kernel = names_.lookup(ev.pid, ev.handle);
+  return ev.kernel.empty() && names_.note_unnamed(ev.pid, ev.handle);
+}
+
+void KernelNaming::learn(const cuda_name_event& rec) {
+  if (rec.ret != 0 || rec.handle == 0) return;
+  if (rec.call == CALL___cudaGetKernel) {  // kernel handle <- host stub
+    auto name = symbolize_ ? symbolize_(rec.pid, rec.parent) : std::nullopt;
+    if (name) names_.learn(rec.pid, rec.handle, *name);
+    return;
+  }
+  if (rec.call == CALL_cuKernelGetFunction) {
+    names_.alias(rec.pid, rec.handle, rec.parent);
+    return;
+  }
+  size_t len = std::min<size_t>(rec.name_len, CUDA_NAME_MAX - 1);
+  std::string mangled(rec.name, strnlen(rec.name, len));
+  names_.learn(rec.pid, rec.handle, discover::demangle(mangled));
+}
+
+}  // namespace scope::families
