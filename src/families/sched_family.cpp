@@ -61,6 +61,17 @@ void merge(ThreadStats& into, const ThreadStats& more) {
   add_counters(into, more);
 }
 
+event::EventRow interval_row(int64_t ts_ns, const ThreadStats& t,
+                             const std::array<uint64_t, 5>& delta) {
+  static const auto& s = *event::schema_for("sched");
+  static const size_t cols[5] = {s.column("switches"), s.column("voluntary"),
+                                 s.column("involuntary"), s.column("offcpu_ns"),
+                                 s.column("runq_ns")};
+  auto row = event::make_row(s, ts_ns, t.pid, t.tid, t.comm);
+  for (size_t i = 0; i < 5; ++i) row.values[cols[i]] = static_cast<int64_t>(delta[i]);
+  return row;
+}
+
 std::vector<uint32_t> SchedTable::retire(const ThreadStats& s) {
   merge(retired_[s.tid], s);
   std::vector<uint32_t> folded;
@@ -255,10 +266,6 @@ class SchedFamily final : public SkeletonFamily<sched_bpf> {
 
   void emit_intervals(int64_t ts_ns) {
     if (!wants_events()) return;
-    static const auto& s = *event::schema_for("sched");
-    static const size_t switches = s.column("switches"), voluntary = s.column("voluntary"),
-                        involuntary = s.column("involuntary"), offcpu_ns = s.column("offcpu_ns"),
-                        runq_ns = s.column("runq_ns");
     for (const auto& t : table_.threads()) {
       if (!t.tid) continue;  // the folded "(exited)" row: its deltas went out before
       auto d =
@@ -266,15 +273,7 @@ class SchedFamily final : public SkeletonFamily<sched_bpf> {
       if (!d) continue;
       families::emit(
           ctx_.sink, static_cast<uint64_t>(ts_ns),
-          [&] {
-            auto row = event::make_row(s, ts_ns, t.pid, t.tid, t.comm);
-            row.values[switches] = static_cast<int64_t>((*d)[0]);
-            row.values[voluntary] = static_cast<int64_t>((*d)[1]);
-            row.values[involuntary] = static_cast<int64_t>((*d)[2]);
-            row.values[offcpu_ns] = static_cast<int64_t>((*d)[3]);
-            row.values[runq_ns] = static_cast<int64_t>((*d)[4]);
-            return row;
-          },
+          [&] { return sched::interval_row(ts_ns, t, *d); },
           [](uint64_t) { return std::string(); });
     }
   }

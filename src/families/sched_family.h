@@ -4,6 +4,7 @@
 // unit-tested from crafted map values.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "bpf/shared/sched.h"
+#include "event/row.h"
 
 namespace scope::families::sched {
 
@@ -58,6 +60,11 @@ class SchedTable {
   ThreadStats exited_;  // the folded ones: counters only
   bool folded_ = false;
 };
+
+// A sched_events row: what thread `t` gained in an interval (switches, voluntary, involuntary,
+// offcpu_ns, runq_ns).
+event::EventRow interval_row(int64_t ts_ns, const ThreadStats& t,
+                             const std::array<uint64_t, 5>& delta);
 
 // Sorted by runq_ns + offcpu_ns, largest first (ties: tid ascending); at most `limit`.
 std::vector<ThreadStats> top_by_total(std::vector<ThreadStats> threads, size_t limit);

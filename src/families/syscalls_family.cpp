@@ -210,6 +210,19 @@ nlohmann::json summary_json(const std::vector<SyscallTotal>& totals) {
   return arr;
 }
 
+event::EventRow interval_row(int64_t ts_ns, const Row& r, uint64_t count, uint64_t errors,
+                             uint64_t total_ns) {
+  static const auto& s = *event::schema_for("syscalls");
+  static const size_t name = s.column("name"), count_col = s.column("count"),
+                      errors_col = s.column("errors"), total_col = s.column("total_ns");
+  auto row = event::make_row(s, ts_ns, r.tgid, r.tid, r.comm);
+  row.values[name] = std::string(syscall_name(r.nr));
+  row.values[count_col] = static_cast<int64_t>(count);
+  row.values[errors_col] = static_cast<int64_t>(errors);
+  row.values[total_col] = static_cast<int64_t>(total_ns);
+  return row;
+}
+
 std::string format_syscall_table(const std::vector<SyscallTotal>& totals) {
   uint64_t total_ns = 0, calls = 0, errors = 0;
   for (const auto& t : totals) {
@@ -356,23 +369,13 @@ class SyscallsFamily final : public SkeletonFamily<syscalls_bpf> {
 
   void emit_intervals(int64_t ts_ns) {
     if (!wants_events()) return;
-    static const auto& s = *event::schema_for("syscalls");
-    static const size_t name = s.column("name"), count = s.column("count"),
-                        errors = s.column("errors"), total_ns = s.column("total_ns");
     for (const auto& r : rows_) {
       if (!r.tid) continue;  // the folded "(exited)" rows: their deltas went out before
       auto d = deltas_.update(uint64_t{r.tid} << 32 | r.nr, {r.count, r.errors, r.total_ns});
       if (!d) continue;
       families::emit(
           ctx_.sink, static_cast<uint64_t>(ts_ns),
-          [&] {
-            auto row = event::make_row(s, ts_ns, r.tgid, r.tid, r.comm);
-            row.values[name] = std::string(syscalls::syscall_name(r.nr));
-            row.values[count] = static_cast<int64_t>((*d)[0]);
-            row.values[errors] = static_cast<int64_t>((*d)[1]);
-            row.values[total_ns] = static_cast<int64_t>((*d)[2]);
-            return row;
-          },
+          [&] { return syscalls::interval_row(ts_ns, r, (*d)[0], (*d)[1], (*d)[2]); },
           [](uint64_t) { return std::string(); });
     }
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bpf/shared/syscalls.h"
+#include "event/row.h"
 
 namespace scope::families::syscalls {
 
@@ -120,6 +121,10 @@ nlohmann::json summary_json(const std::vector<SyscallTotal>& totals);
 
 // `strace -c`: % time, seconds, usecs/call, calls, errors, syscall, and a total line.
 std::string format_syscall_table(const std::vector<SyscallTotal>& totals);
+
+// A syscalls_events row: what {thread, syscall} `r` gained in an interval.
+event::EventRow interval_row(int64_t ts_ns, const Row& r, uint64_t count, uint64_t errors,
+                             uint64_t total_ns);
 // pid, comm, threads, calls, errors, total seconds.
 std::string format_process_table(const std::vector<ProcessTotal>& procs);
 

@@ -33,19 +33,6 @@ std::vector<KernelMinute> kernel_minutes(const event::Batch& batch) {
   return out;
 }
 
-std::string kernel_minutes_ddl() {
-  std::string t = kKernelMinutesTable;
-  return "CREATE TABLE IF NOT EXISTS " + t +
-         " (minute_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, kernel TEXT NOT "
-         "NULL, launches BIGINT NOT NULL, total_ns BIGINT NOT NULL, PRIMARY KEY (minute_ns, node, "
-         "pid, kernel));"
-         "INSERT INTO " +
-         t +
-         " SELECT ts_ns - ts_ns % 60000000000, node, pid, coalesce(kernel, ''), count(*), "
-         "coalesce(sum(duration_ns), 0) FROM cuda_events WHERE op = 'launch' GROUP BY 1, 2, 3, 4 "
-         "ON CONFLICT DO NOTHING;";
-}
-
 std::string kernel_minutes_upsert(bool dollar) {
   std::string t = kKernelMinutesTable;
   const char* p = dollar ? "($1, $2, $3, $4, $5, $6)" : "(?1, ?2, ?3, ?4, ?5, ?6)";

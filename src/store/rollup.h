@@ -26,8 +26,6 @@ struct KernelMinute {
 // The batch's launches, aggregated.
 std::vector<KernelMinute> kernel_minutes(const event::Batch& batch);
 
-// DDL (SQLite and PostgreSQL alike) and the backfill from cuda_events.
-std::string kernel_minutes_ddl();
 // The upsert of one row: parameters minute_ns, node, pid, kernel, launches, total_ns
 // as ?1..?6 (SQLite) or $1..$6 (PostgreSQL, `dollar` true).
 std::string kernel_minutes_upsert(bool dollar);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "event/schema.h"
+#include "store/postgres/migrations.h"
 #include "store/rollup.h"
 
 namespace scope::store {
@@ -155,79 +156,11 @@ void append_int(std::string& out, int64_t v) {
   out.append(buf, end);
 }
 
-std::string sql_type(event::ColumnType t) {
-  return t == event::ColumnType::kInt ? "BIGINT" : "TEXT";
-}
-
-std::string columns_ddl(const event::FamilySchema& s) {
-  std::string out;
-  bool first = true;
-  for (const auto& c : event::kCommonColumns) {
-    out += (first ? "" : ", ") + std::string(c.name) + " " + sql_type(c.type);
-    if (c.name == "ts_ns" || c.name == "node" || c.name == "seq") out += " NOT NULL";
-    first = false;
-  }
-  for (const auto& c : s.columns) out += ", " + std::string(c.name) + " " + sql_type(c.type);
-  return out;
-}
-
 std::string column_list(const event::FamilySchema& s) {
   std::string out;
   for (const auto& c : event::kCommonColumns) out += (out.empty() ? "" : ",") + std::string(c.name);
   for (const auto& c : s.columns) out += "," + std::string(c.name);
   return out;
-}
-
-const char* kBatchesDdl =
-    "CREATE TABLE IF NOT EXISTS scope_batches (node TEXT NOT NULL, boot_id TEXT NOT NULL, "
-    "first_seq BIGINT NOT NULL, events BIGINT NOT NULL, ingested_ns BIGINT NOT NULL, "
-    "PRIMARY KEY (node, boot_id, first_seq));"
-    "CREATE INDEX IF NOT EXISTS scope_batches_ingested ON scope_batches (ingested_ns);";
-
-// Version 1, native partitioning: a parent per family partitioned by ts_ns, a
-// DEFAULT partition for timestamps no day partition covers (negative, or a
-// batch spanning too many days), indexes declared once on the parent.
-std::string migration_v1_native() {
-  std::string sql = kBatchesDdl;
-  for (const auto& s : event::schemas()) {
-    std::string t(s.table);
-    sql +=
-        "CREATE TABLE IF NOT EXISTS " + t + " (" + columns_ddl(s) + ") PARTITION BY RANGE (ts_ns);";
-    sql += "CREATE TABLE IF NOT EXISTS " + t + "_default PARTITION OF " + t + " DEFAULT;";
-    // BRIN: ts_ns arrives nearly in order, and a BRIN index costs ingest almost nothing.
-    sql += "CREATE INDEX IF NOT EXISTS " + t + "_ts ON " + t + " USING brin (ts_ns);";
-    sql += "CREATE INDEX IF NOT EXISTS " + t + "_pid_ts ON " + t + " (pid, ts_ns);";
-  }
-  return sql;
-}
-
-// Version 1 on TimescaleDB: hypertables on the integer ts_ns, an integer
-// "now" for the policies, compression segmented by node. Not exercised by
-// the tests here (Debian has no timescaledb package); deploy/ runs it.
-std::string migration_v1_timescale(const PostgresOptions& o) {
-  std::string sql = "CREATE EXTENSION IF NOT EXISTS timescaledb;";
-  sql += kBatchesDdl;
-  sql +=
-      "CREATE OR REPLACE FUNCTION scope_now_ns() RETURNS BIGINT LANGUAGE SQL STABLE AS "
-      "$$ SELECT (extract(epoch FROM now()) * 1000000000)::BIGINT $$;";
-  int64_t compress_after = o.compress_after_ns > 0 ? o.compress_after_ns : 86400LL * 1000000000LL;
-  for (const auto& s : event::schemas()) {
-    std::string t(s.table);
-    sql += "CREATE TABLE IF NOT EXISTS " + t + " (" + columns_ddl(s) + ");";
-    sql += "SELECT create_hypertable('" + t + "', 'ts_ns', chunk_time_interval => " +
-           std::to_string(o.partition_ns) + "::BIGINT, if_not_exists => TRUE);";
-    sql += "SELECT set_integer_now_func('" + t + "', 'scope_now_ns', replace_if_exists => TRUE);";
-    sql += "CREATE INDEX IF NOT EXISTS " + t + "_pid_ts ON " + t + " (pid, ts_ns);";
-    sql += "ALTER TABLE " + t +
-           " SET (timescaledb.compress, timescaledb.compress_segmentby = 'node', "
-           "timescaledb.compress_orderby = 'ts_ns');";
-    sql += "SELECT add_compression_policy('" + t + "', " + std::to_string(compress_after) +
-           "::BIGINT, if_not_exists => TRUE);";
-    if (o.retention_ns > 0)
-      sql += "SELECT add_retention_policy('" + t + "', " + std::to_string(o.retention_ns) +
-             "::BIGINT, if_not_exists => TRUE);";
-  }
-  return sql;
 }
 
 std::string partition_name(std::string_view table, int64_t day) {
@@ -331,11 +264,15 @@ Status PostgresStore::init() {
                                                                    : "native";
   }
   // Migrations, in order: step v brings a database from version v to v + 1.
+  PostgresMigrationParams mp;
+  mp.timescale = partitioning_ == "timescale";
+  mp.partition_ns = options_.partition_ns;
+  mp.compress_after_ns =
+      options_.compress_after_ns > 0 ? options_.compress_after_ns : 86400LL * 1000000000LL;
+  mp.retention_ns = options_.retention_ns;
+  auto steps = postgres_migrations(mp);
   for (int v = version; v < kSchemaVersion; ++v) {
-    std::string step = v == 1                         ? kernel_minutes_ddl()
-                       : partitioning_ == "timescale" ? migration_v1_timescale(options_)
-                                                      : migration_v1_native();
-    if (auto st = exec(db_, step); !st)
+    if (auto st = exec(db_, steps[v]); !st)
       return fail("migration to schema version " + std::to_string(v + 1), st.error());
     if (auto st =
             exec(db_, "INSERT INTO scope_meta VALUES ('schema_version', '" + std::to_string(v + 1) +

@@ -5,38 +5,11 @@
 
 #include "event/schema.h"
 #include "store/rollup.h"
+#include "store/sqlite/migrations.h"
 
 namespace scope::store {
 
 namespace {
-
-std::string sql_type(event::ColumnType t) {
-  return t == event::ColumnType::kInt ? "INTEGER" : "TEXT";
-}
-
-// Migrations, in order: entry i brings a file from version i to i + 1.
-std::vector<std::string> migrations() {
-  std::string v1 =
-      "CREATE TABLE IF NOT EXISTS scope_batches (node TEXT NOT NULL, boot_id TEXT NOT NULL, "
-      "first_seq INTEGER NOT NULL, events INTEGER NOT NULL, ingested_ns INTEGER NOT NULL, "
-      "PRIMARY KEY (node, boot_id, first_seq)) WITHOUT ROWID;"
-      "CREATE INDEX IF NOT EXISTS scope_batches_ingested ON scope_batches (ingested_ns);";
-  for (const auto& s : event::schemas()) {
-    std::string t(s.table);
-    v1 += "CREATE TABLE IF NOT EXISTS " + t + " (";
-    bool first = true;
-    for (const auto& c : event::kCommonColumns) {
-      v1 += (first ? "" : ", ") + std::string(c.name) + " " + sql_type(c.type);
-      if (c.name == "ts_ns" || c.name == "node" || c.name == "seq") v1 += " NOT NULL";
-      first = false;
-    }
-    for (const auto& c : s.columns) v1 += ", " + std::string(c.name) + " " + sql_type(c.type);
-    v1 += ");";
-    v1 += "CREATE INDEX IF NOT EXISTS " + t + "_ts ON " + t + " (ts_ns);";
-    v1 += "CREATE INDEX IF NOT EXISTS " + t + "_pid_ts ON " + t + " (pid, ts_ns);";
-  }
-  return {v1, kernel_minutes_ddl()};
-}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -111,9 +84,9 @@ Status SqliteStore::init() {
     return make_error(options_.path + " has schema version " + std::to_string(version) +
                       ", newer than this scope (" + std::to_string(kSchemaVersion) +
                       "): upgrade scope");
-  auto steps = migrations();
+  const auto& steps = sqlite_migrations();
   for (int v = version; v < kSchemaVersion; ++v) {
-    if (auto st = exec("BEGIN IMMEDIATE; " + steps[v] +
+    if (auto st = exec("BEGIN IMMEDIATE; " + std::string(steps[v]) +
                        "INSERT OR REPLACE INTO scope_meta VALUES ('schema_version', '" +
                        std::to_string(v + 1) + "'); COMMIT;");
         !st) {

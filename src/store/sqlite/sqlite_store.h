@@ -22,7 +22,7 @@ struct SqliteOptions {
 class SqliteStore final : public Store {
  public:
   // The schema version this build writes; migrations bring older files up to it.
-  static constexpr int kSchemaVersion = 2;  // 2: cuda_kernel_minutes
+  static constexpr int kSchemaVersion = 3;  // store/sqlite/migrations.cpp
 
   static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
   ~SqliteStore() override;

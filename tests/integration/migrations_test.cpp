@@ -1,0 +1,115 @@
+// A store made by an earlier scope (schema version 2, by the frozen steps themselves) is
+// brought to this build's version on open, its rows kept, its tables' columns those of
+// event/schema.h in order.
+#include "store/sqlite/migrations.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "event/schema.h"
+#include "store/sqlite/sqlite_store.h"
+#ifdef SCOPE_WITH_POSTGRES
+#include <libpq-fe.h>
+
+#include "store/postgres/migrations.h"
+#include "store/postgres/postgres_store.h"
+#endif
+
+namespace scope::store {
+namespace {
+
+// The columns every table should have now, in order.
+std::vector<std::string> expected_columns(const event::FamilySchema& s) {
+  std::vector<std::string> out;
+  for (const auto& c : event::kCommonColumns) out.emplace_back(c.name);
+  for (const auto& c : s.columns) out.emplace_back(c.name);
+  return out;
+}
+
+TEST(Migrations, SqliteVersion2FileIsUpgradedWithItsRows) {
+  std::string dir = std::filesystem::temp_directory_path() / "scope-mig-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir.data()));
+  std::string path = dir + "/scope.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    std::string sql = "CREATE TABLE scope_meta (key TEXT PRIMARY KEY, value TEXT);";
+    sql += std::string(sqlite_migrations()[0]) + std::string(sqlite_migrations()[1]);
+    sql +=
+        "INSERT INTO scope_meta VALUES ('schema_version', '2');"
+        "INSERT INTO open_events (ts_ns, node, seq, pid, call, path, ret) "
+        "VALUES (5, 'old', 1, 9, 'openat', '/etc/hosts', 3);";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto store = SqliteStore::open({path});
+  ASSERT_TRUE(store) << store.error();
+  auto version = (*store)->query("SELECT value FROM scope_meta WHERE key = 'schema_version'", {});
+  ASSERT_TRUE(version) << version.error();
+  EXPECT_EQ(version->rows.at(0).at(0), event::Value(std::to_string(SqliteStore::kSchemaVersion)));
+  auto old = (*store)->query("SELECT path, path_truncated FROM open_events WHERE node = 'old'", {});
+  ASSERT_TRUE(old) << old.error();
+  ASSERT_EQ(old->rows.size(), 1u);
+  EXPECT_EQ(old->rows[0][0], event::Value(std::string("/etc/hosts")));
+  EXPECT_EQ(old->rows[0][1], event::Value());
+  for (const auto& s : event::schemas()) {
+    auto r =
+        (*store)->query("SELECT name FROM pragma_table_info('" + std::string(s.table) + "')", {});
+    ASSERT_TRUE(r) << r.error();
+    std::vector<std::string> got;
+    for (const auto& row : r->rows) got.push_back(std::get<std::string>(row[0]));
+    EXPECT_EQ(got, expected_columns(s)) << s.table;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+#ifdef SCOPE_WITH_POSTGRES
+TEST(Migrations, PostgresVersion2SchemaIsUpgradedWithItsRows) {
+  const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
+  if (!url || !*url)
+    GTEST_SKIP() << "SCOPE_TEST_POSTGRES_URL is not set (source scripts/services.sh)";
+  PGconn* c = PQconnectdb(url);
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  auto steps = postgres_migrations({});
+  std::string sql =
+      "DROP SCHEMA IF EXISTS migrated CASCADE; CREATE SCHEMA migrated; SET search_path TO "
+      "migrated; CREATE TABLE scope_meta (key TEXT PRIMARY KEY, value TEXT);" +
+      steps[0] + steps[1] +
+      "INSERT INTO scope_meta VALUES ('schema_version', '2'), ('partitioning', 'native');"
+      "INSERT INTO open_events (ts_ns, node, seq, pid, call, path, ret) "
+      "VALUES (5, 'old', 1, 9, 'openat', '/etc/hosts', 3);";
+  PGresult* r = PQexec(c, sql.c_str());
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
+  PQclear(r);
+  PQfinish(c);
+  PostgresOptions o;
+  o.url = url;
+  o.schema = "migrated";
+  auto store = PostgresStore::open(o);
+  ASSERT_TRUE(store) << store.error();
+  auto old = (*store)->query("SELECT path, path_truncated FROM open_events WHERE node = 'old'", {});
+  ASSERT_TRUE(old) << old.error();
+  ASSERT_EQ(old->rows.size(), 1u);
+  EXPECT_EQ(old->rows[0][0], event::Value(std::string("/etc/hosts")));
+  for (const auto& s : event::schemas()) {
+    auto cols = (*store)->query(
+        "SELECT column_name::text FROM information_schema.columns WHERE table_schema = "
+        "'migrated' AND table_name = '" +
+            std::string(s.table) + "' ORDER BY ordinal_position",
+        {});
+    ASSERT_TRUE(cols) << cols.error();
+    std::vector<std::string> got;
+    for (const auto& row : cols->rows) got.push_back(std::get<std::string>(row[0]));
+    EXPECT_EQ(got, expected_columns(s)) << s.table;
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace scope::store
