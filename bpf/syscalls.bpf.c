@@ -145,21 +145,6 @@ static __always_inline void count_enter(struct pt_regs *regs, __u32 nr) {
   slot->start_ns = bpf_ktime_get_ns();
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
-  count_enter(regs, (__u32)id);
-  if (id == SYSCALL_DISPATCH_EXECVE || id == SYSCALL_DISPATCH_EXECVEAT) {
-    /* A command scope launched is traced from its exec on (scope_filter.bpf.h). */
-    (void)is_traced_at_exec(bpf_get_current_pid_tgid() >> 32);
-    __u64 rid = regs_id(regs);
-    __u32 nr = (__u32)id;
-    bpf_map_update_elem(&exec_nrs, &rid, &nr, BPF_ANY);
-  }
-  if (dispatch_enabled && dispatched_nr((__u32)id))
-    bpf_tail_call(ctx, &enter_handlers, (__u32)id); /* returns when there is none */
-  return 0;
-}
-
 /* The counters of {tgid, tid, nr}, created (with the thread's comm) when
  * the thread is traced; NULL for an untraced thread or a full map. */
 static __always_inline struct syscall_stats *stats_of(struct syscall_key *k) {
@@ -180,6 +165,21 @@ static __always_inline struct syscall_stats *stats_of(struct syscall_key *k) {
   bpf_get_current_comm(c.comm, sizeof(c.comm));
   bpf_map_update_elem(&comms, &t, &c, BPF_ANY);
   return v;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(scope_sys_enter, struct pt_regs *regs, long id) {
+  count_enter(regs, (__u32)id);
+  if (id == SYSCALL_DISPATCH_EXECVE || id == SYSCALL_DISPATCH_EXECVEAT) {
+    /* A command scope launched is traced from its exec on (scope_filter.bpf.h). */
+    (void)is_traced_at_exec(bpf_get_current_pid_tgid() >> 32);
+    __u64 rid = regs_id(regs);
+    __u32 nr = (__u32)id;
+    bpf_map_update_elem(&exec_nrs, &rid, &nr, BPF_ANY);
+  }
+  if (dispatch_enabled && dispatched_nr((__u32)id))
+    bpf_tail_call(ctx, &enter_handlers, (__u32)id); /* returns when there is none */
+  return 0;
 }
 
 /* Entry i of the owner's slot into `stats` (the owner's context only). */

@@ -50,6 +50,7 @@ class SkeletonFamily : public Family {
     read_drops();
     for (size_t i = 0; i < drops_.size(); ++i) drops_base_[i] = drops_[i];
     unload();
+    ctx_.syscall_dispatch.reset();  // its program arrays go with the last family holding them
   }
   uint64_t events() const override { return events_; }
   uint64_t dropped() const override {

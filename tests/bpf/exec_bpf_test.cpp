@@ -242,6 +242,32 @@ TEST(ExecBpf, CommandRunsWithTheSignalsScopeFound) {
   EXPECT_EQ(traced, direct.out) << t.describe();
 }
 
+// A child that execs string literals right after fork() (their pages are not mapped in the child
+// yet, so the syscall's entry cannot read them): its filename and argv all the same.
+TEST(ExecBpf, ForkedChildExecingLiteralsHasItsArgv) {
+  SCOPE_BPF_REQUIRE();
+  Trace t = trace({"--probes", "exec", "--json", "--", kBin + "/syscall_workload"}, 60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  int echo = 0, execveat = 0;
+  for (const auto& e : t.where("event", "exec")) {
+    EXPECT_FALSE(e.contains("argv_fault")) << e.dump();
+    EXPECT_FALSE(e.contains("filename_fault")) << e.dump();
+    if (e.at("filename") == "/bin/echo") {
+      ++echo;
+      EXPECT_EQ(e.at("argv"), (nlohmann::json{"echo", "x"})) << e.dump();
+      EXPECT_EQ(e.at("call"), "execve");
+    }
+    if (e.at("call") == "execveat") {
+      ++execveat;
+      EXPECT_EQ(e.at("filename"), "true") << e.dump();  // as passed, relative to its dirfd
+      EXPECT_EQ(e.at("argv"), (nlohmann::json{"true"})) << e.dump();
+      EXPECT_EQ(e.at("ret"), 0);
+    }
+  }
+  EXPECT_EQ(echo, 1) << t.describe();
+  EXPECT_EQ(execveat, 1) << t.describe();
+}
+
 // Lines of different families come out in their events' time order (each family reads its own
 // ring buffer): a shell's execs, opens and exits interleave as they happened.
 TEST(ExecBpf, FamiliesLinesInTimeOrder) {

@@ -190,6 +190,31 @@ TEST(NetBpf, OnlyTheTracedProcess) {
   EXPECT_EQ(t.summary.at("net")["accepts"], 2);
 }
 
+// net events carry Unix times like every family's, so their lines interleave with the execs'
+// in time order (each family reads its own ring buffer; the lines are put back in order).
+TEST(NetBpf, LinesInTimeOrderWithOtherFamilies) {
+  SCOPE_BPF_REQUIRE();
+  // Each python closes its last socket and execs /bin/true at once: a net event and a later
+  // exec read in the same poll, the exec's ring first.
+  std::string script = "for i in 1 2 3; do python3 -c '" + std::string(kWorkload) +
+                       "\nos.execv(\"/bin/true\", [\"true\"])' 2>/dev/null; done";
+  Trace t = trace({"--probes", "exec,net", "--json", "--", "/bin/sh", "-c", script}, 90);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  uint64_t last = 0;
+  int nets = 0, execs = 0, out_of_order = 0;
+  for (const auto& e : t.events) {
+    ASSERT_TRUE(e.at("ts_ns").is_number_integer()) << e.dump();
+    uint64_t ts = e.at("ts_ns").get<uint64_t>();
+    if (ts < last) ++out_of_order;
+    last = std::max(last, ts);
+    nets += e.value("event", "") == "net";
+    execs += e.value("event", "") == "exec";
+  }
+  EXPECT_GE(nets, 3 * 8) << t.describe();
+  EXPECT_GE(execs, 6) << t.describe();
+  EXPECT_EQ(out_of_order, 0) << t.describe();
+}
+
 TEST(NetBpf, HumanLines) {
   SCOPE_BPF_REQUIRE();
   RunResult r = run_scope({"--probes", "net", "--", "python3", "-c", kWorkload}, 60);

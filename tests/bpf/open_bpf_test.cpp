@@ -209,6 +209,20 @@ TEST(OpenBpf, SkipPseudoCountsInsteadOfPrinting) {
 }
 
 // The human output: one line per open and the summary tables.
+// creat(2) is an open (O_WRONLY|O_CREAT|O_TRUNC): tar opens its archive with it.
+TEST(OpenBpf, CreatIsAnOpen) {
+  SCOPE_BPF_REQUIRE();
+  Trace t = trace({"--probes", "open", "--json", "--", kBin + "/syscall_workload"}, 60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  auto creats = t.where("call", "creat");
+  ASSERT_EQ(creats.size(), 1u) << t.describe();
+  EXPECT_EQ(creats[0].at("flags_str"), "O_WRONLY|O_CREAT|O_TRUNC") << creats[0].dump();
+  EXPECT_GE(creats[0].at("ret").get<int64_t>(), 0) << creats[0].dump();
+  std::string path = creats[0].at("path");
+  EXPECT_EQ(path.rfind("/tmp/scope-workload-", 0), 0u) << path;
+  EXPECT_EQ(path.substr(path.size() - 8), "/created") << path;
+}
+
 TEST(OpenBpf, HumanOutput) {
   SCOPE_BPF_REQUIRE();
   RunResult r =

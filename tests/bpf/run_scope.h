@@ -28,7 +28,12 @@
 
 namespace scope::bpftest {
 
-inline const std::string kScope = SCOPE_BINARY;
+// SCOPE_TEST_BINARY runs the tests against another build's scope (e.g. an older one, to see a
+// test fail before a fix).
+inline const std::string kScope = [] {
+  const char* other = std::getenv("SCOPE_TEST_BINARY");
+  return std::string(other && *other ? other : SCOPE_BINARY);
+}();
 inline const std::string kBin = std::string(SCOPE_TESTDATA_DIR) + "/bin";
 inline const std::string kLib = std::string(SCOPE_TESTDATA_DIR) + "/lib";
 

@@ -297,6 +297,25 @@ TEST(SyscallsBpf, ExactCountsErrorsAndThreads) {
   EXPECT_EQ(t.summary.at("events").get<uint64_t>(), total);
 }
 
+// A fork, vfork or clone is one call (the child's return is not a call of its own); a successful
+// execveat is counted as execveat (it returns with execve's number).
+TEST(SyscallsBpf, ForksAndClonesOnceAndExecveatAsItself) {
+  SCOPE_BPF_REQUIRE();
+  Trace t = trace({"--probes", "syscalls", "--json", "-q", "--", kBin + "/syscall_workload"}, 60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  const auto& sc = t.summary.at("syscalls");
+  auto count = [&](const char* name) {
+    const auto* s = find_syscall(sc, name);
+    return s ? s->at("count").get<int64_t>() : 0;
+  };
+  EXPECT_EQ(count("clone"), 2) << t.describe();   // two fork()s
+  EXPECT_EQ(count("clone3"), 4) << t.describe();  // four threads
+  EXPECT_EQ(count("vfork"), 1) << t.describe();
+  EXPECT_EQ(count("execve"), 2) << t.describe();  // the workload, /bin/echo
+  EXPECT_EQ(count("execveat"), 1) << t.describe();
+  EXPECT_EQ(count("getppid"), 1234) << t.describe();
+}
+
 TEST(SyscallsBpf, HumanTables) {
   SCOPE_BPF_REQUIRE();
   std::string why;

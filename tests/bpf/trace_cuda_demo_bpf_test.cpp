@@ -304,6 +304,25 @@ TEST(TraceCudaDemo, StaticRuntimeSameCounts) {
   for (const auto& e : sp.events) EXPECT_EQ(e.at("call").get<std::string>().rfind("cu", 0), 0u);
 }
 
+// A runtime that finds libcuda.so.1 only through the executable's DT_RPATH (the loader's dlopen
+// order: the caller's RPATH, then the executable's): scope finds the same driver ahead, so
+// launches are probed once, at the driver (call cuLaunchKernel*), not at the runtime as well.
+TEST(TraceCudaDemo, DriverFoundThroughTheExecutablesRpath) {
+  SCOPE_BPF_REQUIRE();
+  Trace t =
+      trace({"--json", "--", kBin + "/cuda_demo_rpath", "--threads", "1", "--iterations", "1"}, 60);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  expect_ops_match(t);
+  auto launches = t.where("op", "launch");
+  ASSERT_FALSE(launches.empty()) << t.describe();
+  for (const auto& e : launches)
+    EXPECT_EQ(e.at("call").get<std::string>().rfind("cuLaunchKernel", 0), 0u) << e.dump();
+  std::string driver = std::string(SCOPE_TESTDATA_DIR) + "/rpath/libcuda.so.1";
+  bool attached = false;
+  for (const auto& p : t.cuda().at("attached")) attached |= p == driver;
+  EXPECT_TRUE(attached) << t.cuda().at("attached").dump();
+}
+
 // 5. nvcc 13's __cudaGetKernel + __cudaLaunchKernel path.
 TEST(TraceCudaDemo, Nvcc13LaunchPath) {
   SCOPE_BPF_REQUIRE();

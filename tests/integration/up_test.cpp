@@ -62,6 +62,8 @@ TEST(ScopeUp, StoresEveryOperationOfTheDemoExactlyOnce) {
   ASSERT_TRUE(health);
   json h = json::parse(health->body);
   EXPECT_EQ(h["status"], "ok");
+  // scope's uptime (it started seconds ago), not the host's.
+  EXPECT_LT(h["uptime_s"].get<double>(), 120.0) << h.dump();
   // The system-wide hold: an openat of a libcuda* file (the cuda family's check on
   // syscalls:sys_enter_openat), then the loader's hook. Other processes may be held too;
   // /health is refreshed twice a second.
