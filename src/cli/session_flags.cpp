@@ -55,7 +55,10 @@ Result<session::SessionOptions> session_options(const SessionFlags& f) {
 }
 
 int report(const Error& error, const char* who) {
-  std::fprintf(stderr, "%s: %s\n", who, error.message.c_str());
+  // What the host lacks is named by its code too, for scripts: "... [kernel_too_old]".
+  bool host = error.code == Errc::kNotRoot || error.code == Errc::kKernelTooOld;
+  std::fprintf(stderr, "%s: %s%s%s%s\n", who, error.message.c_str(), host ? " [" : "",
+               host ? std::string(errc_name(error.code)).c_str() : "", host ? "]" : "");
   switch (error.code) {
     case Errc::kBadInput:
       return 2;

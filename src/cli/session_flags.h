@@ -30,7 +30,8 @@ Result<std::set<std::string>> probe_set(const SessionFlags& flags);
 // The session's options from the flags (bad_input: a comm too long; not_found: no such cgroup).
 Result<session::SessionOptions> session_options(const SessionFlags& flags);
 
-// "scope: MESSAGE" on stderr, and the exit status for the error's code (2: bad input).
+// "scope: MESSAGE" (and " [not_root]" or " [kernel_too_old]") on stderr, and the exit status for
+// the error's code (2: bad input, else 1).
 int report(const Error& error, const char* who = "scope");
 
 }  // namespace scope::cli

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <thread>
 
@@ -149,11 +150,10 @@ int run_up(const UpOptions& o) {
   (*http)->stop();
   remove_endpoint(o.data_dir);
   auto& pm = (*node)->metrics();
-  std::fprintf(
-      stderr, "scope up: stopped; %llu events stored, %llu dropped\n",
-      static_cast<unsigned long long>(pm.stored.value()),
-      static_cast<unsigned long long>(pm.dropped_kernel.value() + pm.dropped_queue.value() +
-                                      pm.dropped_store.value()));
+  uint64_t dropped =
+      pm.dropped_kernel.value() + pm.dropped_queue.value() + pm.dropped_store.value();
+  std::fprintf(stderr, "scope up: stopped; %" PRIu64 " events stored, %" PRIu64 " dropped\n",
+               pm.stored.value(), dropped);
   return status;
 }
 

@@ -141,7 +141,8 @@ Status ElfFile::load() {
         uint8_t type = GELF_ST_TYPE(s.st_info);
         if (type != STT_FUNC && type != STT_GNU_IFUNC) return false;
         if (s.st_shndx == SHN_UNDEF || s.st_value == 0 || n.empty()) return false;
-        syms.push_back({std::string(n), s.st_value, s.st_size, GELF_ST_BIND(s.st_info), type});
+        syms.push_back({std::string(n), s.st_value, s.st_size,
+                        static_cast<uint8_t>(GELF_ST_BIND(s.st_info)), type});
         return false;
       });
     } else if (sh.sh_type == SHT_DYNAMIC) {

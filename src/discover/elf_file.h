@@ -58,12 +58,9 @@ class ElfFile {
   std::optional<uint64_t> file_offset(uint64_t vaddr) const;
   // The inverse: vaddr of a file offset through the PT_LOAD segment whose file range holds it.
   std::optional<uint64_t> vaddr_from_file_offset(uint64_t file_off) const;
-  const std::vector<LoadSegment>& load_segments() const { return loads_; }
-
   bool has_symtab() const { return has_symtab_; }
   bool has_dynsym() const { return has_dynsym_; }
   bool is_shared_object() const;
-  bool is_executable() const { return elf_type_ == 2; }  // ET_EXEC
   std::optional<std::string> soname() const { return soname_; }
   std::vector<std::string> needed() const { return needed_; }
   // DT_RUNPATH split on ':', or DT_RPATH when there is no RUNPATH.

@@ -36,7 +36,7 @@ struct UprobeMultiAttr {
 static_assert(offsetof(UprobeMultiAttr, path) == 16 && offsetof(UprobeMultiAttr, cnt) == 48);
 
 // Closes link fds from several threads: each close waits for a grace period.
-void close_all(std::vector<int> fds) {
+void close_all(const std::vector<int>& fds) {
   std::vector<std::thread> threads;
   for (int fd : fds) threads.emplace_back([fd] { ::close(fd); });
   for (auto& t : threads) t.join();
@@ -52,7 +52,7 @@ void set_uprobe_multi(const std::vector<bpf_program*>& progs) {
 UprobeLinks::~UprobeLinks() {
   std::vector<int> fds;
   for (auto& [group, links] : multi_links_) fds.insert(fds.end(), links.begin(), links.end());
-  close_all(std::move(fds));
+  close_all(fds);
   for (auto& [group, links] : links_)
     for (bpf_link* link : links) bpf_link__destroy(link);
 }
@@ -91,7 +91,7 @@ Result<size_t> UprobeLinks::attach(const std::string& group, const std::string& 
       auto fd =
           create_uprobe_multi_link(bpf_program__fd(prog), path, offsets, cookies, prog == ret);
       if (!fd) {
-        close_all(std::move(fds));
+        close_all(fds);
         return make_error(fd.error());
       }
       fds.push_back(*fd);
@@ -132,7 +132,7 @@ Status UprobeLinks::attach_one(const std::string& group, const std::string& path
 
 void UprobeLinks::detach(const std::string& group) {
   if (auto m = multi_links_.find(group); m != multi_links_.end()) {
-    close_all(std::move(m->second));
+    close_all(m->second);
     multi_links_.erase(m);
   }
   auto it = links_.find(group);

@@ -114,10 +114,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
 
   s->host_ = addr->first;
   if (addr->second == 0) {
-    s->port_ = srv.bind_to_any_port(s->host_.c_str());
+    s->port_ = srv.bind_to_any_port(s->host_);
     if (s->port_ < 0) return make_error("cannot listen on " + options.listen);
   } else {
-    if (!srv.bind_to_port(s->host_.c_str(), addr->second))
+    if (!srv.bind_to_port(s->host_, addr->second))
       return make_error("cannot listen on " + options.listen +
                         " (in use, or not an address of this host)");
     s->port_ = addr->second;

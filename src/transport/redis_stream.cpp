@@ -173,7 +173,7 @@ Status RedisClient::connect() {
   ctx_ = c;
   redisSetTimeout(ctx_, to_timeval(timeout_ms_));
   redisEnableKeepAlive(ctx_);
-  auto setup = [&](std::vector<std::string_view> args) -> Status {
+  auto setup = [&](const std::vector<std::string_view>& args) -> Status {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (auto a : args) {

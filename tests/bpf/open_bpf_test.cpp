@@ -52,7 +52,7 @@ INSTANTIATE_TEST_SUITE_P(AloneAndDispatched, OpenBpfProbes,
 // A relative path in another cwd, with "." and "..", resolved to the absolute
 // path; a failed open with its errno; the shell's own redirection.
 TEST_P(OpenBpfProbes, RelativePathsAgainstCwdAndFailures) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("open");
   Trace t = trace_open({},
                        {"/bin/sh", "-c",
                         "cd /usr/share && cat "
@@ -122,7 +122,7 @@ TEST_P(OpenBpfProbes, RelativePathsAgainstCwdAndFailures) {
 // A cwd below stacked mounts (/dev/shm is a tmpfs on a devtmpfs) and a cwd
 // inside /proc: the walk crosses each mount point.
 TEST(OpenBpf, RelativePathsAcrossMounts) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("open");
   std::string base = "/dev/shm";
   if (!file_exists(base)) base = "/tmp";
   std::string dir = base + "/scope-open-test-" + std::to_string(getpid());
@@ -152,7 +152,7 @@ TEST(OpenBpf, RelativePathsAcrossMounts) {
 
 // openat with a dirfd, and openat2 with one (through syscall(2)).
 TEST_P(OpenBpfProbes, DirfdResolvedAgainstItsDirectory) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("open");
   if (!file_exists(kPython)) GTEST_SKIP() << "needs " << kPython;
   const std::string script =
       "import os, ctypes\n"
@@ -182,7 +182,7 @@ TEST_P(OpenBpfProbes, DirfdResolvedAgainstItsDirectory) {
 // --open-skip-pseudo: opens under /proc and /sys (absolute or relative) are
 // counted, not printed; the same run without the flag prints exactly as many.
 TEST(OpenBpf, SkipPseudoCountsInsteadOfPrinting) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("open");
   std::vector<std::string> cmd = {
       "/bin/sh", "-c",
       "cat /proc/self/status /sys/kernel/btf/vmlinux /etc/hostname >/dev/null; "
@@ -211,7 +211,7 @@ TEST(OpenBpf, SkipPseudoCountsInsteadOfPrinting) {
 // The human output: one line per open and the summary tables.
 // creat(2) is an open (O_WRONLY|O_CREAT|O_TRUNC): tar opens its archive with it.
 TEST(OpenBpf, CreatIsAnOpen) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("open");
   Trace t = trace({"--probes", "open", "--json", "--", kBin + "/syscall_workload"}, 60);
   ASSERT_EQ(t.run.status, 0) << t.describe();
   auto creats = t.where("call", "creat");
@@ -224,7 +224,7 @@ TEST(OpenBpf, CreatIsAnOpen) {
 }
 
 TEST(OpenBpf, HumanOutput) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("open");
   RunResult r =
       run_scope({"--probes", "open", "--", "/bin/cat", "/etc/hostname", "/nonexistent_q"});
   EXPECT_EQ(r.status, 1) << r.err;  // cat's own status

@@ -26,6 +26,9 @@
 #include <utility>
 #include <vector>
 
+#include "probe/features.h"
+#include "session/session.h"
+
 namespace scope::bpftest {
 
 // SCOPE_TEST_BINARY runs the tests against another build's scope (e.g. an older one, to see a
@@ -42,13 +45,39 @@ inline bool file_exists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
-// Why these tests cannot run here, or empty when they can.
+// Why these tests cannot run here, or empty when they can: scope's own feature probe, and its
+// error codes (not_root, kernel_too_old).
 inline std::string skip_reason() {
-  if (geteuid() != 0) return "needs root to load eBPF programs (run as root)";
-  if (!file_exists("/sys/kernel/btf/vmlinux")) return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
+  if (auto st = probe::Features::get().require_bpf(); !st)
+    return std::string(errc_name(st.code())) + ": " + st.error();
   if (!file_exists(kScope)) return "scope binary not built: " + kScope;
   return {};
 }
+
+// Why `family` cannot run here (it is started in a session of this process), or empty: a skip
+// for a kernel without what the family needs (kernel_too_old) or no rights (not_root), a test
+// failure for anything else.
+inline std::string family_skip_reason(const std::string& family) {
+  if (auto why = skip_reason(); !why.empty()) return why;
+  struct NoSink final : families::EventSink {
+    bool wants_events() const override { return false; }
+    void add(const families::Event&) override {}
+  } sink;
+  auto s = session::Session::open({}, &sink);
+  if (!s) return {};
+  auto st = (*s)->start(family);
+  if (st || (st.code() != Errc::kKernelTooOld && st.code() != Errc::kNotRoot)) return {};
+  return std::string(errc_name(st.code())) + ": " + st.error();
+}
+
+#define SCOPE_FAMILY_REQUIRE(family)                                 \
+  do {                                                               \
+    std::string why_ = ::scope::bpftest::family_skip_reason(family); \
+    if (!why_.empty()) {                                             \
+      std::printf("skipped: %s\n", why_.c_str());                    \
+      GTEST_SKIP() << why_;                                          \
+    }                                                                \
+  } while (0)
 
 #define SCOPE_BPF_REQUIRE()                             \
   do {                                                  \

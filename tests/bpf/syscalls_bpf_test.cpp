@@ -179,7 +179,7 @@ const nlohmann::json* find_syscall(const nlohmann::json& arr, const std::string&
 // kernel map holds (65,536): scope moves the exited threads' counters out as it goes, and every
 // call is counted with nothing dropped.
 TEST(SyscallsBpf, ThreadChurnBeyondTheMapIsCountedExactly) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = build_c("sc_churn", kChurn, &why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -199,7 +199,7 @@ TEST(SyscallsBpf, ThreadChurnBeyondTheMapIsCountedExactly) {
 // Latency: five 40 ms sleeps are each timed (a syscall made this rarely is timed every time), and
 // their total and maximum are what the sleeps took.
 TEST(SyscallsBpf, SleepLatency) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = workload(&why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -219,7 +219,7 @@ TEST(SyscallsBpf, SleepLatency) {
 
 // A call longer than a thread slot's 32-bit maximum (4.29 s) keeps its whole time.
 TEST(SyscallsBpf, LongCallLatency) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = workload(&why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -236,7 +236,7 @@ TEST(SyscallsBpf, LongCallLatency) {
 }
 
 TEST(SyscallsBpf, ExactCountsErrorsAndThreads) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = workload(&why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -300,7 +300,7 @@ TEST(SyscallsBpf, ExactCountsErrorsAndThreads) {
 // A fork, vfork or clone is one call (the child's return is not a call of its own); a successful
 // execveat is counted as execveat (it returns with execve's number).
 TEST(SyscallsBpf, ForksAndClonesOnceAndExecveatAsItself) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   Trace t = trace({"--probes", "syscalls", "--json", "-q", "--", kBin + "/syscall_workload"}, 60);
   ASSERT_EQ(t.run.status, 0) << t.describe();
   const auto& sc = t.summary.at("syscalls");
@@ -317,7 +317,7 @@ TEST(SyscallsBpf, ForksAndClonesOnceAndExecveatAsItself) {
 }
 
 TEST(SyscallsBpf, HumanTables) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = workload(&why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -347,7 +347,7 @@ TEST(SyscallsBpf, HumanTables) {
 // (rt_)sigreturn leaves -1 as the syscall number at exit (no restart): it is still counted under
 // its name, once per handler return.
 TEST(SyscallsBpf, SigreturnCounted) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = workload(&why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -369,7 +369,7 @@ TEST(SyscallsBpf, SigreturnCounted) {
 // in the `stats` map: the summary must add them. The child makes its calls and is still asleep
 // when the command (its parent) exits and scope reads the counters for the last time.
 TEST(SyscallsBpf, ExactCountsOfAThreadStillRunningAtTheEnd) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = workload(&why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -391,7 +391,7 @@ TEST(SyscallsBpf, ExactCountsOfAThreadStillRunningAtTheEnd) {
 // non-leader: the calls before the exec stay under its old tid, those after go under the new one
 // (the pid), and none are lost.
 TEST(SyscallsBpf, ExecFromANonLeaderThreadMovesItsCounts) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   std::string why;
   std::string bin = build_c("sc_thread_exec", kThreadExec, &why);
   if (bin.empty()) GTEST_SKIP() << why;
@@ -423,7 +423,7 @@ TEST(SyscallsBpf, ExecFromANonLeaderThreadMovesItsCounts) {
 // traced command lists its parent's (scope's) descriptors: none with the syscalls family, some
 // without it. The same command's exec and opens are reported either way.
 TEST(SyscallsBpf, HostFamiliesRideTheRawSyscallsPrograms) {
-  SCOPE_BPF_REQUIRE();
+  SCOPE_FAMILY_REQUIRE("syscalls");
   auto perf_fds = [](const Trace& t) {
     int n = 0;
     for (const auto& l : t.other_lines) n += l.find("anon_inode:[perf_event]") != std::string::npos;
