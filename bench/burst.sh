@@ -22,7 +22,8 @@ run_scope() {
   local c0 c1 t0 t1 line f=() u=0 s=0
   times >"$PRIV/times"; c0=$(tail -1 "$PRIV/times" | awk '{ gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }')
   t0=$(now_s)
-  "$SCOPE" trace --probes cuda --quiet --json -- "$LOOP" "$@" >"$OUT" &
+  # Under --json the command's own stdout (its ns_per_launch line) is on scope's stderr.
+  "$SCOPE" trace --probes cuda --quiet --json -- "$LOOP" "$@" >"$OUT" 2>&1 &
   local pid=$!
   while read -r line 2>/dev/null <"/proc/$pid/stat"; do
     f=(${line##*) })  # fields after "(comm) ": f[0] is state (field 3)

@@ -140,7 +140,7 @@ measure tar
 declare -a OU OT
 for r in $(seq 1 "$ROUNDS"); do
   OU+=("$("$PRIV/open_rate" 10000 3 | awk '{print $6}')")
-  OT+=("$("$SCOPE" trace --probes "$FAMILIES" --quiet --json -- "$PRIV/open_rate" 10000 3 2>/dev/null | grep '^opens' | awk '{print $6}')")
+  OT+=("$("$SCOPE" trace --probes "$FAMILIES" --quiet --json -- "$PRIV/open_rate" 10000 3 2>&1 | grep '^opens' | awk '{print $6}')")
 done
 ou=$(med "${OU[@]}")
 ot=$(med "${OT[@]}")

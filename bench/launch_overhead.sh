@@ -20,7 +20,8 @@ scope_run() {
   local label=$1; shift
   local out t0 t1
   t0=$(now_s)
-  out=$(env "$@" "$SCOPE" trace --probes cuda --quiet --json -- "$LOOP" "$N")
+  # Under --json the command's own stdout (its ns_per_launch line) is on scope's stderr.
+  out=$(env "$@" "$SCOPE" trace --probes cuda --quiet --json -- "$LOOP" "$N" 2>&1)
   t1=$(now_s)
   NS[$label]+="$(awk '/^ns_per_launch/ {print $2}' <<<"$out") "
   local summary events dropped launches

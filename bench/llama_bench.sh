@@ -53,8 +53,9 @@ run() {  # PROBES MODEL -> the runner's JSON (and scope's summary when traced)
   if [[ $1 == none ]]; then
     node "$PRIV/runner.mjs" "$PRIV/$2.gguf" --tokens "$TOKENS" --threads 1
   else
+    # Under --json the runner's own stdout is on scope's stderr: its JSON lines with scope's.
     "$SCOPE" trace --quiet --json --probes "$1" -- node "$PRIV/runner.mjs" "$PRIV/$2.gguf" \
-      --tokens "$TOKENS" --threads 1 2>/dev/null
+      --tokens "$TOKENS" --threads 1 2>&1 | grep '^{'
   fi
 }
 
@@ -73,7 +74,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   echo "alloc+free pairs: round $r/$ROUNDS" >&2
   PA+=("$("$PRIV/ggml_alloc" "$PRIV/libggml-pair.so" --loop 20000 | pair)")
   PT+=("$("$SCOPE" trace --quiet --json --probes ggml -- "$PRIV/ggml_alloc" "$PRIV/libggml-pair.so" \
-    --loop 20000 2>/dev/null | pair)")
+    --loop 20000 2>&1 | grep '^{' | pair)")
   [[ -x $NOOP ]] && PF+=("$("$NOOP" "$PRIV/libggml-pair.so" ggml_aligned_malloc -- "$PRIV/ggml_alloc" \
     "$PRIV/libggml-pair.so" --loop 20000 2>/dev/null | pair)")
 done

@@ -24,7 +24,7 @@ declare -A NS
 ns() { awk '/^ns_per_roundtrip/ {print $2}'; }
 for ((r = 1; r <= ROUNDS; r++)); do
   NS[a]+="$("$PP" "$N" "$CPU" | ns) "
-  out=$("$SCOPE" trace --probes sched --json -- "$PP" "$N" "$CPU")
+  out=$("$SCOPE" trace --probes sched --json -- "$PP" "$N" "$CPU" 2>&1)  # its stdout: stderr
   NS[b]+="$(ns <<<"$out") "
   SW_B=$(grep '"event":"summary"' <<<"$out" | jq '[.sched[].switches] | add')
   DROP_B=$(grep '"event":"summary"' <<<"$out" | jq '.dropped')

@@ -46,9 +46,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
   NS[b]+="$(field ns_per_call <<<"$out") "; WALL[b]+="$(field wall_ns_per_call <<<"$out") "
   out=$("$NOOP_TP" --syscall openat -- "$LOOP" "$N")
   NS[d]+="$(field ns_per_call <<<"$out") "; WALL[d]+="$(field wall_ns_per_call <<<"$out") "
-  out=$("$SCOPE" trace --probes exec,open,syscalls,sched,net --quiet --json -- "$LOOP" "$N")
+  # Under --json the loop's own stdout is on scope's stderr.
+  out=$("$SCOPE" trace --probes exec,open,syscalls,sched,net --quiet --json -- "$LOOP" "$N" 2>&1)
   NS[e]+="$(field ns_per_call <<<"$out") "; WALL[e]+="$(field wall_ns_per_call <<<"$out") "
-  out=$("$SCOPE" trace --probes "$PROBES" --quiet --json -- "$LOOP" "$N")
+  out=$("$SCOPE" trace --probes "$PROBES" --quiet --json -- "$LOOP" "$N" 2>&1)
   NS[c]+="$(field ns_per_call <<<"$out") "; WALL[c]+="$(field wall_ns_per_call <<<"$out") "
   summary=$(grep '"event":"summary"' <<<"$out" | tail -1)
   getppid=$(python3 -c 'import json, sys; print(sum(s["count"] for s in json.loads(sys.stdin.read())["syscalls"] if s["name"] == "getppid"))' <<<"$summary")

@@ -36,7 +36,8 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 
 "$SCOPE" trace --help >/dev/null || { echo "scope does not run here"; exit 1; }
 
 # A traced run: scope's summary to $OUT/<name>.summary.json, the workload's
-# own JSON line to $OUT/<name>.workload.json.
+# own JSON line to $OUT/<name>.workload.json (under --json the workload's stdout goes to
+# scope's stderr, so that scope's stdout is JSON events only).
 traced() {
   local name=$1
   shift
@@ -44,7 +45,7 @@ traced() {
   timeout 300 "$SCOPE" trace --probes cuda --quiet --json -- "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
   local rc=$?
   grep '"event":"summary"' "$WORK/$name.out" | tail -1 >"$OUT/$name.summary.json"
-  grep -v '"event":"summary"' "$WORK/$name.out" | grep '^{' | tail -1 >"$OUT/$name.workload.json"
+  grep '^{' "$WORK/$name.err" | tail -1 >"$OUT/$name.workload.json"
   echo "$name: rc=$rc wall=$((SECONDS - t0))s $(cat "$OUT/$name.workload.json")"
   head -c 2000 "$WORK/$name.err"
 }
@@ -79,7 +80,7 @@ timeout 300 "$SCOPE" trace --probes cuda,exec,open,syscalls,sched,net --quiet --
   $PY bench/gpu/torch_workload.py launch "$N_TORCH" >"$WORK/all.out" 2>"$WORK/all.err"
 echo "torch_launch_all_families: rc=$? wall=$((SECONDS - t0))s"
 grep '"event":"summary"' "$WORK/all.out" | tail -1 >"$OUT/torch_launch_all.summary.json"
-grep '^{' "$WORK/all.out" | grep -v '"event":"summary"' | tail -1 >"$OUT/torch_launch_all.workload.json"
+grep '^{' "$WORK/all.err" | tail -1 >"$OUT/torch_launch_all.workload.json"
 head -c 1000 "$WORK/all.err"
 untraced torch_matmul_untraced $PY bench/gpu/torch_workload.py matmul 50
 traced torch_matmul_traced $PY bench/gpu/torch_workload.py matmul 50

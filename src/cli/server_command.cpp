@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/stop_signal.h"
 #include "server/http_server.h"
@@ -196,9 +197,7 @@ int run_server(const ServerOptions& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (o.retention_days > 0 && std::chrono::steady_clock::now() >= next_retention) {
       next_retention = std::chrono::steady_clock::now() + std::chrono::hours(1);
-      timespec now{};
-      clock_gettime(CLOCK_REALTIME, &now);
-      int64_t cutoff = now.tv_sec * 1000000000LL + now.tv_nsec - popts.retention_ns;
+      int64_t cutoff = unix_now_ns() - popts.retention_ns;
       auto d = store->apply_retention(cutoff);
       if (!d) spdlog::warn("scope: retention: {}", d.error());
     }

@@ -11,8 +11,7 @@ if ! command -v clang++ >/dev/null; then
   echo "skipped: clang++ is not installed (scripts/install-deps.sh installs it)"
   exit 0
 fi
-sources=(src/event/batch.cpp src/event/row.cpp src/event/schema.cpp src/event/cuda_event.cpp
-         src/common/text.cpp)
+sources=(src/event/batch.cpp src/event/row.cpp src/event/schema.cpp src/common/text.cpp)
 flags=(-std=c++20 -O1 -g -I"$src" -I"$src/src")
 cd "$src"
 clang++ "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

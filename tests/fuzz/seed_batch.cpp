@@ -8,7 +8,7 @@
 #include <string>
 
 #include "event/batch.h"
-#include "families/cuda_output.h"
+#include "event/row.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -19,14 +19,12 @@ int main(int argc, char** argv) {
     b.boot_id = "boot";
     b.first_seq = static_cast<uint64_t>(n) * 1000;
     for (int i = 0; i < n; ++i) {
-      CudaEvent e;
-      e.ts_ns = 1000 + static_cast<uint64_t>(i);
-      e.pid = 1;
-      e.comm = "c";
-      e.call = CALL_cudaMalloc;
-      e.op = i % 2 ? CUDA_OP_ALLOC : CUDA_OP_LAUNCH;
-      e.kernel = "k";
-      b.events.push_back(cuda_row(e));
+      auto cuda = event::make_row(*event::schema_for("cuda"), 1000 + i, 1, 1, "c");
+      event::set_column(cuda, "call", std::string("cudaMalloc"));
+      event::set_column(cuda, "op", std::string(i % 2 ? "alloc" : "launch"));
+      event::set_column(cuda, "kernel", std::string("k"));
+      event::set_column(cuda, "grid", std::string("[1,2,3]"));
+      b.events.push_back(std::move(cuda));
       auto open = event::make_row(*event::schema_for("open"), 0, 2, 0, "");
       event::set_column(open, "path", std::string("/x"));
       event::set_column(open, "ret", int64_t{-2});

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/clock.h"
 #include "event/schema.h"
 #include "store/postgres/migrations.h"
 #include "store/rollup.h"
@@ -22,12 +23,6 @@ constexpr Oid kBoolOid = 16, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23, kOidOi
 
 // Serialises migrations of concurrent `scope server`s on one database.
 constexpr int64_t kMigrationLock = 0x73636f7065;  // "scope"
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
@@ -299,7 +294,7 @@ Status PostgresStore::init() {
       if (pos != std::string::npos && name.find("_default") == std::string::npos)
         partitions_.insert(std::atoll(name.c_str() + pos + 2));
     }
-    int64_t now = now_ns();
+    int64_t now = unix_now_ns();
     if (auto st =
             ensure_partitions(db_, now, now + options_.partitions_ahead * options_.partition_ns);
         !st)
@@ -398,7 +393,7 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
     }
     std::string first_seq = std::to_string(batch.first_seq);
     std::string count = std::to_string(batch.events.size());
-    std::string ingested = std::to_string(now_ns());
+    std::string ingested = std::to_string(unix_now_ns());
     const char* params[] = {batch.node.c_str(), batch.boot_id.c_str(), first_seq.c_str(),
                             count.c_str(), ingested.c_str()};
     PgResult ins(PQexecParams(db_,

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/clock.h"
 #include "event/schema.h"
 #include "store/rollup.h"
 #include "store/sqlite/migrations.h"
@@ -10,12 +11,6 @@
 namespace scope::store {
 
 namespace {
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int bind_value(sqlite3_stmt* st, int index, const event::Value& v) {
   if (const auto* i = std::get_if<int64_t>(&v)) return sqlite3_bind_int64(st, index, *i);
@@ -137,7 +132,7 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
                     SQLITE_STATIC);
   sqlite3_bind_int64(rb, 3, static_cast<int64_t>(batch.first_seq));
   sqlite3_bind_int64(rb, 4, static_cast<int64_t>(batch.events.size()));
-  sqlite3_bind_int64(rb, 5, now_ns());
+  sqlite3_bind_int64(rb, 5, unix_now_ns());
   int rc = sqlite3_step(rb);
   sqlite3_reset(rb);
   if (rc != SQLITE_DONE) return fail(last_error(db_));
