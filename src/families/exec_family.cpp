@@ -277,10 +277,7 @@ class ExecFamily final : public SkeletonFamily<exec_bpf> {
   bool handles_syscalls() const override { return true; }
 
   Status start(const FamilyContext& ctx) override {
-    auto& f = probe::Features::get();
-    if (!ctx.syscall_dispatch)
-      if (auto st = f.require(f.syscall_tracepoints, "syscall tracepoints", "2.6.33"); !st)
-        return st;
+    if (auto st = require_syscall_tracepoints(ctx); !st) return st;
     auto st = load(ctx, [&](exec_bpf* s) -> Status {
       auto& p = s->progs;
       probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,

@@ -212,10 +212,7 @@ class NetFamily final : public SkeletonFamily<net_bpf> {
   bool handles_syscalls() const override { return true; }
 
   Status start(const FamilyContext& ctx) override {
-    auto& f = probe::Features::get();
-    if (!ctx.syscall_dispatch)
-      if (auto st = f.require(f.syscall_tracepoints, "syscall tracepoints", "2.6.33"); !st)
-        return st;
+    if (auto st = require_syscall_tracepoints(ctx); !st) return st;
     auto st = load(ctx, [&](net_bpf* s) -> Status {
       auto& p = s->progs;
       probe::choose_syscall_programs(ctx.syscall_dispatch != nullptr,

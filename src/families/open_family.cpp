@@ -357,9 +357,7 @@ class OpenFamily final : public SkeletonFamily<open_bpf> {
     if (auto st = f.require(f.rdonly_cast && f.bpf_loop, "bpf_rdonly_cast and bpf_loop", "6.2");
         !st)
       return st;
-    if (!ctx.syscall_dispatch)
-      if (auto st = f.require(f.syscall_tracepoints, "syscall tracepoints", "2.6.33"); !st)
-        return st;
+    if (auto st = require_syscall_tracepoints(ctx); !st) return st;
     auto st = load(ctx, [&](open_bpf* s) -> Status {
       auto& p = s->progs;
       probe::choose_syscall_programs(

@@ -92,6 +92,15 @@ class SkeletonFamily : public Family {
     return Ok{};
   }
 
+  // exec, open and net: the syscalls:* tracepoints they attach to unless they ride the syscalls
+  // family's dispatch (kernel_too_old without CONFIG_FTRACE_SYSCALLS).
+  static Status require_syscall_tracepoints(const FamilyContext& ctx) {
+    if (ctx.syscall_dispatch) return Ok{};
+    auto& f = probe::Features::get();
+    return f.require(f.syscall_tracepoints, "syscall tracepoints (CONFIG_FTRACE_SYSCALLS)",
+                     "2.6.33");
+  }
+
   // Reads the kernel's drop counters (per cause, summed over CPUs, plus earlier runs).
   void read_drops() {
     if (!skel_) return;
