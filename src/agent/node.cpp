@@ -54,8 +54,12 @@ void Node::account() {
     attached = session_->attached_files();
     probes = join(session_->running(), ",");
   }
-  pm_.dropped_kernel.add(s.dropped - std::min(s.dropped, dropped_seen_));
-  dropped_seen_ = std::max(dropped_seen_, s.dropped);
+  // Counters only grow: add what they gained since the last look.
+  uint64_t kernel = s.dropped - s.undecodable;
+  pm_.dropped_kernel.add(kernel - std::min(kernel, kernel_seen_));
+  pm_.dropped_bad.add(s.undecodable - std::min(s.undecodable, undecodable_seen_));
+  kernel_seen_ = std::max(kernel_seen_, kernel);
+  undecodable_seen_ = std::max(undecodable_seen_, s.undecodable);
   std::lock_guard lock(health_mu_);
   health_ = {{"node", options_.node},
              {"probes", probes},

@@ -76,7 +76,7 @@ class Node {
   std::function<bool(Node&)> source_;
   mutable std::mutex health_mu_;
   nlohmann::json health_;
-  uint64_t dropped_seen_ = 0;
+  uint64_t kernel_seen_ = 0, undecodable_seen_ = 0;
 };
 
 }  // namespace scope::agent

@@ -150,8 +150,8 @@ int run_up(const UpOptions& o) {
   (*http)->stop();
   remove_endpoint(o.data_dir);
   auto& pm = (*node)->metrics();
-  uint64_t dropped =
-      pm.dropped_kernel.value() + pm.dropped_queue.value() + pm.dropped_store.value();
+  uint64_t dropped = pm.dropped_kernel.value() + pm.dropped_bad.value() + pm.dropped_queue.value() +
+                     pm.dropped_store.value();
   std::fprintf(stderr, "scope up: stopped; %" PRIu64 " events stored, %" PRIu64 " dropped\n",
                pm.stored.value(), dropped);
   return status;

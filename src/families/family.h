@@ -182,6 +182,8 @@ class Family {
   virtual uint64_t events() const = 0;
   // Events lost: in the kernel (a full ring buffer or map) or undecodable.
   virtual uint64_t dropped() const = 0;
+  // Of those, the records that did not decode (a bug, never silent).
+  virtual uint64_t undecodable() const { return 0; }
 
   // The library side of a family that probes shared libraries, else nullptr.
   virtual LibraryListener* libraries() { return nullptr; }

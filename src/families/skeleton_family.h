@@ -58,6 +58,7 @@ class SkeletonFamily : public Family {
     for (uint64_t d : drops_) n += d;
     return n;
   }
+  uint64_t undecodable() const override { return bad_records_; }
 
  protected:
   // Opens the skeleton, applies the target filter, lets `configure` choose programs and .rodata,

@@ -302,8 +302,10 @@ SessionStats Session::stats() const {
   for (const auto& f : families_) {
     s.events += f->events();
     s.dropped += f->dropped();
+    s.undecodable += f->undecodable();
   }
   s.dropped += watch_dropped + w.bad_events;
+  s.undecodable += w.bad_events;
   s.held_at_exec = w.held_at_exec;
   s.held_at_loader = w.held_at_loader;
   return s;

@@ -37,6 +37,7 @@ struct SessionOptions {
 struct SessionStats {
   uint64_t events = 0;        // decoded by the families
   uint64_t dropped = 0;       // lost in the kernel, or undecodable (never silently)
+  uint64_t undecodable = 0;   // of `dropped`, records that did not decode
   uint64_t held_at_exec = 0;  // processes stopped until their probes were attached
   uint64_t held_at_loader = 0;
 };
