@@ -4,14 +4,16 @@ namespace scope {
 
 namespace {
 
+// The one table of the calls in userspace: bpf/shared/cuda.h's X-macro, by call id.
 struct CallInfo {
   std::string_view name;
   int layer;
+  int op;
 };
 
 #define SCOPE_CUDA_CALL_INFO(id, sym, layer, op, args, kind, async, mem) \
-  CallInfo{#sym, CUDA_LAYER_##layer},
-constexpr CallInfo kCalls[] = {CallInfo{"", CUDA_LAYER_RUNTIME},  // CALL_NONE
+  CallInfo{#sym, CUDA_LAYER_##layer, CUDA_OP_##op},
+constexpr CallInfo kCalls[] = {CallInfo{"", CUDA_LAYER_RUNTIME, CUDA_OP_NONE},  // CALL_NONE
                                CUDA_CALLS(SCOPE_CUDA_CALL_INFO)};
 #undef SCOPE_CUDA_CALL_INFO
 
@@ -71,6 +73,11 @@ std::string_view cuda_mem_name(uint8_t mem) {
     default:
       return "device";
   }
+}
+
+int cuda_call_op(uint16_t call) {
+  if (call >= CALL_COUNT) return CUDA_OP_NONE;
+  return kCalls[call].op;
 }
 
 int cuda_call_layer(uint16_t call) {

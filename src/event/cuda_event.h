@@ -22,6 +22,8 @@ std::string_view cuda_copy_kind_name(uint8_t kind);
 std::string_view cuda_mem_name(uint8_t mem);
 // The layer (CUDA_LAYER_RUNTIME or CUDA_LAYER_DRIVER) of a call id.
 int cuda_call_layer(uint16_t call);
+// Its operation (enum cuda_op; CUDA_OP_NAME for a name->handle call).
+int cuda_call_op(uint16_t call);
 
 struct CudaEvent {
   uint64_t ts_ns = 0;  // Unix time

@@ -36,18 +36,6 @@ namespace {
 
 using discover::CudaLibraryKind;
 
-struct CallInfo {
-  const char* symbol;
-  int layer;
-  int op;
-};
-
-#define SCOPE_CALL_INFO(id, sym, layer, op, args, kind, async, mem) \
-  {#sym, CUDA_LAYER_##layer, CUDA_OP_##op},
-const CallInfo kCalls[] = {{"", 0, 0}, CUDA_CALLS(SCOPE_CALL_INFO)};
-#undef SCOPE_CALL_INFO
-static_assert(sizeof(kCalls) / sizeof(kCalls[0]) == CALL_COUNT);
-
 // LibraryProbes' program pairs.
 enum Programs { kCallPrograms = 0, kDriverLaunchPrograms = 1, kNamePrograms = 2, kProgramCount };
 // The runtime's launch functions: attached only when asked (set_tagged).
@@ -186,15 +174,16 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
     int layer = kind == CudaLibraryKind::kDriver ? CUDA_LAYER_DRIVER : CUDA_LAYER_RUNTIME;
     std::vector<LibrarySymbol> out;
     for (uint16_t call = 1; call < CALL_COUNT; ++call) {
-      if (kCalls[call].layer != layer) continue;
-      auto sym = elf.find(kCalls[call].symbol);
+      if (cuda_call_layer(call) != layer) continue;
+      std::string symbol(cuda_call_name(call));
+      auto sym = elf.find(symbol);
       if (!sym) continue;
       auto off = elf.file_offset(sym->vaddr);
       if (!off) continue;
-      LibrarySymbol s{kCalls[call].symbol, call, kCallPrograms, *off, "", false};
-      if (kCalls[call].op == CUDA_OP_NAME) {
+      LibrarySymbol s{symbol, call, kCallPrograms, *off, "", false};
+      if (cuda_call_op(call) == CUDA_OP_NAME) {
         s.programs = kNamePrograms;
-      } else if (kCalls[call].op == CUDA_OP_LAUNCH) {
+      } else if (cuda_call_op(call) == CUDA_OP_LAUNCH) {
         // Every launch reaches the driver, which reports it with one trap; the runtime's own
         // launch functions only where the driver cannot see them, or to name kernels.
         if (layer == CUDA_LAYER_DRIVER) {
