@@ -12,12 +12,13 @@ declare -A allowed=(
   [event]="common"
   [export]="common event"
   [store]="common event"
+  [http]="common export"
   [transport]="common event"
   [families]="common discover probe event"
   [session]="common discover probe event families"
-  [agent]="common discover probe event families session export store transport"
-  [server]="common event export store transport"
-  [cli]="common discover probe event families session export store transport agent server"
+  [agent]="common discover probe event families session export store transport http"
+  [server]="common event export store transport http"
+  [cli]="common discover probe event families session export store transport http agent server"
 )
 bad=0
 for dir in src/*/; do

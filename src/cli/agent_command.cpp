@@ -14,7 +14,8 @@
 #include "common/stop_signal.h"
 #include "event/cuda_event.h"
 #include "families/cuda_output.h"
-#include "server/http_server.h"
+#include "http/server.h"
+#include "http/standard_routes.h"
 #include "transport/redis_stream.h"
 
 namespace scope::cli {
@@ -88,8 +89,7 @@ Result<agent::NodeOptions> node_options(const AgentOptions& o) {
   if (o.batch_events == 0 || o.queue_batches == 0)
     return make_error(Errc::kBadInput, "--batch-events must be positive");
   if (!o.listen.empty())
-    if (auto addr = server::parse_listen(o.listen); !addr)
-      return make_error(Errc::kBadInput, "--listen: " + addr.error());
+    if (auto addr = http::parse_listen(o.listen); !addr) return addr.failure();
   auto families = probe_set(o.session);
   if (!families) return families.failure();
   auto session = session_options(o.session);
@@ -194,28 +194,34 @@ int run_agent(const AgentOptions& o) {
   agent::Shipper shipper({*endpoint, o.stream}, (*node)->queue(), std::move(spool.value()),
                          registry);
   shipper.start();
-  std::unique_ptr<server::HttpServer> http;
+  std::unique_ptr<http::Server> web;
   if (!o.listen.empty()) {
-    auto h = server::HttpServer::start({o.listen, nullptr, &registry, "", "agent", [&] {
-                                          auto j = (*node)->health();
-                                          j["redis"] = shipper.redis_up() ? "up" : "unreachable";
-                                          return j;
-                                        }});
+    auto router = std::make_shared<http::Router>();
+    http::add_health_and_metrics(*router, {"agent", &registry, [&] {
+                                             auto j = (*node)->health();
+                                             j["redis"] = shipper.redis_up() ? "up" : "unreachable";
+                                             return j;
+                                           }});
+    http::ServerOptions ho;
+    ho.listen = o.listen;
+    ho.io_threads = 1;
+    ho.worker_threads = 1;
+    ho.metrics = &registry;
+    auto h = http::Server::start(std::move(ho), std::move(router));
     if (!h) {
       (*node)->drain();
       shipper.stop();
       return report(h.failure(), "scope agent");
     }
-    http = std::move(h.value());
-    std::fprintf(stderr, "scope agent: /metrics on http://%s:%d\n", http->host().c_str(),
-                 http->port());
+    web = std::move(h.value());
+    std::fprintf(stderr, "scope agent: /metrics on %s\n", web->url().c_str());
   }
   std::fprintf(stderr, "scope agent: node %s shipping to %s stream %s\n", (*node)->name().c_str(),
                endpoint->text().c_str(), o.stream.c_str());
   (*node)->run();
   (*node)->drain();
   shipper.stop();
-  if (http) http->stop();
+  if (web) web->stop();
   std::printf("%s\n", summary(**node, shipper).dump().c_str());
   std::fflush(stdout);
   return 0;

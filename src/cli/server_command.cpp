@@ -10,8 +10,10 @@
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/stop_signal.h"
-#include "server/http_server.h"
+#include "http/server.h"
+#include "http/standard_routes.h"
 #include "server/ingest.h"
+#include "server/sql_api.h"
 #include "transport/redis_stream.h"
 #ifdef SCOPE_WITH_POSTGRES
 #include <libpq-fe.h>
@@ -57,9 +59,7 @@ CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
                   "PostgreSQL URL or conninfo: postgresql://user@host:port/db")
       ->envname("SCOPE_POSTGRES")
       ->required();
-  cmd->add_option("--listen", o.listen, "Serve /health and /metrics on HOST:PORT")
-      ->envname("SCOPE_LISTEN")
-      ->capture_default_str();
+  add_http_flags(cmd, o.http);
   cmd->add_option("--data-dir", o.data_dir, "Server state")
       ->envname("SCOPE_DATA_DIR")
       ->capture_default_str();
@@ -111,9 +111,9 @@ int run_server(const ServerOptions& o) {
     std::fprintf(stderr, "scope server: --partitioning: %s\n", partitioning.error().c_str());
     return 2;
   }
-  auto listen = server::parse_listen(o.listen);
-  if (!listen) {
-    std::fprintf(stderr, "scope server: --listen: %s\n", listen.error().c_str());
+  auto http_options = http_server_options(o.http);
+  if (!http_options) {
+    std::fprintf(stderr, "scope server: %s\n", http_options.error().c_str());
     return 2;
   }
   if (auto st = ensure_data_dir(o.data_dir); !st) {
@@ -161,24 +161,24 @@ int run_server(const ServerOptions& o) {
   iopts.claim_idle_ms = o.claim_idle_ms;
   server::Ingest ingest(iopts, *store, registry);
 
-  server::HttpOptions ho;
-  ho.listen = o.listen;
-  ho.store = store.get();
-  ho.metrics = &registry;
-  ho.admin_token = token->token;
-  ho.role = "server";
-  ho.health = [&] {
-    auto s = ingest.stats();
-    return nlohmann::json{{"store", store->kind()},
-                          {"partitioning", store->partitioning()},
-                          {"events_stored", s.events_stored}};
-  };
-  auto http = server::HttpServer::start(ho);
-  if (!http) {
-    std::fprintf(stderr, "scope server: %s\n", http.error().c_str());
+  auto router = std::make_shared<http::Router>();
+  http::add_health_and_metrics(*router, {"server", &registry, [&] {
+                                           auto s = ingest.stats();
+                                           return nlohmann::json{
+                                               {"store", store->kind()},
+                                               {"partitioning", store->partitioning()},
+                                               {"events_stored", s.events_stored}};
+                                         }});
+  server::add_sql_routes(*router, *store);
+  http_options->metrics = &registry;
+  http_options->authenticate =
+      http::single_token_authenticator(token->token, {http::Role::kAdmin, "admin"});
+  auto web = http::Server::start(std::move(*http_options), std::move(router));
+  if (!web) {
+    std::fprintf(stderr, "scope server: %s\n", web.error().c_str());
     return 1;
   }
-  std::string url = "http://" + (*http)->host() + ":" + std::to_string((*http)->port());
+  std::string url = (*web)->url();
   if (auto st = write_endpoint(o.data_dir, url); !st)
     std::fprintf(stderr, "scope server: %s ('scope sql' will need --server)\n", st.error().c_str());
   if (token->created)
@@ -203,7 +203,7 @@ int run_server(const ServerOptions& o) {
     }
   }
   ingest.stop();
-  (*http)->stop();
+  (*web)->stop();
   remove_endpoint(o.data_dir);
   auto s = ingest.stats();
   nlohmann::json summary = {{"event", "summary"},

@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <string>
 
+#include "cli/http_flags.h"
+
 namespace scope::cli {
 
 struct ServerOptions {
   std::string redis;
   std::string postgres;
-  std::string listen = "127.0.0.1:18080";
+  HttpFlags http;
   std::string data_dir = "/var/lib/scope";
   std::string stream = "scope:events";
   std::string group = "scope-server";

@@ -1,12 +1,12 @@
 #include "cli/sql_command.h"
 
-#include <httplib.h>
-
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/data_dir.h"
+#include "http/client.h"
 #include "store/store.h"
 
 namespace scope::cli {
@@ -70,26 +70,24 @@ int run_sql(const SqlOptions& o) {
     std::fprintf(stderr, "scope: --server '%s' must be an http:// URL\n", url.c_str());
     return 2;
   }
-  httplib::Client client(url);
-  client.set_connection_timeout(5);
-  client.set_read_timeout(o.timeout_ms / 1000 + 30);
-  httplib::Headers headers = {{"Authorization", "Bearer " + token}};
   nlohmann::json body = {
       {"query", o.query}, {"max_rows", o.max_rows}, {"timeout_ms", o.timeout_ms}};
-  auto res = client.Post("/api/v1/sql", headers, body.dump(), "application/json");
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = url + "/api/v1/sql";
+  req.headers = {{"Authorization", "Bearer " + token}};
+  req.body = body.dump();
+  req.timeout = std::chrono::milliseconds(o.timeout_ms + 30000);
+  auto res = http::fetch(req);
   if (!res) {
-    std::fprintf(stderr, "scope: cannot reach %s: %s\n", url.c_str(),
-                 httplib::to_string(res.error()).c_str());
+    std::fprintf(stderr, "scope: %s\n", res.error().c_str());
+    return 1;
+  }
+  if (res->status != 200) {
+    std::fprintf(stderr, "scope: %s\n", http::error_message(*res).c_str());
     return 1;
   }
   auto j = nlohmann::json::parse(res->body, nullptr, false);
-  if (res->status != 200) {
-    std::string msg = res->body;
-    if (!j.is_discarded() && j.contains("error") && j["error"].contains("message"))
-      msg = j["error"]["message"].get<std::string>();
-    std::fprintf(stderr, "scope: %s\n", msg.c_str());
-    return 1;
-  }
   if (j.is_discarded() || !j.contains("columns") || !j.contains("rows")) {
     std::fprintf(stderr, "scope: %s answered something that is not a query result\n", url.c_str());
     return 1;

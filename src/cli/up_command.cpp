@@ -16,7 +16,9 @@
 #include "common/stop_signal.h"
 #include "common/strings.h"
 #include "common/text.h"
-#include "server/http_server.h"
+#include "http/server.h"
+#include "http/standard_routes.h"
+#include "server/sql_api.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace scope::cli {
@@ -56,8 +58,6 @@ Result<agent::NodeOptions> node_options(const UpOptions& o) {
   if (!families) return families.failure();
   auto session = session_options(o.session);
   if (!session) return session.failure();
-  if (auto addr = server::parse_listen(o.listen); !addr)
-    return make_error(Errc::kBadInput, addr.error());
   agent::NodeOptions n;
   n.node = host_name();
   n.data_dir = o.data_dir;
@@ -83,9 +83,7 @@ CLI::App* add_up_command(CLI::App& app, UpOptions& o) {
   cmd->add_option("--data-dir", o.data_dir, "Where the store, the admin token and state live")
       ->envname("SCOPE_DATA_DIR")
       ->capture_default_str();
-  cmd->add_option("--listen", o.listen, "HTTP address (HOST:PORT)")
-      ->envname("SCOPE_LISTEN")
-      ->capture_default_str();
+  add_http_flags(cmd, o.http);
   cmd->add_option("--retention", o.retention,
                   "Delete events older than this (90s, 15m, 12h, 7d; 0 keeps everything)")
       ->envname("SCOPE_RETENTION")
@@ -114,6 +112,8 @@ int run_up(const UpOptions& o) {
                                                   "' is not a duration (90s, 15m, 12h, 7d or 0)"));
   auto options = node_options(o);
   if (!options) return report(options.failure());
+  auto http_options = http_server_options(o.http);
+  if (!http_options) return report(http_options.failure());
   if (auto st = ensure_data_dir(o.data_dir); !st) return report(st.failure());
   auto store = store::SqliteStore::open({o.data_dir + "/scope.db"});
   if (!store) return report(store.failure());
@@ -127,14 +127,22 @@ int run_up(const UpOptions& o) {
   auto node = agent::Node::open(*options, registry);
   if (!node) return report(node.failure());
   // The port is taken before the probes load: a busy port fails fast.
-  auto http = server::HttpServer::start({o.listen, store->get(), &registry, token->token, "up",
-                                         [&n = **node] { return n.health(); }});
-  if (!http) return report(http.failure());
+  auto router = std::make_shared<http::Router>();
+  http::add_health_and_metrics(*router, {"up", &registry, [&n = **node, &s = **store] {
+                                           auto j = n.health();
+                                           j["store"] = std::string(s.kind());
+                                           return j;
+                                         }});
+  server::add_sql_routes(*router, **store);
+  http_options->metrics = &registry;
+  http_options->authenticate =
+      http::single_token_authenticator(token->token, {http::Role::kAdmin, "admin"});
+  auto web = http::Server::start(std::move(*http_options), std::move(router));
+  if (!web) return report(web.failure());
   install_stop_signal_handlers();
   if (auto st = (*node)->start_probes(); !st) return report(st.failure());
   // Written once the probes run: `scope sql` and the tests take it for "ready".
-  std::string url =
-      "http://" + o.listen.substr(0, o.listen.rfind(':')) + ":" + std::to_string((*http)->port());
+  std::string url = (*web)->url();
   if (auto st = write_endpoint(o.data_dir, url); !st)
     std::fprintf(stderr, "scope: %s ('scope sql' will need --server)\n", st.error().c_str());
   agent::StoreWriter writer(**store, (*node)->queue(), (*node)->metrics());
@@ -147,7 +155,7 @@ int run_up(const UpOptions& o) {
     (*node)->drain();
     writer.join();
   }
-  (*http)->stop();
+  (*web)->stop();
   remove_endpoint(o.data_dir);
   auto& pm = (*node)->metrics();
   uint64_t dropped = pm.dropped_kernel.value() + pm.dropped_bad.value() + pm.dropped_queue.value() +

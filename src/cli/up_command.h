@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 
+#include "cli/http_flags.h"
 #include "cli/session_flags.h"
 
 namespace scope::cli {
@@ -13,7 +14,7 @@ namespace scope::cli {
 struct UpOptions {
   SessionFlags session;
   std::string data_dir = "/var/lib/scope";
-  std::string listen = "127.0.0.1:18080";
+  HttpFlags http;
   std::string retention = "7d";
   size_t batch_events = 8192;
   int batch_ms = 100;

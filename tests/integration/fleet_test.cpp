@@ -2,18 +2,18 @@
 // PostgreSQL, with real servers, and the faults it must survive with every
 // event stored exactly once. Agents generate synthetic cuda launches (the
 // --test-synthetic-* hook) so that no root and no probes are needed.
-#include <httplib.h>
 #include <signal.h>
 
 #include "fleet_helpers.h"
+#include "http/client.h"
 
 namespace scope::fleettest {
 
 double metric(int port, const std::string& series) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(2);
-  cli.set_read_timeout(5);
-  auto res = cli.Get("/metrics");
+  http::ClientRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
+  req.timeout = std::chrono::seconds(5);
+  auto res = http::fetch(req);
   if (!res || res->status != 200) return -1;
   for (const auto& line : bpftest::lines_of(res->body))
     if (line.rfind(series + " ", 0) == 0) return std::atof(line.c_str() + series.size() + 1);

@@ -2,8 +2,6 @@
 // integration test, and talks to it over HTTP the way `scope sql` does.
 #pragma once
 
-#include <httplib.h>
-
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "../bpf/run_scope.h"
+#include "http/client.h"
 
 namespace scope::itest {
 
@@ -34,6 +33,31 @@ inline json demo_expect(const std::string& out) {
   auto end = out.find('\n', at);
   return json::parse(out.substr(at + 7, end == std::string::npos ? end : end - at - 7), nullptr,
                      false);
+}
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// One HTTP exchange with a running scope (a failed one has status 0 and the error as its body).
+inline http::ClientResponse http_call(const std::string& method, const std::string& url,
+                                      const std::string& body = "", Headers headers = {}) {
+  http::ClientRequest req;
+  req.method = method;
+  req.url = url;
+  req.body = body;
+  req.headers = std::move(headers);
+  req.timeout = std::chrono::seconds(30);
+  auto res = http::fetch(req);
+  if (res) return std::move(*res);
+  http::ClientResponse failed;
+  failed.body = res.error();
+  return failed;
+}
+inline http::ClientResponse http_get(const std::string& url, Headers headers = {}) {
+  return http_call("GET", url, "", std::move(headers));
+}
+inline http::ClientResponse http_post(const std::string& url, const std::string& body,
+                                      Headers headers = {}) {
+  return http_call("POST", url, body, std::move(headers));
 }
 
 class ScopeUp {
@@ -63,11 +87,10 @@ class ScopeUp {
   }
 
   json sql(const std::string& query) {
-    httplib::Client c(url_);
-    auto res = c.Post("/api/v1/sql", {{"Authorization", "Bearer " + token_}},
-                      json{{"query", query}}.dump(), "application/json");
-    if (!res) return json{{"error", "unreachable"}};
-    return json::parse(res->body, nullptr, false);
+    auto res = http_post(url_ + "/api/v1/sql", json{{"query", query}}.dump(),
+                         {{"Authorization", "Bearer " + token_}});
+    if (res.status == 0) return json{{"error", "unreachable: " + res.body}};
+    return json::parse(res.body, nullptr, false);
   }
   int64_t count(const std::string& query) {
     json r = sql(query);

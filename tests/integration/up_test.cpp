@@ -57,10 +57,9 @@ TEST(ScopeUp, StoresEveryOperationOfTheDemoExactlyOnce) {
             0);
 
   // /health and /metrics agree with the store.
-  httplib::Client c(up.url());
-  auto health = c.Get("/health");
-  ASSERT_TRUE(health);
-  json h = json::parse(health->body);
+  auto health = http_get(up.url() + "/health");
+  ASSERT_EQ(health.status, 200) << health.body;
+  json h = json::parse(health.body);
   EXPECT_EQ(h["status"], "ok");
   // scope's uptime (it started seconds ago), not the host's.
   EXPECT_LT(h["uptime_s"].get<double>(), 120.0) << h.dump();
@@ -69,7 +68,8 @@ TEST(ScopeUp, StoresEveryOperationOfTheDemoExactlyOnce) {
   // /health is refreshed twice a second.
   for (int i = 0; i < 40 && h["held"]["at_loader"].get<int64_t>() < 1; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (auto again = c.Get("/health")) h = json::parse(again->body);
+    if (auto again = http_get(up.url() + "/health"); again.status == 200)
+      h = json::parse(again.body);
   }
   EXPECT_GE(h["held"]["at_loader"].get<int64_t>(), 1) << h.dump();
   EXPECT_EQ(h["store"], "sqlite");
@@ -78,16 +78,15 @@ TEST(ScopeUp, StoresEveryOperationOfTheDemoExactlyOnce) {
   const std::string total_sql =
       "SELECT (SELECT count(*) FROM cuda_events) + (SELECT count(*) FROM exec_events)";
   int64_t before = up.count(total_sql);
-  auto metrics = c.Get("/metrics");
-  ASSERT_TRUE(metrics);
+  auto metrics = http_get(up.url() + "/metrics");
+  ASSERT_EQ(metrics.status, 200) << metrics.body;
   int64_t after = up.count(total_sql);
-  auto at = metrics->body.find("\nscope_events_stored_total ");
-  ASSERT_NE(at, std::string::npos) << metrics->body;
-  int64_t stored = std::stoll(metrics->body.substr(at + 27));
+  auto at = metrics.body.find("\nscope_events_stored_total ");
+  ASSERT_NE(at, std::string::npos) << metrics.body;
+  int64_t stored = std::stoll(metrics.body.substr(at + 27));
   EXPECT_GE(stored, before);
   EXPECT_LE(stored, after);
-  EXPECT_NE(metrics->body.find("scope_events_dropped_total{cause=\"kernel\"} 0"),
-            std::string::npos);
+  EXPECT_NE(metrics.body.find("scope_events_dropped_total{cause=\"kernel\"} 0"), std::string::npos);
 
   // scope sql through the running process, in each format.
   auto table = run({kScope, "sql", "--data-dir", dir,
@@ -218,28 +217,25 @@ TEST(ScopeUp, ApiErrorsAreTypedJson) {
   std::string dir = make_temp_dir("scope-up");
   ScopeUp up;
   ASSERT_TRUE(up.start(dir, {"--probes", "exec"})) << up.process().err();
-  httplib::Client c(up.url());
-  httplib::Headers auth = {{"Authorization", "Bearer " + up.token()}};
-  auto no_token = c.Post("/api/v1/sql", json{{"query", "SELECT 1"}}.dump(), "application/json");
-  ASSERT_TRUE(no_token);
-  EXPECT_EQ(no_token->status, 401);
-  EXPECT_EQ(json::parse(no_token->body)["error"]["code"], "unauthorized");
-  auto wrong = c.Post("/api/v1/sql", {{"Authorization", "Bearer nope"}},
-                      json{{"query", "SELECT 1"}}.dump(), "application/json");
-  EXPECT_EQ(wrong->status, 401);
+  const std::string sql_url = up.url() + "/api/v1/sql";
+  Headers auth = {{"Authorization", "Bearer " + up.token()}};
+  auto no_token = http_post(sql_url, json{{"query", "SELECT 1"}}.dump());
+  EXPECT_EQ(no_token.status, 401);
+  EXPECT_EQ(json::parse(no_token.body)["error"]["code"], "unauthorized");
+  auto wrong =
+      http_post(sql_url, json{{"query", "SELECT 1"}}.dump(), {{"Authorization", "Bearer nope"}});
+  EXPECT_EQ(wrong.status, 401);
   for (const std::string body : {"{", "[]", R"({"query": 5})", R"({"query": ""})",
                                  R"({"query": "SELECT 1", "max_rows": -1})"}) {
-    auto r = c.Post("/api/v1/sql", auth, body, "application/json");
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 400) << body;
-    EXPECT_EQ(json::parse(r->body)["error"]["code"], "bad_request") << body;
+    auto r = http_post(sql_url, body, auth);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "bad_request") << body;
   }
-  auto big = c.Post("/api/v1/sql", auth, std::string(2 << 20, 'x'), "application/json");
-  ASSERT_TRUE(big);
-  EXPECT_EQ(big->status, 413);
-  auto missing = c.Get("/api/v1/nothing");
-  EXPECT_EQ(missing->status, 404);
-  EXPECT_EQ(json::parse(missing->body)["error"]["code"], "not_found");
+  auto big = http_post(sql_url, std::string(2 << 20, 'x'), auth);
+  EXPECT_EQ(big.status, 413);
+  auto missing = http_get(up.url() + "/api/v1/nothing");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(json::parse(missing.body)["error"]["code"], "not_found");
   // Still serving after all that.
   EXPECT_EQ(up.count("SELECT 7"), 7);
 }

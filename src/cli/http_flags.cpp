@@ -1,0 +1,34 @@
+#include "cli/http_flags.h"
+
+namespace scope::cli {
+
+void add_http_flags(CLI::App* cmd, HttpFlags& flags) {
+  cmd->add_option("--listen", flags.listen,
+                  "HTTP address HOST:PORT (':PORT' is loopback; 0.0.0.0:PORT every address)")
+      ->envname("SCOPE_LISTEN")
+      ->capture_default_str();
+  cmd->add_option("--access-log", flags.access_log,
+                  "Append one line per HTTP request to this file ('-': stderr)")
+      ->envname("SCOPE_ACCESS_LOG");
+  cmd->add_option("--cors-origin", flags.cors_origin,
+                  "The one origin (https://host[:port]) whose web pages may call the API")
+      ->envname("SCOPE_CORS_ORIGIN");
+}
+
+Result<http::ServerOptions> http_server_options(const HttpFlags& flags) {
+  auto addr = http::parse_listen(flags.listen);
+  if (!addr) return addr.failure();
+  const std::string& origin = flags.cors_origin;
+  if (!origin.empty() && ((origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) ||
+                          origin.back() == '/' || origin.find('*') != std::string::npos))
+    return make_error(Errc::kBadInput,
+                      "--cors-origin '" + origin +
+                          "' must be one origin such as https://scope.example.com (no path, no *)");
+  http::ServerOptions o;
+  o.listen = flags.listen;
+  o.access_log = flags.access_log;
+  o.cors_origin = flags.cors_origin;
+  return o;
+}
+
+}  // namespace scope::cli
