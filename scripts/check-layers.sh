@@ -13,12 +13,13 @@ declare -A allowed=(
   [export]="common event"
   [store]="common event"
   [http]="common export"
+  [auth]="common export http transport"
   [transport]="common event"
   [families]="common discover probe event"
   [session]="common discover probe event families"
-  [agent]="common discover probe event families session export store transport http"
-  [server]="common event export store transport http"
-  [cli]="common discover probe event families session export store transport http agent server"
+  [agent]="common discover probe event families session export store transport http auth"
+  [server]="common event export store transport http auth"
+  [cli]="common discover probe event families session export store transport http auth agent server"
 )
 bad=0
 for dir in src/*/; do

@@ -1,5 +1,7 @@
 #include "cli/http_flags.h"
 
+#include "auth/auth_routes.h"
+
 namespace scope::cli {
 
 void add_http_flags(CLI::App* cmd, HttpFlags& flags) {
@@ -13,6 +15,19 @@ void add_http_flags(CLI::App* cmd, HttpFlags& flags) {
   cmd->add_option("--cors-origin", flags.cors_origin,
                   "The one origin (https://host[:port]) whose web pages may call the API")
       ->envname("SCOPE_CORS_ORIGIN");
+  cmd->add_flag("--open-registration", flags.open_registration,
+                "Anyone who reaches the API may register as a viewer (default: by an admin's "
+                "invite only)")
+      ->envname("SCOPE_OPEN_REGISTRATION");
+}
+
+void serve_accounts(auth::Accounts& accounts, const std::string& admin_token, http::Router& router,
+                    http::ServerOptions& options) {
+  accounts.set_admin_token(admin_token);
+  auth::add_auth_routes(router, accounts);
+  options.authenticate = [&accounts](std::string_view bearer) {
+    return accounts.authenticate(bearer);
+  };
 }
 
 Result<http::ServerOptions> http_server_options(const HttpFlags& flags) {

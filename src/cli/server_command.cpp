@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "auth/auth_db.h"
+#include "auth/revoked_in_redis.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/stop_signal.h"
@@ -171,8 +173,23 @@ int run_server(const ServerOptions& o) {
                                          }});
   server::add_sql_routes(*router, *store);
   http_options->metrics = &registry;
-  http_options->authenticate =
-      http::single_token_authenticator(token->token, {http::Role::kAdmin, "admin"});
+  // Accounts in their own schema on their own connection (the SQL API's role has no grant on
+  // it); revoked tokens in Redis, shared by every server of the fleet.
+  const std::string auth_schema =
+      (o.schema == "public" ? std::string("scope") : o.schema) + "_auth";
+  auto auth_db = auth::open_postgres_auth_db(o.postgres, auth_schema);
+  if (!auth_db) {
+    std::fprintf(stderr, "scope server: %s\n", auth_db.error().c_str());
+    return 1;
+  }
+  auto accounts =
+      auth::Accounts::open(**auth_db, auth::revoked_tokens_in_redis(*endpoint, o.stream),
+                           {.open_registration = o.http.open_registration}, &registry);
+  if (!accounts) {
+    std::fprintf(stderr, "scope server: %s\n", accounts.error().c_str());
+    return 1;
+  }
+  serve_accounts(**accounts, token->token, *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) {
     std::fprintf(stderr, "scope server: %s\n", web.error().c_str());

@@ -10,6 +10,7 @@
 
 #include "agent/node.h"
 #include "agent/store_writer.h"
+#include "auth/auth_db.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/host.h"
@@ -135,8 +136,13 @@ int run_up(const UpOptions& o) {
                                          }});
   server::add_sql_routes(*router, **store);
   http_options->metrics = &registry;
-  http_options->authenticate =
-      http::single_token_authenticator(token->token, {http::Role::kAdmin, "admin"});
+  // Accounts live in their own file: the SQL API's connection cannot name them.
+  auto auth_db = auth::open_sqlite_auth_db(o.data_dir + "/auth.db");
+  if (!auth_db) return report(auth_db.failure());
+  auto accounts = auth::Accounts::open(**auth_db, auth::revoked_tokens_in_db(**auth_db),
+                                       {.open_registration = o.http.open_registration}, &registry);
+  if (!accounts) return report(accounts.failure());
+  serve_accounts(**accounts, token->token, *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) return report(web.failure());
   install_stop_signal_handlers();

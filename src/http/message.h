@@ -20,6 +20,7 @@ struct Principal {
   std::string user;  // the user's name ("admin" for scope up's admin token)
   int64_t user_id = 0;
   std::string jti;         // the access token's id, for logout
+  std::string session;     // its refresh-token family, ended by logout
   int64_t expires_ns = 0;  // the access token's expiry
 };
 

@@ -28,6 +28,7 @@ struct Route {
   size_t max_body = 64 << 10;  // bytes; 0: no body accepted
   bool blocking = false;       // runs on the worker pool
   bool throttled = false;      // counted by the per-address rate limit (login, register, ...)
+  bool optional_auth = false;  // public, but a bearer token sent along is checked and used
   Handler handler;
 };
 

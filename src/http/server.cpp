@@ -357,7 +357,9 @@ std::optional<Connection::Answer> Connection::check_header(
   *route = match.route;
   req.params = std::move(match.params);
 
-  if (match.route->access != Access::kPublic) {
+  const bool wants_principal = match.route->access != Access::kPublic ||
+                               (match.route->optional_auth && !bearer_token(req).empty());
+  if (wants_principal) {
     std::string_view token = bearer_token(req);
     if (token.empty()) {
       Counters::add(state_->counters.unauthorized);

@@ -107,13 +107,14 @@ class Fleet {
     stream_ = "scope:test:" + name + ":" + std::to_string(getpid());
     Pg admin("");
     admin.exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+    admin.exec("DROP SCHEMA IF EXISTS " + schema_ + "_auth CASCADE");
     redis_ = std::make_unique<transport::RedisClient>(*transport::parse_redis_url(redis_url()));
-    (void)redis_->command({"DEL", stream_, stream_ + ":dead"});
+    (void)redis_->command({"DEL", stream_, stream_ + ":dead", stream_ + ":auth:revoked"});
     pg_ = std::make_unique<Pg>(schema_);
   }
   ~Fleet() {
     for (auto& p : procs_) p->signal(SIGKILL);
-    (void)redis_->command({"DEL", stream_, stream_ + ":dead"});
+    (void)redis_->command({"DEL", stream_, stream_ + ":dead", stream_ + ":auth:revoked"});
   }
 
   const std::string& stream() const { return stream_; }

@@ -9,8 +9,7 @@
 #include <atomic>
 #include <thread>
 
-#include "fleet_helpers.h"
-#include "scope_up.h"
+#include "front_door.h"
 #include "tests/support/raw_socket.h"
 
 namespace scope::itest {
@@ -37,35 +36,15 @@ double health_seconds(int port, const char* from = nullptr) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// A running `scope up` or `scope server` to attack.
-struct Target {
-  int port = -1;
-  pid_t pid = -1;
-  std::string token;
-  std::string log;  // its stderr so far, for failure messages
-};
-
 class HttpAttack : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "up") {
       SCOPE_BPF_REQUIRE();
-      up_ = std::make_unique<ScopeUp>();
-      ASSERT_TRUE(up_->start(make_temp_dir("scope-attack"), {"--probes", "exec"}))
-          << up_->process().err();
-      t_.port = std::stoi(up_->url().substr(up_->url().rfind(':') + 1));
-      t_.pid = up_->process().pid();
-      t_.token = up_->token();
     } else {
       SCOPE_FLEET_REQUIRE();
-      fleet_ = std::make_unique<fleettest::Fleet>("attack");
-      auto& server = fleet_->server();
-      t_.port = fleettest::metrics_port(server);
-      ASSERT_GT(t_.port, 0) << server.err();
-      t_.pid = server.pid();
-      t_.token = read_file(fleet_->data_dir("server") + "/admin.token");
-      while (!t_.token.empty() && t_.token.back() == '\n') t_.token.pop_back();
     }
+    t_.start(GetParam(), "attack");
   }
 
   // Sends `header`, then up to `total` bytes of chunked body in 1 MiB chunks while reading the
@@ -103,11 +82,7 @@ class HttpAttack : public ::testing::TestWithParam<std::string> {
     return answer.substr(0, answer.find("\r\n"));
   }
 
-  Target t_;
-
- private:
-  std::unique_ptr<ScopeUp> up_;
-  std::unique_ptr<fleettest::Fleet> fleet_;
+  FrontDoor t_;
 };
 
 // Attack 1: 3 GB chunked without a token OOM-killed scope. Now the header alone gets the 401,

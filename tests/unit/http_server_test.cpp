@@ -37,8 +37,8 @@ std::string code_of(const ClientResponse& r) {
 
 Authenticator two_users() {
   return [](std::string_view token) -> Result<Principal> {
-    if (token == "admin-secret") return Principal{Role::kAdmin, "ada", 1, "", 0};
-    if (token == "viewer-secret") return Principal{Role::kViewer, "vic", 2, "", 0};
+    if (token == "admin-secret") return Principal{Role::kAdmin, "ada", 1};
+    if (token == "viewer-secret") return Principal{Role::kViewer, "vic", 2};
     return make_error(Errc::kBadInput, "unknown token");
   };
 }

@@ -1,0 +1,273 @@
+#include "auth/auth_db.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#ifdef SCOPE_WITH_POSTGRES
+#include <libpq-fe.h>
+#endif
+
+namespace scope::auth {
+namespace {
+
+// Version by version, frozen once released: the same SQL on SQLite and PostgreSQL.
+const std::vector<std::vector<std::string_view>>& migrations() {
+  static const std::vector<std::vector<std::string_view>> steps = {
+      // 1: accounts, sessions, signing keys, nodes, audit.
+      {
+          R"(CREATE TABLE auth_users (
+               id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+               role TEXT NOT NULL, created_ns BIGINT NOT NULL,
+               tokens_after BIGINT NOT NULL DEFAULT 0))",
+          R"(CREATE TABLE auth_invites (
+               token_hash TEXT PRIMARY KEY, role TEXT NOT NULL, created_by TEXT NOT NULL,
+               expires_ns BIGINT NOT NULL))",
+          R"(CREATE TABLE auth_refresh_tokens (
+               token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, user_id BIGINT NOT NULL,
+               state TEXT NOT NULL, created_ns BIGINT NOT NULL, expires_ns BIGINT NOT NULL))",
+          "CREATE INDEX auth_refresh_tokens_family ON auth_refresh_tokens (family)",
+          "CREATE INDEX auth_refresh_tokens_user ON auth_refresh_tokens (user_id)",
+          R"(CREATE TABLE auth_revoked_jti (
+               jti TEXT PRIMARY KEY, expires_at BIGINT NOT NULL))",
+          R"(CREATE TABLE auth_keys (
+               kid TEXT PRIMARY KEY, secret TEXT NOT NULL, created_ns BIGINT NOT NULL))",
+          R"(CREATE TABLE auth_nodes (
+               name TEXT PRIMARY KEY, enroll_hash TEXT UNIQUE, enroll_expires_ns BIGINT,
+               public_key TEXT, created_by TEXT NOT NULL, created_ns BIGINT NOT NULL,
+               enrolled_ns BIGINT))",
+          R"(CREATE TABLE auth_audit (
+               ts_ns BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+               target TEXT NOT NULL, remote TEXT NOT NULL, outcome TEXT NOT NULL,
+               detail TEXT NOT NULL))",
+          "CREATE INDEX auth_audit_ts ON auth_audit (ts_ns)",
+      },
+  };
+  return steps;
+}
+
+Status migrate(AuthDb& db) {
+  if (auto r = db.run("CREATE TABLE IF NOT EXISTS auth_meta (key TEXT PRIMARY KEY, value TEXT)");
+      !r)
+    return r.failure();
+  auto v = db.run("SELECT value FROM auth_meta WHERE key = 'schema_version'");
+  if (!v) return v.failure();
+  int version = v->empty() ? 0 : static_cast<int>(as_int((*v)[0][0]));
+  if (version > kAuthSchemaVersion)
+    return make_error(Errc::kBadInput, "the auth tables are at version " + std::to_string(version) +
+                                           ", newer than this build of scope knows (" +
+                                           std::to_string(kAuthSchemaVersion) +
+                                           "): use a newer scope");
+  for (; version < kAuthSchemaVersion; ++version) {
+    // One transaction per step: a crash leaves the previous version, never half of one.
+    if (auto r = db.run("BEGIN"); !r) return r.failure();
+    for (auto sql : migrations()[version]) {
+      if (auto r = db.run(sql); !r) {
+        (void)db.run("ROLLBACK");
+        return make_error(r.code(),
+                          "auth migration " + std::to_string(version + 1) + ": " + r.error());
+      }
+    }
+    auto set = db.run(
+        "INSERT INTO auth_meta (key, value) VALUES ('schema_version', $1) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        {std::to_string(version + 1)});
+    if (!set) {
+      (void)db.run("ROLLBACK");
+      return set.failure();
+    }
+    if (auto r = db.run("COMMIT"); !r) return r.failure();
+  }
+  return Ok{};
+}
+
+class SqliteAuthDb final : public AuthDb {
+ public:
+  ~SqliteAuthDb() override { sqlite3_close_v2(db_); }
+  std::string_view kind() const override { return "sqlite"; }
+
+  Status open(const std::string& path) {
+    // Made here, 0600, never through a link; an existing file must be ours and private.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error(Errc::kBadInput, path + ": cannot open: " + std::strerror(errno));
+    struct stat st {};
+    const bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    (st.st_mode & 077) == 0;
+    ::close(fd);
+    if (!ok)
+      return make_error(Errc::kBadInput, path +
+                                             ": must be a regular file of this user with no "
+                                             "group/other permissions (chmod 600)");
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                        nullptr) != SQLITE_OK)
+      return make_error(Errc::kFailed, path + ": " + sqlite3_errmsg(db_));
+    sqlite3_busy_timeout(db_, 5000);
+    for (auto sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                     "PRAGMA foreign_keys=ON", "PRAGMA trusted_schema=OFF"})
+      if (auto r = run(sql, {}); !r) return r.failure();
+    return migrate(*this);
+  }
+
+  Result<std::vector<SqlRow>> run(std::string_view sql,
+                                  const std::vector<SqlParam>& params) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
+        SQLITE_OK)
+      return make_error(Errc::kInternal, std::string("auth db: ") + sqlite3_errmsg(db_));
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string name = "$" + std::to_string(i + 1);
+      int index = sqlite3_bind_parameter_index(stmt, name.c_str());
+      if (index == 0) continue;
+      const auto& p = params[i];
+      if (std::holds_alternative<int64_t>(p))
+        sqlite3_bind_int64(stmt, index, std::get<int64_t>(p));
+      else if (std::holds_alternative<std::string>(p))
+        sqlite3_bind_text(stmt, index, std::get<std::string>(p).data(),
+                          static_cast<int>(std::get<std::string>(p).size()), SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_null(stmt, index);
+    }
+    std::vector<SqlRow> rows;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      SqlRow row;
+      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+        if (sqlite3_column_type(stmt, c) == SQLITE_NULL) {
+          row.emplace_back(std::nullopt);
+        } else {
+          const auto* text = sqlite3_column_text(stmt, c);
+          row.emplace_back(std::string(reinterpret_cast<const char*>(text),
+                                       static_cast<size_t>(sqlite3_column_bytes(stmt, c))));
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+      const bool conflict = sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE ||
+                            sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY;
+      return make_error(conflict ? Errc::kBadInput : Errc::kFailed,
+                        std::string(conflict ? "conflict: " : "auth db: ") + sqlite3_errmsg(db_));
+    }
+    return rows;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::mutex mu_;
+};
+
+#ifdef SCOPE_WITH_POSTGRES
+class PostgresAuthDb final : public AuthDb {
+ public:
+  ~PostgresAuthDb() override {
+    if (conn_) PQfinish(conn_);
+  }
+  std::string_view kind() const override { return "postgres"; }
+
+  Status open(const std::string& url, const std::string& schema) {
+    for (char c : schema)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
+        return make_error(Errc::kBadInput, "schema '" + schema + "': letters, digits and _ only");
+    url_ = url;
+    schema_ = schema;
+    if (auto st = connect(); !st) return st;
+    return migrate(*this);
+  }
+
+  Result<std::vector<SqlRow>> run(std::string_view sql,
+                                  const std::vector<SqlParam>& params) override {
+    std::lock_guard lock(mu_);
+    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+      if (auto st = connect(); !st) return st.failure();
+    }
+    std::vector<std::string> text(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (std::holds_alternative<int64_t>(params[i])) {
+        text[i] = std::to_string(std::get<int64_t>(params[i]));
+        values[i] = text[i].c_str();
+      } else if (std::holds_alternative<std::string>(params[i])) {
+        values[i] = std::get<std::string>(params[i]).c_str();
+      }
+    }
+    const std::string query(sql);
+    PGresult* res = PQexecParams(conn_, query.c_str(), static_cast<int>(params.size()), nullptr,
+                                 values.data(), nullptr, nullptr, 0);
+    const auto status = PQresultStatus(res);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      const bool conflict = state && std::string_view(state) == "23505";
+      std::string message = PQresultErrorMessage(res);
+      PQclear(res);
+      if (PQstatus(conn_) != CONNECTION_OK)
+        return make_error(Errc::kUnavailable, "auth db: PostgreSQL went away: " + message);
+      return make_error(conflict ? Errc::kBadInput : Errc::kFailed,
+                        std::string(conflict ? "conflict: " : "auth db: ") + message);
+    }
+    std::vector<SqlRow> rows(static_cast<size_t>(PQntuples(res)));
+    for (int r = 0; r < PQntuples(res); ++r)
+      for (int c = 0; c < PQnfields(res); ++c)
+        rows[static_cast<size_t>(r)].emplace_back(
+            PQgetisnull(res, r, c) ? std::nullopt
+                                   : std::optional<std::string>(PQgetvalue(res, r, c)));
+    PQclear(res);
+    return rows;
+  }
+
+ private:
+  Status connect() {
+    if (conn_) PQfinish(conn_);
+    conn_ = PQconnectdb(url_.c_str());
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      std::string message = PQerrorMessage(conn_);
+      PQfinish(conn_);
+      conn_ = nullptr;
+      return make_error(Errc::kUnavailable, "auth db: cannot connect to PostgreSQL: " + message);
+    }
+    for (const std::string& sql :
+         {"CREATE SCHEMA IF NOT EXISTS " + schema_, "SET search_path TO " + schema_}) {
+      PGresult* res = PQexec(conn_, sql.c_str());
+      const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+      std::string message = PQresultErrorMessage(res);
+      PQclear(res);
+      if (!ok) return make_error(Errc::kFailed, "auth db: " + message);
+    }
+    return Ok{};
+  }
+
+  std::string url_, schema_;
+  PGconn* conn_ = nullptr;
+  std::mutex mu_;
+};
+#endif
+
+}  // namespace
+
+int64_t as_int(const std::optional<std::string>& v) {
+  return v ? std::strtoll(v->c_str(), nullptr, 10) : 0;
+}
+
+Result<std::unique_ptr<AuthDb>> open_sqlite_auth_db(const std::string& path) {
+  auto db = std::make_unique<SqliteAuthDb>();
+  if (auto st = db->open(path); !st) return st.failure();
+  return std::unique_ptr<AuthDb>(std::move(db));
+}
+
+#ifdef SCOPE_WITH_POSTGRES
+Result<std::unique_ptr<AuthDb>> open_postgres_auth_db(const std::string& url,
+                                                      const std::string& schema) {
+  auto db = std::make_unique<PostgresAuthDb>();
+  if (auto st = db->open(url, schema); !st) return st.failure();
+  return std::unique_ptr<AuthDb>(std::move(db));
+}
+#endif
+
+}  // namespace scope::auth
