@@ -99,6 +99,7 @@ int run_sql(const SqlOptions& o) {
   store::QueryResult r;
   r.columns = j["columns"].get<std::vector<std::string>>();
   r.truncated = j.value("truncated", false);
+  r.truncated_by = j.value("truncated_by", std::string());
   for (const auto& row : j["rows"]) {
     std::vector<event::Value> out;
     for (const auto& v : row) {

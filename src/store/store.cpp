@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "event/schema.h"
+#include "store/rollup.h"
+
 namespace scope::store {
 
 namespace {
@@ -14,6 +17,18 @@ std::string value_text(const event::Value& v) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& sql_readable_tables() {
+  static const std::vector<std::string> tables = [] {
+    std::vector<std::string> out;
+    for (const auto& s : event::schemas()) out.emplace_back(s.table);
+    out.emplace_back(kKernelMinutesTable);
+    out.emplace_back("scope_batches");
+    out.emplace_back("scope_meta");
+    return out;
+  }();
+  return tables;
+}
 
 nlohmann::json query_result_json(const QueryResult& r) {
   nlohmann::json rows = nlohmann::json::array();
@@ -29,7 +44,10 @@ nlohmann::json query_result_json(const QueryResult& r) {
     }
     rows.push_back(std::move(out));
   }
-  return {{"columns", r.columns}, {"rows", std::move(rows)}, {"truncated", r.truncated}};
+  nlohmann::json out = {
+      {"columns", r.columns}, {"rows", std::move(rows)}, {"truncated", r.truncated}};
+  if (r.truncated) out["truncated_by"] = r.truncated_by;
+  return out;
 }
 
 std::string query_result_csv(const QueryResult& r) {
@@ -71,7 +89,10 @@ std::string query_result_table(const QueryResult& r) {
   for (const auto& row : r.rows)
     out += line([&](size_t i) { return i < row.size() ? value_text(row[i]) : std::string(); });
   out += std::to_string(r.rows.size()) + (r.rows.size() == 1 ? " row" : " rows") +
-         (r.truncated ? " (truncated)" : "") + "\n";
+         (!r.truncated                ? ""
+          : r.truncated_by == "bytes" ? " (truncated: byte limit)"
+                                      : " (truncated)") +
+         "\n";
   return out;
 }
 

@@ -1,10 +1,14 @@
 #include "store/postgres/postgres_store.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -162,6 +166,134 @@ std::string partition_name(std::string_view table, int64_t day) {
   return std::string(table) + "_d" + std::to_string(day);
 }
 
+using Clock = std::chrono::steady_clock;
+
+// The SQL API's function (setup_reader) and its cursor.
+constexpr const char* kSqlFunction = "scope_sql_query";
+constexpr int kFetchRows = 1000;
+// PostgreSQL's statement_timeout answers first, with its own words; the client's watch (a
+// cancel, then the connection given up) is for a server that does not answer at all.
+constexpr auto kClientSlack = std::chrono::milliseconds(250);
+constexpr auto kCancelGrace = std::chrono::seconds(2);
+constexpr auto kCleanupTimeout = std::chrono::seconds(2);
+
+// A statement's answer: its last result, or its first error.
+struct Answer {
+  std::unique_ptr<PGresult, void (*)(PGresult*)> r{nullptr, PQclear};
+  bool lost = false;  // no answer even to a cancel, or the connection broke: it is unusable
+  ExecStatusType status() const { return r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR; }
+  std::string sqlstate() const {
+    const char* s = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    return s ? s : "";
+  }
+};
+
+// Waits for what was sent on `c` (PQsend*) until `deadline`, then cancels it and waits
+// kCancelGrace more: a blocking PQexec would wait for ever on a server that never answers.
+Answer await(PGconn* c, Clock::time_point deadline) {
+  Answer a;
+  bool cancelled = false;
+  for (;;) {
+    while (PQisBusy(c)) {
+      auto now = Clock::now();
+      if (now >= deadline) {
+        if (cancelled) {
+          a.lost = true;
+          return a;
+        }
+        cancelled = true;
+        if (PGcancel* k = PQgetCancel(c)) {
+          char err[256];
+          PQcancel(k, err, sizeof err);
+          PQfreeCancel(k);
+        }
+        deadline = now + kCancelGrace;
+        continue;
+      }
+      pollfd p{PQsocket(c), POLLIN, 0};
+      auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, INT_MAX)));
+      if ((n < 0 && errno != EINTR) || (n > 0 && !PQconsumeInput(c))) {
+        a.lost = true;
+        return a;
+      }
+    }
+    PGresult* r = PQgetResult(c);
+    if (!r) return a;
+    if (a.status() != PGRES_FATAL_ERROR || !a.r)
+      a.r.reset(r);
+    else
+      PQclear(r);
+  }
+}
+
+Answer run(PGconn* c, const std::string& sql, Clock::time_point deadline) {
+  if (!PQsendQuery(c, sql.c_str())) return Answer{};
+  return await(c, deadline);
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// A query's error in PostgreSQL's words without the CONTEXT lines (which name the store's
+// function, not the user's query); a refused privilege says what it refused.
+std::string query_error(const Answer& a, PGconn* c) {
+  const char* primary = a.r ? PQresultErrorField(a.r.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  if (!primary) return a.r ? trimmed(PQresultErrorMessage(a.r.get())) : conn_error(c);
+  std::string msg = primary;
+  std::string state = a.sqlstate();
+  if (state == "42501") {
+    for (const char* what : {"table ", "view ", "sequence ", "schema "}) {
+      std::string prefix = std::string("permission denied for ") + what;
+      if (msg.rfind(prefix, 0) == 0)
+        return what + msg.substr(prefix.size()) + " is not readable through the SQL API (" + msg +
+               ")";
+    }
+    return "not allowed in the SQL API: " + msg;
+  }
+  if (state == "2F003") return "not allowed in the SQL API: " + msg;  // dblink's password check
+  // A WITH that writes fails where the store nests the query, before the read-only
+  // transaction would refuse it.
+  if (state == "25006" || (state == "0A000" && msg.find("data-modifying") != std::string::npos))
+    return "read-only: the store accepts queries only (" + msg + ")";
+  std::string out = "ERROR:  " + msg;
+  if (const char* d = PQresultErrorField(a.r.get(), PG_DIAG_MESSAGE_DETAIL))
+    out += std::string("\nDETAIL:  ") + d;
+  if (const char* h = PQresultErrorField(a.r.get(), PG_DIAG_MESSAGE_HINT))
+    out += std::string("\nHINT:  ") + h;
+  return out;
+}
+
+// The user's query inside the one the SQL function runs: every value as text (the client
+// turns numbers back into numbers from the described types), at most max_rows + 1 rows, and
+// rows counted in bytes as QueryResult counts them: the first row past max_bytes comes back
+// without its values and marked (the last column), those after it not at all. The function
+// (RETURN QUERY) computes its whole result before the first FETCH, so the LIMIT and this cut
+// are what bound the server's work and the result it holds (statement_timeout the rest);
+// the chunked FETCH bounds what reaches scope at a time.
+std::string wrap_query(const std::string& sql, int ncol, size_t max_rows, size_t max_bytes) {
+  constexpr size_t kCap = INT64_MAX / 2;
+  std::string limit = std::to_string(std::min(max_rows, kCap) + 1);
+  std::string cap = std::to_string(std::min(max_bytes, kCap));
+  std::string vs, casts, aliases, lens, outs;
+  for (int i = 1; i <= ncol; ++i) {
+    std::string v = "v" + std::to_string(i), c = "c" + std::to_string(i);
+    const char* sep = i > 1 ? ", " : "";
+    vs += sep + v;
+    aliases += sep + c;
+    casts += sep + ("s." + c + "::text AS " + v);
+    lens += " + coalesce(octet_length(" + v + "), 0)";
+    outs += sep + ("CASE WHEN b > " + cap + " THEN NULL ELSE " + v + " END");
+  }
+  return "SELECT " + outs + ", b > " + cap + " FROM (SELECT " + vs +
+         ", rb, sum(rb) OVER (ROWS UNBOUNDED PRECEDING) AS b FROM (SELECT " + vs + ", " +
+         std::to_string(kQueryValueOverhead * static_cast<size_t>(ncol)) + "::bigint" + lens +
+         " AS rb FROM (SELECT " + casts + " FROM (\n" + sql + "\n) AS s(" + aliases + ") LIMIT " +
+         limit + ") l) m) w WHERE b - rb <= " + cap;
+}
+
 }  // namespace
 
 Result<Partitioning> parse_partitioning(std::string_view name) {
@@ -177,6 +309,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const PostgresOptions
                       "' (lower-case letters, digits and _)");
   if (options.partition_ns <= 0) return make_error("partition interval must be positive");
   std::unique_ptr<PostgresStore> s(new PostgresStore(options));
+  s->reader_role_ = options.schema + "_reader";
   if (auto st = s->init(); !st) return make_error(st.error());
   return s;
 }
@@ -300,7 +433,84 @@ Status PostgresStore::init() {
         !st)
       return st;
   }
+  // Ingest does not need it: without it the store opens, and query() says what to do.
+  if (auto st = setup_reader(); !st)
+    spdlog::warn("scope: the SQL API is not available yet: {}", st.error());
   return ensure(ro_);
+}
+
+Status PostgresStore::setup_reader() {
+  const std::string& role = reader_role_;
+  const std::string& schema = options_.schema;
+  auto login = scalar_text(db_, "SELECT quote_ident(current_user)");
+  if (!login) return make_error(login.error());
+  auto ask_operator = [&](const std::string& why, const std::string& fix) {
+    return make_error("the SQL API runs queries as role " + role + ", and " + why +
+                      ": as a superuser, run  " + fix +
+                      "  then query again (scope grants the role what it needs by itself)");
+  };
+  if (auto st = exec(db_, "BEGIN"); !st) return st;
+  auto fail = [&](const Error& e) -> Status {
+    rollback(db_);
+    return e;
+  };
+  // Serialised with migrations and other servers' setup (one role, one function).
+  if (auto st = exec(db_, "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ")");
+      !st)
+    return fail(st.failure());
+  auto state = scalar_text(
+      db_,
+      "SELECT CASE WHEN rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR "
+      "rolbypassrls OR rolcanlogin OR EXISTS (SELECT FROM pg_auth_members m WHERE m.member = "
+      "r.oid) THEN 'privileged' ELSE 'plain' END FROM pg_roles r WHERE r.rolname = '" +
+          role + "'");
+  if (!state) return fail(state.failure());
+  if (state->empty()) {
+    if (auto st = exec(db_, "CREATE ROLE " + role + " NOLOGIN"); !st)
+      return fail(ask_operator(
+          "it does not exist and " + *login + " may not create it (" + st.error() + ")",
+          "CREATE ROLE " + role + " NOLOGIN; GRANT " + role + " TO " + *login + ";"));
+  } else if (*state == "privileged") {
+    return fail(make_error(
+        "the SQL API runs queries as role " + role +
+        ", which exists with privileges of its own (it logs in, is a superuser, creates roles "
+        "or databases, replicates, bypasses row security or is a member of another role): "
+        "scope runs queries only as a role without any; drop or change that role"));
+  }
+  // Membership lets this login SET ROLE to it and hand it the function below.
+  auto member = scalar_text(db_, "SELECT pg_has_role(current_user, '" + role + "', 'MEMBER')");
+  if (!member) return fail(member.failure());
+  if (*member != "t")
+    if (auto st = exec(db_, "GRANT " + role + " TO CURRENT_USER"); !st)
+      return fail(ask_operator(
+          *login + " is not a member of it and may not make itself one (" + st.error() + ")",
+          "GRANT " + role + " TO " + *login + ";"));
+  // What the role reads: the tables listed, nothing else in the schema (a table added later
+  // is not readable until it is listed).
+  std::string sql = "GRANT USAGE ON SCHEMA " + schema + " TO " + role +
+                    "; REVOKE ALL ON ALL TABLES IN SCHEMA " + schema + " FROM " + role +
+                    "; GRANT SELECT ON ";
+  bool first = true;
+  for (const auto& t : sql_readable_tables()) {
+    sql += (first ? "" : ", ") + qualified(t);
+    first = false;
+  }
+  sql += " TO " + role + ";";
+  // The query runs inside this function, owned by the role (SECURITY DEFINER): there
+  // PostgreSQL refuses to change role or session authorization, even for a superuser
+  // login. Its owner needs CREATE on the schema only while it is handed over.
+  std::string fn = qualified(kSqlFunction);
+  sql += "GRANT CREATE ON SCHEMA " + schema + " TO " + role + "; CREATE OR REPLACE FUNCTION " + fn +
+         "(q text) RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = " +
+         schema +
+         ", pg_temp AS $scope$ BEGIN RETURN QUERY EXECUTE q; END $scope$; ALTER FUNCTION " + fn +
+         "(text) OWNER TO " + role + "; REVOKE CREATE ON SCHEMA " + schema + " FROM " + role +
+         "; REVOKE ALL ON FUNCTION " + fn + "(text) FROM PUBLIC;";
+  if (auto st = exec(db_, sql); !st)
+    return fail(make_error("cannot prepare role " + role + " for the SQL API: " + st.error()));
+  if (auto st = exec(db_, "COMMIT"); !st) return fail(st.failure());
+  reader_ready_ = true;
+  return Ok{};
 }
 
 Status PostgresStore::ensure_partitions(PGconn* conn, int64_t min_ts, int64_t max_ts) {
@@ -466,15 +676,29 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
   return make_error(last_error);
 }
 
+void PostgresStore::end_request() {
+  if (!ro_) return;
+  auto deadline = Clock::now() + kCleanupTimeout;
+  bool ok = PQstatus(ro_) == CONNECTION_OK && PQtransactionStatus(ro_) != PQTRANS_ACTIVE;
+  if (ok && PQtransactionStatus(ro_) != PQTRANS_IDLE)
+    ok = run(ro_, "ROLLBACK", deadline).status() == PGRES_COMMAND_OK;
+  // Session state a query may leave: advisory locks, settings, prepared statements.
+  if (ok) ok = run(ro_, "DISCARD ALL", deadline).status() == PGRES_COMMAND_OK;
+  if (!ok) {
+    PQfinish(ro_);
+    ro_ = nullptr;
+  }
+}
+
 Result<QueryResult> PostgresStore::query(std::string_view sql_in, const QueryOptions& options) {
   std::lock_guard lock(read_mu_);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(1, options.timeout_ms));
+  const auto watch = deadline + kClientSlack;
   std::string sql(sql_in);
   while (!sql.empty() && std::strchr(" \t\r\n;", sql.back())) sql.pop_back();
   if (sql.empty()) return make_error("empty query");
   {
-    // A cursor takes a query only: say so, rather than PostgreSQL's syntax error
-    // about a DECLARE the user never wrote. (The read-only transaction stops
-    // a write hidden in a WITH.)
+    // Say so, rather than PostgreSQL's error about the query the store wraps it in.
     size_t at = sql.find_first_not_of(" \t\r\n(");
     std::string word;
     while (at < sql.size() && std::isalpha(static_cast<unsigned char>(sql[at])))
@@ -482,83 +706,146 @@ Result<QueryResult> PostgresStore::query(std::string_view sql_in, const QueryOpt
     if (word != "select" && word != "with" && word != "values" && word != "table")
       return make_error("read-only: the store accepts queries only (SELECT, WITH, VALUES, TABLE)");
   }
+  if (!reader_ready_) {
+    std::lock_guard wlock(write_mu_);
+    if (auto st = ensure(db_); !st) return make_error(st.error());
+    if (auto st = setup_reader(); !st) return make_error(st.error());
+  }
   if (auto st = ensure(ro_); !st) return make_error(st.error());
-  // Read-only transaction, a timeout, and a cursor so at most max_rows + 1
-  // rows ever leave the server. DECLARE takes one SELECT/VALUES only.
-  std::string begin = "BEGIN READ ONLY; SET LOCAL statement_timeout = " +
-                      std::to_string(std::max(1, options.timeout_ms)) +
-                      "; SET LOCAL cursor_tuple_fraction = 1.0";
-  if (auto st = exec(ro_, begin); !st) {
-    rollback(ro_);
-    // A connection the server closed (a restart) is replaced on the next call; try once now.
-    if (PQstatus(ro_) != CONNECTION_OK) {
-      if (auto again = ensure(ro_); !again) return make_error(again.error());
-      if (auto st2 = exec(ro_, begin); !st2) {
-        rollback(ro_);
-        return make_error(st2.error());
-      }
-    } else {
-      return make_error(st.error());
-    }
-  }
-  auto fail = [&]() -> Result<QueryResult> {
-    std::string err = conn_error(ro_);
-    rollback(ro_);
-    if (err.find("statement timeout") != std::string::npos)
-      err = "query cancelled after " + std::to_string(options.timeout_ms) + " ms (" + err + ")";
-    return make_error(err);
+  struct EndRequest {
+    PostgresStore* s;
+    ~EndRequest() { s->end_request(); }
+  } finish{this};
+
+  auto cancelled = [&](const std::string& why) -> Result<QueryResult> {
+    return make_error("query cancelled after " + std::to_string(options.timeout_ms) + " ms (" +
+                      why + ")");
   };
-  {
-    std::string declare = "DECLARE scope_query NO SCROLL CURSOR FOR " + sql;
-    PgResult d(PQexecParams(ro_, declare.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
-    if (d.status() != PGRES_COMMAND_OK) return fail();
+  auto fail = [&](const Answer& a) -> Result<QueryResult> {
+    if (a.lost) {
+      PQfinish(ro_);
+      ro_ = nullptr;
+      return cancelled("no answer from PostgreSQL: connection dropped");
+    }
+    if (a.sqlstate() == "57014") {
+      const char* why = PQresultErrorField(a.r.get(), PG_DIAG_MESSAGE_PRIMARY);
+      return cancelled(why ? why : "cancelled");
+    }
+    return make_error(query_error(a, ro_));
+  };
+  auto remaining_ms = [&] {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return std::to_string(std::max<int64_t>(1, left));
+  };
+  // Read-only, as the reader role, with what is left of the timeout.
+  auto begin = [&] {
+    return run(ro_,
+               "BEGIN READ ONLY; SET LOCAL search_path TO " + options_.schema +
+                   ", pg_temp; SET LOCAL ROLE " + reader_role_ +
+                   "; SET LOCAL statement_timeout = " + remaining_ms(),
+               watch);
+  };
+  if (Answer a = begin(); a.status() != PGRES_COMMAND_OK) {
+    if (a.lost || PQstatus(ro_) == CONNECTION_OK) return fail(a);
+    // A connection the server closed (a restart) is replaced on the next call; try once now.
+    if (auto again = ensure(ro_); !again) return make_error(again.error());
+    if (Answer b = begin(); b.status() != PGRES_COMMAND_OK) return fail(b);
   }
-  std::string fetch = "FETCH FORWARD " + std::to_string(options.max_rows + 1) + " FROM scope_query";
-  PgResult r(PQexec(ro_, fetch.c_str()));
-  if (r.status() != PGRES_TUPLES_OK) return fail();
+
+  // The query's columns, without running it. One statement only: the extended protocol
+  // takes no more.
+  if (!PQsendPrepare(ro_, "", sql.c_str(), 0, nullptr)) return fail(Answer{});
+  if (Answer a = await(ro_, watch); a.status() != PGRES_COMMAND_OK) {
+    std::string state = a.sqlstate();
+    if (a.lost || state == "57014" || state == "42501" || state == "25006") return fail(a);
+    std::string err = a.r ? trimmed(PQresultErrorMessage(a.r.get())) : conn_error(ro_);
+    if (err.find("multiple commands") != std::string::npos)
+      return make_error("one statement at a time");
+    return make_error(err);
+  }
+  if (!PQsendDescribePrepared(ro_, "")) return fail(Answer{});
+  Answer described = await(ro_, watch);
+  if (described.status() != PGRES_COMMAND_OK) return fail(described);
+  const int ncol = PQnfields(described.r.get());
+  if (ncol == 0) return make_error("the query returns no columns");
   QueryResult out;
-  int ncol = PQnfields(r.r);
-  int nrow = PQntuples(r.r);
-  for (int c = 0; c < ncol; ++c) out.columns.emplace_back(PQfname(r.r, c));
   std::vector<Oid> types(ncol);
-  for (int c = 0; c < ncol; ++c) types[c] = PQftype(r.r, c);
-  for (int i = 0; i < nrow; ++i) {
-    if (out.rows.size() >= options.max_rows) {
-      out.truncated = true;
-      break;
-    }
-    std::vector<event::Value> row(ncol);
-    for (int c = 0; c < ncol; ++c) {
-      if (PQgetisnull(r.r, i, c)) continue;
-      const char* v = PQgetvalue(r.r, i, c);
-      size_t len = static_cast<size_t>(PQgetlength(r.r, i, c));
-      switch (types[c]) {
-        case kInt8Oid:
-        case kInt4Oid:
-        case kInt2Oid:
-        case kOidOid:
-        case kNumericOid:
-        case kFloat4Oid:
-        case kFloat8Oid: {
-          // Integral values as integers (sum() of BIGINT is NUMERIC), others as text.
-          int64_t n = 0;
-          auto [end, ec] = std::from_chars(v, v + len, n);
-          if (ec == std::errc() && end == v + len)
-            row[c] = n;
-          else
-            row[c] = std::string(v, len);
-          break;
-        }
-        case kBoolOid:
-          row[c] = int64_t{v[0] == 't'};
-          break;
-        default:
-          row[c] = std::string(v, len);
-      }
-    }
-    out.rows.push_back(std::move(row));
+  std::string columns;
+  for (int c = 0; c < ncol; ++c) {
+    out.columns.emplace_back(PQfname(described.r.get(), c));
+    types[c] = PQftype(described.r.get(), c);
+    columns += "c" + std::to_string(c + 1) + " text, ";
   }
-  rollback(ro_);
+
+  {
+    std::string wrapped = wrap_query(sql, ncol, options.max_rows, options.max_bytes);
+    std::string declare = "DECLARE scope_query NO SCROLL CURSOR FOR SELECT * FROM " +
+                          qualified(kSqlFunction) + "($1) AS t(" + columns + "scope_cut boolean)";
+    const char* params[] = {wrapped.c_str()};
+    if (!PQsendQueryParams(ro_, declare.c_str(), 1, nullptr, params, nullptr, nullptr, 0))
+      return fail(Answer{});
+    if (Answer a = await(ro_, watch); a.status() != PGRES_COMMAND_OK) return fail(a);
+  }
+  // Rows in chunks, each within what is left of the timeout; bytes counted as in wrap_query.
+  size_t bytes = 0;
+  auto truncate = [&](const char* by) -> Result<QueryResult> {
+    out.truncated = true;
+    out.truncated_by = by;
+    return std::move(out);
+  };
+  for (;;) {
+    if (Clock::now() >= deadline) return cancelled("fetching its rows took longer");
+    Answer f = run(ro_,
+                   "SET LOCAL statement_timeout = " + remaining_ms() + "; FETCH FORWARD " +
+                       std::to_string(kFetchRows) + " FROM scope_query",
+                   watch);
+    if (f.status() != PGRES_TUPLES_OK) return fail(f);
+    PGresult* r = f.r.get();
+    int nrow = PQntuples(r);
+    for (int i = 0; i < nrow; ++i) {
+      if (PQgetvalue(r, i, ncol)[0] == 't') return truncate("bytes");
+      if (out.rows.size() >= options.max_rows) return truncate("rows");
+      std::vector<event::Value> row(ncol);
+      size_t row_bytes = 0;
+      for (int c = 0; c < ncol; ++c) {
+        size_t len = PQgetisnull(r, i, c) ? 0 : static_cast<size_t>(PQgetlength(r, i, c));
+        row_bytes += kQueryValueOverhead + len;
+      }
+      if (row_bytes > options.max_bytes - std::min(options.max_bytes, bytes))
+        return truncate("bytes");
+      bytes += row_bytes;
+      for (int c = 0; c < ncol; ++c) {
+        if (PQgetisnull(r, i, c)) continue;
+        const char* v = PQgetvalue(r, i, c);
+        size_t len = static_cast<size_t>(PQgetlength(r, i, c));
+        switch (types[c]) {
+          case kInt8Oid:
+          case kInt4Oid:
+          case kInt2Oid:
+          case kOidOid:
+          case kNumericOid:
+          case kFloat4Oid:
+          case kFloat8Oid: {
+            // Integral values as integers (sum() of BIGINT is NUMERIC), others as text.
+            int64_t n = 0;
+            auto [end, ec] = std::from_chars(v, v + len, n);
+            if (ec == std::errc() && end == v + len)
+              row[c] = n;
+            else
+              row[c] = std::string(v, len);
+            break;
+          }
+          case kBoolOid:
+            row[c] = int64_t{v[0] == 't'};
+            break;
+          default:
+            row[c] = std::string(v, len);
+        }
+      }
+      out.rows.push_back(std::move(row));
+    }
+    if (nrow < kFetchRows) break;
+  }
   return out;
 }
 

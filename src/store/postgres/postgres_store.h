@@ -7,6 +7,16 @@
 // whole partitions). A connection that broke (a restarted server) is
 // re-established on the next call; the failed call returns an error and the
 // caller retries.
+//
+// The SQL API (query) runs on the reader connection as role `<schema>_reader`
+// (NOLOGIN; USAGE on the schema, SELECT on sql_readable_tables() only), which
+// the store creates or brings up to date when it opens. The query itself runs
+// inside a SECURITY DEFINER function owned by that role: there PostgreSQL
+// refuses set_config('role', ...) and set_config('session_authorization', ...),
+// which a plain SET ROLE would not stop (the login role may always take itself
+// back). So file, admin and other roles' functions and tables fail even when
+// scope logs in as a superuser. Each request ends with ROLLBACK and DISCARD ALL
+// (advisory locks, settings, prepared statements gone).
 #pragma once
 
 #include <libpq-fe.h>
@@ -57,6 +67,10 @@ class PostgresStore final : public Store {
   // A live connection in `conn` (reconnecting when it broke), search_path set.
   Status ensure(PGconn*& conn);
   Status ensure_partitions(PGconn* conn, int64_t min_ts, int64_t max_ts);
+  // Creates or updates the SQL API's role and its function (on the writer connection).
+  Status setup_reader();
+  // Leaves the reader connection as a fresh request expects it (or drops it).
+  void end_request();
   std::string qualified(std::string_view table) const;
 
   PostgresOptions options_;
@@ -64,6 +78,8 @@ class PostgresStore final : public Store {
   PGconn* db_ = nullptr;          // writer
   PGconn* ro_ = nullptr;          // reader
   std::set<int64_t> partitions_;  // day numbers whose partitions exist (native)
+  std::string reader_role_;       // "<schema>_reader"
+  bool reader_ready_ = false;     // setup_reader() succeeded (else query() tries again)
   std::mutex write_mu_;
   std::mutex read_mu_;
 };

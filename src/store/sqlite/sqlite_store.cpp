@@ -1,7 +1,11 @@
 #include "store/sqlite/sqlite_store.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <string_view>
+#include <unordered_set>
 
 #include "common/clock.h"
 #include "event/schema.h"
@@ -19,7 +23,245 @@ int bind_value(sqlite3_stmt* st, int index, const event::Value& v) {
   return sqlite3_bind_null(st, index);
 }
 
+// Reader limits: a value (zeroblob, randomblob, group_concat, printf, ...) of more than
+// kMaxValueBytes fails with "string or blob too big" instead of growing until the OOM killer
+// comes; the rest keep a hostile statement small to compile.
+constexpr int kMaxValueBytes = 16 << 20;
+constexpr int kMaxSqlBytes = 1 << 20;
+constexpr std::pair<int, int> kReaderLimits[] = {
+    {SQLITE_LIMIT_LENGTH, kMaxValueBytes},
+    {SQLITE_LIMIT_SQL_LENGTH, kMaxSqlBytes},
+    {SQLITE_LIMIT_COLUMN, 100},  // a row holds at most 100 values of kMaxValueBytes
+    {SQLITE_LIMIT_EXPR_DEPTH, 250},
+    {SQLITE_LIMIT_COMPOUND_SELECT, 64},
+    {SQLITE_LIMIT_VDBE_OP, 1000000},
+    {SQLITE_LIMIT_FUNCTION_ARG, 127},
+    {SQLITE_LIMIT_ATTACHED, 0},
+    {SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 10000},
+    {SQLITE_LIMIT_VARIABLE_NUMBER, 0},
+    {SQLITE_LIMIT_TRIGGER_DEPTH, 1},
+    {SQLITE_LIMIT_WORKER_THREADS, 0},
+};
+
+// Functions the SQL API may call, space-separated: SQLite's core scalar, aggregate, window,
+// date, math and JSON functions. Anything else (load_extension, fts3_tokenizer,
+// readfile/writefile when a build has them, sqlite_offset, ...) is refused.
+constexpr const char* kAllowedFunctions =
+    "-> ->> abs acos acosh asin asinh atan atan2 atanh avg ceil ceiling char coalesce concat "
+    "concat_ws cos cosh count cume_dist current_date current_time current_timestamp date "
+    "datetime degrees dense_rank exp first_value floor format glob group_concat hex if ifnull "
+    "iif instr json json_array json_array_length json_error_position json_extract "
+    "json_group_array json_group_object json_insert json_object json_patch json_pretty "
+    "json_quote json_remove json_replace json_set json_type json_valid jsonb jsonb_array "
+    "jsonb_extract jsonb_group_array jsonb_group_object jsonb_insert jsonb_object jsonb_patch "
+    "jsonb_remove jsonb_replace jsonb_set julianday lag last_value lead length like likelihood "
+    "likely ln log log10 log2 lower ltrim max min mod nth_value ntile nullif octet_length "
+    "percent_rank pi pow power printf quote radians random randomblob rank replace round "
+    "row_number rtrim sign sin sinh soundex sqlite_source_id sqlite_version sqrt strftime "
+    "string_agg substr substring sum tan tanh time timediff total trim trunc typeof unhex "
+    "unicode unistr unixepoch unlikely upper zeroblob";
+
+const std::unordered_set<std::string>& allowed_functions() {
+  static const std::unordered_set<std::string> names = [] {
+    std::unordered_set<std::string> out;
+    std::string_view all = kAllowedFunctions;
+    for (size_t at = 0; at < all.size();) {
+      size_t end = std::min(all.find(' ', at), all.size());
+      if (end > at) out.emplace(all.substr(at, end - at));
+      at = end + 1;
+    }
+    return out;
+  }();
+  return names;
+}
+
+// Table-valued functions that read nothing but their arguments, and those that describe a
+// table (their PRAGMA is checked: only for a readable table). Not sqlite_master, dbstat or
+// sqlite_dbpage: they name or read every table.
+const std::unordered_set<std::string>& readable_virtual_tables() {
+  static const std::unordered_set<std::string> names = {
+      "json_each", "json_tree", "pragma_table_info", "pragma_table_xinfo", "pragma_index_list"};
+  return names;
+}
+
+// PRAGMAs that describe a readable table's columns and indexes (what the pragma_* table-valued
+// functions above run).
+const std::unordered_set<std::string>& allowed_pragmas() {
+  static const std::unordered_set<std::string> names = {"table_info", "table_xinfo", "index_list"};
+  return names;
+}
+
+std::string lower(const char* s) {
+  std::string out = s ? s : "";
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+const char* action_name(int action) {
+  switch (action) {
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TEMP_INDEX:
+      return "CREATE INDEX";
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+      return "CREATE TABLE";
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+      return "CREATE TRIGGER";
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+      return "CREATE VIEW";
+    case SQLITE_CREATE_VTABLE:
+      return "CREATE VIRTUAL TABLE";
+    case SQLITE_DELETE:
+      return "DELETE";
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_VTABLE:
+      return "DROP";
+    case SQLITE_INSERT:
+      return "INSERT";
+    case SQLITE_UPDATE:
+      return "UPDATE";
+    case SQLITE_ATTACH:
+      return "ATTACH";
+    case SQLITE_DETACH:
+      return "DETACH";
+    case SQLITE_ALTER_TABLE:
+      return "ALTER TABLE";
+    case SQLITE_REINDEX:
+      return "REINDEX";
+    case SQLITE_ANALYZE:
+      return "ANALYZE";
+    case SQLITE_SAVEPOINT:
+      return "SAVEPOINT";
+    case SQLITE_COPY:
+      return "COPY";
+    default:
+      return "this statement";
+  }
+}
+
+// Whether an authorizer action changes the database (rather than the connection).
+bool writes(int action) {
+  switch (action) {
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+    case SQLITE_PRAGMA:
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+    case SQLITE_FUNCTION:
+    case SQLITE_READ:
+    case SQLITE_SELECT:
+    case SQLITE_RECURSIVE:
+      return false;
+    default:
+      return true;
+  }
+}
+
 }  // namespace
+
+struct SqliteStore::ReaderPolicy {
+  std::unordered_set<std::string> tables;  // lower case
+  std::string refused;    // why the current statement was refused (its error message)
+  bool internal = false;  // the store's own statements on the reader pass
+  // Names in FROM none of whose columns the statement reads (count(*) FROM x): SQLite says
+  // neither whether x is a table or a WITH of the statement, so query() looks them up once
+  // the statement has compiled (pending) and remembers those that are not tables (ctes).
+  std::unordered_set<std::string> pending, ctes;
+  bool compiled = false;     // the statement compiled: a recompile may not add names
+  bool registering = false;  // SQLite is registering an eponymous virtual table
+
+  void reset() {
+    refused.clear();
+    pending.clear();
+    ctes.clear();
+    compiled = registering = false;
+  }
+
+  int refuse(std::string why) {
+    if (refused.empty()) refused = std::move(why);
+    return SQLITE_DENY;
+  }
+  int not_readable(const char* table) {
+    return refuse("table " + std::string(table ? table : "?") +
+                  " is not readable through the SQL API");
+  }
+
+  // sqlite3_set_authorizer's callback: called while a statement compiles (and when a
+  // pragma_* table-valued function runs its PRAGMA), so a refused statement never runs.
+  static int authorize(void* arg, int action, const char* a1, const char* a2, const char* a3,
+                       const char* /*trigger or view*/) {
+    auto& p = *static_cast<ReaderPolicy*>(arg);
+    if (p.internal) return SQLITE_OK;
+    switch (action) {
+      case SQLITE_SELECT:
+      case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+      case SQLITE_READ: {
+        std::string table = lower(a1);
+        if (a3 && std::strcmp(a3, "main") != 0)
+          return p.refuse("database " + std::string(a3) + " is not readable through the SQL API");
+        if (p.tables.count(table) || readable_virtual_tables().count(table)) return SQLITE_OK;
+        // The end of registering an eponymous virtual table (below): not the user's read.
+        if (p.registering && table == "sqlite_master" && a2 && lower(a2) == "rowid") {
+          p.registering = false;
+          return SQLITE_OK;
+        }
+        // A name in FROM without a column read and without a schema: a table or a WITH.
+        if (!a3 && a2 && !*a2 && table.rfind("sqlite_", 0) != 0 && table.rfind("pragma_", 0) != 0) {
+          if (p.ctes.count(table)) return SQLITE_OK;
+          if (!p.compiled) {
+            p.pending.insert(table);
+            return SQLITE_OK;
+          }
+        }
+        return p.not_readable(a1);
+      }
+      case SQLITE_FUNCTION:
+        if (allowed_functions().count(lower(a2))) return SQLITE_OK;
+        return p.refuse("not allowed in the SQL API: function " + std::string(a2 ? a2 : "?"));
+      case SQLITE_PRAGMA:
+        if (!allowed_pragmas().count(lower(a1)))
+          return p.refuse("not allowed in the SQL API: PRAGMA " + std::string(a1 ? a1 : "?"));
+        // Only about a readable table of the main database.
+        if (a3 && lower(a3) != "main")
+          return p.refuse("database " + std::string(a3) + " is not readable through the SQL API");
+        if (!a2 || !p.tables.count(lower(a2))) return p.not_readable(a2);
+        return SQLITE_OK;
+      case SQLITE_TRANSACTION:
+        return p.refuse("not allowed in the SQL API: " + std::string(a1 ? a1 : "BEGIN") +
+                        " (each query runs on its own)");
+      case SQLITE_UPDATE:
+        // The first use of an eponymous virtual table (json_each, pragma_table_info) asks
+        // for sqlite_master's columns this way, then for its rowid, while it registers the
+        // table in memory. The statement still has to be read-only (checked after it
+        // compiles).
+        if (lower(a1) == "sqlite_master" && a3 && std::strcmp(a3, "main") == 0) {
+          p.registering = true;
+          return SQLITE_OK;
+        }
+        [[fallthrough]];
+      default: {
+        std::string what = std::string("not allowed in the SQL API: ") + action_name(action);
+        // A write says so in the words every store uses for it.
+        if (writes(action))
+          return p.refuse("read-only: the store accepts queries only (" + what + ")");
+        return p.refuse(what);
+      }
+    }
+  }
+};
+
+SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& options) {
   std::unique_ptr<SqliteStore> s(new SqliteStore(options));
@@ -109,13 +351,62 @@ Status SqliteStore::init() {
                          &upsert_minute_, nullptr) != SQLITE_OK)
     return make_error(last_error(db_));
 
+  return open_reader();
+}
+
+Status SqliteStore::open_reader() {
   if (sqlite3_open_v2(options_.path.c_str(), &ro_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK)
     return make_error("cannot open " + options_.path +
                       " for reading: " + (ro_ ? sqlite3_errmsg(ro_) : "out of memory"));
   sqlite3_busy_timeout(ro_, 5000);
   sqlite3_exec(ro_, "PRAGMA query_only=1; PRAGMA cache_size=-65536;", nullptr, nullptr, nullptr);
+  sqlite3_db_config(ro_, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+  sqlite3_db_config(ro_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(ro_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  for (auto [limit, value] : kReaderLimits) sqlite3_limit(ro_, limit, value);
+  policy_ = std::make_unique<ReaderPolicy>();
+  for (const auto& t : sql_readable_tables()) policy_->tables.insert(lower(t.c_str()));
+  if (sqlite3_set_authorizer(ro_, &ReaderPolicy::authorize, policy_.get()) != SQLITE_OK)
+    return make_error(last_error(ro_));
   return Ok{};
+}
+
+void SqliteStore::end_request() {
+  sqlite3_progress_handler(ro_, 0, nullptr, nullptr);
+  for (sqlite3_stmt* st = sqlite3_next_stmt(ro_, nullptr); st; st = sqlite3_next_stmt(ro_, st))
+    if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+  // The authorizer refuses BEGIN; should a transaction be open anyway, it must not pin a
+  // snapshot (stale answers, a WAL that cannot be checkpointed) past this request.
+  if (!sqlite3_get_autocommit(ro_)) {
+    policy_->internal = true;
+    sqlite3_exec(ro_, "ROLLBACK", nullptr, nullptr, nullptr);
+    policy_->internal = false;
+  }
+  policy_->reset();
+}
+
+bool SqliteStore::reader_knows(const std::string& name) {
+  // Any table or view of the schema, any virtual table module (dbstat, sqlite_dbpage, fts5,
+  // ...), whether the SQL API may read it or not. The store's own statement, with %Q
+  // quoting: the reader takes no bound parameters (SQLITE_LIMIT_VARIABLE_NUMBER).
+  char* sql = sqlite3_mprintf(
+      "SELECT EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type IN ('table', 'view') AND "
+      "name = %Q COLLATE NOCASE) OR EXISTS (SELECT 1 FROM temp.sqlite_schema WHERE name = %Q "
+      "COLLATE NOCASE) OR EXISTS (SELECT 1 FROM pragma_module_list WHERE name = %Q COLLATE "
+      "NOCASE)",
+      name.c_str(), name.c_str(), name.c_str());
+  if (!sql) return true;
+  policy_->internal = true;
+  sqlite3_stmt* st = nullptr;
+  bool known = true;  // when in doubt, a table
+  if (sqlite3_prepare_v2(ro_, sql, -1, &st, nullptr) == SQLITE_OK && st &&
+      sqlite3_step(st) == SQLITE_ROW)
+    known = sqlite3_column_int(st, 0) != 0;
+  sqlite3_finalize(st);
+  sqlite3_free(sql);
+  policy_->internal = false;
+  return known;
 }
 
 Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
@@ -178,37 +469,82 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
 
 Result<QueryResult> SqliteStore::query(std::string_view sql, const QueryOptions& options) {
   std::lock_guard lock(read_mu_);
+  if (sql.size() > static_cast<size_t>(kMaxSqlBytes))
+    return make_error("query too long (" + std::to_string(sql.size()) + " bytes; at most " +
+                      std::to_string(kMaxSqlBytes) + ")");
+  // Destroyed after the statement below is finalized.
+  struct EndRequest {
+    SqliteStore* s;
+    ~EndRequest() { s->end_request(); }
+  } finish{this};
+  policy_->reset();
+  // A refusal says what was refused; SQLite's own message says "not authorized".
+  auto error = [&](const char* sqlite_message) -> Result<QueryResult> {
+    if (!policy_->refused.empty()) return make_error(policy_->refused);
+    std::string msg = sqlite_message;
+    if (sqlite3_errcode(ro_) == SQLITE_TOOBIG)
+      msg += " (a value may be at most " + std::to_string(kMaxValueBytes >> 20) +
+             " MiB in the SQL API)";
+    return make_error(msg);
+  };
   sqlite3_stmt* st = nullptr;
   const char* tail = nullptr;
   if (sqlite3_prepare_v2(ro_, sql.data(), static_cast<int>(sql.size()), &st, &tail) != SQLITE_OK)
-    return make_error(sqlite3_errmsg(ro_));
+    return error(sqlite3_errmsg(ro_));
   std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
   if (!st) return make_error("empty query");
   for (const char* p = tail; p && p < sql.data() + sql.size() && *p; ++p)
     if (!std::strchr(" \t\r\n;", *p)) return make_error("one statement at a time");
   if (!sqlite3_stmt_readonly(st)) return make_error("read-only: the store accepts queries only");
+  // A name the authorizer could not place (count(*) FROM x): a table unless it is none.
+  for (const auto& name : policy_->pending) {
+    if (reader_knows(name))
+      return make_error("table " + name + " is not readable through the SQL API");
+    policy_->ctes.insert(name);
+  }
+  policy_->compiled = true;
 
-  // Cancel a query that runs past its timeout.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.timeout_ms);
+  // Cancel a query that runs past its timeout: the progress handler inside SQLite, the
+  // check between rows while they are built.
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + std::chrono::milliseconds(options.timeout_ms);
   sqlite3_progress_handler(
       ro_, 10000,
-      [](void* arg) -> int {
-        return std::chrono::steady_clock::now() >
-               *static_cast<std::chrono::steady_clock::time_point*>(arg);
-      },
+      [](void* arg) -> int { return Clock::now() > *static_cast<Clock::time_point*>(arg); },
       &deadline);
   QueryResult out;
   int ncol = sqlite3_column_count(st);
   for (int i = 0; i < ncol; ++i) out.columns.emplace_back(sqlite3_column_name(st, i));
+  size_t bytes = 0;
+  auto truncate = [&](const char* by) {
+    out.truncated = true;
+    out.truncated_by = by;
+  };
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (out.rows.size() >= options.max_rows) {
-      out.truncated = true;
+      truncate("rows");
+      break;
+    }
+    if (Clock::now() > deadline) {
+      rc = SQLITE_INTERRUPT;
       break;
     }
     std::vector<event::Value> row(ncol);
-    for (int i = 0; i < ncol; ++i) {
-      switch (sqlite3_column_type(st, i)) {
+    size_t row_bytes = 0;
+    bool fits = true;
+    for (int i = 0; i < ncol && fits; ++i) {
+      int type = sqlite3_column_type(st, i);
+      // Counted before the value is copied: a value past the budget is never built.
+      size_t cost = kQueryValueOverhead;
+      if (type == SQLITE_TEXT || type == SQLITE_BLOB)
+        cost += static_cast<size_t>(sqlite3_column_bytes(st, i));
+      if (cost > options.max_bytes - std::min(options.max_bytes, bytes + row_bytes)) {
+        fits = false;
+        break;
+      }
+      row_bytes += cost;
+      switch (type) {
         case SQLITE_INTEGER:
           row[i] = static_cast<int64_t>(sqlite3_column_int64(st, i));
           break;
@@ -216,7 +552,8 @@ Result<QueryResult> SqliteStore::query(std::string_view sql, const QueryOptions&
           break;
         case SQLITE_FLOAT: {
           double d = sqlite3_column_double(st, i);
-          if (d == static_cast<double>(static_cast<int64_t>(d)))
+          // In range before the cast (1e999 is infinity; casting it is undefined).
+          if (std::fabs(d) < 9.2e18 && d == static_cast<double>(static_cast<int64_t>(d)))
             row[i] = static_cast<int64_t>(d);
           else
             row[i] = std::to_string(d);
@@ -228,12 +565,16 @@ Result<QueryResult> SqliteStore::query(std::string_view sql, const QueryOptions&
         }
       }
     }
+    if (!fits) {
+      truncate("bytes");
+      break;
+    }
+    bytes += row_bytes;
     out.rows.push_back(std::move(row));
   }
-  sqlite3_progress_handler(ro_, 0, nullptr, nullptr);
   if (rc == SQLITE_INTERRUPT)
     return make_error("query cancelled after " + std::to_string(options.timeout_ms) + " ms");
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return make_error(sqlite3_errmsg(ro_));
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return error(sqlite3_errmsg(ro_));
   return out;
 }
 

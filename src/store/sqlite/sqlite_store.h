@@ -1,6 +1,9 @@
 // The embedded store: one SQLite file in WAL mode. One connection writes
 // (prepared inserts, a transaction per batch); another, read-only, answers
-// queries, so a long query never blocks ingest.
+// queries, so a long query never blocks ingest. The reader is the SQL API's: an
+// authorizer lets it read sql_readable_tables() with ordinary functions and
+// nothing else (no ATTACH, PRAGMA, transactions, extensions), its limits cap
+// value sizes, and every request leaves it as it found it.
 #pragma once
 
 #include <sqlite3.h>
@@ -33,14 +36,22 @@ class SqliteStore final : public Store {
   Result<uint64_t> apply_retention(int64_t cutoff_ns) override;
 
  private:
-  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+  explicit SqliteStore(SqliteOptions options);
   Status init();
   Status exec(const std::string& sql);
+  Status open_reader();
+  // Leaves the reader as a fresh request expects it: no statement running, no transaction.
+  void end_request();
+  // Whether `name` is a table, view or virtual table module the reader knows (not a WITH).
+  bool reader_knows(const std::string& name);
   std::string last_error(sqlite3* db) const;
 
+  struct ReaderPolicy;  // sqlite_store.cpp: what the authorizer lets the reader do
+
   SqliteOptions options_;
-  sqlite3* db_ = nullptr;               // writer
-  sqlite3* ro_ = nullptr;               // reader (query_only)
+  sqlite3* db_ = nullptr;  // writer
+  sqlite3* ro_ = nullptr;  // reader (query_only, authorizer, limits)
+  std::unique_ptr<ReaderPolicy> policy_;
   std::vector<sqlite3_stmt*> inserts_;  // per family id
   sqlite3_stmt* record_batch_ = nullptr;
   sqlite3_stmt* upsert_minute_ = nullptr;  // store/rollup.h
