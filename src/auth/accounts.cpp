@@ -14,6 +14,7 @@ constexpr size_t kMaxPasswordBytes = 1024;
 constexpr size_t kMinPasswordBytes = 10;
 constexpr auto kPollInterval = std::chrono::seconds(1);
 constexpr size_t kMaxThrottleEntries = 100000;
+constexpr size_t kMaxVerifiedTokens = 4096;
 // The admin token's principal (the CLI); user id 0 is no user's.
 constexpr std::string_view kAdminTokenUser = "admin-token";
 
@@ -150,6 +151,10 @@ Status Accounts::reload() {
   for (auto& row : *cut) cutoffs[as_int(row[0])] = as_int(row[1]);
   auto jtis = revoked_store_->live(now / kNs);
   std::unique_lock lock(mu_);
+  if (verify != verify_keys_) {
+    std::lock_guard cache_lock(verified_mu_);
+    verified_.clear();
+  }
   verify_keys_ = std::move(verify);
   signing_key_ = std::move(signing);
   cutoffs_ = std::move(cutoffs);
@@ -170,15 +175,29 @@ Result<http::Principal> Accounts::authenticate(std::string_view bearer) const {
       return admin;
     }
   }
-  auto claims = verify_access_token(
-      bearer,
-      [this](std::string_view kid) -> std::optional<std::string> {
-        for (const auto& [k, secret] : verify_keys_)
-          if (k == kid) return secret;
-        return std::nullopt;
-      },
-      now_s());
+  const int64_t now = now_s();
+  std::optional<AccessClaims> cached;
+  {
+    std::lock_guard cache_lock(verified_mu_);
+    if (auto it = verified_.find(std::string(bearer)); it != verified_.end()) cached = it->second;
+  }
+  if (cached && cached->expires_at <= now) cached.reset();  // verify again: says "expired"
+  Result<AccessClaims> claims =
+      cached ? Result<AccessClaims>(*cached)
+             : verify_access_token(
+                   bearer,
+                   [this](std::string_view kid) -> std::optional<std::string> {
+                     for (const auto& [k, secret] : verify_keys_)
+                       if (k == kid) return secret;
+                     return std::nullopt;
+                   },
+                   now);
   if (!claims) return claims.failure();
+  if (!cached) {
+    std::lock_guard cache_lock(verified_mu_);
+    if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
+    verified_.emplace(std::string(bearer), *claims);
+  }
   if (revoked_jtis_.count(claims->jti)) return make_error(Errc::kBadInput, "revoked");
   if (auto it = cutoffs_.find(claims->user_id);
       it != cutoffs_.end() && claims->issued_at < it->second)
