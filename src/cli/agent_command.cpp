@@ -1,5 +1,7 @@
 #include "cli/agent_command.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -176,6 +178,7 @@ int run_agent(const AgentOptions& o) {
   auto options = node_options(o);
   if (!options) return report(options.failure(), "scope agent");
   if (auto st = ensure_data_dir(o.data_dir); !st) return report(st.failure(), "scope agent");
+  ::umask(077);  // what it creates from here on is its user's only
   auto spool = agent::Spool::open(
       {o.data_dir + "/spool", o.spool_max_kb > 0 ? o.spool_max_kb << 10 : o.spool_max_mb << 20});
   if (!spool) return report(spool.failure(), "scope agent");

@@ -1,6 +1,7 @@
 #include "cli/server_command.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
@@ -120,6 +121,7 @@ int run_server(const ServerOptions& o) {
     std::fprintf(stderr, "scope server: %s\n", st.error().c_str());
     return 1;
   }
+  ::umask(077);  // what it creates from here on is its user's only
   auto token = load_or_create_admin_token(o.data_dir);
   if (!token) {
     std::fprintf(stderr, "scope server: %s\n", token.error().c_str());
