@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/stop_signal.h"
+#include "event/batch.h"
 #include "server/http_server.h"
 #include "server/ingest.h"
 #include "transport/redis_stream.h"
@@ -85,6 +86,12 @@ CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
   cmd->add_option("--claim-idle-ms", o.claim_idle_ms,
                   "Take over entries another consumer left pending this long")
       ->envname("SCOPE_CLAIM_IDLE_MS")
+      ->capture_default_str();
+  cmd->add_option("--dead-letter-max-len", o.dead_letter_max_len,
+                  "About how many refused batches <stream>:dead keeps (XADD MAXLEN ~); older "
+                  "ones go")
+      ->envname("SCOPE_DEAD_LETTER_MAX_LEN")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   return cmd;
 }
@@ -161,6 +168,7 @@ int run_server(const ServerOptions& o) {
   iopts.group = o.group;
   iopts.consumer = o.consumer;
   iopts.claim_idle_ms = o.claim_idle_ms;
+  iopts.dead_max_len = o.dead_letter_max_len;
   server::Ingest ingest(iopts, *store, registry);
 
   server::HttpOptions ho;
@@ -208,6 +216,9 @@ int run_server(const ServerOptions& o) {
   (*http)->stop();
   remove_endpoint(o.data_dir);
   auto s = ingest.stats();
+  nlohmann::json refused = nlohmann::json::object();
+  for (auto why : event::kAllRefusals)
+    refused[event::refusal_cause(why)] = s.refused[static_cast<size_t>(why)];
   nlohmann::json summary = {{"event", "summary"},
                             {"batches", s.batches},
                             {"received", s.events_received},
@@ -215,6 +226,7 @@ int run_server(const ServerOptions& o) {
                             {"duplicate_batches", s.duplicate_batches},
                             {"duplicate_events", s.duplicate_events},
                             {"corrupt_batches", s.corrupt_batches},
+                            {"refused", refused},
                             {"rejected_events", s.rejected_events},
                             {"claimed", s.claimed}};
   std::printf("%s\n", summary.dump().c_str());
