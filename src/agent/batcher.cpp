@@ -12,8 +12,10 @@ void Batcher::add(event::EventRow&& row) {
     opened_at_ = std::chrono::steady_clock::now();
     open_.events.reserve(options_.max_events);
   }
+  open_bytes_ += event::payload_bytes(row);
   open_.events.push_back(std::move(row));
-  if (open_.events.size() >= options_.max_events) flush();
+  if (open_.events.size() >= options_.max_events || open_bytes_ >= options_.max_payload_bytes)
+    flush();
 }
 
 void Batcher::tick() {
@@ -23,6 +25,7 @@ void Batcher::tick() {
 
 void Batcher::flush() {
   if (open_.events.empty()) return;
+  open_bytes_ = 0;
   auto first = seq_.take(open_.events.size());
   if (!first) {
     lost_ += open_.events.size();

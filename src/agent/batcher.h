@@ -1,6 +1,7 @@
-// Groups event rows into batches (at most `max_events`, or whatever arrived
-// within `max_delay`), numbers them and hands each batch to a sink. Runs on
-// the ring-buffer reader's thread: it never blocks, the sink must not either.
+// Groups event rows into batches (at most `max_events` and `max_payload_bytes`, or
+// whatever arrived within `max_delay`), numbers them and hands each batch to a
+// sink. Runs on the ring-buffer reader's thread: it never blocks, the sink must
+// not either.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,10 @@ struct BatcherOptions {
   std::string boot_id;
   size_t max_events = 8192;
   std::chrono::milliseconds max_delay{100};
+  // A batch is closed once its events take this much of a payload (event::payload_bytes): half
+  // of what a server accepts (event::kMaxBatchPayloadBytes), so long argv and paths never make
+  // one that it refuses.
+  size_t max_payload_bytes = event::kMaxBatchPayloadBytes / 2;
 };
 
 class Batcher {
@@ -38,6 +43,7 @@ class Batcher {
   SequenceAllocator& seq_;
   Sink sink_;
   event::Batch open_;
+  size_t open_bytes_ = 0;
   std::chrono::steady_clock::time_point opened_at_;
   uint64_t batches_ = 0;
   uint64_t events_ = 0;

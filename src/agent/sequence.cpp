@@ -1,12 +1,8 @@
 #include "agent/sequence.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <charconv>
 
-#include <cstring>
-#include <fstream>
-
-#include "common/text.h"
+#include "common/data_dir.h"
 
 namespace scope::agent {
 
@@ -15,9 +11,12 @@ Result<SequenceAllocator> SequenceAllocator::open(const std::string& path, uint6
   a.path_ = path;
   a.block_ = block;
   a.reserved_ = 0;
-  std::ifstream in(path);
+  // Not followed if a symlink, refused if another user's: the data dir is trusted, not its past.
+  auto text = read_private_file(path, FileAccess::kState, 4096);
+  if (!text && text.code() != Errc::kNotFound) return text.failure();
   uint64_t saved = 0;
-  if (in && (in >> saved)) a.reserved_ = saved;
+  if (text && std::from_chars(text->data(), text->data() + text->size(), saved).ec == std::errc{})
+    a.reserved_ = saved;
   a.next_ = a.reserved_;
   if (auto st = a.reserve(a.next_ + block); !st) return make_error(st.error());
   return a;
@@ -33,17 +32,8 @@ SequenceAllocator::SequenceAllocator(SequenceAllocator&& o) noexcept
     : path_(std::move(o.path_)), block_(o.block_), next_(o.next_), reserved_(o.reserved_) {}
 
 Status SequenceAllocator::reserve(uint64_t up_to) {
-  // Write a new file and rename it over the old: a crash leaves one or the other.
-  std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error("cannot write " + tmp + ": " + std::strerror(errno));
-  std::string text = std::to_string(up_to) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path_.c_str()) != 0)
-    return make_error("cannot save " + path_ + ": " + std::strerror(ok ? errno : err));
+  // A new file renamed over the old: a crash leaves one or the other.
+  if (auto st = replace_file(path_, std::to_string(up_to) + "\n"); !st) return st;
   reserved_ = up_to;
   return Ok{};
 }

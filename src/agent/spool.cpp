@@ -12,8 +12,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <vector>
+
+#include "common/data_dir.h"
 
 namespace scope::agent {
 
@@ -103,7 +105,7 @@ void Spool::add_pending(int64_t batches, int64_t events, int64_t bytes) {
 // record ends the segment there (counted, and cut off so appends stay valid).
 Status Spool::scan(Segment& seg, uint64_t from, bool truncate_tail) {
   std::string path = path_of(seg.number);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return make_error(errno_text("spool: cannot read " + path));
   struct stat st {};
   fstat(fd, &st);
@@ -138,14 +140,16 @@ Status Spool::scan(Segment& seg, uint64_t from, bool truncate_tail) {
 }
 
 Status Spool::init() {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.dir, ec);
-  if (ec) return make_error("spool: cannot create " + options_.dir + ": " + ec.message());
+  // Created 0700, and refused when another user could have planted segments in it.
+  if (auto st = ensure_private_dir(options_.dir, "spool dir"); !st) return st;
   uint64_t head_seg = 0, head_off = 0;
   {
-    std::ifstream in(options_.dir + "/head");
+    auto text = read_private_file(options_.dir + "/head", FileAccess::kState, 4096);
+    if (!text && text.code() != Errc::kNotFound) return make_error("spool: " + text.error());
+    std::istringstream in(text ? *text : std::string());
     if (!(in >> head_seg >> head_off)) head_seg = head_off = 0;
   }
+  std::error_code ec;
   std::vector<uint64_t> numbers;
   for (const auto& e : std::filesystem::directory_iterator(options_.dir, ec)) {
     std::string name = e.path().filename().string();
@@ -170,15 +174,16 @@ Status Spool::init() {
     add_pending(static_cast<int64_t>(seg.batches), static_cast<int64_t>(seg.events),
                 static_cast<int64_t>(seg.bytes));
   }
-  if (segments_.empty()) {
+  bool fresh = segments_.empty();
+  if (fresh) {
     Segment seg;
     seg.number = std::max<uint64_t>(head_seg, 1);
     segments_.push_back(seg);
     head_offset_ = 0;
   }
-  write_fd_ = ::open(path_of(segments_.back().number).c_str(),
-                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (write_fd_ < 0) return make_error(errno_text("spool: cannot open " + options_.dir));
+  auto fd = open_segment(segments_.back().number, !fresh);
+  if (!fd) return fd.failure();
+  write_fd_ = *fd;
   if (pending_batches_ > 0)
     spdlog::warn("scope: spool {} holds {} batches ({} events) from an earlier run: replaying",
                  options_.dir, pending_batches_.load(), pending_events_.load());
@@ -187,10 +192,10 @@ Status Spool::init() {
 
 Status Spool::roll() {
   uint64_t next = segments_.back().number + 1;
-  int fd = ::open(path_of(next).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(errno_text("spool: cannot create " + path_of(next)));
+  auto fd = open_segment(next, false);
+  if (!fd) return fd.failure();
   if (write_fd_ >= 0) ::close(write_fd_);
-  write_fd_ = fd;
+  write_fd_ = *fd;
   Segment seg;
   seg.number = next;
   segments_.push_back(seg);
@@ -218,8 +223,8 @@ void Spool::drop_front() {
     next.number = seg.number + 1;
     segments_.push_back(next);
     if (write_fd_ >= 0) ::close(write_fd_);
-    write_fd_ =
-        ::open(path_of(next.number).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    auto fd = open_segment(next.number, false);
+    write_fd_ = fd ? *fd : -1;
   }
   (void)save_head();
 }
@@ -275,7 +280,7 @@ Result<std::optional<SpoolRecord>> Spool::peek() {
       continue;
     }
     std::string path = path_of(seg.number);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return make_error(errno_text("spool: cannot read " + path));
     unsigned char h[kHeader];
     bool ok = read_exact(fd, h, kHeader, head_offset_) && load32(h) == kMagic &&
@@ -330,9 +335,9 @@ Status Spool::pop() {
       next.number = number + 1;
       segments_.push_back(next);
       if (write_fd_ >= 0) ::close(write_fd_);
-      write_fd_ =
-          ::open(path_of(next.number).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-      if (write_fd_ < 0) return make_error(errno_text("spool: cannot create a segment"));
+      auto fd = open_segment(next.number, false);
+      write_fd_ = fd ? *fd : -1;
+      if (!fd) return fd.failure();
     }
   }
   return save_head();
@@ -340,16 +345,24 @@ Status Spool::pop() {
 
 // Not fsync'ed: losing it replays a few batches twice, which stores ignore.
 Status Spool::save_head() {
-  std::string tmp = options_.dir + "/head.tmp";
   std::string text = std::to_string(segments_.empty() ? 0 : segments_.front().number) + " " +
                      std::to_string(head_offset_) + "\n";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(errno_text("spool: cannot write " + tmp));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), (options_.dir + "/head").c_str()) != 0)
-    return make_error(errno_text("spool: cannot save its head"));
+  if (auto st = replace_file(options_.dir + "/head", text, false); !st)
+    return make_error("spool: cannot save its head: " + st.error());
   return Ok{};
+}
+
+// Appends go to a segment scan() read (never through a symlink), or to a new file (O_EXCL).
+Result<int> Spool::open_segment(uint64_t number, bool existing) {
+  std::string path = path_of(number);
+  if (!existing) {
+    auto fd = create_private_file(path, O_APPEND);
+    if (!fd) return make_error("spool: " + fd.error());
+    return fd;
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return make_error(errno_text("spool: cannot open " + path));
+  return fd;
 }
 
 SpoolStats Spool::stats() const {

@@ -73,6 +73,7 @@ class Spool {
   Status roll();
   void drop_front();
   Status save_head();
+  Result<int> open_segment(uint64_t number, bool existing);
   void add_pending(int64_t batches, int64_t events, int64_t bytes);
 
   SpoolOptions options_;

@@ -1,5 +1,7 @@
 #include "cli/agent_command.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include "common/data_dir.h"
 #include "common/host.h"
 #include "common/stop_signal.h"
+#include "event/batch.h"
 #include "event/cuda_event.h"
 #include "families/cuda_output.h"
 #include "http/server.h"
@@ -96,6 +99,13 @@ Result<agent::NodeOptions> node_options(const AgentOptions& o) {
   if (!session) return session.failure();
   agent::NodeOptions n;
   n.node = o.node.empty() ? host_name() : o.node;
+  // The server dead-letters every batch of a node it cannot name: say so now, not per batch.
+  if (!event::valid_identity(n.node))
+    return make_error(Errc::kBadInput, (o.node.empty() ? "the host name '" + n.node +
+                                                             "' is not a node name: pass "
+                                                             "--node NAME"
+                                                       : "--node '" + n.node + "'") +
+                                           " (1-64 of A-Z a-z 0-9 . _ -)");
   n.data_dir = o.data_dir;
   n.batch_events = o.batch_events;
   n.batch_delay = std::chrono::milliseconds(o.batch_delay_ms);
@@ -150,8 +160,10 @@ CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
                   "Spool size; when full the oldest batches are dropped (and counted)")
       ->envname("SCOPE_SPOOL_MAX_MB")
       ->capture_default_str();
-  cmd->add_option("--batch-events", o.batch_events, "Events per batch")
+  cmd->add_option("--batch-events", o.batch_events,
+                  "Events per batch (a server refuses a batch of more than 100000)")
       ->envname("SCOPE_BATCH_EVENTS")
+      ->check(CLI::Range(size_t{1}, event::kMaxBatchEvents))
       ->capture_default_str();
   cmd->add_option("--batch-delay-ms", o.batch_delay_ms, "Longest wait before a batch is shipped")
       ->envname("SCOPE_BATCH_DELAY_MS")
@@ -176,6 +188,7 @@ int run_agent(const AgentOptions& o) {
   auto options = node_options(o);
   if (!options) return report(options.failure(), "scope agent");
   if (auto st = ensure_data_dir(o.data_dir); !st) return report(st.failure(), "scope agent");
+  ::umask(077);  // what it creates from here on is its user's only
   auto spool = agent::Spool::open(
       {o.data_dir + "/spool", o.spool_max_kb > 0 ? o.spool_max_kb << 10 : o.spool_max_mb << 20});
   if (!spool) return report(spool.failure(), "scope agent");

@@ -1,6 +1,7 @@
 #include "cli/server_command.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/stop_signal.h"
+#include "event/batch.h"
 #include "http/server.h"
 #include "http/standard_routes.h"
 #include "server/ingest.h"
@@ -87,6 +89,12 @@ CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
                   "Take over entries another consumer left pending this long")
       ->envname("SCOPE_CLAIM_IDLE_MS")
       ->capture_default_str();
+  cmd->add_option("--dead-letter-max-len", o.dead_letter_max_len,
+                  "About how many refused batches <stream>:dead keeps (XADD MAXLEN ~); older "
+                  "ones go")
+      ->envname("SCOPE_DEAD_LETTER_MAX_LEN")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   return cmd;
 }
 
@@ -122,6 +130,7 @@ int run_server(const ServerOptions& o) {
     std::fprintf(stderr, "scope server: %s\n", st.error().c_str());
     return 1;
   }
+  ::umask(077);  // what it creates from here on is its user's only
   auto token = load_or_create_admin_token(o.data_dir);
   if (!token) {
     std::fprintf(stderr, "scope server: %s\n", token.error().c_str());
@@ -161,6 +170,7 @@ int run_server(const ServerOptions& o) {
   iopts.group = o.group;
   iopts.consumer = o.consumer;
   iopts.claim_idle_ms = o.claim_idle_ms;
+  iopts.dead_max_len = o.dead_letter_max_len;
   server::Ingest ingest(iopts, *store, registry);
 
   auto router = std::make_shared<http::Router>();
@@ -223,6 +233,9 @@ int run_server(const ServerOptions& o) {
   (*web)->stop();
   remove_endpoint(o.data_dir);
   auto s = ingest.stats();
+  nlohmann::json refused = nlohmann::json::object();
+  for (auto why : event::kAllRefusals)
+    refused[event::refusal_cause(why)] = s.refused[static_cast<size_t>(why)];
   nlohmann::json summary = {{"event", "summary"},
                             {"batches", s.batches},
                             {"received", s.events_received},
@@ -230,6 +243,7 @@ int run_server(const ServerOptions& o) {
                             {"duplicate_batches", s.duplicate_batches},
                             {"duplicate_events", s.duplicate_events},
                             {"corrupt_batches", s.corrupt_batches},
+                            {"refused", refused},
                             {"rejected_events", s.rejected_events},
                             {"claimed", s.claimed}};
   std::printf("%s\n", summary.dump().c_str());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -21,6 +22,7 @@ struct ServerOptions {
   std::string partitioning = "auto";
   double retention_days = 0;
   int claim_idle_ms = 30000;
+  size_t dead_letter_max_len = 10000;  // XADD MAXLEN ~ of <stream>:dead
 };
 
 CLI::App* add_server_command(CLI::App& app, ServerOptions& options);

@@ -22,6 +22,12 @@ void add_session_flags(CLI::App* cmd, SessionFlags& f) {
   cmd->add_flag("--open-skip-pseudo", f.open_skip_pseudo,
                 "open family: leave out paths under /proc and /sys (counted, not silently)")
       ->envname("SCOPE_OPEN_SKIP_PSEUDO");
+  cmd->add_flag("--no-redact-args", f.no_redact_args,
+                "exec: keep credentials in argv and cmdlines as they are. By default passwords, "
+                "tokens and keys (--password/--token/--api-key/... values, PASSWORD=/TOKEN=/"
+                "SECRET= variables, Authorization headers, URL passwords, mysql -p, AWS key ids) "
+                "become *** before events are printed, stored or shipped")
+      ->envname("SCOPE_NO_REDACT_ARGS");
   cmd->add_option("--ring-buffer-mb", f.ring_mb, "Size of the cuda family's ring buffer in MiB")
       ->envname("SCOPE_RING_BUFFER_MB")
       ->check(CLI::Range(1, 1024))
@@ -51,6 +57,7 @@ Result<session::SessionOptions> session_options(const SessionFlags& f) {
   o.family.open_skip_pseudo = f.open_skip_pseudo;
   o.family.ring_bytes = f.ring_mb << 20;
   o.family.wakeup_bytes = f.wakeup_bytes;
+  o.family.redact_args = !f.no_redact_args;
   return o;
 }
 

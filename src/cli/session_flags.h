@@ -19,10 +19,11 @@ struct SessionFlags {
   bool open_skip_pseudo = false;
   uint64_t ring_mb = 32;
   uint64_t wakeup_bytes = 1 << 20;
+  bool no_redact_args = false;  // keep credentials in exec argv and cmdlines as they are
 };
 
-// --probes, -c/--comm, --cgroup, --open-skip-pseudo, --ring-buffer-mb (and a hidden
-// --wakeup-bytes), each with its SCOPE_* alias.
+// --probes, -c/--comm, --cgroup, --open-skip-pseudo, --ring-buffer-mb, --no-redact-args (and a
+// hidden --wakeup-bytes), each with its SCOPE_* alias.
 void add_session_flags(CLI::App* cmd, SessionFlags& flags);
 
 // The families asked for (bad_input: an unknown one).

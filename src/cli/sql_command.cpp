@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/data_dir.h"
@@ -50,6 +49,12 @@ CLI::App* add_sql_command(CLI::App& app, SqlOptions& o) {
 int run_sql(const SqlOptions& o) {
   std::string url = o.server;
   if (url.empty()) {
+    // The endpoint and token are trusted only from a dir no other user can write: a planted
+    // endpoint.json would otherwise receive the admin token.
+    if (auto st = check_data_dir(o.data_dir); !st && st.code() != Errc::kNotFound) {
+      std::fprintf(stderr, "scope: %s\n", st.error().c_str());
+      return 1;
+    }
     auto ep = read_endpoint(o.data_dir);
     if (!ep) {
       std::fprintf(stderr, "scope: %s\n", ep.error().c_str());
@@ -59,12 +64,12 @@ int run_sql(const SqlOptions& o) {
   }
   std::string token = o.token;
   if (token.empty() && o.server.empty()) {
-    std::ifstream in(o.data_dir + "/admin.token");
-    if (!in || !std::getline(in, token)) {
-      std::fprintf(stderr, "scope: cannot read %s/admin.token (give --token)\n",
-                   o.data_dir.c_str());
+    auto t = read_admin_token(o.data_dir);
+    if (!t) {
+      std::fprintf(stderr, "scope: %s (or give --token)\n", t.error().c_str());
       return 1;
     }
+    token = *t;
   }
   if (url.rfind("http://", 0) != 0) {
     std::fprintf(stderr, "scope: --server '%s' must be an http:// URL\n", url.c_str());

@@ -69,7 +69,8 @@ class Trace {
     }
     writer_ = std::make_unique<session::LineWriter>(fd);
     sink_ = std::make_unique<session::LineSink>(
-        session::LineSinkOptions{o_.json, o_.quiet, 50'000'000}, *writer_);
+        session::LineSinkOptions{o_.json, o_.quiet, 50'000'000, !o_.session.no_redact_args},
+        *writer_);
     auto s = session::Session::open(options_, sink_.get());
     if (!s) return s.failure();
     session_ = std::move(s.value());

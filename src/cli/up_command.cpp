@@ -1,6 +1,7 @@
 #include "cli/up_command.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -116,6 +117,8 @@ int run_up(const UpOptions& o) {
   auto http_options = http_server_options(o.http);
   if (!http_options) return report(http_options.failure());
   if (auto st = ensure_data_dir(o.data_dir); !st) return report(st.failure());
+  // What scope and SQLite create from here on (the -wal and -shm files too) is its user's only.
+  ::umask(077);
   auto store = store::SqliteStore::open({o.data_dir + "/scope.db"});
   if (!store) return report(store.failure());
   auto token = load_or_create_admin_token(o.data_dir);

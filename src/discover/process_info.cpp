@@ -1,8 +1,12 @@
 #include "discover/process_info.h"
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <sstream>
+#include <vector>
+
+#include "common/redact.h"
 
 namespace scope::discover {
 
@@ -43,9 +47,26 @@ std::string container_id_from_cgroup(std::string_view path) {
   return {};
 }
 
-std::string join_cmdline(std::string_view raw, size_t max_bytes) {
+std::string join_cmdline(std::string_view raw, size_t max_bytes, bool redact_args) {
   while (!raw.empty() && raw.back() == '\0') raw.remove_suffix(1);
-  std::string out(raw.substr(0, max_bytes));
+  raw = raw.substr(0, max_bytes);
+  if (redact_args) {
+    std::vector<std::string> argv;
+    for (size_t pos = 0; pos <= raw.size();) {
+      size_t nul = std::min(raw.find('\0', pos), raw.size());
+      argv.emplace_back(raw.substr(pos, nul - pos));
+      pos = nul + 1;
+    }
+    if (redact_argv(argv) > 0) {
+      std::string out;
+      for (size_t i = 0; i < argv.size(); ++i) {
+        if (i > 0) out += ' ';
+        out += argv[i];
+      }
+      return out;
+    }
+  }
+  std::string out(raw);
   for (char& c : out)
     if (c == '\0') c = ' ';
   return out;
@@ -78,7 +99,7 @@ const ProcessInfo* ProcessInfoCache::lookup(uint32_t pid) {
     return nullptr;
   }
   ProcessInfo info;
-  info.cmdline = join_cmdline(raw);
+  info.cmdline = join_cmdline(raw, 4096, redact_args_);
   if (read_file(base + "/cgroup", cg)) {
     info.cgroup = cgroup_v2_path(cg);
     info.container_id = container_id_from_cgroup(info.cgroup);

@@ -21,15 +21,17 @@ struct ProcessInfo {
 // The container id in a cgroup path: docker-<id>.scope, cri-containerd-<id>.scope,
 // crio-<id>.scope, libpod-<id>.scope or a /docker/<id> path component.
 std::string container_id_from_cgroup(std::string_view cgroup_path);
-// /proc/<pid>/cmdline (NUL-separated) as one line.
-std::string join_cmdline(std::string_view raw, size_t max_bytes = 4096);
+// /proc/<pid>/cmdline (NUL-separated) as one line; its credentials as "***" when `redact_args`.
+std::string join_cmdline(std::string_view raw, size_t max_bytes = 4096, bool redact_args = false);
 // The v2 path in /proc/<pid>/cgroup's text.
 std::string cgroup_v2_path(std::string_view proc_cgroup);
 
 class ProcessInfoCache {
  public:
-  explicit ProcessInfoCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000))
-      : ttl_(ttl) {}
+  // `redact_args`: credentials in the cmdline become "***" (common/redact.h).
+  explicit ProcessInfoCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000),
+                            bool redact_args = true)
+      : ttl_(ttl), redact_args_(redact_args) {}
   // Info of `pid`, or nullptr when it cannot be read (the process is gone).
   const ProcessInfo* lookup(uint32_t pid);
 
@@ -39,6 +41,7 @@ class ProcessInfoCache {
     std::chrono::steady_clock::time_point read_at;
   };
   std::chrono::milliseconds ttl_;
+  bool redact_args_;
   std::unordered_map<uint32_t, Entry> cache_;
 };
 

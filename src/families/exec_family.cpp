@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "bpf/shared/syscall_dispatch.h"
+#include "common/redact.h"
 #include "common/text.h"
 #include "exec.skel.h"
 #include "families/skeleton_family.h"
@@ -300,6 +301,8 @@ class ExecFamily final : public SkeletonFamily<exec_bpf> {
     if (kind == EXEC_KIND_EXEC) {
       auto e = decode_exec_record(data, size, ctx_.mono_to_unix_ns);
       if (!count(e)) return 0;
+      // Once, here: the line, the row and what is shipped all come from this argv.
+      if (ctx_.options.redact_args) redact_argv(e->argv);
       stats_.add(*e);
       emit(*e, exec_row, format_exec_line);
     } else {

@@ -82,6 +82,9 @@ struct FamilyOptions {
   // How long the runtime's launch functions stay probed to name kernels of a process that
   // loaded them before scope attached.
   std::chrono::milliseconds naming_window{2000};
+  // exec: credentials in argv (tokens, passwords, URL passwords) become "***" before an event is
+  // printed, stored or shipped (common/redact.h); off with --no-redact-args.
+  bool redact_args = true;
 };
 
 struct FamilyContext {

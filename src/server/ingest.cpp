@@ -12,14 +12,22 @@ Ingest::Ingest(IngestOptions options, store::Store& store, metrics::Registry& r)
       store_(store),
       redis_(options_.redis, std::max(5000, options_.block_ms + 3000)),
       consumer_(redis_, {options_.stream, options_.group,
-                         options_.consumer.empty() ? host_name() : options_.consumer}),
+                         options_.consumer.empty() ? host_name() : options_.consumer,
+                         options_.dead_max_len}),
       pm_(r),
       m_dup_batches_(r.counter("scope_batches_duplicate_total", "Batches the store already had")),
       m_claimed_(r.counter("scope_entries_claimed_total",
                            "Entries taken over from a consumer that stopped (XAUTOCLAIM)")),
       m_trimmed_(r.counter("scope_entries_trimmed_total", "Acknowledged entries trimmed")),
       m_store_errors_(r.counter("scope_store_errors_total", "Failed store writes (retried)")),
-      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")) {}
+      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")) {
+  for (auto why : event::kAllRefusals)
+    m_refused_[static_cast<size_t>(why)] = &r.counter(
+        "scope_ingest_rejected_total",
+        "Batches refused at ingest (over the limits, a bad node name, undecodable) and moved to "
+        "the dead-letter stream, by cause",
+        {{"cause", event::refusal_cause(why)}});
+}
 
 Ingest::~Ingest() { stop(); }
 
@@ -45,6 +53,7 @@ IngestStats Ingest::stats() const {
   s.rejected_events = rejected_events_;
   s.claimed = claimed_;
   s.trimmed = trimmed_;
+  for (size_t i = 0; i < s.refused.size(); ++i) s.refused[i] = refused_[i];
   return s;
 }
 
@@ -117,14 +126,20 @@ bool Ingest::handle(std::vector<transport::StreamEntry>&& entries) {
       unacked_.push_back(e.id);
       continue;
     }
-    auto batch = e.has_data ? event::decode_batch(e.data)
+    auto why = event::BatchRefusal::kUndecodable;
+    auto batch = e.has_data ? event::decode_batch(e.data, options_.limits, &why)
                             : Result<event::Batch>(make_error("no field 'b' in the entry"));
     if (!batch) {
+      // Refused once and for all: a retry would read the same bytes.
+      const char* cause = event::refusal_cause(why);
       ++corrupt_;
+      ++refused_[static_cast<size_t>(why)];
       pm_.corrupt_batches.add();
-      spdlog::error("scope: stream entry {} is not a valid batch ({}): moved to {}:dead", e.id,
+      m_refused_[static_cast<size_t>(why)]->add();
+      spdlog::error("scope: stream entry {} refused ({}: {}): moved to {}:dead", e.id, cause,
                     batch.error(), options_.stream);
-      while (!stopping_ && !consumer_.dead_letter(e, "decode: " + batch.error()))
+      while (!stopping_ && !consumer_.dead_letter(e, std::string(cause) + ": " + batch.error(),
+                                                  options_.dead_keep_bytes))
         sleep_for(std::chrono::milliseconds(500));
       continue;
     }

@@ -6,14 +6,24 @@
 // store rejects while it answers other queries, is moved to `<stream>:dead`
 // and counted; ingest goes on. While the store is unreachable the batch in
 // hand is retried with backoff and nothing is acknowledged.
+//
+// What an agent sends is not trusted: a batch over event::BatchLimits (16 MiB
+// decompressed, 100,000 events, 200:1), with a bad node name or boot id, or
+// that does not decode is refused at once (never retried, never decompressed
+// past the limits), moved to `<stream>:dead` (about dead_max_len entries kept,
+// each cut to dead_keep_bytes) and counted in
+// scope_ingest_rejected_total{cause=too_large|ratio|too_many_events|bad_node|undecodable}.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "event/batch.h"
 #include "export/metrics.h"
 #include "export/pipeline_metrics.h"
 #include "store/store.h"
@@ -32,6 +42,9 @@ struct IngestOptions {
   std::chrono::milliseconds claim_every{5000};
   std::chrono::milliseconds trim_every{5000};
   int store_attempts = 3;  // failures while the store answers before a batch is dead-lettered
+  event::BatchLimits limits;
+  size_t dead_max_len = 10000;        // XADD MAXLEN ~ of `<stream>:dead`
+  size_t dead_keep_bytes = 64 << 10;  // of a refused entry's data, in `<stream>:dead`
 };
 
 struct IngestStats {
@@ -39,6 +52,8 @@ struct IngestStats {
   uint64_t duplicate_batches = 0, duplicate_events = 0;
   uint64_t corrupt_batches = 0, rejected_batches = 0, rejected_events = 0;
   uint64_t claimed = 0, trimmed = 0;
+  // Refused batches (of corrupt_batches) by event::BatchRefusal.
+  std::array<uint64_t, std::size(event::kAllRefusals)> refused{};
 };
 
 class Ingest {
@@ -67,6 +82,7 @@ class Ingest {
 
   std::atomic<uint64_t> batches_{0}, received_{0}, stored_{0}, dup_batches_{0}, dup_events_{0},
       corrupt_{0}, rejected_batches_{0}, rejected_events_{0}, claimed_{0}, trimmed_{0};
+  std::array<std::atomic<uint64_t>, std::size(event::kAllRefusals)> refused_{};
 
   metrics::PipelineMetrics pm_;
   metrics::Counter& m_dup_batches_;
@@ -74,6 +90,7 @@ class Ingest {
   metrics::Counter& m_trimmed_;
   metrics::Counter& m_store_errors_;
   metrics::Histogram& m_write_seconds_;
+  std::array<metrics::Counter*, std::size(event::kAllRefusals)> m_refused_{};
 };
 
 }  // namespace scope::server

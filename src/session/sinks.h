@@ -34,6 +34,7 @@ struct LineSinkOptions {
   // Lines are held this long and released in their events' time order: each family reads its
   // own ring buffer.
   uint64_t reorder_window_ns = 50'000'000;
+  bool redact_args = true;  // the `cmdline` of JSON events (common/redact.h)
 };
 
 class LineSink final : public families::EventSink {
@@ -56,7 +57,7 @@ class LineSink final : public families::EventSink {
   LineReorder reorder_{options_.reorder_window_ns};
   // JSON events of the host families carry who the process is (cmdline, cgroup, container);
   // cuda's, at launch rates, do not.
-  discover::ProcessInfoCache processes_;
+  discover::ProcessInfoCache processes_{std::chrono::milliseconds(1000), options_.redact_args};
 };
 
 class RowSink final : public families::EventSink {

@@ -369,10 +369,19 @@ Result<uint64_t> StreamConsumer::trim() {
   return static_cast<uint64_t>(r->integer);
 }
 
-Status StreamConsumer::dead_letter(const StreamEntry& entry, const std::string& reason) {
+Status StreamConsumer::dead_letter(const StreamEntry& entry, const std::string& reason,
+                                   size_t keep_bytes) {
   std::string dead = options_.stream + ":dead";
-  auto r = client_.pipeline({{"XADD", dead, "*", "b", entry.data, "id", entry.id, "error", reason},
-                             {"XACK", options_.stream, options_.group, entry.id}});
+  std::string max_len = std::to_string(options_.dead_max_len);
+  std::vector<std::string_view> add = {
+      "XADD",  dead,     "MAXLEN", "~",
+      max_len, "*",      "b",      std::string_view(entry.data).substr(0, keep_bytes),
+      "id",    entry.id, "error",  reason};
+  std::string bytes = std::to_string(entry.data.size());
+  if (entry.data.size() > keep_bytes) {
+    add.insert(add.end(), {"bytes", bytes, "truncated", "1"});
+  }
+  auto r = client_.pipeline({add, {"XACK", options_.stream, options_.group, entry.id}});
   if (!r) return make_error(r.error());
   for (const auto& v : *r)
     if (v.type == RedisValue::kError) return make_error(v.str);

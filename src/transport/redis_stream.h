@@ -99,6 +99,9 @@ struct ConsumerOptions {
   std::string group = "scope-server";
   std::string
       consumer;  // stable across restarts (the host name): its own pending entries come back
+  // `<stream>:dead` keeps about this many entries (XADD MAXLEN ~): a node that sends only bad
+  // batches cannot fill Redis's memory.
+  size_t dead_max_len = 10000;
 };
 
 class StreamConsumer {
@@ -120,8 +123,11 @@ class StreamConsumer {
   // Removes entries before the oldest one the group still needs (pending, or
   // not yet delivered). Returns the number removed.
   Result<uint64_t> trim();
-  // Copies an entry to `<stream>:dead` with the reason, then acknowledges it.
-  Status dead_letter(const StreamEntry& entry, const std::string& reason);
+  // Copies an entry to `<stream>:dead` with the reason (the oldest dead entries beyond about
+  // dead_max_len go), then acknowledges it. Data past `keep_bytes` is left out (fields `bytes`,
+  // its whole size, and `truncated` say so).
+  Status dead_letter(const StreamEntry& entry, const std::string& reason,
+                     size_t keep_bytes = std::string::npos);
   const ConsumerOptions& options() const { return options_; }
 
  private:

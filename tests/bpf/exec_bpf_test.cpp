@@ -115,6 +115,33 @@ TEST(ExecBpf, HumanOutput) {
   EXPECT_NE(r.out.find("exec: 2 execs (0 failed), 2 exits"), std::string::npos) << r.out;
 }
 
+// Credentials in argv are "***" in every line scope prints, unless --no-redact-args.
+TEST(ExecBpf, CredentialsInArgvAreRedacted) {
+  SCOPE_BPF_REQUIRE();
+  const std::vector<std::string> cmd = {"--", "/bin/sh", "-c", "true", "--password=hunter2"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    return args;
+  };
+  Trace t = trace(with({"--probes", "exec", "--json"}), 30);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  const nlohmann::json* sh = find_exec(t, "/bin/sh");
+  ASSERT_NE(sh, nullptr) << t.run.out;
+  EXPECT_EQ((*sh)["argv"], (nlohmann::json{"/bin/sh", "-c", "true", "--password=***"}));
+  EXPECT_EQ(t.run.out.find("hunter2"), std::string::npos) << t.run.out;
+
+  RunResult human = run_scope(with({"--probes", "exec"}), 30);
+  ASSERT_EQ(human.status, 0) << human.err;
+  EXPECT_NE(human.out.find(R"(/bin/sh -c true "--password=***")"), std::string::npos) << human.out;
+  EXPECT_EQ(human.out.find("hunter2"), std::string::npos) << human.out;
+
+  Trace kept = trace(with({"--probes", "exec", "--json", "--no-redact-args"}), 30);
+  ASSERT_EQ(kept.run.status, 0) << kept.describe();
+  sh = find_exec(kept, "/bin/sh");
+  ASSERT_NE(sh, nullptr) << kept.run.out;
+  EXPECT_EQ((*sh)["argv"], (nlohmann::json{"/bin/sh", "-c", "true", "--password=hunter2"}));
+}
+
 TEST(ExecBpf, ArgvTruncation) {
   SCOPE_BPF_REQUIRE();
   std::string big(5000, 'y');

@@ -188,6 +188,34 @@ TEST_F(SessionTest, FamiliesStartAndStopWhileItRunsAndLeaveNothingBehind) {
   EXPECT_TRUE(added(before.maps, after.maps).empty()) << "maps left after the session";
 }
 
+// The rows a session hands its sink (what `scope up` stores and `scope agent` ships) carry the
+// redacted argv; FamilyOptions::redact_args off (--no-redact-args) keeps it whole.
+TEST_F(SessionTest, ExecRowsCarryRedactedArgv) {
+  SCOPE_BPF_REQUIRE();
+  for (bool redact : {true, false}) {
+    session::SessionOptions o;
+    o.family.redact_args = redact;
+    auto s = session::Session::open(o, &sink_);
+    ASSERT_TRUE(s) << s.error();
+    session_ = std::move(s.value());
+    ASSERT_TRUE(session_->start("exec"));
+    std::string secret = redact ? "hunter2" : "hunter3";
+    run_child({"/bin/sh", "-c", "true", "--password=" + secret});
+    std::string want = nlohmann::json{"/bin/sh", "-c", "true",
+                                      "--password=" + (redact ? std::string("***") : secret)}
+                           .dump();
+    EXPECT_TRUE(poll_until([&] { return rows_where("exec", "argv", want) == 1; })) << want;
+    std::lock_guard lock(mu_);
+    for (const auto& r : rows_) {
+      const auto* argv = std::get_if<std::string>(&event::column_value(r, "argv"));
+      if (argv && redact) {
+        EXPECT_EQ(argv->find(secret), std::string::npos) << *argv;
+      }
+    }
+    session_.reset();
+  }
+}
+
 TEST_F(SessionTest, AFamilyTheKernelCannotRunIsAnErrorWithItsCode) {
   SCOPE_BPF_REQUIRE();
   session::SessionOptions o;

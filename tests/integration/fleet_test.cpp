@@ -4,8 +4,14 @@
 // --test-synthetic-* hook) so that no root and no probes are needed.
 #include <signal.h>
 
+#include <fstream>
+
+#include "event/batch.h"
+#include "event/cuda_event.h"
+#include "families/cuda_output.h"
 #include "fleet_helpers.h"
 #include "http/client.h"
+#include "tests/unit/batch_bombs.h"
 
 namespace scope::fleettest {
 
@@ -303,6 +309,162 @@ TEST(Fleet, ACorruptEntryIsMovedAsideAndIngestGoesOn) {
   EXPECT_EQ(s["corrupt_batches"], 2);
 }
 
+// `n` launches of synthetic kernels from `node`, numbered from `first_seq`.
+event::Batch synthetic_batch(const std::string& node, uint64_t first_seq, size_t n) {
+  event::Batch b;
+  b.node = node;
+  b.boot_id = "boot-1";
+  b.first_seq = first_seq;
+  CudaEvent e;
+  e.comm = "synthetic";
+  e.call = CALL_cuLaunchKernel;
+  e.op = CUDA_OP_LAUNCH;
+  for (size_t i = 0; i < n; ++i) {
+    e.ts_ns = 1'790'000'000'000'000'000 + first_seq + i;
+    e.pid = 4000 + static_cast<uint32_t>(i % 3);
+    e.tid = e.pid;
+    e.kernel = "synthetic_kernel_" + std::to_string(i % 5) + "(int)";
+    b.events.push_back(cuda_row(e));
+  }
+  return b;
+}
+
+// KiB of /proc/PID/status's `field`, -1 when unreadable.
+long proc_status_kib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  return -1;
+}
+
+std::string rejected(const std::string& cause) {
+  return "scope_ingest_rejected_total{cause=\"" + cause + "\"}";
+}
+
+// Batches a broken or hostile agent could XADD, among good ones from a real agent and from
+// this test: each bad one is refused once, moved to the dead-letter stream and counted by
+// cause; every good event is stored; the server's memory stays bounded and it keeps running.
+TEST(Fleet, HostileBatchesAreDeadLetteredOnceAndGoodOnesAllStored) {
+  SCOPE_FLEET_REQUIRE();
+  using testbombs::header;
+  using testbombs::kMiB;
+  using testbombs::skippable;
+  using testbombs::zeros_frame;
+  Fleet f("hostile");
+  Process& server = f.server();
+  int port = metrics_port(server);
+  ASSERT_GT(port, 0) << describe(server);
+  long rss_before = proc_status_kib(server.pid(), "VmRSS");
+  Process& agent = f.agent("node-a", 20000, 20000);
+
+  // 1 GiB of zeros in 33 KB: claiming 16 MiB, refused for its ratio before decompressing;
+  // padded past the ratio, decompressed and cut at 16 MiB.
+  std::string bomb = zeros_frame(size_t{1} << 30, false);
+  std::map<std::string, std::string> bad = {
+      {"ratio", header(16 * kMiB) + bomb},
+      {"too_large", header(16 * kMiB) + bomb + skippable(100 << 10)},
+      {"bad_node", event::encode_batch(synthetic_batch("node;DROP TABLE cuda_events", 1, 10))},
+      {"too_many_events", event::encode_batch(synthetic_batch("node-b", 1, 100'001))},
+      {"undecodable", std::string("SCPB\x01\x01\0\0\x10\0\0\0 not zstd", 21)},
+  };
+  // Good batches from node-b between the bad ones, each sent once.
+  int64_t direct = 0;
+  uint64_t seq = 1'000'000;
+  auto good = [&] {
+    auto b = synthetic_batch("node-b", seq, 500);
+    seq += 500;
+    direct += 500;
+    ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", event::encode_batch(b)}));
+  };
+  for (const auto& [cause, bytes] : bad) {
+    good();
+    ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", bytes})) << cause;
+    good();
+  }
+
+  ASSERT_TRUE(f.wait_stored(20000 + direct, 90)) << f.stored() << "\n"
+                                                 << describe(server) << describe(agent);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto len = f.redis().command({"XLEN", f.stream() + ":dead"});
+        return len && len->integer == static_cast<long long>(bad.size());
+      },
+      20))
+      << describe(server);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // no retry adds another
+  auto dead = f.redis().command({"XRANGE", f.stream() + ":dead", "-", "+"});
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->elements.size(), bad.size());
+  std::map<std::string, int> dead_causes;
+  for (const auto& entry : dead->elements) {
+    const auto& fields = entry.elements.at(1).elements;
+    std::map<std::string, std::string> kv;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) kv[fields[i].str] = fields[i + 1].str;
+    std::string cause = kv["error"].substr(0, kv["error"].find(':'));
+    ++dead_causes[cause];
+    EXPECT_TRUE(bad.count(cause)) << kv["error"];
+    // The padded bomb (135 KB) is kept cut to 64 KiB, with its whole size.
+    if (cause == "too_large") {
+      EXPECT_EQ(kv["truncated"], "1");
+      EXPECT_EQ(kv["bytes"], std::to_string(bad["too_large"].size()));
+      EXPECT_EQ(kv["b"].size(), 64u << 10);
+    }
+  }
+  for (const auto& [cause, bytes] : bad) {
+    EXPECT_EQ(dead_causes[cause], 1) << cause;
+    EXPECT_EQ(metric(port, rejected(cause)), 1) << cause;
+  }
+  EXPECT_EQ(metric(port, "scope_batches_corrupt_total"), static_cast<double>(bad.size()));
+  auto pending = f.redis().command({"XPENDING", f.stream(), "scope-server"});
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->elements.at(0).integer, 0) << "entries left unacknowledged";
+  expect_exactly_once(f, 20000 + direct);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node = 'node-b'"), direct);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node LIKE 'node;%'"), 0);
+
+  long peak = proc_status_kib(server.pid(), "VmHWM");
+  std::printf("  scope server: VmRSS %ld KiB before the batches, VmHWM %ld KiB after\n", rss_before,
+              peak);
+  EXPECT_GT(peak, 0);
+  EXPECT_LT(peak, 256 * 1024) << "the server's resident set grew past 256 MiB";
+
+  // Still up, and it still ingests.
+  good();
+  ASSERT_TRUE(f.wait_stored(20000 + direct, 30)) << describe(server);
+  agent.signal(SIGTERM);
+  agent.wait(30);
+  server.signal(SIGTERM);
+  auto rs = server.wait(30);
+  EXPECT_EQ(rs.status, 0) << rs.err;
+  auto s = summary_of(rs);
+  ASSERT_TRUE(s.is_object()) << rs.out;
+  for (const auto& [cause, bytes] : bad) EXPECT_EQ(s["refused"][cause], 1) << cause;
+  EXPECT_EQ(s["stored"], 20000 + direct);
+}
+
+// The dead-letter stream is capped (XADD MAXLEN ~): a node that sends nothing but garbage
+// cannot grow it without end.
+TEST(Fleet, TheDeadLetterStreamIsCapped) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("dead_cap");
+  Process& server = f.server({"--dead-letter-max-len", "100"});
+  int port = metrics_port(server);
+  ASSERT_GT(port, 0) << describe(server);
+  for (int i = 0; i < 500; ++i)
+    ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", "garbage " + std::to_string(i)}));
+  ASSERT_TRUE(wait_until([&] { return metric(port, rejected("undecodable")) == 500; }, 30))
+      << describe(server);
+  auto len = f.redis().command({"XLEN", f.stream() + ":dead"});
+  ASSERT_TRUE(len);
+  // MAXLEN ~ trims whole nodes of the stream (100 entries each by default): about 100 kept.
+  EXPECT_GE(len->integer, 100);
+  EXPECT_LT(len->integer, 250);
+  auto last = f.redis().command({"XREVRANGE", f.stream() + ":dead", "+", "-", "COUNT", "1"});
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->elements.at(0).elements.at(1).elements.at(1).str, "garbage 499");
+}
+
 TEST(Fleet, ClearErrorsForBadUrlsAndRetriesForUnreachableServers) {
   SCOPE_FLEET_REQUIRE();
   auto bad = bpftest::run(
@@ -314,6 +476,18 @@ TEST(Fleet, ClearErrorsForBadUrlsAndRetriesForUnreachableServers) {
                              30);
   EXPECT_EQ(bad_pg.status, 2);
   EXPECT_NE(bad_pg.err.find("invalid PostgreSQL URL"), std::string::npos) << bad_pg.err;
+
+  // A node name the server would refuse every batch of: refused at start.
+  auto bad_node = bpftest::run({kScope, "agent", "--redis", redis_url(), "--node", "a b",
+                                "--data-dir", temp_dir("badnode"), "--test-synthetic-count", "1"},
+                               30);
+  EXPECT_EQ(bad_node.status, 2);
+  EXPECT_NE(bad_node.err.find("--node 'a b'"), std::string::npos) << bad_node.err;
+  auto big = bpftest::run({kScope, "agent", "--redis", redis_url(), "--batch-events", "100001",
+                           "--data-dir", temp_dir("badnode")},
+                          30);
+  EXPECT_NE(big.status, 0);
+  EXPECT_NE(big.err.find("--batch-events"), std::string::npos) << big.err;
 
   // Unreachable PostgreSQL: the server waits for it, saying so, and stops on SIGTERM.
   Process server;
