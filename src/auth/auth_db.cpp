@@ -1,13 +1,12 @@
 #include "auth/auth_db.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
+
+#include "common/data_dir.h"
 
 #ifdef SCOPE_WITH_POSTGRES
 #include <libpq-fe.h>
@@ -93,16 +92,10 @@ class SqliteAuthDb final : public AuthDb {
 
   Status open(const std::string& path) {
     // Made here, 0600, never through a link; an existing file must be ours and private.
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error(Errc::kBadInput, path + ": cannot open: " + std::strerror(errno));
-    struct stat st {};
-    const bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-                    (st.st_mode & 077) == 0;
-    ::close(fd);
-    if (!ok)
-      return make_error(Errc::kBadInput, path +
-                                             ": must be a regular file of this user with no "
-                                             "group/other permissions (chmod 600)");
+    auto fd = open_private_file(path, FileAccess::kSecret);
+    if (!fd && fd.code() == Errc::kNotFound) fd = create_private_file(path);
+    if (!fd) return prefixed(fd.failure(), "auth db: ");
+    ::close(*fd);
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
                         nullptr) != SQLITE_OK)

@@ -22,6 +22,14 @@ bool string_field(const nlohmann::json& body, const char* name, std::string* out
   return true;
 }
 
+// 204 for an action that answers nothing, or its error.
+http::Response no_content_or_error(const ApiResult<bool>& r) {
+  if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+  http::Response res;
+  res.status = 204;
+  return res;
+}
+
 nlohmann::json tokens_json(const TokenPair& t) {
   return {{"access_token", t.access_token},
           {"token_type", "Bearer"},
@@ -85,11 +93,7 @@ void add_auth_routes(http::Router& router, Accounts& accounts) {
     r->throttled = true;
   }
   auto& logout = router.add("POST", "/api/v1/auth/logout", Access::kViewer, [&](Request& req) {
-    auto r = accounts.logout(req.principal, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
-    Response res;
-    res.status = 204;
-    return res;
+    return no_content_or_error(accounts.logout(req.principal, req.remote));
   });
   logout.max_body = kAuthBodyLimit;
   logout.blocking = true;
@@ -124,18 +128,11 @@ void add_auth_routes(http::Router& router, Accounts& accounts) {
   });
   auto& revoke =
       router.add("POST", "/api/v1/users/{name}/revoke", Access::kAdmin, [&](Request& req) {
-        auto r = accounts.revoke_user_sessions(req.params["name"], req.principal, req.remote);
-        if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
-        Response res;
-        res.status = 204;
-        return res;
+        return no_content_or_error(
+            accounts.revoke_user_sessions(req.params["name"], req.principal, req.remote));
       });
   auto& remove = router.add("DELETE", "/api/v1/users/{name}", Access::kAdmin, [&](Request& req) {
-    auto r = accounts.delete_user(req.params["name"], req.principal, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
-    Response res;
-    res.status = 204;
-    return res;
+    return no_content_or_error(accounts.delete_user(req.params["name"], req.principal, req.remote));
   });
   auto& audit = router.add("GET", "/api/v1/audit", Access::kAdmin, [&](Request& req) {
     size_t limit = 100;

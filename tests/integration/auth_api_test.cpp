@@ -14,16 +14,9 @@ namespace {
 
 using json = nlohmann::json;
 
-class AuthApi : public ::testing::TestWithParam<std::string> {
+class AuthApi : public FrontDoorTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == "up") {
-      SCOPE_BPF_REQUIRE();
-    } else {
-      SCOPE_FLEET_REQUIRE();
-    }
-    t_.start(GetParam(), "auth");
-  }
+  AuthApi() : FrontDoorTest("auth") {}
   http::ClientResponse post(const std::string& path, const json& body,
                             const std::string& bearer = "") {
     Headers h;
@@ -51,7 +44,6 @@ class AuthApi : public ::testing::TestWithParam<std::string> {
     ASSERT_EQ(bob.status, 201) << bob.body;
   }
   static constexpr const char* kPw = "correct horse battery";
-  FrontDoor t_;
 };
 
 TEST_P(AuthApi, RegisterLoginRolesRefreshLogout) {

@@ -2,6 +2,8 @@
 // its port, pid and admin token.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 
@@ -38,6 +40,25 @@ struct FrontDoor {
       while (!token.empty() && token.back() == '\n') token.pop_back();
     }
   }
+};
+
+// A test run against both "up" and "server": skips with the reason when root (up) or the
+// services (server) are missing, else starts the target in SetUp.
+class FrontDoorTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  explicit FrontDoorTest(std::string name) : name_(std::move(name)) {}
+  void SetUp() override {
+    if (GetParam() == "up") {
+      SCOPE_BPF_REQUIRE();
+    } else {
+      SCOPE_FLEET_REQUIRE();
+    }
+    t_.start(GetParam(), name_);
+  }
+  FrontDoor t_;
+
+ private:
+  std::string name_;
 };
 
 }  // namespace scope::itest

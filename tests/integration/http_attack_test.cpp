@@ -36,16 +36,9 @@ double health_seconds(int port, const char* from = nullptr) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-class HttpAttack : public ::testing::TestWithParam<std::string> {
+class HttpAttack : public FrontDoorTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == "up") {
-      SCOPE_BPF_REQUIRE();
-    } else {
-      SCOPE_FLEET_REQUIRE();
-    }
-    t_.start(GetParam(), "attack");
-  }
+  HttpAttack() : FrontDoorTest("attack") {}
 
   // Sends `header`, then up to `total` bytes of chunked body in 1 MiB chunks while reading the
   // answer. Returns the answer's first line; `sent` the body bytes the socket took, `rss_growth`
@@ -81,8 +74,6 @@ class HttpAttack : public ::testing::TestWithParam<std::string> {
     *rss_growth = (rss_max - rss_before) * 1024;
     return answer.substr(0, answer.find("\r\n"));
   }
-
-  FrontDoor t_;
 };
 
 // Attack 1: 3 GB chunked without a token OOM-killed scope. Now the header alone gets the 401,

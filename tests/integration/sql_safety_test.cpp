@@ -761,22 +761,29 @@ TEST_F(PostgresSafety, TenMillionRowsStopAtTheLimits) {
   expect_confined("ten million rows");
 }
 
+// A fresh login role `login` (with `options`, e.g. "CREATEROLE") that may create schemas, with
+// no `schema` or reader role left from an earlier run: the URL to log in as it.
+std::string fresh_login(Admin& admin, const std::string& login, const std::string& schema,
+                        const std::string& options) {
+  for (const std::string& sql :
+       {"DROP SCHEMA IF EXISTS " + schema + " CASCADE", "DROP OWNED BY " + schema + "_reader",
+        "DROP ROLE IF EXISTS " + schema + "_reader", "DROP OWNED BY " + login,
+        "DROP ROLE IF EXISTS " + login})
+    admin.exec(sql);
+  EXPECT_EQ(admin.exec("CREATE ROLE " + login + " LOGIN " + options), "");
+  EXPECT_EQ(admin.exec("GRANT CREATE ON DATABASE " + admin.text("SELECT current_database()") +
+                       " TO " + login),
+            "");
+  return pg_url() + (pg_url().find('?') == std::string::npos ? "?" : "&") + "user=" + login;
+}
+
 // A login role that may not create roles: the store opens and ingests, and query() says what
 // an operator must run; once it has run, queries work without a restart.
 TEST(PostgresSafetyRoles, ALoginWithoutCreateRoleGetsTheSqlToRun) {
   SCOPE_PG_REQUIRE();
   Admin admin;
-  for (const char* sql :
-       {"DROP SCHEMA IF EXISTS sqlsafe_nocr CASCADE", "DROP OWNED BY sqlsafe_nocr_reader",
-        "DROP ROLE IF EXISTS sqlsafe_nocr_reader", "DROP OWNED BY sqlsafe_login",
-        "DROP ROLE IF EXISTS sqlsafe_login"})
-    admin.exec(sql);
-  ASSERT_EQ(admin.exec("CREATE ROLE sqlsafe_login LOGIN"), "");
-  ASSERT_EQ(admin.exec("GRANT CREATE ON DATABASE " + admin.text("SELECT current_database()") +
-                       " TO sqlsafe_login"),
-            "");
-  std::string url =
-      pg_url() + (pg_url().find('?') == std::string::npos ? "?" : "&") + "user=sqlsafe_login";
+  std::string url = fresh_login(admin, "sqlsafe_login", "sqlsafe_nocr", "");
+  ASSERT_FALSE(HasFailure());
   PostgresOptions o;
   o.url = url;
   o.schema = "sqlsafe_nocr";
@@ -809,17 +816,9 @@ TEST(PostgresSafetyRoles, ALoginWithoutCreateRoleGetsTheSqlToRun) {
 TEST(PostgresSafetyRoles, ALoginWithCreateRoleSetsItselfUp) {
   SCOPE_PG_REQUIRE();
   Admin admin;
-  for (const char* sql :
-       {"DROP SCHEMA IF EXISTS sqlsafe_cr CASCADE", "DROP OWNED BY sqlsafe_cr_reader",
-        "DROP ROLE IF EXISTS sqlsafe_cr_reader", "DROP OWNED BY sqlsafe_crlogin",
-        "DROP ROLE IF EXISTS sqlsafe_crlogin"})
-    admin.exec(sql);
-  ASSERT_EQ(admin.exec("CREATE ROLE sqlsafe_crlogin LOGIN CREATEROLE"), "");
-  ASSERT_EQ(admin.exec("GRANT CREATE ON DATABASE " + admin.text("SELECT current_database()") +
-                       " TO sqlsafe_crlogin"),
-            "");
   PostgresOptions o;
-  o.url = pg_url() + (pg_url().find('?') == std::string::npos ? "?" : "&") + "user=sqlsafe_crlogin";
+  o.url = fresh_login(admin, "sqlsafe_crlogin", "sqlsafe_cr", "CREATEROLE");
+  ASSERT_FALSE(HasFailure());
   o.schema = "sqlsafe_cr";
   auto s = PostgresStore::open(o);
   ASSERT_TRUE(s) << s.error();
