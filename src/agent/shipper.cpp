@@ -23,7 +23,9 @@ Shipper::Shipper(ShipperOptions options, transport::BatchQueue& queue, std::uniq
       m_spool_bytes_(r.gauge("scope_spool_bytes", "Bytes in the on-disk spool")),
       m_spool_events_(r.gauge("scope_spool_events", "Events waiting in the on-disk spool")),
       m_redis_up_(r.gauge("scope_redis_up", "1 when the last Redis call succeeded")),
-      m_ship_seconds_(r.histogram("scope_ship_seconds", "Time to add a round of batches")) {}
+      m_ship_seconds_(r.histogram("scope_ship_seconds", "Time to add a round of batches")) {
+  if (options_.signer) producer_.set_signer(options_.node, options_.signer);
+}
 
 Shipper::~Shipper() { stop(); }
 

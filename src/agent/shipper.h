@@ -24,6 +24,10 @@ struct ShipperOptions {
   size_t max_pipeline = 8;  // XADDs per round trip
   int zstd_level = 1;
   int redis_timeout_ms = 2000;
+  // An enrolled node signs every entry it adds (live and replayed from the spool) at ship time;
+  // without a signer entries go unsigned (a server refuses them unless --allow-unsigned-batches).
+  std::string node;
+  transport::BatchSigner signer;
 };
 
 struct ShipperStats {

@@ -93,4 +93,42 @@ Result<std::string> base64url_decode(std::string_view text) {
   return out;
 }
 
+Result<NodeKeyPair> generate_node_key() {
+  if (auto st = crypto_init(); !st) return st.failure();
+  static_assert(crypto_sign_PUBLICKEYBYTES == kNodePublicKeyBytes);
+  static_assert(crypto_sign_SECRETKEYBYTES == kNodeSecretKeyBytes);
+  static_assert(crypto_sign_BYTES == kNodeSignatureBytes);
+  NodeKeyPair k;
+  k.public_key.resize(crypto_sign_PUBLICKEYBYTES);
+  k.secret_key.resize(crypto_sign_SECRETKEYBYTES);
+  if (crypto_sign_keypair(reinterpret_cast<unsigned char*>(k.public_key.data()),
+                          reinterpret_cast<unsigned char*>(k.secret_key.data())) != 0)
+    return make_error(Errc::kInternal, "crypto_sign_keypair failed");
+  return k;
+}
+
+std::string sign_detached(std::string_view secret_key, std::string_view message) {
+  if (secret_key.size() != crypto_sign_SECRETKEYBYTES || !crypto_init()) return {};
+  std::string sig(crypto_sign_BYTES, '\0');
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr,
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                       reinterpret_cast<const unsigned char*>(secret_key.data()));
+  return sig;
+}
+
+bool verify_detached(std::string_view public_key, std::string_view message,
+                     std::string_view signature) {
+  if (public_key.size() != crypto_sign_PUBLICKEYBYTES || signature.size() != crypto_sign_BYTES ||
+      !crypto_init())
+    return false;
+  return crypto_sign_verify_detached(
+             reinterpret_cast<const unsigned char*>(signature.data()),
+             reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+             reinterpret_cast<const unsigned char*>(public_key.data())) == 0;
+}
+
+std::string key_fingerprint(std::string_view public_key) {
+  return "SHA256:" + sha256_hex(public_key).substr(0, 32);
+}
+
 }  // namespace scope::auth

@@ -36,4 +36,21 @@ std::string base64url_encode(std::string_view data);
 // Empty on anything that is not base64url.
 Result<std::string> base64url_decode(std::string_view text);
 
+// Ed25519 (libsodium crypto_sign): a node's key pair, raw bytes (public 32, secret 64).
+inline constexpr size_t kNodePublicKeyBytes = 32;
+inline constexpr size_t kNodeSecretKeyBytes = 64;
+inline constexpr size_t kNodeSignatureBytes = 64;
+struct NodeKeyPair {
+  std::string public_key;
+  std::string secret_key;
+};
+Result<NodeKeyPair> generate_node_key();
+// The detached signature (64 raw bytes) of `message`; empty for a secret key of the wrong size.
+std::string sign_detached(std::string_view secret_key, std::string_view message);
+// Whether `signature` is `public_key`'s over exactly `message`.
+bool verify_detached(std::string_view public_key, std::string_view message,
+                     std::string_view signature);
+// What the API shows of a public key: "SHA256:" and the first 16 bytes of its digest in hex.
+std::string key_fingerprint(std::string_view public_key);
+
 }  // namespace scope::auth

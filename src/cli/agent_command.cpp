@@ -2,14 +2,17 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "agent/identity.h"
 #include "agent/node.h"
 #include "agent/shipper.h"
 #include "agent/spool.h"
+#include "auth/crypto.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/host.h"
@@ -143,9 +146,17 @@ CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "agent", "Fleet node: trace this host and ship events to a Redis stream for `scope server`");
   add_session_flags(cmd, o.session);
-  cmd->add_option("--redis", o.redis, "Redis URL: redis://[[user]:password@]host[:port][/db]")
-      ->envname("SCOPE_REDIS")
-      ->required();
+  cmd->add_option("--redis", o.redis,
+                  "Redis URL: redis://[[user]:password@]host[:port][/db] (required, except to "
+                  "only enroll)")
+      ->envname("SCOPE_REDIS");
+  cmd->add_option("--enroll", o.enroll_token,
+                  "Enroll this node with the one-time token from POST /api/v1/nodes (prefer "
+                  "--enroll-file or SCOPE_ENROLL_TOKEN: argv is visible to other users)")
+      ->envname("SCOPE_ENROLL_TOKEN");
+  cmd->add_option("--enroll-file", o.enroll_file, "Read the enrollment token from this file");
+  cmd->add_option("--server", o.server, "The scope server to enroll with: http://HOST:PORT")
+      ->envname("SCOPE_SERVER");
   cmd->add_option("--node", o.node, "This node's name in the store (default: the host name)")
       ->envname("SCOPE_NODE");
   cmd->add_option("--data-dir", o.data_dir, "State and the on-disk spool")
@@ -181,14 +192,71 @@ CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
   return cmd;
 }
 
-int run_agent(const AgentOptions& o) {
-  auto endpoint = transport::parse_redis_url(o.redis);
-  if (!endpoint)
-    return report(make_error(Errc::kBadInput, "--redis: " + endpoint.error()), "scope agent");
-  auto options = node_options(o);
-  if (!options) return report(options.failure(), "scope agent");
+namespace {
+
+// The enrollment token of --enroll / SCOPE_ENROLL_TOKEN or --enroll-file; empty when none.
+Result<std::string> enrollment_token(const AgentOptions& o) {
+  if (o.enroll_file.empty()) return o.enroll_token;
+  std::FILE* f = std::fopen(o.enroll_file.c_str(), "re");
+  if (!f) return make_error(Errc::kBadInput, "--enroll-file " + o.enroll_file + ": cannot read");
+  char buf[256] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string token(buf, n);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty())
+    return make_error(Errc::kBadInput, "--enroll-file " + o.enroll_file + ": empty");
+  return token;
+}
+
+}  // namespace
+
+int run_agent(const AgentOptions& given) {
+  AgentOptions o = given;
+  auto token = enrollment_token(o);
+  if (!token) return report(token.failure(), "scope agent");
+  if (o.redis.empty() && token->empty())
+    return report(make_error(Errc::kBadInput, "--redis is required"), "scope agent");
+  if (!token->empty() && o.server.empty())
+    return report(make_error(Errc::kBadInput, "--enroll needs --server http://HOST:PORT"),
+                  "scope agent");
+  Result<transport::RedisEndpoint> endpoint = transport::RedisEndpoint{};
+  if (!o.redis.empty()) {
+    endpoint = transport::parse_redis_url(o.redis);
+    if (!endpoint)
+      return report(make_error(Errc::kBadInput, "--redis: " + endpoint.error()), "scope agent");
+  }
   if (auto st = ensure_data_dir(o.data_dir); !st) return report(st.failure(), "scope agent");
   ::umask(077);  // what it creates from here on is its user's only
+  auto identity = agent::load_node_identity(o.data_dir);
+  if (!identity) return report(identity.failure(), "scope agent");
+  if (!token->empty()) {
+    if (*identity) {
+      std::fprintf(stderr,
+                   "scope agent: already enrolled as node %s (%s/node.key); the enrollment "
+                   "token is not used (to enroll again, remove node.key and node.name)\n",
+                   (*identity)->name.c_str(), o.data_dir.c_str());
+    } else {
+      auto name = agent::enroll_node(o.server, *token, o.data_dir);
+      if (!name) return report(name.failure(), "scope agent");
+      std::printf("scope agent: enrolled as node %s (secret key in %s/node.key, mode 0600)\n",
+                  name->c_str(), o.data_dir.c_str());
+      std::fflush(stdout);
+      identity = agent::load_node_identity(o.data_dir);
+      if (!identity) return report(identity.failure(), "scope agent");
+    }
+    if (o.redis.empty()) return 0;
+  }
+  if (*identity) {
+    if (!o.node.empty() && o.node != (*identity)->name)
+      return report(
+          make_error(Errc::kBadInput, "--node " + o.node + ": this node is enrolled as " +
+                                          (*identity)->name + " (" + o.data_dir + "/node.name)"),
+          "scope agent");
+    o.node = (*identity)->name;
+  }
+  auto options = node_options(o);
+  if (!options) return report(options.failure(), "scope agent");
   auto spool = agent::Spool::open(
       {o.data_dir + "/spool", o.spool_max_kb > 0 ? o.spool_max_kb << 10 : o.spool_max_mb << 20});
   if (!spool) return report(spool.failure(), "scope agent");
@@ -204,7 +272,19 @@ int run_agent(const AgentOptions& o) {
   } else if (auto st = (*node)->start_probes(); !st) {
     return report(st.failure(), "scope agent");
   }
-  agent::Shipper shipper({*endpoint, o.stream}, (*node)->queue(), std::move(spool.value()),
+  agent::ShipperOptions ship_options{*endpoint, o.stream};
+  if (*identity) {
+    ship_options.node = (*identity)->name;
+    ship_options.signer = [key = (*identity)->secret_key](std::string_view batch) {
+      return auth::sign_detached(key, batch);
+    };
+  } else {
+    std::fprintf(stderr,
+                 "scope agent: not enrolled (no %s/node.key): batches are unsigned, and a server "
+                 "refuses them unless it runs with --allow-unsigned-batches\n",
+                 o.data_dir.c_str());
+  }
+  agent::Shipper shipper(std::move(ship_options), (*node)->queue(), std::move(spool.value()),
                          registry);
   shipper.start();
   std::unique_ptr<http::Server> web;

@@ -21,6 +21,11 @@ struct AgentOptions {
   uint64_t batch_events = 8192;
   uint64_t batch_delay_ms = 100;
   uint64_t queue_batches = 64;
+  // Enrollment: a one-time token (from --enroll, --enroll-file or SCOPE_ENROLL_TOKEN) traded
+  // with the server at `server` for registering this node's public key.
+  std::string enroll_token;
+  std::string enroll_file;
+  std::string server;
   // Test hooks (hidden): synthetic cuda launch events instead of probes, at
   // `rate` per second (0: as fast as possible), `count` in all, for load and
   // fault tests without root.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "auth/auth_db.h"
+#include "auth/nodes.h"
 #include "auth/revoked_in_redis.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
@@ -95,6 +96,11 @@ CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
       ->envname("SCOPE_DEAD_LETTER_MAX_LEN")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_flag("--allow-unsigned-batches", o.allow_unsigned_batches,
+                "INSECURE, for migrating agents not yet enrolled: store batches that carry no "
+                "node signature (anyone who can XADD to the stream can then write events in the "
+                "name of any node that is not enrolled)")
+      ->envname("SCOPE_ALLOW_UNSIGNED_BATCHES");
   return cmd;
 }
 
@@ -164,25 +170,6 @@ int run_server(const ServerOptions& o) {
   if (!store) return 0;
 
   metrics::Registry registry;
-  server::IngestOptions iopts;
-  iopts.redis = *endpoint;
-  iopts.stream = o.stream;
-  iopts.group = o.group;
-  iopts.consumer = o.consumer;
-  iopts.claim_idle_ms = o.claim_idle_ms;
-  iopts.dead_max_len = o.dead_letter_max_len;
-  server::Ingest ingest(iopts, *store, registry);
-
-  auto router = std::make_shared<http::Router>();
-  http::add_health_and_metrics(*router, {"server", &registry, [&] {
-                                           auto s = ingest.stats();
-                                           return nlohmann::json{
-                                               {"store", store->kind()},
-                                               {"partitioning", store->partitioning()},
-                                               {"events_stored", s.events_stored}};
-                                         }});
-  server::add_sql_routes(*router, *store);
-  http_options->metrics = &registry;
   // Accounts in their own schema on their own connection (the SQL API's role has no grant on
   // it); revoked tokens in Redis, shared by every server of the fleet.
   const std::string auth_schema =
@@ -199,7 +186,38 @@ int run_server(const ServerOptions& o) {
     std::fprintf(stderr, "scope server: %s\n", accounts.error().c_str());
     return 1;
   }
+  // Ingest stores a batch only when it is signed by an enrolled node's key (auth_nodes).
+  auth::NodeKeyCache node_keys(**auth_db);
+  auth::Nodes nodes(**auth_db, **accounts);
+  server::IngestOptions iopts;
+  iopts.redis = *endpoint;
+  iopts.stream = o.stream;
+  iopts.group = o.group;
+  iopts.consumer = o.consumer;
+  iopts.claim_idle_ms = o.claim_idle_ms;
+  iopts.dead_max_len = o.dead_letter_max_len;
+  iopts.node_key = [&node_keys](const std::string& node, auto read_at, bool stale) {
+    return node_keys.key(node, read_at, stale);
+  };
+  iopts.allow_unsigned = o.allow_unsigned_batches;
+  if (o.allow_unsigned_batches)
+    std::fprintf(stderr,
+                 "scope server: --allow-unsigned-batches: unsigned batches are stored (insecure; "
+                 "enroll the agents and drop this flag)\n");
+  server::Ingest ingest(iopts, *store, registry);
+
+  auto router = std::make_shared<http::Router>();
+  http::add_health_and_metrics(*router, {"server", &registry, [&] {
+                                           auto s = ingest.stats();
+                                           return nlohmann::json{
+                                               {"store", store->kind()},
+                                               {"partitioning", store->partitioning()},
+                                               {"events_stored", s.events_stored}};
+                                         }});
+  server::add_sql_routes(*router, *store);
+  http_options->metrics = &registry;
   serve_accounts(**accounts, token->token, *router, *http_options);
+  auth::add_node_routes(*router, nodes);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) {
     std::fprintf(stderr, "scope server: %s\n", web.error().c_str());
@@ -245,7 +263,8 @@ int run_server(const ServerOptions& o) {
                             {"corrupt_batches", s.corrupt_batches},
                             {"refused", refused},
                             {"rejected_events", s.rejected_events},
-                            {"claimed", s.claimed}};
+                            {"claimed", s.claimed},
+                            {"unauthenticated", s.unauthenticated}};
   std::printf("%s\n", summary.dump().c_str());
   std::fflush(stdout);
   return 0;

@@ -22,7 +22,8 @@ struct ServerOptions {
   std::string partitioning = "auto";
   double retention_days = 0;
   int claim_idle_ms = 30000;
-  size_t dead_letter_max_len = 10000;  // XADD MAXLEN ~ of <stream>:dead
+  size_t dead_letter_max_len = 10000;   // XADD MAXLEN ~ of <stream>:dead
+  bool allow_unsigned_batches = false;  // insecure: for agents not yet enrolled
 };
 
 CLI::App* add_server_command(CLI::App& app, ServerOptions& options);

@@ -2,10 +2,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/crypto.h"
 #include "common/host.h"
 #include "event/batch.h"
 
 namespace scope::server {
+namespace {
+
+constexpr const char* kRejectedHelp =
+    "Stream entries refused at ingest and moved to the dead-letter stream, by cause: not signed "
+    "by an enrolled node, over the limits, a bad node name, undecodable";
+
+const char* cause_of(int why) {
+  static const char* names[] = {
+      "ok", "unsigned", "unknown_node", "bad_signature", "node_mismatch", "stopped"};
+  return names[why];
+}
+
+}  // namespace
 
 Ingest::Ingest(IngestOptions options, store::Store& store, metrics::Registry& r)
     : options_(std::move(options)),
@@ -20,13 +34,18 @@ Ingest::Ingest(IngestOptions options, store::Store& store, metrics::Registry& r)
                            "Entries taken over from a consumer that stopped (XAUTOCLAIM)")),
       m_trimmed_(r.counter("scope_entries_trimmed_total", "Acknowledged entries trimmed")),
       m_store_errors_(r.counter("scope_store_errors_total", "Failed store writes (retried)")),
-      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")) {
+      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")),
+      m_rejected_unsigned_(
+          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "unsigned"}})),
+      m_rejected_unknown_(
+          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "unknown_node"}})),
+      m_rejected_signature_(
+          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "bad_signature"}})),
+      m_rejected_mismatch_(
+          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "node_mismatch"}})) {
   for (auto why : event::kAllRefusals)
-    m_refused_[static_cast<size_t>(why)] = &r.counter(
-        "scope_ingest_rejected_total",
-        "Batches refused at ingest (over the limits, a bad node name, undecodable) and moved to "
-        "the dead-letter stream, by cause",
-        {{"cause", event::refusal_cause(why)}});
+    m_refused_[static_cast<size_t>(why)] = &r.counter("scope_ingest_rejected_total", kRejectedHelp,
+                                                      {{"cause", event::refusal_cause(why)}});
 }
 
 Ingest::~Ingest() { stop(); }
@@ -54,7 +73,54 @@ IngestStats Ingest::stats() const {
   s.claimed = claimed_;
   s.trimmed = trimmed_;
   for (size_t i = 0; i < s.refused.size(); ++i) s.refused[i] = refused_[i];
+  s.unauthenticated = unauthenticated_;
   return s;
+}
+
+std::optional<std::optional<std::string>> Ingest::node_key(
+    const std::string& node, std::chrono::steady_clock::time_point read_at, bool stale) {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_) {
+    auto key = options_.node_key(node, read_at, stale);
+    if (key) return *key;
+    spdlog::warn("scope: cannot look up the key of node '{}' ({}); retrying in {} ms", node,
+                 key.error(), backoff.count());
+    sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+  return std::nullopt;
+}
+
+Ingest::Auth Ingest::authenticate(const transport::StreamEntry& e,
+                                  std::chrono::steady_clock::time_point read_at) {
+  if (!e.has_signature) return Auth::kUnsigned;
+  auto key = node_key(e.node, read_at);
+  if (!key) return Auth::kStopped;
+  if (!*key) return Auth::kUnknownNode;
+  if (auth::verify_detached(**key, e.data, e.signature)) return Auth::kOk;
+  // A node deleted and enrolled again has a new key the cache may not have yet.
+  auto fresh = node_key(e.node, read_at, true);
+  if (!fresh) return Auth::kStopped;
+  if (!*fresh) return Auth::kUnknownNode;
+  if (**fresh != **key && auth::verify_detached(**fresh, e.data, e.signature)) return Auth::kOk;
+  return Auth::kBadSignature;
+}
+
+void Ingest::refuse(const transport::StreamEntry& e, Auth why, const std::string& node) {
+  metrics::Counter* counters[] = {nullptr, &m_rejected_unsigned_, &m_rejected_unknown_,
+                                  &m_rejected_signature_, &m_rejected_mismatch_};
+  counters[static_cast<int>(why)]->add();
+  uint64_t n = ++unauthenticated_;
+  // Logged at 1, 2, 4, 8, ... refusals: a flood of forgeries does not flood the log.
+  if ((n & (n - 1)) == 0)
+    spdlog::warn(
+        "scope: stream entry {} refused ({}, node '{}'): moved to {}:dead ({} refused "
+        "so far)",
+        e.id, cause_of(static_cast<int>(why)), node, options_.stream, n);
+  while (!stopping_ &&
+         !consumer_.dead_letter(e, std::string("auth: ") + cause_of(static_cast<int>(why)),
+                                options_.dead_keep_bytes))
+    sleep_for(std::chrono::milliseconds(500));
 }
 
 void Ingest::sleep_for(std::chrono::milliseconds d) {
@@ -119,12 +185,23 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
   return false;
 }
 
-bool Ingest::handle(std::vector<transport::StreamEntry>&& entries) {
+bool Ingest::handle(std::vector<transport::StreamEntry>&& entries,
+                    std::chrono::steady_clock::time_point read_at) {
   for (auto& e : entries) {
     if (stopping_) return false;
     if (e.deleted) {  // deleted from the stream while pending: nothing to store
       unacked_.push_back(e.id);
       continue;
+    }
+    bool authenticated = false;
+    if (options_.node_key) {
+      Auth a = authenticate(e, read_at);
+      if (a == Auth::kStopped) return false;
+      if (a != Auth::kOk && !(a == Auth::kUnsigned && options_.allow_unsigned)) {
+        refuse(e, a, e.node);
+        continue;
+      }
+      authenticated = a == Auth::kOk;
     }
     auto why = event::BatchRefusal::kUndecodable;
     auto batch = e.has_data ? event::decode_batch(e.data, options_.limits, &why)
@@ -142,6 +219,21 @@ bool Ingest::handle(std::vector<transport::StreamEntry>&& entries) {
                                                   options_.dead_keep_bytes))
         sleep_for(std::chrono::milliseconds(500));
       continue;
+    }
+    if (options_.node_key) {
+      if (authenticated && batch->node != e.node) {
+        refuse(e, Auth::kNodeMismatch, batch->node);
+        continue;
+      }
+      // --allow-unsigned-batches: still no unsigned batch in the name of a node that signs.
+      if (!authenticated) {
+        auto key = node_key(batch->node, read_at);
+        if (!key) return false;
+        if (*key) {
+          refuse(e, Auth::kUnsigned, batch->node);
+          continue;
+        }
+      }
     }
     ++batches_;
     received_ += batch->events.size();
@@ -187,7 +279,7 @@ void Ingest::run() {
       after = mine->back().id;
       spdlog::info("scope: {} entries left pending by an earlier run of this consumer",
                    mine->size());
-      handle(std::move(*mine));
+      handle(std::move(*mine), std::chrono::steady_clock::now());
       continue;
     }
     if (now - last_claim >= options_.claim_every) {
@@ -199,7 +291,7 @@ void Ingest::run() {
         spdlog::info("scope: took over {} entries left pending by another consumer",
                      claimed->size());
         last_claim = now - options_.claim_every;  // more may wait: claim again next round
-        handle(std::move(*claimed));
+        handle(std::move(*claimed), std::chrono::steady_clock::now());
         continue;
       }
     }
@@ -219,7 +311,7 @@ void Ingest::run() {
       after = kFromStart;
       continue;
     }
-    handle(std::move(*entries));
+    handle(std::move(*entries), std::chrono::steady_clock::now());
   }
   flush_acks();
 }

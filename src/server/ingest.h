@@ -13,12 +13,21 @@
 // past the limits), moved to `<stream>:dead` (about dead_max_len entries kept,
 // each cut to dead_keep_bytes) and counted in
 // scope_ingest_rejected_total{cause=too_large|ratio|too_many_events|bad_node|undecodable}.
+//
+// Entries are authenticated before they are decoded: each carries the node's name (`n`) and its
+// Ed25519 signature over the batch bytes (`s`); the signature must verify with that node's
+// enrolled key (node_key) and the batch must name the same node. An entry that fails (unsigned,
+// unknown node, bad signature, node mismatch) is counted in scope_ingest_rejected_total{cause},
+// moved to `<stream>:dead` once and acknowledged: forged entries never reach the store, so they
+// cannot take a real batch's (node, boot_id, first_seq) and have it dropped as a duplicate.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +54,16 @@ struct IngestOptions {
   event::BatchLimits limits;
   size_t dead_max_len = 10000;        // XADD MAXLEN ~ of `<stream>:dead`
   size_t dead_keep_bytes = 64 << 10;  // of a refused entry's data, in `<stream>:dead`
+  // A node's raw Ed25519 public key; nullopt when it has none; an error when it cannot be known
+  // now (retried). Unset: entries are not authenticated (tests of the stream alone).
+  // `read_at`: when the entry was read from the stream (a node enrolled before that is known);
+  // `stale`: the key given before did not verify (the node may have enrolled again since).
+  std::function<Result<std::optional<std::string>>(
+      const std::string& node, std::chrono::steady_clock::time_point read_at, bool stale)>
+      node_key;
+  // Migration from agents that do not sign: unsigned entries are stored, unless they name a node
+  // that has a key (an enrolled node always signs). Insecure: anyone who can XADD can write.
+  bool allow_unsigned = false;
 };
 
 struct IngestStats {
@@ -54,6 +73,7 @@ struct IngestStats {
   uint64_t claimed = 0, trimmed = 0;
   // Refused batches (of corrupt_batches) by event::BatchRefusal.
   std::array<uint64_t, std::size(event::kAllRefusals)> refused{};
+  uint64_t unauthenticated = 0;  // entries refused: unsigned, unknown node, bad signature, ...
 };
 
 class Ingest {
@@ -67,8 +87,17 @@ class Ingest {
  private:
   void run();
   // Handles entries in order; false when interrupted by stop() before all were acknowledged.
-  bool handle(std::vector<transport::StreamEntry>&& entries);
+  bool handle(std::vector<transport::StreamEntry>&& entries,
+              std::chrono::steady_clock::time_point read_at);
   bool store_batch(const transport::StreamEntry& entry, event::Batch&& batch);
+  enum class Auth { kOk, kUnsigned, kUnknownNode, kBadSignature, kNodeMismatch, kStopped };
+  // The node's key, waiting while the auth database cannot say; nullopt when it has none.
+  std::optional<std::optional<std::string>> node_key(const std::string& node,
+                                                     std::chrono::steady_clock::time_point read_at,
+                                                     bool stale = false);
+  Auth authenticate(const transport::StreamEntry& e, std::chrono::steady_clock::time_point read_at);
+  // Counts, dead-letters and acknowledges an entry that failed authentication.
+  void refuse(const transport::StreamEntry& e, Auth why, const std::string& node);
   bool flush_acks();
   void sleep_for(std::chrono::milliseconds d);
 
@@ -81,7 +110,8 @@ class Ingest {
   std::vector<std::string> unacked_;  // committed, XACK not yet through
 
   std::atomic<uint64_t> batches_{0}, received_{0}, stored_{0}, dup_batches_{0}, dup_events_{0},
-      corrupt_{0}, rejected_batches_{0}, rejected_events_{0}, claimed_{0}, trimmed_{0};
+      corrupt_{0}, rejected_batches_{0}, rejected_events_{0}, claimed_{0}, trimmed_{0},
+      unauthenticated_{0};
   std::array<std::atomic<uint64_t>, std::size(event::kAllRefusals)> refused_{};
 
   metrics::PipelineMetrics pm_;
@@ -91,6 +121,10 @@ class Ingest {
   metrics::Counter& m_store_errors_;
   metrics::Histogram& m_write_seconds_;
   std::array<metrics::Counter*, std::size(event::kAllRefusals)> m_refused_{};
+  metrics::Counter& m_rejected_unsigned_;
+  metrics::Counter& m_rejected_unknown_;
+  metrics::Counter& m_rejected_signature_;
+  metrics::Counter& m_rejected_mismatch_;
 };
 
 }  // namespace scope::server

@@ -63,7 +63,13 @@ std::vector<StreamEntry> parse_entries(const RedisValue& list) {
         if (fields[i].str == "b") {
           entry.data = fields[i + 1].str;
           entry.has_data = true;
+        } else if (fields[i].str == "n") {
+          entry.node = fields[i + 1].str;
+        } else if (fields[i].str == "s") {
+          entry.signature = fields[i + 1].str;
+          entry.has_signature = true;
         }
+      entry.has_signature = entry.has_signature && !entry.node.empty();
     }
     out.push_back(std::move(entry));
   }
@@ -243,15 +249,26 @@ Result<std::vector<RedisValue>> RedisClient::pipeline(
 }
 
 Result<std::string> StreamProducer::add(std::string_view data) {
-  auto r = client_.command({"XADD", stream_, "*", "b", data});
+  auto r = add_many({data});
   if (!r) return make_error(r.error());
-  return r->str;
+  // add_many returns the count; one entry: read its id back from a plain XADD reply.
+  return last_id_;
 }
 
 Result<size_t> StreamProducer::add_many(const std::vector<std::string_view>& data) {
   std::vector<std::vector<std::string_view>> cmds;
+  std::vector<std::string> signatures;  // owned here: the commands hold views
   cmds.reserve(data.size());
-  for (auto d : data) cmds.push_back({"XADD", stream_, "*", "b", d});
+  if (signer_) {
+    signatures.reserve(data.size());
+    for (auto d : data) signatures.push_back(signer_(d));
+  }
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (signer_)
+      cmds.push_back({"XADD", stream_, "*", "b", data[i], "n", node_, "s", signatures[i]});
+    else
+      cmds.push_back({"XADD", stream_, "*", "b", data[i]});
+  }
   auto r = client_.pipeline(cmds);
   if (!r) return make_error(r.error());
   size_t added = 0;
@@ -260,6 +277,7 @@ Result<size_t> StreamProducer::add_many(const std::vector<std::string_view>& dat
       if (added == 0) return make_error(v.str);
       break;
     }
+    last_id_ = v.str;
     ++added;
   }
   return added;
@@ -380,6 +398,10 @@ Status StreamConsumer::dead_letter(const StreamEntry& entry, const std::string& 
   std::string bytes = std::to_string(entry.data.size());
   if (entry.data.size() > keep_bytes) {
     add.insert(add.end(), {"bytes", bytes, "truncated", "1"});
+  }
+  if (!entry.node.empty()) {
+    add.push_back("n");
+    add.push_back(entry.node);
   }
   auto r = client_.pipeline({add, {"XACK", options_.stream, options_.group, entry.id}});
   if (!r) return make_error(r.error());

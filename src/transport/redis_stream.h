@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,16 +74,27 @@ struct StreamEntry {
   std::string id;    // "ms-seq"
   std::string data;  // field `b`
   bool has_data = false;
-  bool deleted = false;  // pending, but no longer in the stream (nothing to read)
+  std::string node;            // field `n`: the node that signed `b`
+  std::string signature;       // field `s`: its Ed25519 signature over `b` (64 raw bytes)
+  bool has_signature = false;  // both `n` and `s` present
+  bool deleted = false;        // pending, but no longer in the stream (nothing to read)
   // Milliseconds since the epoch when the entry was added (from its id).
   int64_t added_ms() const;
 };
 
-// XADD of encoded batches.
+// The signature of a batch's bytes (raw), made with the node's secret key.
+using BatchSigner = std::function<std::string(std::string_view batch)>;
+
+// XADD of encoded batches: field `b`, and with a signer `n` (the node) and `s` (the signature
+// of `b`'s exact bytes).
 class StreamProducer {
  public:
   StreamProducer(RedisClient& client, std::string stream)
       : client_(client), stream_(std::move(stream)) {}
+  void set_signer(std::string node, BatchSigner signer) {
+    node_ = std::move(node);
+    signer_ = std::move(signer);
+  }
   // The entry id.
   Result<std::string> add(std::string_view data);
   // Several entries in one round trip; stops at the first failure and returns
@@ -92,6 +104,9 @@ class StreamProducer {
  private:
   RedisClient& client_;
   std::string stream_;
+  std::string node_;
+  BatchSigner signer_;
+  std::string last_id_;
 };
 
 struct ConsumerOptions {

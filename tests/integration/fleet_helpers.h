@@ -1,7 +1,9 @@
 // Helpers for the fleet tests: the real PostgreSQL and Redis that
 // scripts/services.sh starts (URLs in SCOPE_TEST_POSTGRES_URL and
 // SCOPE_TEST_REDIS_URL; the tests skip with a reason without them), and
-// `scope agent` / `scope server` run as processes.
+// `scope agent` / `scope server` run as processes. Agents started while a server of the fleet
+// runs are enrolled with it first (their batches are signed); a test that starts agents before
+// its server gives that server --allow-unsigned-batches.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,13 +12,21 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "agent/identity.h"
+#include "auth/crypto.h"
+#include "event/batch.h"
+#include "event/cuda_event.h"
+#include "families/cuda_output.h"
+#include "http/client.h"
 #include "tests/bpf/run_scope.h"
 #include "transport/redis_stream.h"
 
@@ -55,6 +65,9 @@ inline void services(const std::string& action) {
   RunResult r = bpftest::run({"/bin/bash", env("SCOPE_TEST_SERVICES"), action}, 120);
   ASSERT_EQ(r.status, 0) << "services.sh " << action << ": " << r.err;
 }
+
+class Fleet;
+int metrics_port(Process& p, double timeout_s = 20);
 
 inline std::string temp_dir(const std::string& tag) {
   std::string dir = std::filesystem::temp_directory_path() / ("scope-" + tag + "-XXXXXX");
@@ -130,11 +143,76 @@ class Fleet {
         "--stream",   stream_,       "--consumer",        consumer,
         "--listen",   "127.0.0.1:0", "--data-dir",        data_dir("server")};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return start(argv);
+    server_ = &start(argv);
+    return *server_;
+  }
+  // The running server's HTTP base URL (http://127.0.0.1:PORT); empty without one.
+  std::string server_url() {
+    if (!server_) return "";
+    int port = metrics_port(*server_);
+    return port > 0 ? "http://127.0.0.1:" + std::to_string(port) : "";
+  }
+  std::string admin_token() {
+    std::ifstream in(data_dir("server") + "/admin.token");
+    std::string t;
+    std::getline(in, t);
+    return t;
+  }
+  // An admin call on the running server.
+  http::ClientResponse api(const std::string& method, const std::string& path,
+                           const std::string& body = "", const std::string& bearer = "use-admin") {
+    http::ClientRequest req;
+    req.method = method;
+    req.url = server_url() + path;
+    req.body = body;
+    req.timeout = std::chrono::seconds(20);
+    if (!bearer.empty())
+      req.headers.emplace_back("Authorization",
+                               "Bearer " + (bearer == "use-admin" ? admin_token() : bearer));
+    auto r = http::fetch(req);
+    return r ? *r : http::ClientResponse{};
+  }
+  // A new node on the server (an existing one of that name is deleted first); its one-time token.
+  std::string create_node(const std::string& node) {
+    auto r = api("POST", "/api/v1/nodes", nlohmann::json{{"name", node}}.dump());
+    if (r.status == 409) {
+      api("DELETE", "/api/v1/nodes/" + node);
+      r = api("POST", "/api/v1/nodes", nlohmann::json{{"name", node}}.dump());
+    }
+    EXPECT_EQ(r.status, 201) << r.body;
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return j.is_object() ? j.value("enrollment_token", "") : "";
+  }
+  // Enrolls `node` with the running server, its key in `dir` (`scope agent --enroll-file`).
+  void enroll(const std::string& node, const std::string& dir) {
+    std::string token = create_node(node);
+    std::string file = dir + "/enroll.token";
+    std::ofstream(file) << token << "\n";
+    RunResult r = bpftest::run(
+        {kScope, "agent", "--enroll-file", file, "--server", server_url(), "--data-dir", dir}, 60);
+    std::filesystem::remove(file);
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+  }
+  // A producer on the fleet's stream that signs like `node`'s agent would: `node` is enrolled
+  // with the running server (again, with a new key, when it was before) and its key kept in a
+  // directory of its own.
+  std::unique_ptr<transport::StreamProducer> signed_producer(const std::string& node) {
+    std::string dir = data_dir("signer-" + node + "-" + std::to_string(++signers_));
+    enroll(node, dir);
+    auto id = agent::load_node_identity(dir);
+    EXPECT_TRUE(id && *id) << (id ? "not enrolled" : id.error());
+    auto p = std::make_unique<transport::StreamProducer>(*redis_, stream_);
+    if (id && *id)
+      p->set_signer(node, [key = (*id)->secret_key](std::string_view b) {
+        return auth::sign_detached(key, b);
+      });
+    return p;
   }
   // `scope agent` with synthetic events (the test hook).
   Process& agent(const std::string& node, int64_t count, uint64_t rate,
-                 std::vector<std::string> extra = {}, const std::string& dir = "") {
+                 std::vector<std::string> extra = {}, const std::string& given_dir = "") {
+    std::string dir = given_dir.empty() ? data_dir("agent-" + node) : given_dir;
+    if (server_ && !std::filesystem::exists(dir + "/node.key")) enroll(node, dir);
     std::vector<std::string> argv = {kScope,
                                      "agent",
                                      "--redis",
@@ -146,7 +224,7 @@ class Fleet {
                                      "--listen",
                                      "127.0.0.1:0",
                                      "--data-dir",
-                                     dir.empty() ? data_dir("agent-" + node) : dir,
+                                     dir,
                                      "--test-synthetic-count",
                                      std::to_string(count),
                                      "--test-synthetic-rate",
@@ -186,10 +264,12 @@ class Fleet {
   std::unique_ptr<Pg> pg_;
   std::vector<std::unique_ptr<Process>> procs_;
   std::map<std::string, std::string> dirs_;
+  Process* server_ = nullptr;  // the last one started
+  int signers_ = 0;
 };
 
 // The metrics port a process printed ("/metrics on http://127.0.0.1:PORT").
-inline int metrics_port(Process& p, double timeout_s = 20) {
+inline int metrics_port(Process& p, double timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   std::regex re("on http://127\\.0\\.0\\.1:([0-9]+)");
   while (std::chrono::steady_clock::now() < deadline) {
@@ -222,6 +302,45 @@ inline nlohmann::json summary_of(const RunResult& r) {
       if (j.is_object() && j.value("event", "") == "summary") return j;
     }
   return nullptr;
+}
+
+// Every stored event once: as many rows as distinct (node, seq), and `expected` of them.
+inline void expect_exactly_once(Fleet& f, int64_t expected) {
+  EXPECT_EQ(f.stored(), expected);
+  EXPECT_EQ(f.distinct(), expected);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE op = 'launch' AND kernel LIKE "
+                          "'synthetic_kernel_%'"),
+            expected);
+}
+
+inline std::string describe(Process& p) {
+  p.pump(0);
+  return "stderr:\n" + p.err().substr(p.err().size() > 4000 ? p.err().size() - 4000 : 0);
+}
+
+// `n` launches of synthetic kernels from `node`, numbered from `first_seq`.
+inline event::Batch synthetic_batch(const std::string& node, uint64_t first_seq, size_t n) {
+  event::Batch b;
+  b.node = node;
+  b.boot_id = "boot-1";
+  b.first_seq = first_seq;
+  CudaEvent e;
+  e.comm = "synthetic";
+  e.call = CALL_cuLaunchKernel;
+  e.op = CUDA_OP_LAUNCH;
+  for (size_t i = 0; i < n; ++i) {
+    e.ts_ns = 1'790'000'000'000'000'000 + first_seq + i;
+    e.pid = 4000 + static_cast<uint32_t>(i % 3);
+    e.tid = e.pid;
+    e.kernel = "synthetic_kernel_" + std::to_string(i % 5) + "(int)";
+    b.events.push_back(cuda_row(e));
+  }
+  return b;
+}
+
+// The series of scope_ingest_rejected_total for `cause`.
+inline std::string rejected(const std::string& cause) {
+  return "scope_ingest_rejected_total{cause=\"" + cause + "\"}";
 }
 
 }  // namespace scope::fleettest

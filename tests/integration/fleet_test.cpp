@@ -28,20 +28,6 @@ double metric(int port, const std::string& series) {
 
 namespace {
 
-// Every stored event once: as many rows as distinct (node, seq), and `expected` of them.
-void expect_exactly_once(Fleet& f, int64_t expected) {
-  EXPECT_EQ(f.stored(), expected);
-  EXPECT_EQ(f.distinct(), expected);
-  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE op = 'launch' AND kernel LIKE "
-                          "'synthetic_kernel_%'"),
-            expected);
-}
-
-std::string describe(Process& p) {
-  p.pump(0);
-  return "stderr:\n" + p.err().substr(p.err().size() > 4000 ? p.err().size() - 4000 : 0);
-}
-
 TEST(Fleet, TwoAgentsWithTheirNodeNames) {
   SCOPE_FLEET_REQUIRE();
   Fleet f("two_agents");
@@ -95,6 +81,7 @@ TEST(Fleet, CudaDemoThroughAgentRedisServerPostgres) {
   }
   Fleet f("cuda_demo");
   Process& server = f.server();
+  f.enroll("demo-node", f.data_dir("agent"));
   Process& agent = f.start({kScope, "agent", "--redis", redis_url(), "--node", "demo-node",
                             "--stream", f.stream(), "--probes", "cuda", "--listen", "127.0.0.1:0",
                             "--data-dir", f.data_dir("agent"), "--batch-delay-ms", "50"});
@@ -172,8 +159,9 @@ TEST(Fleet, AnotherServerClaimsWhatADeadOneLeftPending) {
       },
       30))
       << describe(agent);
-  // A different consumer: it has to take the ghost's pending entries over.
-  Process& server = f.server({"--claim-idle-ms", "1000"}, "server-b");
+  // A different consumer: it has to take the ghost's pending entries over. The agent started
+  // before any server, so it could not enroll: its batches are unsigned.
+  Process& server = f.server({"--claim-idle-ms", "1000", "--allow-unsigned-batches"}, "server-b");
   ASSERT_TRUE(f.wait_stored(n, 90)) << f.stored() << "\n" << describe(server) << describe(agent);
   EXPECT_TRUE(wait_until(
       [&] {
@@ -265,7 +253,7 @@ TEST(Fleet, AFullSpoolDropsTheOldestAndCountsThem) {
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the last batches reach the spool
   services("start-redis");
   ASSERT_TRUE(done) << describe(agent);
-  Process& server = f.server();
+  Process& server = f.server({"--allow-unsigned-batches"});  // the agent could not enroll
   ASSERT_TRUE(wait_until([&] { return metric(port, "scope_spool_events") == 0; }, 60))
       << describe(agent);
   agent.signal(SIGTERM);
@@ -286,7 +274,8 @@ TEST(Fleet, AFullSpoolDropsTheOldestAndCountsThem) {
 TEST(Fleet, ACorruptEntryIsMovedAsideAndIngestGoesOn) {
   SCOPE_FLEET_REQUIRE();
   Fleet f("corrupt");
-  Process& server = f.server();
+  // Unsigned entries would be refused before decoding; this test is about decoding.
+  Process& server = f.server({"--allow-unsigned-batches"});
   ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", "SCPB\x01\x01 not a batch"}));
   ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "x", "no b field"}));
   Process& agent = f.agent("node-x", 10000, 0);
@@ -309,26 +298,6 @@ TEST(Fleet, ACorruptEntryIsMovedAsideAndIngestGoesOn) {
   EXPECT_EQ(s["corrupt_batches"], 2);
 }
 
-// `n` launches of synthetic kernels from `node`, numbered from `first_seq`.
-event::Batch synthetic_batch(const std::string& node, uint64_t first_seq, size_t n) {
-  event::Batch b;
-  b.node = node;
-  b.boot_id = "boot-1";
-  b.first_seq = first_seq;
-  CudaEvent e;
-  e.comm = "synthetic";
-  e.call = CALL_cuLaunchKernel;
-  e.op = CUDA_OP_LAUNCH;
-  for (size_t i = 0; i < n; ++i) {
-    e.ts_ns = 1'790'000'000'000'000'000 + first_seq + i;
-    e.pid = 4000 + static_cast<uint32_t>(i % 3);
-    e.tid = e.pid;
-    e.kernel = "synthetic_kernel_" + std::to_string(i % 5) + "(int)";
-    b.events.push_back(cuda_row(e));
-  }
-  return b;
-}
-
 // KiB of /proc/PID/status's `field`, -1 when unreadable.
 long proc_status_kib(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -338,13 +307,11 @@ long proc_status_kib(pid_t pid, const std::string& field) {
   return -1;
 }
 
-std::string rejected(const std::string& cause) {
-  return "scope_ingest_rejected_total{cause=\"" + cause + "\"}";
-}
-
 // Batches a broken or hostile agent could XADD, among good ones from a real agent and from
 // this test: each bad one is refused once, moved to the dead-letter stream and counted by
 // cause; every good event is stored; the server's memory stays bounded and it keeps running.
+// All are signed with an enrolled node's key: the limits hold against a node that was taken
+// over, not only against entries nobody signed.
 TEST(Fleet, HostileBatchesAreDeadLetteredOnceAndGoodOnesAllStored) {
   SCOPE_FLEET_REQUIRE();
   using testbombs::header;
@@ -357,6 +324,7 @@ TEST(Fleet, HostileBatchesAreDeadLetteredOnceAndGoodOnesAllStored) {
   ASSERT_GT(port, 0) << describe(server);
   long rss_before = proc_status_kib(server.pid(), "VmRSS");
   Process& agent = f.agent("node-a", 20000, 20000);
+  auto node_b = f.signed_producer("node-b");
 
   // 1 GiB of zeros in 33 KB: claiming 16 MiB, refused for its ratio before decompressing;
   // padded past the ratio, decompressed and cut at 16 MiB.
@@ -375,11 +343,11 @@ TEST(Fleet, HostileBatchesAreDeadLetteredOnceAndGoodOnesAllStored) {
     auto b = synthetic_batch("node-b", seq, 500);
     seq += 500;
     direct += 500;
-    ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", event::encode_batch(b)}));
+    ASSERT_TRUE(node_b->add(event::encode_batch(b)));
   };
   for (const auto& [cause, bytes] : bad) {
     good();
-    ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", bytes})) << cause;
+    ASSERT_TRUE(node_b->add(bytes)) << cause;
     good();
   }
 
@@ -453,7 +421,8 @@ TEST(Fleet, TheDeadLetterStreamIsCapped) {
   ASSERT_GT(port, 0) << describe(server);
   for (int i = 0; i < 500; ++i)
     ASSERT_TRUE(f.redis().command({"XADD", f.stream(), "*", "b", "garbage " + std::to_string(i)}));
-  ASSERT_TRUE(wait_until([&] { return metric(port, rejected("undecodable")) == 500; }, 30))
+  // Unsigned: refused before decoding, and dead-lettered like any refused entry.
+  ASSERT_TRUE(wait_until([&] { return metric(port, rejected("unsigned")) == 500; }, 30))
       << describe(server);
   auto len = f.redis().command({"XLEN", f.stream() + ":dead"});
   ASSERT_TRUE(len);
