@@ -1,0 +1,323 @@
+// Authenticated nodes, attacked: enrollment tokens work once, entries that are not signed by the
+// node they name never reach the store (so forgeries cannot take a real batch's dedupe key),
+// a deleted node's key stops working, and an agent can ship through a Redis user that may
+// only XADD to the stream.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "auth/crypto.h"
+#include "event/batch.h"
+#include "fleet_helpers.h"
+
+namespace scope::fleettest {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string this_boot_id() {
+  std::string id = read_file("/proc/sys/kernel/random/boot_id");
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  return id;
+}
+
+// The dead-letter stream, one "error (node)" line per entry: for failure messages.
+std::string dead_letters(Fleet& f) {
+  auto dead = f.redis().command({"XRANGE", f.stream() + ":dead", "-", "+", "COUNT", "20"});
+  if (!dead) return dead.error();
+  std::string out = "dead letters:\n";
+  for (const auto& entry : dead->elements) {
+    std::map<std::string, std::string> kv;
+    const auto& fields = entry.elements.at(1).elements;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) kv[fields[i].str] = fields[i + 1].str;
+    out += "  " + kv["error"] + " (" + kv["n"] + ")\n";
+  }
+  return out;
+}
+
+RunResult enroll_with(Fleet& f, const std::string& token, const std::string& dir) {
+  std::string file = dir + "/enroll.token";
+  std::ofstream(file) << token << "\n";
+  return bpftest::run(
+      {kScope, "agent", "--enroll-file", file, "--server", f.server_url(), "--data-dir", dir}, 60);
+}
+
+TEST(NodeAuth, AnEnrollmentTokenWorksOnce) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("enroll_once");
+  Process& server = f.server();
+  ASSERT_FALSE(f.server_url().empty()) << describe(server);
+
+  // Only an admin adds nodes.
+  EXPECT_EQ(f.api("POST", "/api/v1/nodes", R"({"name":"gpu-7"})", "").status, 401);
+  EXPECT_EQ(f.api("POST", "/api/v1/nodes", R"({"name":"gpu 7; DROP"})").status, 400);
+  std::string token = f.create_node("gpu-7");
+  ASSERT_FALSE(token.empty());
+  EXPECT_EQ(f.api("POST", "/api/v1/nodes", R"({"name":"gpu-7"})").status, 409);
+
+  std::string dir = f.data_dir("agent-gpu-7");
+  RunResult first = enroll_with(f, token, dir);
+  ASSERT_EQ(first.status, 0) << first.out << first.err;
+  EXPECT_NE((first.out + first.err).find("gpu-7"), std::string::npos) << first.out << first.err;
+  struct stat st {};
+  ASSERT_EQ(stat((dir + "/node.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, geteuid());
+
+  // The same token again, from anywhere: refused, and no key is written.
+  std::string other = f.data_dir("agent-thief");
+  RunResult second = enroll_with(f, token, other);
+  EXPECT_NE(second.status, 0) << second.out;
+  EXPECT_NE(second.err.find("unknown, used or expired"), std::string::npos) << second.err;
+  EXPECT_FALSE(std::filesystem::exists(other + "/node.key"));
+  // A made-up token, and a body that is not what the endpoint takes.
+  RunResult guessed =
+      enroll_with(f, "scope_enroll_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", other);
+  EXPECT_NE(guessed.status, 0);
+  EXPECT_EQ(f.api("POST", "/api/v1/nodes/enroll", R"({"token":1})", "").status, 400);
+  EXPECT_EQ(f.api("POST", "/api/v1/nodes/enroll", "not json", "").status, 400);
+
+  // The node as the API shows it: enrolled, with its key's fingerprint (never the key).
+  auto got = f.api("GET", "/api/v1/nodes/gpu-7");
+  ASSERT_EQ(got.status, 200) << got.body;
+  auto j = nlohmann::json::parse(got.body);
+  EXPECT_EQ(j["name"], "gpu-7");
+  EXPECT_EQ(j["enrolled"], true);
+  ASSERT_TRUE(j["public_key_fingerprint"].is_string()) << got.body;
+  EXPECT_EQ(j["public_key_fingerprint"].get<std::string>().rfind("SHA256:", 0), 0u) << got.body;
+  // libsodium's Ed25519 secret key ends with the public one.
+  auto secret = auth::base64url_decode(read_file(dir + "/node.key").substr(0, 86));
+  ASSERT_TRUE(secret && secret->size() == auth::kNodeSecretKeyBytes);
+  std::string public_key = auth::base64url_encode(secret->substr(32));
+  EXPECT_EQ(got.body.find(public_key), std::string::npos) << got.body;
+  auto list = f.api("GET", "/api/v1/nodes");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(list.body)["nodes"].size(), 1u) << list.body;
+}
+
+// The attack of issue 12: 3,001 entries in the name of a real node, with its real boot id and
+// the sequence numbers it is about to use, XADDed before it ships. Unsigned, signed with a key
+// that is not the node's, naming a node that does not exist, or signed by another enrolled node
+// (a node that was taken over): each is refused, counted by cause and dead-lettered, and every
+// one of the node's real events is stored.
+TEST(NodeAuth, ForgedEntriesAreRefusedAndNoRealEventIsLost) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("forged");
+  Process& server = f.server();
+  int port = metrics_port(server);
+  ASSERT_GT(port, 0) << describe(server);
+  std::string victim_dir = f.data_dir("agent-node-a");
+  f.enroll("node-a", victim_dir);
+  auto mallory = f.signed_producer("mallory");  // enrolled, and the attacker's
+
+  auto impostor_key = auth::generate_node_key();
+  ASSERT_TRUE(impostor_key);
+  transport::StreamProducer unsigned_producer(f.redis(), f.stream());
+  transport::StreamProducer impostor(f.redis(), f.stream());
+  impostor.set_signer("node-a", [&](std::string_view b) {
+    return auth::sign_detached(impostor_key->secret_key, b);
+  });
+  transport::StreamProducer ghost(f.redis(), f.stream());
+  ghost.set_signer("ghost", [&](std::string_view b) {
+    return auth::sign_detached(impostor_key->secret_key, b);
+  });
+
+  const std::string boot = this_boot_id();
+  ASSERT_FALSE(boot.empty());
+  std::map<std::string, int64_t> sent;  // by the cause it must be refused for
+  size_t bytes = 0;
+  for (uint64_t seq = 0; seq <= 3000; ++seq) {
+    event::Batch b = synthetic_batch("node-a", seq, 1);
+    b.boot_id = boot;
+    std::string data = event::encode_batch(b);
+    bytes += data.size();
+    const char* cause = nullptr;
+    switch (seq % 4) {
+      case 0:
+        cause = "unsigned";
+        ASSERT_TRUE(unsigned_producer.add(data));
+        break;
+      case 1:
+        cause = "bad_signature";
+        ASSERT_TRUE(impostor.add(data));
+        break;
+      case 2:
+        cause = "unknown_node";
+        ASSERT_TRUE(ghost.add(data));
+        break;
+      default:
+        cause = "node_mismatch";
+        ASSERT_TRUE(mallory->add(data));
+    }
+    ++sent[cause];
+  }
+  std::printf("  3001 forged entries, %zu bytes, boot id %s, first_seq 0..3000\n", bytes,
+              boot.c_str());
+
+  const int64_t real = 20000;
+  Process& agent = f.agent("node-a", real, 20000, {"--batch-events", "500"}, victim_dir);
+  ASSERT_TRUE(f.wait_stored(real, 90)) << f.stored() << "\n" << describe(server) << describe(agent);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto len = f.redis().command({"XLEN", f.stream() + ":dead"});
+        return len && len->integer == 3001;
+      },
+      30))
+      << describe(server);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  expect_exactly_once(f, real);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node = 'node-a'"), real);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node <> 'node-a'"), 0);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM scope_batches WHERE boot_id = '" + boot + "'"),
+            real / 500);
+  for (const auto& [cause, n] : sent)
+    EXPECT_EQ(metric(port, rejected(cause)), static_cast<double>(n)) << cause;
+  // Each refusal once in the dead-letter stream, with its cause and the node it claimed.
+  auto dead = f.redis().command({"XRANGE", f.stream() + ":dead", "-", "+", "COUNT", "4"});
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->elements.size(), 4u);
+  std::map<std::string, std::string> kv;
+  const auto& fields = dead->elements.at(0).elements.at(1).elements;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) kv[fields[i].str] = fields[i + 1].str;
+  EXPECT_EQ(kv["error"], "auth: unsigned");
+  auto pending = f.redis().command({"XPENDING", f.stream(), "scope-server"});
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->elements.at(0).integer, 0) << "entries left unacknowledged";
+
+  agent.signal(SIGTERM);
+  agent.wait(30);
+  server.signal(SIGTERM);
+  auto rs = server.wait(30);
+  EXPECT_EQ(rs.status, 0) << rs.err;
+  auto s = summary_of(rs);
+  ASSERT_TRUE(s.is_object()) << rs.out;
+  EXPECT_EQ(s["stored"], real);
+  EXPECT_EQ(s["unauthenticated"], 3001);
+}
+
+// Deleting a node revokes its key: what it signs afterwards is refused (after at most one
+// refresh of the server's key cache, 3 s), and enrolling the name again makes a new key that
+// the old one cannot stand in for.
+TEST(NodeAuth, ADeletedNodesBatchesAreRefused) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("deleted_node");
+  Process& server = f.server();
+  int port = metrics_port(server);
+  ASSERT_GT(port, 0) << describe(server);
+  auto node = f.signed_producer("node-c");
+  ASSERT_TRUE(node->add(event::encode_batch(synthetic_batch("node-c", 0, 100))));
+  ASSERT_TRUE(f.wait_stored(100, 30)) << describe(server);
+
+  EXPECT_EQ(f.api("DELETE", "/api/v1/nodes/node-c").status, 204);
+  EXPECT_EQ(f.api("GET", "/api/v1/nodes/node-c").status, 404);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  ASSERT_TRUE(node->add(event::encode_batch(synthetic_batch("node-c", 100, 100))));
+  ASSERT_TRUE(wait_until([&] { return metric(port, rejected("unknown_node")) == 1; }, 20))
+      << describe(server);
+
+  // Enrolled again under the same name: a new key; the old one's signatures do not verify.
+  auto again = f.signed_producer("node-c");
+  auto enrolled = f.api("GET", "/api/v1/nodes/node-c");
+  ASSERT_EQ(enrolled.status, 200);
+  ASSERT_TRUE(nlohmann::json::parse(enrolled.body)["enrolled"].get<bool>()) << enrolled.body;
+  ASSERT_TRUE(node->add(event::encode_batch(synthetic_batch("node-c", 200, 100))));
+  ASSERT_TRUE(again->add(event::encode_batch(synthetic_batch("node-c", 300, 100))));
+  ASSERT_TRUE(wait_until([&] { return metric(port, rejected("bad_signature")) == 1; }, 20))
+      << describe(server) << dead_letters(f);
+  ASSERT_TRUE(f.wait_stored(200, 20)) << describe(server);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(f.stored(), 200);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE seq >= 100 AND seq < 300"), 0);
+
+  // Deleted and enrolled again at once, while the server still holds the last key: the new
+  // key's first batch is stored without waiting for a refresh.
+  EXPECT_EQ(f.api("DELETE", "/api/v1/nodes/node-c").status, 204);
+  auto third = f.signed_producer("node-c");
+  ASSERT_TRUE(third->add(event::encode_batch(synthetic_batch("node-c", 400, 100))));
+  ASSERT_TRUE(f.wait_stored(300, 2)) << describe(server) << dead_letters(f);
+  EXPECT_EQ(metric(port, rejected("bad_signature")), 1);
+}
+
+// --allow-unsigned-batches (migrating agents that predate enrollment) stores unsigned batches of
+// nodes that have no key, and still refuses an unsigned batch in the name of a node that has one.
+TEST(NodeAuth, AllowingUnsignedBatchesStillProtectsEnrolledNodes) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("allow_unsigned");
+  Process& server = f.server({"--allow-unsigned-batches"});
+  int port = metrics_port(server);
+  ASSERT_GT(port, 0) << describe(server);
+  auto enrolled = f.signed_producer("node-e");
+  transport::StreamProducer plain(f.redis(), f.stream());
+  ASSERT_TRUE(plain.add(event::encode_batch(synthetic_batch("old-node", 0, 100))));
+  ASSERT_TRUE(plain.add(event::encode_batch(synthetic_batch("node-e", 0, 100))));
+  ASSERT_TRUE(enrolled->add(event::encode_batch(synthetic_batch("node-e", 0, 100))));
+  ASSERT_TRUE(f.wait_stored(200, 30)) << describe(server);
+  ASSERT_TRUE(wait_until([&] { return metric(port, rejected("unsigned")) == 1; }, 20))
+      << describe(server);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node = 'old-node'"), 100);
+  EXPECT_EQ(f.pg().scalar("SELECT count(*) FROM cuda_events WHERE node = 'node-e'"), 100);
+}
+
+// The Redis user the README documents for agents: XADD to its stream and nothing else. The
+// agent ships through it; the same credentials cannot read, delete or write elsewhere.
+TEST(NodeAuth, AnAgentShipsThroughARedisUserThatMayOnlyXadd) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("redis_acl");
+  const std::string user = "scope-agent-" + std::to_string(getpid());
+  const std::string password = "pw-" + std::to_string(getpid()) + "-acl-test";
+  auto set = f.redis().command({"ACL", "SETUSER", user, "on", ">" + password, "resetkeys",
+                                "~" + f.stream(), "resetchannels", "-@all", "+xadd", "+ping",
+                                "+auth", "+hello"});
+  ASSERT_TRUE(set) << set.error();
+  ASSERT_NE(set->type, transport::RedisValue::kError) << set->str;
+  struct DeleteUser {
+    Fleet& f;
+    std::string user;
+    ~DeleteUser() { (void)f.redis().command({"ACL", "DELUSER", user}); }
+  } cleanup{f, user};
+
+  Process& server = f.server();
+  std::string url = redis_url();
+  std::string agent_url = "redis://" + user + ":" + password + "@" + url.substr(8);
+  std::string dir = f.data_dir("agent-acl");
+  f.enroll("node-acl", dir);
+  Process& agent = f.start({kScope, "agent", "--node", "node-acl", "--stream", f.stream(),
+                            "--listen", "127.0.0.1:0", "--data-dir", dir, "--test-synthetic-count",
+                            "5000", "--test-synthetic-rate", "0", "--redis", agent_url});
+  ASSERT_TRUE(f.wait_stored(5000, 60)) << describe(agent) << describe(server);
+  expect_exactly_once(f, 5000);
+
+  auto as_agent = transport::parse_redis_url(agent_url);
+  ASSERT_TRUE(as_agent);
+  transport::RedisClient client(*as_agent);
+  auto ping = client.command({"PING"});
+  ASSERT_TRUE(ping) << ping.error();
+  EXPECT_EQ(ping->str, "PONG");
+  auto refused = [&](const std::vector<std::string>& cmd) {
+    auto r = client.command(std::vector<std::string_view>(cmd.begin(), cmd.end()));
+    std::string what = r ? r->str : r.error();
+    EXPECT_NE(what.find("NOPERM"), std::string::npos) << cmd[0] << ": " << what;
+  };
+  refused({"XREADGROUP", "GROUP", "scope-server", "x", "COUNT", "1", "STREAMS", f.stream(), ">"});
+  refused({"XRANGE", f.stream(), "-", "+"});
+  refused({"DEL", f.stream()});
+  refused({"XTRIM", f.stream(), "MAXLEN", "0"});
+  refused({"XADD", f.stream() + ":dead", "*", "b", "x"});
+  refused({"KEYS", "*"});
+  refused({"CONFIG", "GET", "*"});
+  auto len = f.redis().command({"XLEN", f.stream()});
+  ASSERT_TRUE(len);
+  EXPECT_GT(len->integer, 0);
+  agent.signal(SIGTERM);
+  auto ra = agent.wait(30);
+  auto sa = summary_of(ra);
+  ASSERT_TRUE(sa.is_object()) << ra.out << ra.err;
+  EXPECT_EQ(sa["shipped"], 5000);
+}
+
+}  // namespace
+}  // namespace scope::fleettest
