@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/crypto.h"
 #include "event/batch.h"
 #include "event/cuda_event.h"
 #include "event/row.h"
@@ -329,20 +330,64 @@ int baseline(const std::string& redis_url, const std::string& url, const std::st
   return 0;
 }
 
+// What batch authentication costs per batch: the agent's Ed25519 signature and the server's
+// verification over the encoded bytes of an `n`-launch batch, against encoding and decoding it.
+int sign(uint64_t n) {
+  event::Batch b;
+  b.node = "bench";
+  b.boot_id = "3f5ccccd-4cb2-4079-b349-cbba100bed4d";
+  b.first_seq = 0;
+  int64_t ts = now_ns();
+  for (uint64_t i = 0; i < n; ++i) b.events.push_back(launch_row(i, ts + static_cast<int64_t>(i)));
+  auto key = auth::generate_node_key();
+  if (!key) return 1;
+  const int runs = 200;
+  std::string bytes;
+  auto t = Clock::now();
+  for (int i = 0; i < runs; ++i) bytes = event::encode_batch(b);
+  double encode = seconds_since(t) / runs;
+  t = Clock::now();
+  size_t decoded = 0;
+  for (int i = 0; i < runs; ++i) decoded += event::decode_batch(bytes)->events.size();
+  double decode = seconds_since(t) / runs;
+  std::string sig;
+  t = Clock::now();
+  for (int i = 0; i < runs; ++i) sig = auth::sign_detached(key->secret_key, bytes);
+  double signing = seconds_since(t) / runs;
+  t = Clock::now();
+  int ok = 0;
+  for (int i = 0; i < runs; ++i) ok += auth::verify_detached(key->public_key, bytes, sig);
+  double verify = seconds_since(t) / runs;
+  if (ok != runs || decoded != n * runs) return 1;
+  nlohmann::json j = {{"mode", "sign"},
+                      {"events", n},
+                      {"batch_bytes", bytes.size()},
+                      {"encode_us", encode * 1e6},
+                      {"sign_us", signing * 1e6},
+                      {"decode_us", decode * 1e6},
+                      {"verify_us", verify * 1e6},
+                      {"sign_ns_per_event", signing * 1e9 / static_cast<double>(n)},
+                      {"verify_ns_per_event", verify * 1e9 / static_cast<double>(n)}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: fleet_bench baseline|populate|queries|bytes --postgres URL [--redis URL] "
-                 "[--schema S] [--events N] [--runs N] [--launches-only 1]\n");
+    std::fprintf(
+        stderr,
+        "usage: fleet_bench baseline|populate|queries|bytes|sign --postgres URL [--redis URL] "
+        "[--schema S] [--events N] [--runs N] [--launches-only 1]\n");
     return 2;
   }
   std::string mode = argv[1];
   std::string pg = arg(argc, argv, "--postgres", "");
   std::string schema = arg(argc, argv, "--schema", "bench");
   uint64_t n = std::strtoull(arg(argc, argv, "--events", "20000"), nullptr, 10);
+  if (mode == "sign") return sign(n);
   if (mode == "baseline") return baseline(arg(argc, argv, "--redis", ""), pg, schema, n);
   if (mode == "populate")
     return populate(pg, schema, n, std::string(arg(argc, argv, "--launches-only", "0")) == "1");
