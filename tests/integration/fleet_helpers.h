@@ -10,10 +10,12 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -336,6 +338,24 @@ inline event::Batch synthetic_batch(const std::string& node, uint64_t first_seq,
     b.events.push_back(cuda_row(e));
   }
   return b;
+}
+
+// A stream entry's fields (XRANGE's [id, [field, value, ...]]) by name.
+inline std::map<std::string, std::string> fields_of(const transport::RedisValue& entry) {
+  std::map<std::string, std::string> kv;
+  const auto& fields = entry.elements.at(1).elements;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) kv[fields[i].str] = fields[i + 1].str;
+  return kv;
+}
+
+// Stops `server` with SIGTERM: it must exit 0 and print its summary (returned).
+inline nlohmann::json stopped_summary(Process& server) {
+  server.signal(SIGTERM);
+  auto r = server.wait(30);
+  EXPECT_EQ(r.status, 0) << r.err;
+  auto s = summary_of(r);
+  EXPECT_TRUE(s.is_object()) << r.out;
+  return s;
 }
 
 // The series of scope_ingest_rejected_total for `cause`.

@@ -366,9 +366,7 @@ TEST(Fleet, HostileBatchesAreDeadLetteredOnceAndGoodOnesAllStored) {
   ASSERT_EQ(dead->elements.size(), bad.size());
   std::map<std::string, int> dead_causes;
   for (const auto& entry : dead->elements) {
-    const auto& fields = entry.elements.at(1).elements;
-    std::map<std::string, std::string> kv;
-    for (size_t i = 0; i + 1 < fields.size(); i += 2) kv[fields[i].str] = fields[i + 1].str;
+    auto kv = fields_of(entry);
     std::string cause = kv["error"].substr(0, kv["error"].find(':'));
     ++dead_causes[cause];
     EXPECT_TRUE(bad.count(cause)) << kv["error"];
@@ -402,11 +400,8 @@ TEST(Fleet, HostileBatchesAreDeadLetteredOnceAndGoodOnesAllStored) {
   ASSERT_TRUE(f.wait_stored(20000 + direct, 30)) << describe(server);
   agent.signal(SIGTERM);
   agent.wait(30);
-  server.signal(SIGTERM);
-  auto rs = server.wait(30);
-  EXPECT_EQ(rs.status, 0) << rs.err;
-  auto s = summary_of(rs);
-  ASSERT_TRUE(s.is_object()) << rs.out;
+  auto s = stopped_summary(server);
+  ASSERT_TRUE(s.is_object());
   for (const auto& [cause, bytes] : bad) EXPECT_EQ(s["refused"][cause], 1) << cause;
   EXPECT_EQ(s["stored"], 20000 + direct);
 }

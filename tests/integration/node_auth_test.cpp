@@ -31,9 +31,7 @@ std::string dead_letters(Fleet& f) {
   if (!dead) return dead.error();
   std::string out = "dead letters:\n";
   for (const auto& entry : dead->elements) {
-    std::map<std::string, std::string> kv;
-    const auto& fields = entry.elements.at(1).elements;
-    for (size_t i = 0; i + 1 < fields.size(); i += 2) kv[fields[i].str] = fields[i + 1].str;
+    auto kv = fields_of(entry);
     out += "  " + kv["error"] + " (" + kv["n"] + ")\n";
   }
   return out;
@@ -180,21 +178,15 @@ TEST(NodeAuth, ForgedEntriesAreRefusedAndNoRealEventIsLost) {
   auto dead = f.redis().command({"XRANGE", f.stream() + ":dead", "-", "+", "COUNT", "4"});
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->elements.size(), 4u);
-  std::map<std::string, std::string> kv;
-  const auto& fields = dead->elements.at(0).elements.at(1).elements;
-  for (size_t i = 0; i + 1 < fields.size(); i += 2) kv[fields[i].str] = fields[i + 1].str;
-  EXPECT_EQ(kv["error"], "auth: unsigned");
+  EXPECT_EQ(fields_of(dead->elements.at(0))["error"], "auth: unsigned");
   auto pending = f.redis().command({"XPENDING", f.stream(), "scope-server"});
   ASSERT_TRUE(pending);
   EXPECT_EQ(pending->elements.at(0).integer, 0) << "entries left unacknowledged";
 
   agent.signal(SIGTERM);
   agent.wait(30);
-  server.signal(SIGTERM);
-  auto rs = server.wait(30);
-  EXPECT_EQ(rs.status, 0) << rs.err;
-  auto s = summary_of(rs);
-  ASSERT_TRUE(s.is_object()) << rs.out;
+  auto s = stopped_summary(server);
+  ASSERT_TRUE(s.is_object());
   EXPECT_EQ(s["stored"], real);
   EXPECT_EQ(s["unauthenticated"], 3001);
 }
