@@ -199,6 +199,7 @@ void add_node_routes(http::Router& router, Nodes& nodes) {
 
 Status NodeKeyCache::reload(Clock::time_point now) {
   last_attempt_ = now;
+  ++loads_;
   auto rows = db_.run("SELECT name, public_key FROM auth_nodes WHERE public_key IS NOT NULL");
   if (!rows) return rows.failure();
   std::unordered_map<std::string, std::string> keys;

@@ -81,6 +81,11 @@ class NodeKeyCache {
   // been deleted and enrolled again since the last load).
   Result<std::optional<std::string>> key(const std::string& node, Clock::time_point read_at,
                                          bool stale = false);
+  // How many times auth_nodes was read (what a flood of forgeries costs the database).
+  uint64_t loads() {
+    std::lock_guard lock(mu_);
+    return loads_;
+  }
 
  private:
   Status reload(Clock::time_point now);
@@ -91,6 +96,7 @@ class NodeKeyCache {
   bool loaded_ = false;
   Clock::time_point loaded_at_{};  // when the last successful load began
   Clock::time_point last_attempt_{};
+  uint64_t loads_ = 0;
 };
 
 }  // namespace scope::auth

@@ -11,6 +11,7 @@
 #include "auth/accounts.h"
 #include "auth/crypto.h"
 #include "auth/jwt.h"
+#include "auth/nodes.h"
 #include "common/clock.h"
 
 namespace scope::auth {
@@ -298,6 +299,79 @@ TEST_F(AccountsTest, TheAuthFileIsPrivateAndForeignFilesAreRefused) {
   EXPECT_NE(db.error().find("chmod 600"), std::string::npos);
   symlink("/etc/passwd", (dir_ + "/link.db").c_str());
   EXPECT_FALSE(open_sqlite_auth_db(dir_ + "/link.db"));
+}
+
+// Nodes: a token enrolls one key once; the ingest's key cache sees a node that enrolled after
+// its last load without waiting for a refresh, and forgeries for unknown nodes or with keys
+// that do not verify cost at most one load per read of the stream.
+TEST_F(AccountsTest, AnEnrollmentTokenRegistersOneKeyOnce) {
+  Nodes nodes(*db_, *accounts_);
+  EXPECT_EQ(status(nodes.create("bad name", admin_token(), "x")), 400);
+  auto created = ok(nodes.create("gpu-1", admin_token(), "x"));
+  EXPECT_EQ(created.enrollment_token.rfind("scope_enroll_", 0), 0u);
+  EXPECT_EQ(status(nodes.create("gpu-1", admin_token(), "x")), 409);
+  auto pair = generate_node_key();
+  ASSERT_TRUE(pair);
+  std::string pub = base64url_encode(pair->public_key);
+  EXPECT_EQ(status(nodes.enroll(created.enrollment_token, "not-a-key", "x")), 400);
+  EXPECT_EQ(status(nodes.enroll("scope_enroll_guess", pub, "x")), 403);
+  EXPECT_EQ(ok(nodes.enroll(created.enrollment_token, pub, "x")), "gpu-1");
+  EXPECT_EQ(status(nodes.enroll(created.enrollment_token, pub, "x")), 403);
+  auto got = nodes.get("gpu-1");
+  ASSERT_TRUE(got && *got);
+  EXPECT_TRUE((*got)->enrolled);
+  EXPECT_EQ((*got)->fingerprint, key_fingerprint(pair->public_key));
+  // An expired token does nothing.
+  Nodes short_lived(*db_, *accounts_, std::chrono::seconds(0));
+  auto expired = ok(short_lived.create("gpu-2", admin_token(), "x"));
+  EXPECT_EQ(status(short_lived.enroll(expired.enrollment_token, pub, "x")), 403);
+}
+
+TEST_F(AccountsTest, TheNodeKeyCacheReloadsOnlyForEntriesReadAfterItsLastLoad) {
+  using Clock = NodeKeyCache::Clock;
+  Nodes nodes(*db_, *accounts_);
+  NodeKeyCache cache(*db_, std::chrono::hours(1));  // no timed refresh in this test
+  auto enroll = [&](const std::string& name) {
+    auto pair = generate_node_key();
+    auto c = ok(nodes.create(name, admin_token(), "x"));
+    ok(nodes.enroll(c.enrollment_token, base64url_encode(pair->public_key), "x"));
+    return pair->public_key;
+  };
+  std::string a = enroll("node-a");
+  auto read = Clock::now();
+  auto k = cache.key("node-a", read);
+  ASSERT_TRUE(k && *k);
+  EXPECT_EQ(**k, a);
+  EXPECT_EQ(cache.loads(), 1u);
+  // Unknown nodes in entries of a read that came before the last load: no load each.
+  for (int i = 0; i < 1000; ++i) {
+    auto miss = cache.key("ghost-" + std::to_string(i), read);
+    ASSERT_TRUE(miss);
+    EXPECT_FALSE(*miss);
+  }
+  EXPECT_EQ(cache.loads(), 1u);
+  // A node that enrolled after the last load, in an entry read after that: found at once.
+  std::string b = enroll("node-b");
+  auto later = Clock::now();
+  auto kb = cache.key("node-b", later);
+  ASSERT_TRUE(kb && *kb);
+  EXPECT_EQ(**kb, b);
+  EXPECT_EQ(cache.loads(), 2u);
+  // Deleted and enrolled again: the cached key does not verify; `stale` reads the new one.
+  ok(nodes.remove("node-b", admin_token(), "x"));
+  std::string b2 = enroll("node-b");
+  auto again = Clock::now();
+  EXPECT_EQ(**cache.key("node-b", again), b);  // cached until a refresh or a failed check
+  EXPECT_EQ(**cache.key("node-b", again, true), b2);
+  EXPECT_EQ(cache.loads(), 3u);
+  EXPECT_EQ(**cache.key("node-b", again, true), b2);  // no second load for the same read
+  EXPECT_EQ(cache.loads(), 3u);
+  // Deleted: gone for entries read after the delete.
+  ok(nodes.remove("node-a", admin_token(), "x"));
+  auto after_delete = Clock::now();
+  auto gone = cache.key("node-a", after_delete, true);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
 }
 
 }  // namespace
