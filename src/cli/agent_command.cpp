@@ -157,7 +157,9 @@ CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
   cmd->add_option("--enroll-file", o.enroll_file, "Read the enrollment token from this file");
   cmd->add_option("--server", o.server, "The scope server to enroll with: http://HOST:PORT")
       ->envname("SCOPE_SERVER");
-  cmd->add_option("--node", o.node, "This node's name in the store (default: the host name)")
+  cmd->add_option("--node", o.node,
+                  "This node's name in the store (default: the name it enrolled as, else the host "
+                  "name; an enrolled node must give that name or none)")
       ->envname("SCOPE_NODE");
   cmd->add_option("--data-dir", o.data_dir, "State and the on-disk spool")
       ->envname("SCOPE_DATA_DIR")

@@ -66,6 +66,20 @@ TEST(NodeAuth, AnEnrollmentTokenWorksOnce) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(st.st_uid, geteuid());
 
+  // An enrolled agent ships as its name: another --node is refused, and so is a key file that
+  // others may read.
+  RunResult renamed = bpftest::run({kScope, "agent", "--redis", redis_url(), "--stream", f.stream(),
+                                    "--data-dir", dir, "--node", "gpu-8"},
+                                   30);
+  EXPECT_EQ(renamed.status, 2) << renamed.err;
+  EXPECT_NE(renamed.err.find("this node is enrolled as gpu-7"), std::string::npos) << renamed.err;
+  ASSERT_EQ(chmod((dir + "/node.key").c_str(), 0644), 0);
+  RunResult exposed = bpftest::run(
+      {kScope, "agent", "--redis", redis_url(), "--stream", f.stream(), "--data-dir", dir}, 30);
+  EXPECT_NE(exposed.status, 0);
+  EXPECT_NE(exposed.err.find("readable by it alone"), std::string::npos) << exposed.err;
+  ASSERT_EQ(chmod((dir + "/node.key").c_str(), 0600), 0);
+
   // The same token again, from anywhere: refused, and no key is written.
   std::string other = f.data_dir("agent-thief");
   RunResult second = enroll_with(f, token, other);
