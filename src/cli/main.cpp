@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/agent_command.h"
+#include "cli/nodes_command.h"
 #include "cli/server_command.h"
 #include "cli/sql_command.h"
 #include "cli/trace_command.h"
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
   CLI::App* up_cmd = scope::cli::add_up_command(app, up);
   scope::cli::SqlOptions sql;
   CLI::App* sql_cmd = scope::cli::add_sql_command(app, sql);
+  scope::cli::NodesOptions nodes;
+  scope::cli::NodesCommand nodes_cmd = scope::cli::add_nodes_command(app, nodes);
   scope::cli::AgentOptions agent;
   CLI::App* agent_cmd = scope::cli::add_agent_command(app, agent);
   scope::cli::ServerOptions server;
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
   if (trace_cmd->parsed()) return scope::cli::run_trace(trace);
   if (up_cmd->parsed()) return scope::cli::run_up(up);
   if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
+  if (nodes_cmd.nodes->parsed()) return scope::cli::run_nodes(nodes_cmd, nodes);
   if (agent_cmd->parsed()) return scope::cli::run_agent(agent);
   if (server_cmd->parsed()) return scope::cli::run_server(server);
   return 2;

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "common/data_dir.h"
 #include "http/client.h"
 #include "store/store.h"
 
@@ -17,16 +16,7 @@ CLI::App* add_sql_command(CLI::App& app, SqlOptions& o) {
       "(PostgreSQL). Tables: cuda_events, exec_events, open_events, net_events, "
       "syscalls_events, sched_events, llama_events, ggml_events.");
   cmd->add_option("query", o.query, "The SQL statement (one, read-only)")->required();
-  auto* dir = cmd->add_option("--data-dir", o.data_dir,
-                              "Data dir of the running 'scope up' (finds its address and token)")
-                  ->envname("SCOPE_DATA_DIR")
-                  ->capture_default_str();
-  auto* server =
-      cmd->add_option("--server", o.server, "URL of a 'scope server' or 'scope up' instead")
-          ->envname("SCOPE_SERVER");
-  server->excludes(dir);
-  cmd->add_option("--token", o.token, "Admin token (default: DATA_DIR/admin.token)")
-      ->envname("SCOPE_TOKEN");
+  add_api_flags(cmd, o.api);
   auto* json = cmd->add_flag("--json", o.json, "Print {columns, rows, truncated} as JSON");
   auto* csv = cmd->add_flag("--csv", o.csv, "Print CSV with a header line");
   json->excludes(csv);
@@ -47,43 +37,15 @@ CLI::App* add_sql_command(CLI::App& app, SqlOptions& o) {
 }
 
 int run_sql(const SqlOptions& o) {
-  std::string url = o.server;
-  if (url.empty()) {
-    // The endpoint and token are trusted only from a dir no other user can write: a planted
-    // endpoint.json would otherwise receive the admin token.
-    if (auto st = check_data_dir(o.data_dir); !st && st.code() != Errc::kNotFound) {
-      std::fprintf(stderr, "scope: %s\n", st.error().c_str());
-      return 1;
-    }
-    auto ep = read_endpoint(o.data_dir);
-    if (!ep) {
-      std::fprintf(stderr, "scope: %s\n", ep.error().c_str());
-      return 1;
-    }
-    url = *ep;
-  }
-  std::string token = o.token;
-  if (token.empty() && o.server.empty()) {
-    auto t = read_admin_token(o.data_dir);
-    if (!t) {
-      std::fprintf(stderr, "scope: %s (or give --token)\n", t.error().c_str());
-      return 1;
-    }
-    token = *t;
-  }
-  if (url.rfind("http://", 0) != 0) {
-    std::fprintf(stderr, "scope: --server '%s' must be an http:// URL\n", url.c_str());
-    return 2;
+  auto api = api_client(o.api);
+  if (!api) {
+    std::fprintf(stderr, "scope: %s\n", api.error().c_str());
+    return api.code() == Errc::kBadInput ? 2 : 1;
   }
   nlohmann::json body = {
       {"query", o.query}, {"max_rows", o.max_rows}, {"timeout_ms", o.timeout_ms}};
-  http::ClientRequest req;
-  req.method = "POST";
-  req.url = url + "/api/v1/sql";
-  req.headers = {{"Authorization", "Bearer " + token}};
-  req.body = body.dump();
-  req.timeout = std::chrono::milliseconds(o.timeout_ms + 30000);
-  auto res = http::fetch(req);
+  auto res =
+      api->call("POST", "/api/v1/sql", body, std::chrono::milliseconds(o.timeout_ms + 30000));
   if (!res) {
     std::fprintf(stderr, "scope: %s\n", res.error().c_str());
     return 1;
@@ -94,7 +56,8 @@ int run_sql(const SqlOptions& o) {
   }
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   if (j.is_discarded() || !j.contains("columns") || !j.contains("rows")) {
-    std::fprintf(stderr, "scope: %s answered something that is not a query result\n", url.c_str());
+    std::fprintf(stderr, "scope: %s answered something that is not a query result\n",
+                 api->url.c_str());
     return 1;
   }
   if (o.json) {

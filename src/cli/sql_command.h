@@ -5,12 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "cli/api_client.h"
+
 namespace scope::cli {
 
 struct SqlOptions {
-  std::string data_dir = "/var/lib/scope";
-  std::string server;  // http://HOST:PORT; default: the endpoint recorded in the data dir
-  std::string token;   // default: DATA_DIR/admin.token
+  ApiFlags api;
   bool json = false;
   bool csv = false;
   size_t max_rows = 10000;

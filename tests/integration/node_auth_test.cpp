@@ -111,6 +111,63 @@ TEST(NodeAuth, AnEnrollmentTokenWorksOnce) {
   EXPECT_EQ(nlohmann::json::parse(list.body)["nodes"].size(), 1u) << list.body;
 }
 
+// `scope nodes` does the same through the API with the server's admin token: list, add (the
+// token written to a new 0600 file, never over an existing one), remove.
+TEST(NodeAuth, TheNodesCommandListsAddsAndRemoves) {
+  SCOPE_FLEET_REQUIRE();
+  Fleet f("nodes_cli");
+  Process& server = f.server();
+  ASSERT_FALSE(f.server_url().empty()) << describe(server);
+  const std::string dir = f.data_dir("server");
+  auto nodes = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {kScope, "nodes", "--data-dir", dir};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return bpftest::run(argv, 30);
+  };
+  RunResult empty = nodes({});
+  EXPECT_EQ(empty.status, 0) << empty.err;
+  EXPECT_NE(empty.out.find("no nodes yet"), std::string::npos) << empty.out;
+
+  std::string agent_dir = f.data_dir("agent-gpu-9");
+  std::string token_file = agent_dir + "/gpu-9.token";
+  RunResult added = nodes({"add", "gpu-9", "--token-file", token_file});
+  ASSERT_EQ(added.status, 0) << added.err;
+  EXPECT_EQ(added.out.find("scope_enroll_"), std::string::npos) << "the token went to stdout";
+  struct stat st {};
+  ASSERT_EQ(stat(token_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // An existing file is not overwritten, and then no node is added.
+  RunResult clash = nodes({"add", "gpu-10", "--token-file", token_file});
+  EXPECT_EQ(clash.status, 1);
+  EXPECT_EQ(f.api("GET", "/api/v1/nodes/gpu-10").status, 404);
+  EXPECT_EQ(nodes({"add", "bad name"}).status, 1);
+
+  RunResult enrolled = bpftest::run({kScope, "agent", "--enroll-file", token_file, "--server",
+                                     f.server_url(), "--data-dir", agent_dir},
+                                    60);
+  ASSERT_EQ(enrolled.status, 0) << enrolled.err;
+  RunResult listed = nodes({});
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  auto lines = bpftest::lines_of(listed.out);
+  ASSERT_EQ(lines.size(), 2u) << listed.out;
+  EXPECT_EQ(lines[1].rfind("gpu-9 ", 0), 0u) << listed.out;
+  EXPECT_NE(lines[1].find(" yes "), std::string::npos) << listed.out;
+  EXPECT_NE(lines[1].find("SHA256:"), std::string::npos) << listed.out;
+  RunResult as_json = nodes({"--json"});
+  auto j = nlohmann::json::parse(as_json.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << as_json.out;
+  EXPECT_EQ(j["nodes"].size(), 1u);
+
+  EXPECT_EQ(nodes({"rm", "gpu-9"}).status, 0);
+  RunResult again = nodes({"rm", "gpu-9"});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("no node 'gpu-9'"), std::string::npos) << again.err;
+  // Without the admin token: refused by the server, with its reason.
+  RunResult anonymous = bpftest::run({kScope, "nodes", "--server", f.server_url()}, 30);
+  EXPECT_EQ(anonymous.status, 1);
+  EXPECT_NE(anonymous.err.find("Authorization"), std::string::npos) << anonymous.err;
+}
+
 // The attack of issue 12: 3,001 entries in the name of a real node, with its real boot id and
 // the sequence numbers it is about to use, XADDed before it ships. Unsigned, signed with a key
 // that is not the node's, naming a node that does not exist, or signed by another enrolled node

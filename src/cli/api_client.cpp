@@ -1,0 +1,56 @@
+#include "cli/api_client.h"
+
+#include "common/data_dir.h"
+
+namespace scope::cli {
+
+void add_api_flags(CLI::App* cmd, ApiFlags& flags) {
+  auto* dir = cmd->add_option("--data-dir", flags.data_dir,
+                              "Data dir of the running 'scope up' or 'scope server' (finds its "
+                              "address and admin token)")
+                  ->envname("SCOPE_DATA_DIR")
+                  ->capture_default_str();
+  auto* server =
+      cmd->add_option("--server", flags.server, "URL of a 'scope server' or 'scope up' instead")
+          ->envname("SCOPE_SERVER");
+  server->excludes(dir);
+  cmd->add_option("--token", flags.token,
+                  "Admin token (default: DATA_DIR/admin.token; prefer SCOPE_TOKEN to argv)")
+      ->envname("SCOPE_TOKEN");
+}
+
+Result<ApiClient> api_client(const ApiFlags& flags) {
+  ApiClient c{flags.server, flags.token};
+  if (c.url.empty()) {
+    // The endpoint and token are trusted only from a dir no other user can write: a planted
+    // endpoint.json would otherwise receive the admin token.
+    if (auto st = check_data_dir(flags.data_dir); !st && st.code() != Errc::kNotFound)
+      return st.failure();
+    auto ep = read_endpoint(flags.data_dir);
+    if (!ep) return ep.failure();
+    c.url = *ep;
+  }
+  if (c.token.empty() && flags.server.empty()) {
+    auto t = read_admin_token(flags.data_dir);
+    if (!t) return make_error(t.error() + " (or give --token)");
+    c.token = *t;
+  }
+  if (c.url.rfind("http://", 0) != 0)
+    return make_error(Errc::kBadInput, "--server '" + c.url + "' must be an http:// URL");
+  while (!c.url.empty() && c.url.back() == '/') c.url.pop_back();
+  return c;
+}
+
+Result<http::ClientResponse> ApiClient::call(const std::string& method, const std::string& path,
+                                             const nlohmann::json& body,
+                                             std::chrono::milliseconds timeout) const {
+  http::ClientRequest req;
+  req.method = method;
+  req.url = url + path;
+  if (!token.empty()) req.headers = {{"Authorization", "Bearer " + token}};
+  if (!body.is_null()) req.body = body.dump();
+  req.timeout = timeout;
+  return http::fetch(req);
+}
+
+}  // namespace scope::cli
