@@ -169,7 +169,7 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
           "scope: batch {} ({} events from {}) rejected by the store: {}; moved to {}:dead",
           entry.id, batch.events.size(), batch.node, w.error(), options_.stream);
       while (!stopping_) {
-        if (consumer_.dead_letter(entry, "store: " + w.error())) break;
+        if (consumer_.dead_letter(entry, "store: " + w.error(), options_.dead_keep_bytes)) break;
         sleep_for(std::chrono::milliseconds(500));
       }
       ++rejected_batches_;
