@@ -16,6 +16,9 @@ namespace scope::auth {
 namespace {
 
 // Version by version, frozen once released: the same SQL on SQLite and PostgreSQL.
+// pg_advisory_xact_lock key of the auth migration ("scopeauth"; the store's is "scope").
+constexpr int64_t kAuthMigrationLock = 0x73636f706561757;
+
 const std::vector<std::vector<std::string_view>>& migrations() {
   static const std::vector<std::vector<std::string_view>> steps = {
       // 1: accounts, sessions, signing keys, nodes, audit.
@@ -50,39 +53,51 @@ const std::vector<std::vector<std::string_view>>& migrations() {
   return steps;
 }
 
+// Each step in a transaction of its own, the version read inside it: a crash leaves the previous
+// version, never half of one. On PostgreSQL the transaction first takes an advisory lock, so two
+// servers starting on an empty schema do not both create the tables: one migrates, the other
+// waits and then finds the work done.
 Status migrate(AuthDb& db) {
-  if (auto r = db.run("CREATE TABLE IF NOT EXISTS auth_meta (key TEXT PRIMARY KEY, value TEXT)");
-      !r)
-    return r.failure();
-  auto v = db.run("SELECT value FROM auth_meta WHERE key = 'schema_version'");
-  if (!v) return v.failure();
-  int version = v->empty() ? 0 : static_cast<int>(as_int((*v)[0][0]));
-  if (version > kAuthSchemaVersion)
-    return make_error(Errc::kBadInput, "the auth tables are at version " + std::to_string(version) +
-                                           ", newer than this build of scope knows (" +
-                                           std::to_string(kAuthSchemaVersion) +
-                                           "): use a newer scope");
-  for (; version < kAuthSchemaVersion; ++version) {
-    // One transaction per step: a crash leaves the previous version, never half of one.
+  const bool postgres = db.kind() == "postgres";
+  for (;;) {
     if (auto r = db.run("BEGIN"); !r) return r.failure();
+    auto fail = [&](Error e) -> Status {
+      (void)db.run("ROLLBACK");
+      return e;
+    };
+    if (postgres) {
+      if (auto r =
+              db.run("SELECT pg_advisory_xact_lock(" + std::to_string(kAuthMigrationLock) + ")");
+          !r)
+        return fail(r.failure());
+    }
+    if (auto r = db.run("CREATE TABLE IF NOT EXISTS auth_meta (key TEXT PRIMARY KEY, value TEXT)");
+        !r)
+      return fail(r.failure());
+    auto v = db.run("SELECT value FROM auth_meta WHERE key = 'schema_version'");
+    if (!v) return fail(v.failure());
+    int version = v->empty() ? 0 : static_cast<int>(as_int((*v)[0][0]));
+    if (version > kAuthSchemaVersion)
+      return fail(make_error(Errc::kBadInput,
+                             "the auth tables are at version " + std::to_string(version) +
+                                 ", newer than this build of scope knows (" +
+                                 std::to_string(kAuthSchemaVersion) + "): use a newer scope"));
+    if (version == kAuthSchemaVersion) {
+      if (auto r = db.run("COMMIT"); !r) return r.failure();
+      return Ok{};
+    }
     for (auto sql : migrations()[version]) {
-      if (auto r = db.run(sql); !r) {
-        (void)db.run("ROLLBACK");
-        return make_error(r.code(),
-                          "auth migration " + std::to_string(version + 1) + ": " + r.error());
-      }
+      if (auto r = db.run(sql); !r)
+        return fail(make_error(r.code(),
+                               "auth migration " + std::to_string(version + 1) + ": " + r.error()));
     }
     auto set = db.run(
         "INSERT INTO auth_meta (key, value) VALUES ('schema_version', $1) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         {std::to_string(version + 1)});
-    if (!set) {
-      (void)db.run("ROLLBACK");
-      return set.failure();
-    }
+    if (!set) return fail(set.failure());
     if (auto r = db.run("COMMIT"); !r) return r.failure();
   }
-  return Ok{};
 }
 
 class SqliteAuthDb final : public AuthDb {
@@ -225,14 +240,21 @@ class PostgresAuthDb final : public AuthDb {
       conn_ = nullptr;
       return make_error(Errc::kUnavailable, "auth db: cannot connect to PostgreSQL: " + message);
     }
-    for (const std::string& sql :
-         {"CREATE SCHEMA IF NOT EXISTS " + schema_, "SET search_path TO " + schema_}) {
+    auto exec = [this](const std::string& sql) -> Status {
       PGresult* res = PQexec(conn_, sql.c_str());
       const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
       std::string message = PQresultErrorMessage(res);
       PQclear(res);
       if (!ok) return make_error(Errc::kFailed, "auth db: " + message);
+      return Ok{};
+    };
+    // CREATE SCHEMA IF NOT EXISTS is not safe against itself: of two servers starting at once,
+    // one may fail on the catalog's unique index. The schema then exists: a second try passes.
+    const std::string create = "CREATE SCHEMA IF NOT EXISTS " + schema_;
+    if (auto st = exec(create); !st) {
+      if (auto again = exec(create); !again) return again;
     }
+    if (auto st = exec("SET search_path TO " + schema_); !st) return st;
     return Ok{};
   }
 

@@ -16,6 +16,9 @@
 #ifdef SCOPE_WITH_POSTGRES
 #include <libpq-fe.h>
 
+#include <thread>
+
+#include "auth/auth_db.h"
 #include "store/postgres/migrations.h"
 #include "store/postgres/postgres_store.h"
 #endif
@@ -108,6 +111,33 @@ TEST(Migrations, PostgresVersion2SchemaIsUpgradedWithItsRows) {
     for (const auto& row : cols->rows) got.push_back(std::get<std::string>(row[0]));
     EXPECT_EQ(got, expected_columns(s)) << s.table;
   }
+}
+
+// Servers started together on an empty auth schema (two behind nginx, a systemd restart race):
+// every one of them opens it; the tables are created once.
+TEST(Migrations, PostgresAuthSchemaMigratesOnceUnderConcurrentStarts) {
+  const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
+  if (!url || !*url)
+    GTEST_SKIP() << "SCOPE_TEST_POSTGRES_URL is not set (source scripts/services.sh)";
+  PGconn* c = PQconnectdb(url);
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  PQclear(PQexec(c, "DROP SCHEMA IF EXISTS racing_auth CASCADE"));
+  PQfinish(c);
+  constexpr int kServers = 6;
+  std::vector<std::string> errors(kServers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kServers; ++i)
+    threads.emplace_back([&, i] {
+      auto db = auth::open_postgres_auth_db(url, "racing_auth");
+      if (!db) errors[static_cast<size_t>(i)] = db.error();
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kServers; ++i) EXPECT_EQ(errors[static_cast<size_t>(i)], "") << i;
+  auto db = auth::open_postgres_auth_db(url, "racing_auth");
+  ASSERT_TRUE(db) << db.error();
+  auto v = (*db)->run("SELECT value FROM auth_meta WHERE key = 'schema_version'", {});
+  ASSERT_TRUE(v && v->size() == 1u);
+  EXPECT_EQ(*(*v)[0][0], std::to_string(auth::kAuthSchemaVersion));
 }
 #endif
 
