@@ -77,7 +77,8 @@ TEST(NodeAuth, AnEnrollmentTokenWorksOnce) {
   RunResult exposed = bpftest::run(
       {kScope, "agent", "--redis", redis_url(), "--stream", f.stream(), "--data-dir", dir}, 30);
   EXPECT_NE(exposed.status, 0);
-  EXPECT_NE(exposed.err.find("readable by it alone"), std::string::npos) << exposed.err;
+  EXPECT_NE(exposed.err.find("readable or writable by other users"), std::string::npos)
+      << exposed.err;
   ASSERT_EQ(chmod((dir + "/node.key").c_str(), 0600), 0);
 
   // The same token again, from anywhere: refused, and no key is written.
