@@ -1,6 +1,8 @@
 #include "cli/http_flags.h"
 
 #include "auth/auth_routes.h"
+#include "http/openapi.h"
+#include "server/sql_api.h"
 
 namespace scope::cli {
 
@@ -21,11 +23,15 @@ void add_http_flags(CLI::App* cmd, HttpFlags& flags) {
       ->envname("SCOPE_OPEN_REGISTRATION");
 }
 
-void serve_accounts(auth::Accounts& accounts, const std::string& admin_token, http::Router& router,
-                    http::ServerOptions& options) {
-  accounts.set_admin_token(admin_token);
-  auth::add_auth_routes(router, accounts);
-  options.authenticate = [&accounts](std::string_view bearer) {
+void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions& options) {
+  http::add_health_and_metrics(router, parts.health);
+  options.metrics = parts.health.metrics;
+  http::add_openapi_route(router);
+  server::add_sql_routes(router, *parts.store);
+  parts.accounts->set_admin_token(parts.admin_token);
+  auth::add_auth_routes(router, *parts.accounts);
+  if (parts.nodes) auth::add_node_routes(router, *parts.nodes);
+  options.authenticate = [&accounts = *parts.accounts](std::string_view bearer) {
     return accounts.authenticate(bearer);
   };
 }

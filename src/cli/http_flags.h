@@ -6,8 +6,11 @@
 #include <string>
 
 #include "auth/accounts.h"
+#include "auth/nodes.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "http/standard_routes.h"
+#include "store/store.h"
 
 namespace scope::cli {
 
@@ -21,8 +24,17 @@ struct HttpFlags {
 void add_http_flags(CLI::App* cmd, HttpFlags& flags);
 // The server's options from the flags; a bad --listen or --cors-origin is a kBadInput error.
 Result<http::ServerOptions> http_server_options(const HttpFlags& flags);
-// Users and tokens on `router`; `options` authenticate with them and with the admin token.
-void serve_accounts(auth::Accounts& accounts, const std::string& admin_token, http::Router& router,
-                    http::ServerOptions& options);
+// What `scope up` and `scope server` serve: /health and /metrics, the OpenAPI document, users and
+// tokens, the SQL API, and the nodes (scope server). One place, so that the OpenAPI contract test
+// sees every route they serve.
+struct ApiParts {
+  http::HealthOptions health;
+  store::Store* store = nullptr;
+  auth::Accounts* accounts = nullptr;
+  std::string admin_token;
+  auth::Nodes* nodes = nullptr;  // null: no node routes (scope up)
+};
+// The routes on `router`; `options` authenticate with the accounts and the admin token.
+void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions& options);
 
 }  // namespace scope::cli

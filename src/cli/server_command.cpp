@@ -207,17 +207,18 @@ int run_server(const ServerOptions& o) {
   server::Ingest ingest(iopts, *store, registry);
 
   auto router = std::make_shared<http::Router>();
-  http::add_health_and_metrics(*router, {"server", &registry, [&] {
-                                           auto s = ingest.stats();
-                                           return nlohmann::json{
-                                               {"store", store->kind()},
-                                               {"partitioning", store->partitioning()},
-                                               {"events_stored", s.events_stored}};
-                                         }});
-  server::add_sql_routes(*router, *store);
-  http_options->metrics = &registry;
-  serve_accounts(**accounts, token->token, *router, *http_options);
-  auth::add_node_routes(*router, nodes);
+  serve_api({.health = {"server", &registry,
+                        [&] {
+                          auto s = ingest.stats();
+                          return nlohmann::json{{"store", store->kind()},
+                                                {"partitioning", store->partitioning()},
+                                                {"events_stored", s.events_stored}};
+                        }},
+             .store = store.get(),
+             .accounts = accounts->get(),
+             .admin_token = token->token,
+             .nodes = &nodes},
+            *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) {
     std::fprintf(stderr, "scope server: %s\n", web.error().c_str());

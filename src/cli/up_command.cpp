@@ -132,20 +132,22 @@ int run_up(const UpOptions& o) {
   if (!node) return report(node.failure());
   // The port is taken before the probes load: a busy port fails fast.
   auto router = std::make_shared<http::Router>();
-  http::add_health_and_metrics(*router, {"up", &registry, [&n = **node, &s = **store] {
-                                           auto j = n.health();
-                                           j["store"] = std::string(s.kind());
-                                           return j;
-                                         }});
-  server::add_sql_routes(*router, **store);
-  http_options->metrics = &registry;
   // Accounts live in their own file: the SQL API's connection cannot name them.
   auto auth_db = auth::open_sqlite_auth_db(o.data_dir + "/auth.db");
   if (!auth_db) return report(auth_db.failure());
   auto accounts = auth::Accounts::open(**auth_db, auth::revoked_tokens_in_db(**auth_db),
                                        {.open_registration = o.http.open_registration}, &registry);
   if (!accounts) return report(accounts.failure());
-  serve_accounts(**accounts, token->token, *router, *http_options);
+  serve_api({.health = {"up", &registry,
+                        [&n = **node, &s = **store] {
+                          auto j = n.health();
+                          j["store"] = std::string(s.kind());
+                          return j;
+                        }},
+             .store = store->get(),
+             .accounts = accounts->get(),
+             .admin_token = token->token},
+            *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) return report(web.failure());
   install_stop_signal_handlers();

@@ -430,7 +430,10 @@ Response Connection::call(const Route& route, Request& req) {
 void Connection::add_common_headers(const Request& req, Response& r) const {
   r.headers.emplace_back("X-Request-Id", req.request_id);
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  r.headers.emplace_back("Cache-Control", "no-store");
+  // API answers are not cached unless the handler says otherwise (static documents).
+  bool has_cache_control = false;
+  for (const auto& [name, value] : r.headers) has_cache_control |= name == "Cache-Control";
+  if (!has_cache_control) r.headers.emplace_back("Cache-Control", "no-store");
   const std::string* origin = req.header("origin");
   if (origin && !state_->options.cors_origin.empty() && *origin == state_->options.cors_origin) {
     r.headers.emplace_back("Access-Control-Allow-Origin", *origin);
