@@ -3,5 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# Swagger UI's files (compiled in; without them scope builds without /swagger). --ignore-scripts:
+# the package's dependencies have install scripts (analytics) that have no business running here.
+if [ ! -f web/swagger/node_modules/.package-lock.json ] ||
+  [ web/swagger/package-lock.json -nt web/swagger/node_modules/.package-lock.json ]; then
+  npm ci --prefix web/swagger --ignore-scripts --no-audit --no-fund --loglevel=error ||
+    echo "build: npm ci in web/swagger failed: building without Swagger UI" >&2
+fi
 cmake --preset dev >/dev/null
 ninja -C build

@@ -10,6 +10,7 @@
 #include "auth/crypto.h"
 #include "front_door.h"
 #include "http/openapi.h"
+#include "http/swagger.h"
 #include "tests/support/json_schema.h"
 
 namespace scope::itest {
@@ -138,6 +139,33 @@ TEST_P(ApiContract, RealAnswersMatchTheDocument) {
   call("GET", "/api/v1/auth/me", "/api/v1/auth/me", 401, nullptr, access);
   std::printf("  %d calls, %d JSON answers checked against their schemas\n", calls_, checked_);
   EXPECT_GT(checked_, 20);
+}
+
+// Swagger UI from scope itself (no CDN): the page, its start script pointing at the document, and
+// the package's files; nothing else under /swagger/.
+TEST_P(ApiContract, SwaggerUiIsServedOverTheDocument) {
+  if (!http::swagger_built_in()) {
+    std::printf("skipped: built without Swagger UI (npm ci --prefix web/swagger)\n");
+    GTEST_SKIP() << "built without Swagger UI";
+  }
+  auto page = http_get(t_.url() + "/swagger/index.html");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.body.find("swagger-ui-bundle.js"), std::string::npos);
+  EXPECT_EQ(page.body.find("http"), std::string::npos) << "the page loads something from afar";
+  auto init = http_get(t_.url() + "/swagger/swagger-initializer.js");
+  ASSERT_EQ(init.status, 200);
+  EXPECT_NE(init.body.find("\"/api/v1/openapi.json\""), std::string::npos) << init.body;
+  auto bundle = http_get(t_.url() + "/swagger/swagger-ui-bundle.js");
+  ASSERT_EQ(bundle.status, 200);
+  EXPECT_GT(bundle.body.size(), 500000u);
+  EXPECT_NE(bundle.body.find("SwaggerUIBundle"), std::string::npos);
+  auto css = http_get(t_.url() + "/swagger/swagger-ui.css");
+  ASSERT_EQ(css.status, 200);
+  EXPECT_NE(css.body.find(".swagger-ui"), std::string::npos);
+  for (const char* path : {"/swagger/admin.token", "/swagger/..%2Fadmin.token", "/swagger/x.js"})
+    EXPECT_EQ(http_get(t_.url() + path).status, 404) << path;
+  call("GET", "/swagger/{file}", "/swagger/index.html", 200);
+  call("GET", "/swagger/{file}", "/swagger/nothing.js", 404);
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, ApiContract, ::testing::Values("up", "server"),
