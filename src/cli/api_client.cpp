@@ -1,5 +1,8 @@
 #include "cli/api_client.h"
 
+#include <cstdio>
+#include <ctime>
+
 #include "common/data_dir.h"
 
 namespace scope::cli {
@@ -51,6 +54,31 @@ Result<http::ClientResponse> ApiClient::call(const std::string& method, const st
   if (!body.is_null()) req.body = body.dump();
   req.timeout = timeout;
   return http::fetch(req);
+}
+
+std::string utc_text(int64_t ns) {
+  if (ns <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+nlohmann::json api_answer(const Result<http::ClientResponse>& res, int expect) {
+  if (!res) {
+    std::fprintf(stderr, "scope: %s\n", res.error().c_str());
+    return nlohmann::json::value_t::discarded;
+  }
+  if (res->status != expect) {
+    std::fprintf(stderr, "scope: %s\n", http::error_message(*res).c_str());
+    return nlohmann::json::value_t::discarded;
+  }
+  if (res->body.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (!j.is_object()) std::fprintf(stderr, "scope: the server's answer is not JSON\n");
+  return j;
 }
 
 }  // namespace scope::cli

@@ -34,4 +34,11 @@ struct ApiClient {
 // cannot be trusted or read (its message says what to do).
 Result<ApiClient> api_client(const ApiFlags& flags);
 
+// The answer's JSON when its status is `expect` ({} for an empty body); otherwise the error on
+// stderr (scope: MESSAGE, as the server put it) and a discarded value.
+nlohmann::json api_answer(const Result<http::ClientResponse>& res, int expect);
+
+// "2026-12-07 11:33:33" (UTC) of nanoseconds since the epoch; "-" for 0.
+std::string utc_text(int64_t ns);
+
 }  // namespace scope::cli

@@ -16,6 +16,7 @@
 #include "cli/sql_command.h"
 #include "cli/trace_command.h"
 #include "cli/up_command.h"
+#include "cli/users_command.h"
 #include "probe/libbpf_log.h"
 
 int main(int argc, char** argv) {
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
   CLI::App* sql_cmd = scope::cli::add_sql_command(app, sql);
   scope::cli::NodesOptions nodes;
   scope::cli::NodesCommand nodes_cmd = scope::cli::add_nodes_command(app, nodes);
+  scope::cli::UsersOptions users;
+  scope::cli::UsersCommand users_cmd = scope::cli::add_users_command(app, users);
   scope::cli::AgentOptions agent;
   CLI::App* agent_cmd = scope::cli::add_agent_command(app, agent);
   scope::cli::ServerOptions server;
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
   if (up_cmd->parsed()) return scope::cli::run_up(up);
   if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
   if (nodes_cmd.nodes->parsed()) return scope::cli::run_nodes(nodes_cmd, nodes);
+  if (users_cmd.users->parsed()) return scope::cli::run_users(users_cmd, users);
   if (agent_cmd->parsed()) return scope::cli::run_agent(agent);
   if (server_cmd->parsed()) return scope::cli::run_server(server);
   return 2;

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 
 #include "common/data_dir.h"
 
@@ -11,34 +10,8 @@ namespace scope::cli {
 
 namespace {
 
-std::string utc(int64_t ns) {
-  if (ns <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
-// The API's answer as JSON, or a message on stderr and nullopt-like discarded JSON.
-nlohmann::json answer(const Result<http::ClientResponse>& res, int expect) {
-  if (!res) {
-    std::fprintf(stderr, "scope: %s\n", res.error().c_str());
-    return nlohmann::json::value_t::discarded;
-  }
-  if (res->status != expect) {
-    std::fprintf(stderr, "scope: %s\n", http::error_message(*res).c_str());
-    return nlohmann::json::value_t::discarded;
-  }
-  if (res->body.empty()) return nlohmann::json::object();
-  auto j = nlohmann::json::parse(res->body, nullptr, false);
-  if (!j.is_object()) std::fprintf(stderr, "scope: the server's answer is not JSON\n");
-  return j;
-}
-
 int list(const ApiClient& api, bool json) {
-  auto j = answer(api.call("GET", "/api/v1/nodes"), 200);
+  auto j = api_answer(api.call("GET", "/api/v1/nodes"), 200);
   if (j.is_discarded() || !j.is_object()) return 1;
   if (json) {
     std::printf("%s\n", j.dump().c_str());
@@ -53,8 +26,9 @@ int list(const ApiClient& api, bool json) {
   for (const auto& n : nodes) {
     bool enrolled = n.value("enrolled", false);
     std::string key = enrolled ? n.value("public_key_fingerprint", "") : "-";
-    std::string since = enrolled ? utc(n.value("enrolled_ns", int64_t{0}))
-                                 : "token until " + utc(n.value("enroll_expires_ns", int64_t{0}));
+    std::string since = enrolled
+                            ? utc_text(n.value("enrolled_ns", int64_t{0}))
+                            : "token until " + utc_text(n.value("enroll_expires_ns", int64_t{0}));
     std::printf("%-24s %-8s %-40s %-31s %s\n", n.value("name", "").c_str(), enrolled ? "yes" : "no",
                 key.c_str(), since.c_str(), n.value("created_by", "").c_str());
   }
@@ -72,7 +46,7 @@ int add(const ApiClient& api, const NodesOptions& o) {
     }
     fd = *f;
   }
-  auto j = answer(api.call("POST", "/api/v1/nodes", {{"name", o.add}}), 201);
+  auto j = api_answer(api.call("POST", "/api/v1/nodes", {{"name", o.add}}), 201);
   std::string token = j.is_object() ? j.value("enrollment_token", "") : "";
   if (token.empty()) {
     if (fd >= 0) {
@@ -81,7 +55,7 @@ int add(const ApiClient& api, const NodesOptions& o) {
     }
     return 1;
   }
-  std::string expires = utc(j.value("expires_ns", int64_t{0}));
+  std::string expires = utc_text(j.value("expires_ns", int64_t{0}));
   if (fd >= 0) {
     std::string line = token + "\n";
     bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
@@ -104,7 +78,7 @@ int add(const ApiClient& api, const NodesOptions& o) {
 }
 
 int remove(const ApiClient& api, const std::string& name) {
-  auto j = answer(api.call("DELETE", "/api/v1/nodes/" + name), 204);
+  auto j = api_answer(api.call("DELETE", "/api/v1/nodes/" + name), 204);
   if (j.is_discarded()) return 1;
   std::printf("node %s removed: its key is revoked, its batches are refused from now on\n",
               name.c_str());

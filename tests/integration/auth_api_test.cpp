@@ -172,6 +172,52 @@ TEST_P(AuthApi, MalformedBodiesGetClearErrors) {
   EXPECT_EQ(post("/api/v1/auth/login", {{"username", big}, {"password", "x"}}).status, 413);
 }
 
+// `scope users` on the same API with the admin token (from SCOPE_TOKEN, not argv): list, invite
+// (the invite on stdout, usable at once), end a user's sessions, delete.
+TEST_P(AuthApi, TheUsersCommandListsInvitesRevokesAndDeletes) {
+  make_users();
+  auto users = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {bpftest::kScope, "users", "--server", t_.url()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return bpftest::run(argv, 30, {{"SCOPE_TOKEN", t_.token}});
+  };
+  auto listed = users({});
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  auto lines = bpftest::lines_of(listed.out);
+  ASSERT_EQ(lines.size(), 3u) << listed.out;
+  EXPECT_NE(lines[1].find(" ana "), std::string::npos) << listed.out;
+  EXPECT_NE(lines[1].find(" admin "), std::string::npos) << listed.out;
+  EXPECT_NE(lines[2].find(" bob "), std::string::npos) << listed.out;
+  EXPECT_NE(lines[2].find(" viewer "), std::string::npos) << listed.out;
+
+  auto invited = users({"invite", "--role", "viewer"});
+  ASSERT_EQ(invited.status, 0) << invited.err;
+  std::string invite = bpftest::lines_of(invited.out).at(0);
+  EXPECT_EQ(
+      post("/api/v1/auth/register", {{"username", "cy"}, {"password", kPw}, {"invite", invite}})
+          .status,
+      201);
+  EXPECT_EQ(users({"invite", "--role", "root"}).status, 2);
+
+  json bob = login("bob", kPw);
+  auto revoked = users({"revoke", "bob"});
+  EXPECT_EQ(revoked.status, 0) << revoked.err;
+  EXPECT_EQ(get("/api/v1/auth/me", bob["access_token"]).status, 401);
+  EXPECT_EQ(users({"rm", "cy"}).status, 0);
+  auto again = users({"rm", "cy"});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_FALSE(again.err.empty());
+  auto as_json = users({"--json"});
+  auto j = json::parse(as_json.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << as_json.out;
+  EXPECT_EQ(j["users"].size(), 2u);
+  // A viewer's token is refused with the server's reason.
+  auto viewer = bpftest::run({bpftest::kScope, "users", "--server", t_.url()}, 30,
+                             {{"SCOPE_TOKEN", login("bob", kPw)["access_token"]}});
+  EXPECT_EQ(viewer.status, 1);
+  EXPECT_NE(viewer.err.find("scope: "), std::string::npos) << viewer.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Both, AuthApi, ::testing::Values("up", "server"),
                          [](const auto& info) { return info.param; });
 
