@@ -56,6 +56,11 @@ Result<http::ClientResponse> ApiClient::call(const std::string& method, const st
   return http::fetch(req);
 }
 
+int report_api_error(const Error& e) {
+  std::fprintf(stderr, "scope: %s\n", e.message.c_str());
+  return e.code == Errc::kBadInput ? 2 : 1;
+}
+
 std::string utc_text(int64_t ns) {
   if (ns <= 0) return "-";
   std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);

@@ -33,6 +33,8 @@ struct ApiClient {
 // The client the flags name; a kBadInput error for a bad --server, another for a data dir that
 // cannot be trusted or read (its message says what to do).
 Result<ApiClient> api_client(const ApiFlags& flags);
+// Says `e` on stderr ("scope: ...") and gives the exit code for it: 2 for bad input, else 1.
+int report_api_error(const Error& e);
 
 // The answer's JSON when its status is `expect` ({} for an empty body); otherwise the error on
 // stderr (scope: MESSAGE, as the server put it) and a discarded value.

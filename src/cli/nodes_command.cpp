@@ -112,10 +112,7 @@ NodesCommand add_nodes_command(CLI::App& app, NodesOptions& o) {
 
 int run_nodes(const NodesCommand& c, const NodesOptions& o) {
   auto api = api_client(o.api);
-  if (!api) {
-    std::fprintf(stderr, "scope: %s\n", api.error().c_str());
-    return api.code() == Errc::kBadInput ? 2 : 1;
-  }
+  if (!api) return report_api_error(api.failure());
   if (c.add->parsed()) return add(*api, o);
   if (c.remove->parsed()) return remove(*api, o.remove);
   return list(*api, o.json);

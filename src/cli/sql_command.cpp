@@ -38,10 +38,7 @@ CLI::App* add_sql_command(CLI::App& app, SqlOptions& o) {
 
 int run_sql(const SqlOptions& o) {
   auto api = api_client(o.api);
-  if (!api) {
-    std::fprintf(stderr, "scope: %s\n", api.error().c_str());
-    return api.code() == Errc::kBadInput ? 2 : 1;
-  }
+  if (!api) return report_api_error(api.failure());
   nlohmann::json body = {
       {"query", o.query}, {"max_rows", o.max_rows}, {"timeout_ms", o.timeout_ms}};
   auto res =

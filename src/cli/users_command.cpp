@@ -75,10 +75,7 @@ UsersCommand add_users_command(CLI::App& app, UsersOptions& o) {
 
 int run_users(const UsersCommand& c, const UsersOptions& o) {
   auto api = api_client(o.api);
-  if (!api) {
-    std::fprintf(stderr, "scope: %s\n", api.error().c_str());
-    return api.code() == Errc::kBadInput ? 2 : 1;
-  }
+  if (!api) return report_api_error(api.failure());
   if (c.invite->parsed()) return invite(*api, o.invite_role);
   if (c.revoke->parsed())
     return act(*api, "POST", "/api/v1/users/" + o.revoke + "/revoke",
