@@ -128,8 +128,16 @@ class Fleet {
     pg_ = std::make_unique<Pg>(schema_);
   }
   ~Fleet() {
-    for (auto& p : procs_) p->signal(SIGKILL);
+    procs_.clear();  // each killed and reaped: nothing writes to the dirs below any more
     (void)redis_->command({"DEL", stream_, stream_ + ":dead", stream_ + ":auth:revoked"});
+    // The data dirs go with a passing test; a failing one keeps them to look at.
+    if (::testing::Test::HasFailure()) {
+      for (const auto& [who, dir] : dirs_)
+        std::printf("  kept %s's dir: %s\n", who.c_str(), dir.c_str());
+      return;
+    }
+    std::error_code ec;
+    for (const auto& [who, dir] : dirs_) std::filesystem::remove_all(dir, ec);
   }
 
   const std::string& stream() const { return stream_; }
