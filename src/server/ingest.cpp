@@ -34,15 +34,11 @@ Ingest::Ingest(IngestOptions options, store::Store& store, metrics::Registry& r)
                            "Entries taken over from a consumer that stopped (XAUTOCLAIM)")),
       m_trimmed_(r.counter("scope_entries_trimmed_total", "Acknowledged entries trimmed")),
       m_store_errors_(r.counter("scope_store_errors_total", "Failed store writes (retried)")),
-      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")),
-      m_rejected_unsigned_(
-          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "unsigned"}})),
-      m_rejected_unknown_(
-          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "unknown_node"}})),
-      m_rejected_signature_(
-          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "bad_signature"}})),
-      m_rejected_mismatch_(
-          r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", "node_mismatch"}})) {
+      m_write_seconds_(r.histogram("scope_batch_write_seconds", "Store write time per batch")) {
+  for (int why = static_cast<int>(Auth::kUnsigned); why <= static_cast<int>(Auth::kNodeMismatch);
+       ++why)
+    m_unauthenticated_[static_cast<size_t>(why)] =
+        &r.counter("scope_ingest_rejected_total", kRejectedHelp, {{"cause", cause_of(why)}});
   for (auto why : event::kAllRefusals)
     m_refused_[static_cast<size_t>(why)] = &r.counter("scope_ingest_rejected_total", kRejectedHelp,
                                                       {{"cause", event::refusal_cause(why)}});
@@ -107,9 +103,7 @@ Ingest::Auth Ingest::authenticate(const transport::StreamEntry& e,
 }
 
 void Ingest::refuse(const transport::StreamEntry& e, Auth why, const std::string& node) {
-  metrics::Counter* counters[] = {nullptr, &m_rejected_unsigned_, &m_rejected_unknown_,
-                                  &m_rejected_signature_, &m_rejected_mismatch_};
-  counters[static_cast<int>(why)]->add();
+  m_unauthenticated_[static_cast<size_t>(why)]->add();
   uint64_t n = ++unauthenticated_;
   // Logged at 1, 2, 4, 8, ... refusals: a flood of forgeries does not flood the log.
   if ((n & (n - 1)) == 0)
@@ -117,9 +111,11 @@ void Ingest::refuse(const transport::StreamEntry& e, Auth why, const std::string
         "scope: stream entry {} refused ({}, node '{}'): moved to {}:dead ({} refused "
         "so far)",
         e.id, cause_of(static_cast<int>(why)), node, options_.stream, n);
-  while (!stopping_ &&
-         !consumer_.dead_letter(e, std::string("auth: ") + cause_of(static_cast<int>(why)),
-                                options_.dead_keep_bytes))
+  dead_letter(e, std::string("auth: ") + cause_of(static_cast<int>(why)));
+}
+
+void Ingest::dead_letter(const transport::StreamEntry& e, const std::string& reason) {
+  while (!stopping_ && !consumer_.dead_letter(e, reason, options_.dead_keep_bytes))
     sleep_for(std::chrono::milliseconds(500));
 }
 
@@ -168,10 +164,7 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
       spdlog::error(
           "scope: batch {} ({} events from {}) rejected by the store: {}; moved to {}:dead",
           entry.id, batch.events.size(), batch.node, w.error(), options_.stream);
-      while (!stopping_) {
-        if (consumer_.dead_letter(entry, "store: " + w.error(), options_.dead_keep_bytes)) break;
-        sleep_for(std::chrono::milliseconds(500));
-      }
+      dead_letter(entry, "store: " + w.error());
       ++rejected_batches_;
       rejected_events_ += batch.events.size();
       pm_.dropped_store.add(batch.events.size());
@@ -215,9 +208,7 @@ bool Ingest::handle(std::vector<transport::StreamEntry>&& entries,
       m_refused_[static_cast<size_t>(why)]->add();
       spdlog::error("scope: stream entry {} refused ({}: {}): moved to {}:dead", e.id, cause,
                     batch.error(), options_.stream);
-      while (!stopping_ && !consumer_.dead_letter(e, std::string(cause) + ": " + batch.error(),
-                                                  options_.dead_keep_bytes))
-        sleep_for(std::chrono::milliseconds(500));
+      dead_letter(e, std::string(cause) + ": " + batch.error());
       continue;
     }
     if (options_.node_key) {

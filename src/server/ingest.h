@@ -98,6 +98,9 @@ class Ingest {
   Auth authenticate(const transport::StreamEntry& e, std::chrono::steady_clock::time_point read_at);
   // Counts, dead-letters and acknowledges an entry that failed authentication.
   void refuse(const transport::StreamEntry& e, Auth why, const std::string& node);
+  // Moves `e` to `<stream>:dead` (cut to dead_keep_bytes) and acknowledges it, retrying while
+  // Redis is away; returns early only on stop().
+  void dead_letter(const transport::StreamEntry& e, const std::string& reason);
   bool flush_acks();
   void sleep_for(std::chrono::milliseconds d);
 
@@ -121,10 +124,8 @@ class Ingest {
   metrics::Counter& m_store_errors_;
   metrics::Histogram& m_write_seconds_;
   std::array<metrics::Counter*, std::size(event::kAllRefusals)> m_refused_{};
-  metrics::Counter& m_rejected_unsigned_;
-  metrics::Counter& m_rejected_unknown_;
-  metrics::Counter& m_rejected_signature_;
-  metrics::Counter& m_rejected_mismatch_;
+  // By Auth (kUnsigned .. kNodeMismatch; the others stay null).
+  std::array<metrics::Counter*, static_cast<size_t>(Auth::kStopped)> m_unauthenticated_{};
 };
 
 }  // namespace scope::server
