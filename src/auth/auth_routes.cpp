@@ -7,12 +7,6 @@ namespace {
 
 constexpr size_t kAuthBodyLimit = 8 << 10;
 
-http::Response from_error(const ApiError& e) {
-  auto r = http::Response::error(e.status, e.code, e.message);
-  if (e.retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after));
-  return r;
-}
-
 // The string field `name` of a JSON body, or "" when absent; false when present but no string.
 bool string_field(const nlohmann::json& body, const char* name, std::string* out) {
   auto it = body.find(name);
@@ -20,14 +14,6 @@ bool string_field(const nlohmann::json& body, const char* name, std::string* out
   if (!it->is_string()) return false;
   *out = it->get<std::string>();
   return true;
-}
-
-// 204 for an action that answers nothing, or its error.
-http::Response no_content_or_error(const ApiResult<bool>& r) {
-  if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
-  http::Response res;
-  res.status = 204;
-  return res;
 }
 
 nlohmann::json tokens_json(const TokenPair& t) {
@@ -53,6 +39,19 @@ std::optional<http::Response> fields(
 
 }  // namespace
 
+http::Response error_response(const ApiError& e) {
+  auto r = http::Response::error(e.status, e.code, e.message);
+  if (e.retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after));
+  return r;
+}
+
+http::Response no_content_or_error(const ApiResult<bool>& r) {
+  if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
+  http::Response res;
+  res.status = 204;
+  return res;
+}
+
 nlohmann::json user_json(const User& u) {
   return {{"id", u.id}, {"name", u.name}, {"role", u.role}, {"created_ns", u.created_ns}};
 }
@@ -69,7 +68,7 @@ void add_auth_routes(http::Router& router, Accounts& accounts) {
       return *bad;
     // The admin token may be presented here (the first user); it is optional.
     auto r = accounts.register_user(name, password, invite, req.principal, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+    if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
     return Response::json(201, user_json(std::get<User>(r)));
   });
   reg.optional_auth = true;
@@ -77,14 +76,14 @@ void add_auth_routes(http::Router& router, Accounts& accounts) {
     std::string name, password;
     if (auto bad = fields(req, {{"username", &name}, {"password", &password}})) return *bad;
     auto r = accounts.login(name, password, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+    if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
     return Response::json(200, tokens_json(std::get<TokenPair>(r)));
   });
   auto& refresh = router.add("POST", "/api/v1/auth/refresh", Access::kPublic, [&](Request& req) {
     std::string token;
     if (auto bad = fields(req, {{"refresh_token", &token}})) return *bad;
     auto r = accounts.refresh(token, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+    if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
     return Response::json(200, tokens_json(std::get<TokenPair>(r)));
   });
   for (http::Route* r : {&reg, &login, &refresh}) {
@@ -111,12 +110,12 @@ void add_auth_routes(http::Router& router, Accounts& accounts) {
     std::string role = "viewer";
     if (auto bad = fields(req, {{"role", &role}})) return *bad;
     auto r = accounts.create_invite(role, req.principal, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+    if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
     return Response::json(201, {{"invite", std::get<std::string>(r)}, {"role", role}});
   });
   auto& rotate = router.add("POST", "/api/v1/auth/keys/rotate", Access::kAdmin, [&](Request& req) {
     auto r = accounts.rotate_key(req.principal, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+    if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
     return Response::json(201, {{"kid", std::get<std::string>(r)}});
   });
   auto& users = router.add("GET", "/api/v1/users", Access::kAdmin, [&](Request&) {

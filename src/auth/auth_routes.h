@@ -11,4 +11,9 @@ void add_auth_routes(http::Router& router, Accounts& accounts);
 
 nlohmann::json user_json(const User& u);
 
+// The API's answer to a refused action: its status and typed error (Retry-After when throttled).
+http::Response error_response(const ApiError& e);
+// 204 for an action that answers nothing, or its error.
+http::Response no_content_or_error(const ApiResult<bool>& r);
+
 }  // namespace scope::auth

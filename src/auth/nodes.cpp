@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "auth/auth_routes.h"
 #include "auth/crypto.h"
 #include "common/clock.h"
 
@@ -10,12 +11,6 @@ namespace {
 
 constexpr size_t kNodeBodyLimit = 4 << 10;
 constexpr const char* kEnrollPrefix = "scope_enroll_";
-
-http::Response from_error(const ApiError& e) {
-  auto r = http::Response::error(e.status, e.code, e.message);
-  if (e.retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after));
-  return r;
-}
 
 ApiError internal(const std::string& why) { return {500, "internal", why}; }
 
@@ -152,7 +147,7 @@ void add_node_routes(http::Router& router, Nodes& nodes) {
     if (it == body.end() || !it->is_string())
       return Response::error(400, "bad_request", "\"name\" must be a string");
     auto r = nodes.create(it->get<std::string>(), req.principal, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+    if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
     const auto& c = std::get<NodeCreated>(r);
     return Response::json(
         201,
@@ -172,11 +167,7 @@ void add_node_routes(http::Router& router, Nodes& nodes) {
     return Response::json(200, node_json(**r));
   });
   auto& remove = router.add("DELETE", "/api/v1/nodes/{name}", Access::kAdmin, [&](Request& req) {
-    auto r = nodes.remove(req.params["name"], req.principal, req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
-    Response res;
-    res.status = 204;
-    return res;
+    return no_content_or_error(nodes.remove(req.params["name"], req.principal, req.remote));
   });
   auto& enroll = router.add("POST", "/api/v1/nodes/enroll", Access::kPublic, [&](Request& req) {
     std::string error;
@@ -187,7 +178,7 @@ void add_node_routes(http::Router& router, Nodes& nodes) {
     if (token == body.end() || !token->is_string() || key == body.end() || !key->is_string())
       return Response::error(400, "bad_request", "\"token\" and \"public_key\" must be strings");
     auto r = nodes.enroll(token->get<std::string>(), key->get<std::string>(), req.remote);
-    if (auto* e = std::get_if<ApiError>(&r)) return from_error(*e);
+    if (auto* e = std::get_if<ApiError>(&r)) return error_response(*e);
     return Response::json(200, {{"name", std::get<std::string>(r)}});
   });
   enroll.throttled = true;
