@@ -5,18 +5,23 @@
 // signal, then hands on what is still in flight.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "agent/batcher.h"
 #include "agent/sequence.h"
+#include "common/host.h"
 #include "common/result.h"
+#include "event/probe_plan.h"
 #include "export/metrics.h"
 #include "export/pipeline_metrics.h"
 #include "session/session.h"
@@ -33,6 +38,18 @@ struct NodeOptions {
   size_t queue_batches = 256;
   session::SessionOptions session;
   std::set<std::string> families;  // started by start_probes()
+  std::string cgroup;              // the cgroup path session.filter.cgroup_id came from
+};
+
+// The plan a node runs, as it reports it: the version it came with (0: its own flags), which
+// families run, and why any that should does not.
+struct AppliedPlan {
+  int64_t version = 0;
+  event::ProbePlan plan;
+  std::set<std::string> running;
+  std::map<std::string, std::string> errors;  // family (or "targets") → why it does not run
+  int64_t applied_ns = 0;
+  uint64_t generation = 0;  // grows with every plan applied
 };
 
 class Node {
@@ -40,8 +57,18 @@ class Node {
   static Result<std::unique_ptr<Node>> open(const NodeOptions& options,
                                             metrics::Registry& registry);
 
-  // Opens the session and starts the families; an error names the family and keeps its code.
+  // Opens the session and starts the families (or the plan offered before); an error names the
+  // family and keeps its code.
   Status start_probes();
+  // A plan to run instead of the current one (from the control stream or the API), applied by
+  // run() within a loop turn: families started and stopped without a restart, the probes
+  // loaded again when the processes traced change, nothing left in the kernel when no family
+  // is wanted. Thread-safe; a newer version replaces one not applied yet.
+  void offer(int64_t version, event::ProbePlan plan);
+  AppliedPlan applied() const;
+  // What a heartbeat says of this node now: host facts, the applied plan, events and drops
+  // (totals, since the previous call, per second), the queue's fill. One caller.
+  nlohmann::json heartbeat();
   // Instead of probes (a test hook): `source` is called every loop turn and adds rows itself;
   // it returns false when it has nothing more to add for now.
   void set_source(std::function<bool(Node&)> source) { source_ = std::move(source); }
@@ -65,6 +92,10 @@ class Node {
   Node(const NodeOptions& options, metrics::Registry& registry,
        std::unique_ptr<SequenceAllocator> seq);
   void account();
+  // In the loop's thread.
+  void apply_offered();
+  void apply_plan(int64_t version, const event::ProbePlan& plan);
+  void close_session();
 
   NodeOptions options_;
   metrics::PipelineMetrics pm_;
@@ -77,6 +108,15 @@ class Node {
   mutable std::mutex health_mu_;
   nlohmann::json health_;
   uint64_t kernel_seen_ = 0, undecodable_seen_ = 0;
+
+  mutable std::mutex plan_mu_;
+  std::optional<std::pair<int64_t, event::ProbePlan>> offered_;
+  std::atomic<bool> has_offer_{false};
+  AppliedPlan applied_;
+  HostFacts host_;
+  std::string boot_id_;
+  uint64_t hb_events_ = 0, hb_dropped_ = 0;
+  std::chrono::steady_clock::time_point hb_at_{};
 };
 
 }  // namespace scope::agent

@@ -49,6 +49,20 @@ const std::vector<std::vector<std::string_view>>& migrations() {
                detail TEXT NOT NULL))",
           "CREATE INDEX auth_audit_ts ON auth_audit (ts_ns)",
       },
+      // 2: the fleet's registry (server/node_registry.h): what each node last reported, a
+      // day of it per minute, and the probes an admin wants it to run.
+      {
+          R"(CREATE TABLE node_status (
+               name TEXT PRIMARY KEY, first_seen_ns BIGINT NOT NULL, last_seen_ns BIGINT NOT NULL,
+               up_since_ns BIGINT NOT NULL, stopped BIGINT NOT NULL DEFAULT 0,
+               heartbeat TEXT NOT NULL))",
+          R"(CREATE TABLE node_minutes (
+               name TEXT NOT NULL, minute_ns BIGINT NOT NULL, heartbeats BIGINT NOT NULL,
+               events BIGINT NOT NULL, dropped BIGINT NOT NULL, PRIMARY KEY (name, minute_ns)))",
+          R"(CREATE TABLE node_probes (
+               name TEXT PRIMARY KEY, version BIGINT NOT NULL, plan TEXT NOT NULL,
+               updated_by TEXT NOT NULL, updated_ns BIGINT NOT NULL))",
+      },
   };
   return steps;
 }

@@ -32,7 +32,7 @@ class AuthDb {
 };
 
 // The auth tables' schema version this build writes (auth/auth_db.cpp's migrations).
-inline constexpr int kAuthSchemaVersion = 1;
+inline constexpr int kAuthSchemaVersion = 2;
 
 // Opens (creating, 0600) and migrates `path`.
 Result<std::unique_ptr<AuthDb>> open_sqlite_auth_db(const std::string& path);

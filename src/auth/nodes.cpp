@@ -34,6 +34,8 @@ constexpr const char* kNodeColumns =
     "SELECT name, public_key, created_by, created_ns, enrolled_ns, enroll_expires_ns "
     "FROM auth_nodes";
 
+}  // namespace
+
 nlohmann::json node_json(const NodeInfo& n) {
   nlohmann::json j = {{"name", n.name},
                       {"enrolled", n.enrolled},
@@ -47,8 +49,6 @@ nlohmann::json node_json(const NodeInfo& n) {
   }
   return j;
 }
-
-}  // namespace
 
 bool valid_node_name(const std::string& name) {
   if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
@@ -135,7 +135,8 @@ ApiResult<std::string> Nodes::enroll(const std::string& token, const std::string
   return name;
 }
 
-void add_node_routes(http::Router& router, Nodes& nodes) {
+void add_node_routes(http::Router& router, Nodes& nodes,
+                     std::function<void(const std::string&)> on_removed) {
   using http::Access;
   using http::Request;
   using http::Response;
@@ -153,22 +154,13 @@ void add_node_routes(http::Router& router, Nodes& nodes) {
         201,
         {{"name", c.name}, {"enrollment_token", c.enrollment_token}, {"expires_ns", c.expires_ns}});
   });
-  auto& list = router.add("GET", "/api/v1/nodes", Access::kAdmin, [&](Request&) {
-    auto r = nodes.list();
-    if (!r) return Response::error(500, "internal", r.error());
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& n : *r) out.push_back(node_json(n));
-    return Response::json(200, {{"nodes", out}});
-  });
-  auto& get = router.add("GET", "/api/v1/nodes/{name}", Access::kAdmin, [&](Request& req) {
-    auto r = nodes.get(req.params["name"]);
-    if (!r) return Response::error(500, "internal", r.error());
-    if (!*r) return Response::error(404, "not_found", "no node '" + req.params["name"] + "'");
-    return Response::json(200, node_json(**r));
-  });
-  auto& remove = router.add("DELETE", "/api/v1/nodes/{name}", Access::kAdmin, [&](Request& req) {
-    return no_content_or_error(nodes.remove(req.params["name"], req.principal, req.remote));
-  });
+  auto& remove = router.add(
+      "DELETE", "/api/v1/nodes/{name}", Access::kAdmin, [&nodes, on_removed](Request& req) {
+        auto r = nodes.remove(req.params["name"], req.principal, req.remote);
+        if (on_removed && std::holds_alternative<bool>(r) && std::get<bool>(r))
+          on_removed(req.params["name"]);
+        return no_content_or_error(std::move(r));
+      });
   auto& enroll = router.add("POST", "/api/v1/nodes/enroll", Access::kPublic, [&](Request& req) {
     std::string error;
     nlohmann::json body = req.json_body(&error);
@@ -182,7 +174,7 @@ void add_node_routes(http::Router& router, Nodes& nodes) {
     return Response::json(200, {{"name", std::get<std::string>(r)}});
   });
   enroll.throttled = true;
-  for (http::Route* r : {&create, &list, &get, &remove, &enroll}) {
+  for (http::Route* r : {&create, &remove, &enroll}) {
     r->max_body = kNodeBodyLimit;
     r->blocking = true;
   }

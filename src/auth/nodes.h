@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -59,11 +61,18 @@ class Nodes {
   std::chrono::seconds enroll_lifetime_;
 };
 
+// {name, enrolled, created_by, created_ns, and public_key_fingerprint + enrolled_ns or
+// enroll_expires_ns}.
+nlohmann::json node_json(const NodeInfo& n);
+
 // A node name the API accepts: 1 to 64 of [A-Za-z0-9._-], not starting with '.' or '-'.
 bool valid_node_name(const std::string& name);
 
-// /api/v1/nodes (admin) and /api/v1/nodes/enroll (public, throttled).
-void add_node_routes(http::Router& router, Nodes& nodes);
+// POST /api/v1/nodes and DELETE /api/v1/nodes/{name} (admin), /api/v1/nodes/enroll (public,
+// throttled); `on_removed` is told of each node deleted. (Listing nodes is the fleet's:
+// server/fleet.h.)
+void add_node_routes(http::Router& router, Nodes& nodes,
+                     std::function<void(const std::string&)> on_removed = {});
 
 // Ingest's view of the node keys: name -> raw Ed25519 public key, re-read from auth_nodes every
 // `refresh`, and on a miss for an entry read from the stream after the last load began. An

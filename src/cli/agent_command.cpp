@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "agent/control_link.h"
 #include "agent/identity.h"
 #include "agent/node.h"
 #include "agent/shipper.h"
@@ -117,6 +118,7 @@ Result<agent::NodeOptions> node_options(const AgentOptions& o) {
   n.session.hold_library_loads = true;
   n.session.family.interval_rows = true;
   n.families = *families;
+  n.cgroup = o.session.cgroup;
   return n;
 }
 
@@ -190,6 +192,10 @@ CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
       ->group("");
   cmd->add_option("--test-spool-max-kb", o.spool_max_kb)
       ->envname("SCOPE_TEST_SPOOL_MAX_KB")
+      ->group("");
+  cmd->add_option("--test-heartbeat-ms", o.heartbeat_ms)
+      ->envname("SCOPE_TEST_HEARTBEAT_MS")
+      ->check(CLI::Range(uint64_t{50}, uint64_t{60000}))
       ->group("");
   return cmd;
 }
@@ -266,29 +272,56 @@ int run_agent(const AgentOptions& given) {
   auto node = agent::Node::open(*options, registry);
   if (!node) return report(node.failure(), "scope agent");
   install_stop_signal_handlers();
+  transport::BatchSigner signer;
+  if (*identity)
+    signer = [key = (*identity)->secret_key](std::string_view bytes) {
+      return auth::sign_detached(key, bytes);
+    };
+  // The plans an admin sets for this node, and its heartbeats. The shipper is there before the
+  // link's first heartbeat asks it for the spool's depth.
+  std::unique_ptr<agent::Shipper> shipper_holder;
+  agent::ControlLink control({.redis = *endpoint,
+                              .stream = o.stream,
+                              .node = (*node)->name(),
+                              .signer = signer,
+                              .heartbeat_every = std::chrono::milliseconds(o.heartbeat_ms),
+                              .extend =
+                                  [&shipper_holder](nlohmann::json& hb) {
+                                    if (!shipper_holder) return;
+                                    auto sp = shipper_holder->spool_stats();
+                                    hb["spool_pending"] = sp.pending_events;
+                                    hb["dropped"]["spool_full"] = sp.dropped_events;
+                                    hb["dropped"]["spool_error"] =
+                                        shipper_holder->stats().lost_events;
+                                  }},
+                             **node);
   std::unique_ptr<SyntheticSource> source;
   if (o.synthetic_count >= 0) {
     source = std::make_unique<SyntheticSource>(
         o.synthetic_rate, static_cast<uint64_t>(o.synthetic_count), o.queue_batches);
     (*node)->set_source([&source](agent::Node& n) { return source->step(n); });
-  } else if (auto st = (*node)->start_probes(); !st) {
-    return report(st.failure(), "scope agent");
+  } else {
+    // An agent that was away starts with what it should run now, not with its flags.
+    if (control.fetch_latest())
+      std::fprintf(stderr, "scope agent: probes from the plan set for node %s on the server\n",
+                   (*node)->name().c_str());
+    if (auto st = (*node)->start_probes(); !st) return report(st.failure(), "scope agent");
   }
   agent::ShipperOptions ship_options{*endpoint, o.stream};
   if (*identity) {
     ship_options.node = (*identity)->name;
-    ship_options.signer = [key = (*identity)->secret_key](std::string_view batch) {
-      return auth::sign_detached(key, batch);
-    };
+    ship_options.signer = signer;
   } else {
     std::fprintf(stderr,
                  "scope agent: not enrolled (no %s/node.key): batches are unsigned, and a server "
                  "refuses them unless it runs with --allow-unsigned-batches\n",
                  o.data_dir.c_str());
   }
-  agent::Shipper shipper(std::move(ship_options), (*node)->queue(), std::move(spool.value()),
-                         registry);
+  shipper_holder = std::make_unique<agent::Shipper>(std::move(ship_options), (*node)->queue(),
+                                                    std::move(spool.value()), registry);
+  agent::Shipper& shipper = *shipper_holder;
   shipper.start();
+  control.start();
   std::unique_ptr<http::Server> web;
   if (!o.listen.empty()) {
     auto router = std::make_shared<http::Router>();
@@ -305,6 +338,7 @@ int run_agent(const AgentOptions& given) {
     auto h = http::Server::start(std::move(ho), std::move(router));
     if (!h) {
       (*node)->drain();
+      control.stop();
       shipper.stop();
       return report(h.failure(), "scope agent");
     }
@@ -315,6 +349,7 @@ int run_agent(const AgentOptions& given) {
                endpoint->text().c_str(), o.stream.c_str());
   (*node)->run();
   (*node)->drain();
+  control.stop();
   shipper.stop();
   if (web) web->stop();
   std::printf("%s\n", summary(**node, shipper).dump().c_str());

@@ -32,6 +32,7 @@ struct AgentOptions {
   uint64_t synthetic_rate = 0;
   int64_t synthetic_count = -1;  // -1: no synthetic source (0: none, but no probes either)
   uint64_t spool_max_kb = 0;     // a spool smaller than 1 MiB (spool-full tests)
+  uint64_t heartbeat_ms = 5000;  // between heartbeats (liveness tests)
 };
 
 CLI::App* add_agent_command(CLI::App& app, AgentOptions& options);

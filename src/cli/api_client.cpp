@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "cli/login_command.h"
 #include "common/data_dir.h"
 
 namespace scope::cli {
@@ -18,7 +19,8 @@ void add_api_flags(CLI::App* cmd, ApiFlags& flags) {
           ->envname("SCOPE_SERVER");
   server->excludes(dir);
   cmd->add_option("--token", flags.token,
-                  "Admin token (default: DATA_DIR/admin.token; prefer SCOPE_TOKEN to argv)")
+                  "Admin token (default: DATA_DIR/admin.token, or with --server the login 'scope "
+                  "login' kept; prefer SCOPE_TOKEN to argv)")
       ->envname("SCOPE_TOKEN");
 }
 
@@ -41,6 +43,15 @@ Result<ApiClient> api_client(const ApiFlags& flags) {
   if (c.url.rfind("http://", 0) != 0)
     return make_error(Errc::kBadInput, "--server '" + c.url + "' must be an http:// URL");
   while (!c.url.empty() && c.url.back() == '/') c.url.pop_back();
+  if (c.token.empty()) {
+    auto saved = saved_access_token(c.url);
+    if (!saved)
+      return make_error(saved.code(), saved.code() == Errc::kNotFound
+                                          ? saved.error() + ": run 'scope login --server " + c.url +
+                                                " --user NAME', or give --token"
+                                          : saved.error());
+    c.token = *saved;
+  }
   return c;
 }
 

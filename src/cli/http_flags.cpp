@@ -32,7 +32,15 @@ void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions&
   server::add_sql_routes(router, *parts.store);
   parts.accounts->set_admin_token(parts.admin_token);
   auth::add_auth_routes(router, *parts.accounts);
-  if (parts.nodes) auth::add_node_routes(router, *parts.nodes);
+  if (parts.fleet) server::add_fleet_routes(router, *parts.fleet, parts.nodes);
+  if (parts.nodes) {
+    std::function<void(const std::string&)> forget;
+    if (parts.fleet)
+      forget = [&registry = parts.fleet->registry()](const std::string& node) {
+        (void)registry.forget(node);
+      };
+    auth::add_node_routes(router, *parts.nodes, forget);
+  }
   options.authenticate = [&accounts = *parts.accounts](std::string_view bearer) {
     return accounts.authenticate(bearer);
   };

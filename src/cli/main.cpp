@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "cli/agent_command.h"
+#include "cli/login_command.h"
 #include "cli/nodes_command.h"
+#include "cli/probes_command.h"
 #include "cli/server_command.h"
 #include "cli/sql_command.h"
 #include "cli/trace_command.h"
@@ -39,6 +41,12 @@ int main(int argc, char** argv) {
   CLI::App* sql_cmd = scope::cli::add_sql_command(app, sql);
   scope::cli::NodesOptions nodes;
   scope::cli::NodesCommand nodes_cmd = scope::cli::add_nodes_command(app, nodes);
+  scope::cli::ProbesOptions probes;
+  CLI::App* probes_cmd = scope::cli::add_probes_command(app, probes);
+  scope::cli::LoginOptions login;
+  CLI::App* login_cmd = scope::cli::add_login_command(app, login);
+  std::string logout_server;
+  CLI::App* logout_cmd = scope::cli::add_logout_command(app, logout_server);
   scope::cli::UsersOptions users;
   scope::cli::UsersCommand users_cmd = scope::cli::add_users_command(app, users);
   scope::cli::AgentOptions agent;
@@ -78,6 +86,9 @@ int main(int argc, char** argv) {
   if (up_cmd->parsed()) return scope::cli::run_up(up);
   if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
   if (nodes_cmd.nodes->parsed()) return scope::cli::run_nodes(nodes_cmd, nodes);
+  if (probes_cmd->parsed()) return scope::cli::run_probes(probes);
+  if (login_cmd->parsed()) return scope::cli::run_login(login);
+  if (logout_cmd->parsed()) return scope::cli::run_logout(logout_server);
   if (users_cmd.users->parsed()) return scope::cli::run_users(users_cmd, users);
   if (agent_cmd->parsed()) return scope::cli::run_agent(agent);
   if (server_cmd->parsed()) return scope::cli::run_server(server);

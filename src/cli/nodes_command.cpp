@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/data_dir.h"
+#include "common/strings.h"
 
 namespace scope::cli {
 
@@ -22,15 +23,26 @@ int list(const ApiClient& api, bool json) {
     std::printf("no nodes yet: add one with 'scope nodes add NAME'\n");
     return 0;
   }
-  std::printf("%-24s %-8s %-40s %-31s %s\n", "NODE", "ENROLLED", "KEY", "SINCE (UTC)", "ADDED BY");
+  std::printf("%-20s %-8s %-20s %-20s %-10s %-24s %s\n", "NODE", "STATE", "SINCE (UTC)",
+              "LAST SEEN (UTC)", "EVENTS/S", "PROBES", "KEY");
   for (const auto& n : nodes) {
-    bool enrolled = n.value("enrolled", false);
-    std::string key = enrolled ? n.value("public_key_fingerprint", "") : "-";
-    std::string since = enrolled
-                            ? utc_text(n.value("enrolled_ns", int64_t{0}))
-                            : "token until " + utc_text(n.value("enroll_expires_ns", int64_t{0}));
-    std::printf("%-24s %-8s %-40s %-31s %s\n", n.value("name", "").c_str(), enrolled ? "yes" : "no",
-                key.c_str(), since.c_str(), n.value("created_by", "").c_str());
+    const auto& report = n.value("report", nlohmann::json::object());
+    std::vector<std::string> running;
+    for (const auto& f : report.value("running", nlohmann::json::array()))
+      running.push_back(f.get<std::string>());
+    std::string probes =
+        report.contains("running") ? (running.empty() ? "none" : join(running, ",")) : "-";
+    if (n.value("probes", nlohmann::json::object()).value("pending", false)) probes += " (pending)";
+    std::string key = !n.contains("enrolled") ? "-"
+                      : n.value("enrolled", false)
+                          ? n.value("public_key_fingerprint", "")
+                          : "token until " + utc_text(n.value("enroll_expires_ns", int64_t{0}));
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.0f", report.value("events_per_s", 0.0));
+    std::printf("%-20s %-8s %-20s %-20s %-10s %-24s %s\n", n.value("name", "").c_str(),
+                n.value("state", "").c_str(), utc_text(n.value("since_ns", int64_t{0})).c_str(),
+                utc_text(n.value("last_seen_ns", int64_t{0})).c_str(),
+                report.contains("events_per_s") ? rate : "-", probes.c_str(), key.c_str());
   }
   return 0;
 }
@@ -91,8 +103,9 @@ NodesCommand add_nodes_command(CLI::App& app, NodesOptions& o) {
   NodesCommand c;
   c.nodes = app.add_subcommand(
       "nodes",
-      "The fleet's nodes on a running 'scope server' (admin): list them (the default), add one "
-      "(its one-time enrollment token) or remove one (its key is revoked)");
+      "The fleet's nodes on a running 'scope server' or 'scope up': list them with their "
+      "liveness, rate and probes (the default), add one (admin: its one-time enrollment token) "
+      "or remove one (admin: its key is revoked)");
   add_api_flags(c.nodes, o.api);
   c.nodes->add_flag("--json", o.json, "Print the API's JSON");
   c.nodes->fallthrough();

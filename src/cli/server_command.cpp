@@ -15,8 +15,10 @@
 #include "common/data_dir.h"
 #include "common/stop_signal.h"
 #include "event/batch.h"
+#include "event/probe_plan.h"
 #include "http/server.h"
 #include "http/standard_routes.h"
+#include "server/fleet.h"
 #include "server/ingest.h"
 #include "server/sql_api.h"
 #include "transport/redis_stream.h"
@@ -104,6 +106,17 @@ CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
                 "node signature (anyone who can XADD to the stream can then write events in the "
                 "name of any node that is not enrolled)")
       ->envname("SCOPE_ALLOW_UNSIGNED_BATCHES");
+  cmd->add_option("--default-probes", o.default_probes,
+                  "The probe families a node runs from its first heartbeat until an admin sets "
+                  "others (PUT /api/v1/nodes/NODE/probes): a list such as cuda,ggml,llama, or "
+                  "none (every probe off). Default: what the node's agent was started with")
+      ->envname("SCOPE_DEFAULT_PROBES");
+  cmd->add_option("--test-stale-after-ms", o.stale_after_ms)
+      ->envname("SCOPE_TEST_STALE_AFTER_MS")
+      ->group("");
+  cmd->add_option("--test-down-after-ms", o.down_after_ms)
+      ->envname("SCOPE_TEST_DOWN_AFTER_MS")
+      ->group("");
   return cmd;
 }
 
@@ -134,6 +147,17 @@ int run_server(const ServerOptions& o) {
   if (!http_options) {
     std::fprintf(stderr, "scope server: %s\n", http_options.error().c_str());
     return 2;
+  }
+  std::optional<event::ProbePlan> default_plan;
+  if (!o.default_probes.empty()) {
+    auto families = o.default_probes == "none"
+                        ? Result<std::set<std::string> >(std::set<std::string>{})
+                        : event::parse_probe_list(o.default_probes);
+    if (!families) {
+      std::fprintf(stderr, "scope server: --default-probes: %s\n", families.error().c_str());
+      return 2;
+    }
+    default_plan = event::ProbePlan{.families = *families};
   }
   if (auto st = ensure_data_dir(o.data_dir); !st) {
     std::fprintf(stderr, "scope server: %s\n", st.error().c_str());
@@ -203,6 +227,18 @@ int run_server(const ServerOptions& o) {
     return node_keys.key(node, read_at, stale);
   };
   iopts.allow_unsigned = o.allow_unsigned_batches;
+  // Heartbeats into the registry; plans to each node's control stream.
+  server::NodeRegistry node_registry(**auth_db, {std::chrono::milliseconds(o.stale_after_ms),
+                                                 std::chrono::milliseconds(o.down_after_ms)});
+  server::RedisPlanDelivery plan_delivery(*endpoint, o.stream);
+  server::Fleet fleet(
+      node_registry,
+      {.deliver = [&plan_delivery](const std::string& node,
+                                   const server::DesiredPlan& d) { return plan_delivery(node, d); },
+       .default_plan = default_plan});
+  iopts.on_heartbeat = [&fleet](const std::string& node, int64_t now, std::string_view hb) {
+    return fleet.heartbeat(node, now, hb);
+  };
   if (o.allow_unsigned_batches)
     std::fprintf(stderr,
                  "scope server: --allow-unsigned-batches: unsigned batches are stored (insecure; "
@@ -220,7 +256,8 @@ int run_server(const ServerOptions& o) {
              .store = store.get(),
              .accounts = accounts->get(),
              .admin_token = token->token,
-             .nodes = &nodes},
+             .nodes = &nodes,
+             .fleet = &fleet},
             *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) {

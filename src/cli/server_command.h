@@ -24,6 +24,12 @@ struct ServerOptions {
   int claim_idle_ms = 30000;
   size_t dead_letter_max_len = 10000;   // XADD MAXLEN ~ of <stream>:dead
   bool allow_unsigned_batches = false;  // insecure: for agents not yet enrolled
+  // The probes a node gets on its first heartbeat when no admin set any ("none": every probe
+  // off); empty: a node keeps what its agent was started with.
+  std::string default_probes;
+  // Liveness (tests shorten them): stale and down after this long without a heartbeat.
+  uint64_t stale_after_ms = 15000;
+  uint64_t down_after_ms = 60000;
 };
 
 CLI::App* add_server_command(CLI::App& app, ServerOptions& options);

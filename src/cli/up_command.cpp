@@ -20,6 +20,7 @@
 #include "common/text.h"
 #include "http/server.h"
 #include "http/standard_routes.h"
+#include "server/fleet.h"
 #include "server/sql_api.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -54,6 +55,43 @@ class Retention {
   std::thread thread_;
 };
 
+// A fleet of one: the node's heartbeat goes straight into the registry (every 5 s, and at once
+// when it applied a plan), as an agent's does through the stream; the last one says it stopped.
+class LocalHeartbeat {
+ public:
+  LocalHeartbeat(server::Fleet& fleet, agent::Node& node) {
+    thread_ = std::thread([this, &fleet, &node] {
+      auto next = std::chrono::steady_clock::now();
+      uint64_t reported = 0;
+      while (!stopping_) {
+        auto now = std::chrono::steady_clock::now();
+        uint64_t generation = node.applied().generation;
+        if (now >= next || generation != reported) {
+          report(fleet, node, false);
+          reported = generation;
+          next = now + std::chrono::seconds(5);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      report(fleet, node, true);
+    });
+  }
+  ~LocalHeartbeat() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  static void report(server::Fleet& fleet, agent::Node& node, bool stopping) {
+    auto hb = node.heartbeat();
+    if (stopping) hb["stopping"] = true;
+    if (auto st = fleet.heartbeat(node.name(), unix_now_ns(), hb.dump()); !st)
+      spdlog::warn("scope: node registry: {}", st.error());
+  }
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
 // The node's options from the flags (bad_input errors).
 Result<agent::NodeOptions> node_options(const UpOptions& o) {
   auto families = probe_set(o.session);
@@ -70,6 +108,7 @@ Result<agent::NodeOptions> node_options(const UpOptions& o) {
   n.session.hold_library_loads = true;  // system-wide: a process loading CUDA waits for its probes
   n.session.family.interval_rows = true;
   n.families = *families;
+  n.cgroup = o.session.cgroup;
   return n;
 }
 
@@ -139,6 +178,15 @@ int run_up(const UpOptions& o) {
   auto accounts = auth::Accounts::open(**auth_db, auth::revoked_tokens_in_db(**auth_db),
                                        {.open_registration = o.http.open_registration}, &registry);
   if (!accounts) return report(accounts.failure());
+  // Plans set through the API go to this node's own session.
+  server::NodeRegistry node_registry(**auth_db);
+  server::Fleet fleet(
+      node_registry,
+      {.deliver = [&n = **node](const std::string& name, const server::DesiredPlan& d) -> Status {
+        if (name != n.name()) return make_error(Errc::kNotFound, "no node '" + name + "' here");
+        n.offer(d.version, d.plan);
+        return Ok{};
+      }});
   serve_api({.health = {"up", &registry,
                         [&n = **node, &s = **store] {
                           auto j = n.health();
@@ -147,11 +195,18 @@ int run_up(const UpOptions& o) {
                         }},
              .store = store->get(),
              .accounts = accounts->get(),
-             .admin_token = token->token},
+             .admin_token = token->token,
+             .fleet = &fleet},
             *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) return report(web.failure());
   install_stop_signal_handlers();
+  // A plan an admin set through the API outlives a restart.
+  if (auto desired = node_registry.desired((*node)->name()); desired && *desired) {
+    (*node)->offer((**desired).version, (**desired).plan);
+    std::fprintf(stderr, "scope up: probes from the plan %s set (version %lld), not --probes\n",
+                 (**desired).updated_by.c_str(), static_cast<long long>((**desired).version));
+  }
   if (auto st = (*node)->start_probes(); !st) return report(st.failure());
   // Written once the probes run: `scope sql` and the tests take it for "ready".
   std::string url = (*web)->url();
@@ -163,6 +218,7 @@ int run_up(const UpOptions& o) {
   int status = 0;
   {
     Retention retention(**store, retention_ns);
+    LocalHeartbeat heartbeat(fleet, **node);
     status = (*node)->run();
     (*node)->drain();
     writer.join();

@@ -1,8 +1,6 @@
 #include "families/registry.h"
 
-#include <algorithm>
-
-#include "common/strings.h"
+#include "event/probe_plan.h"
 
 namespace scope::families {
 
@@ -27,25 +25,10 @@ std::unique_ptr<Family> make_family(std::string_view name) {
   return nullptr;
 }
 
-const std::vector<std::string>& known_families() {
-  static const std::vector<std::string> all = {"cuda", "ggml",  "llama",    "exec",
-                                               "open", "sched", "syscalls", "net"};
-  return all;
-}
+const std::vector<std::string>& known_families() { return event::probe_families(); }
 
 Result<std::set<std::string>> parse_probe_list(const std::string& list) {
-  const auto& known = known_families();
-  std::set<std::string> families;
-  for (std::string item : split_nonempty(list, ",")) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (item.empty()) continue;
-    if (std::find(known.begin(), known.end(), item) == known.end())
-      return make_error(Errc::kBadInput,
-                        "unknown probe family '" + item + "' (known: " + join(known, ",") + ")");
-    families.insert(item);
-  }
-  return families;
+  return event::parse_probe_list(list);
 }
 
 }  // namespace scope::families

@@ -2,12 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include "auth/crypto.h"
+#include "common/clock.h"
 #include "common/host.h"
 #include "event/batch.h"
 
 namespace scope::server {
 namespace {
+
+// A heartbeat is a few hundred bytes; a larger `h` is not parsed at all.
+constexpr size_t kMaxHeartbeatEntryBytes = 16 << 10;
 
 constexpr const char* kRejectedHelp =
     "Stream entries refused at ingest and moved to the dead-letter stream, by cause: not signed "
@@ -70,6 +76,8 @@ IngestStats Ingest::stats() const {
   s.trimmed = trimmed_;
   for (size_t i = 0; i < s.refused.size(); ++i) s.refused[i] = refused_[i];
   s.unauthenticated = unauthenticated_;
+  s.heartbeats = heartbeats_;
+  s.heartbeats_refused = heartbeats_refused_;
   return s;
 }
 
@@ -178,6 +186,26 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
   return false;
 }
 
+void Ingest::take_heartbeat(const transport::StreamEntry& e) {
+  int64_t now = unix_now_ns();
+  auto refused = [&](const std::string& why) {
+    uint64_t n = ++heartbeats_refused_;
+    if ((n & (n - 1)) == 0)
+      spdlog::warn("scope: heartbeat {} of node '{}' not taken: {} ({} so far)", e.id, e.node, why,
+                   n);
+  };
+  if (!options_.on_heartbeat) return;
+  auto hb =
+      nlohmann::json::parse(e.data.size() <= kMaxHeartbeatEntryBytes ? e.data : "", nullptr, false);
+  int64_t ts = hb.is_object() ? hb.value("ts_ns", int64_t{0}) : 0;
+  int64_t skew = ts - e.added_ms() * 1'000'000;
+  int64_t max_skew = std::chrono::nanoseconds(options_.heartbeat_max_skew).count();
+  if (ts <= 0 || skew > max_skew || skew < -max_skew)
+    return refused("its ts_ns is missing or too far from its stream entry's time (a replay?)");
+  if (auto st = options_.on_heartbeat(e.node, now, e.data); !st) return refused(st.error());
+  ++heartbeats_;
+}
+
 bool Ingest::handle(std::vector<transport::StreamEntry>&& entries,
                     std::chrono::steady_clock::time_point read_at) {
   for (auto& e : entries) {
@@ -195,6 +223,20 @@ bool Ingest::handle(std::vector<transport::StreamEntry>&& entries,
         continue;
       }
       authenticated = a == Auth::kOk;
+    }
+    if (e.heartbeat) {
+      // --allow-unsigned-batches: an unsigned heartbeat still may not speak for a node that signs.
+      if (!authenticated && options_.node_key) {
+        auto key = node_key(e.node, read_at);
+        if (!key) return false;
+        if (*key || !event::valid_identity(e.node)) {
+          refuse(e, Auth::kUnsigned, e.node);
+          continue;
+        }
+      }
+      take_heartbeat(e);
+      unacked_.push_back(e.id);
+      continue;
     }
     auto why = event::BatchRefusal::kUndecodable;
     auto batch = e.has_data ? event::decode_batch(e.data, options_.limits, &why)

@@ -64,6 +64,12 @@ struct IngestOptions {
   // Migration from agents that do not sign: unsigned entries are stored, unless they name a node
   // that has a key (an enrolled node always signs). Insecure: anyone who can XADD can write.
   bool allow_unsigned = false;
+  // A node's heartbeat (field `h`), authenticated like a batch and no older than
+  // heartbeat_max_skew by its own clock against its entry's id (a replayed one is not taken).
+  // An error is logged; a heartbeat is never retried (the next one comes in seconds).
+  std::function<Status(const std::string& node, int64_t now_ns, std::string_view heartbeat)>
+      on_heartbeat;
+  std::chrono::seconds heartbeat_max_skew{120};
 };
 
 struct IngestStats {
@@ -74,6 +80,7 @@ struct IngestStats {
   // Refused batches (of corrupt_batches) by event::BatchRefusal.
   std::array<uint64_t, std::size(event::kAllRefusals)> refused{};
   uint64_t unauthenticated = 0;  // entries refused: unsigned, unknown node, bad signature, ...
+  uint64_t heartbeats = 0, heartbeats_refused = 0;
 };
 
 class Ingest {
@@ -90,6 +97,7 @@ class Ingest {
   bool handle(std::vector<transport::StreamEntry>&& entries,
               std::chrono::steady_clock::time_point read_at);
   bool store_batch(const transport::StreamEntry& entry, event::Batch&& batch);
+  void take_heartbeat(const transport::StreamEntry& entry);
   enum class Auth { kOk, kUnsigned, kUnknownNode, kBadSignature, kNodeMismatch, kStopped };
   // The node's key, waiting while the auth database cannot say; nullopt when it has none.
   std::optional<std::optional<std::string>> node_key(const std::string& node,
@@ -114,7 +122,7 @@ class Ingest {
 
   std::atomic<uint64_t> batches_{0}, received_{0}, stored_{0}, dup_batches_{0}, dup_events_{0},
       corrupt_{0}, rejected_batches_{0}, rejected_events_{0}, claimed_{0}, trimmed_{0},
-      unauthenticated_{0};
+      unauthenticated_{0}, heartbeats_{0}, heartbeats_refused_{0};
   std::array<std::atomic<uint64_t>, std::size(event::kAllRefusals)> refused_{};
 
   metrics::PipelineMetrics pm_;

@@ -123,12 +123,17 @@ Status Session::apply(const std::set<std::string>& wanted) {
   if (!dispatch_after) dispatch_.reset();
 
   Status first = Ok{};
-  auto fail = [&first](const std::string& name, const Status& st) {
+  for (const auto& name : starting) start_errors_.erase(name);
+  auto fail = [&first, this](const std::string& name, const Status& st) {
     spdlog::warn("scope: {}: {}", name, st.error());
+    start_errors_[name] = st.error();
     if (first) first = prefixed(st.failure(), name + ": ");
   };
   if (!starting.empty()) {
-    if (auto st = ensure_filter(); !st) return st;
+    if (auto st = ensure_filter(); !st) {
+      for (const auto& name : starting) start_errors_[name] = st.error();
+      return st;
+    }
     if (dispatch_after && !dispatch_) {
       auto d = probe::SyscallDispatch::create();
       if (!d) return prefixed(d.failure(), "syscalls: ");

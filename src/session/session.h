@@ -56,6 +56,8 @@ class Session {
   Status start(const std::string& family);
   Status stop(const std::string& family);
   std::set<std::string> running() const;
+  // Why each family that failed to start in the last apply() that tried it did not start.
+  const std::map<std::string, std::string>& start_errors() const { return start_errors_; }
   // Whether a family that probes libraries runs (processes are then held until attached).
   bool probes_libraries() const { return watch_ != nullptr; }
 
@@ -108,6 +110,7 @@ class Session {
   std::vector<std::unique_ptr<families::Family>> families_;
   std::chrono::steady_clock::time_point next_tick_{};
   int64_t mono_to_unix_ = 0;
+  std::map<std::string, std::string> start_errors_;
 };
 
 }  // namespace scope::session

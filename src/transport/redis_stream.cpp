@@ -63,6 +63,9 @@ std::vector<StreamEntry> parse_entries(const RedisValue& list) {
         if (fields[i].str == "b") {
           entry.data = fields[i + 1].str;
           entry.has_data = true;
+        } else if (fields[i].str == "h") {
+          entry.data = fields[i + 1].str;
+          entry.heartbeat = true;
         } else if (fields[i].str == "n") {
           entry.node = fields[i + 1].str;
         } else if (fields[i].str == "s") {

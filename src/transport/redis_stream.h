@@ -78,9 +78,17 @@ struct StreamEntry {
   std::string signature;       // field `s`: its Ed25519 signature over `b` (64 raw bytes)
   bool has_signature = false;  // both `n` and `s` present
   bool deleted = false;        // pending, but no longer in the stream (nothing to read)
+  // Field `h` instead of `b`: a node's heartbeat (JSON, in `data`; signed like a batch).
+  bool heartbeat = false;
   // Milliseconds since the epoch when the entry was added (from its id).
   int64_t added_ms() const;
 };
+
+// A node's control stream, beside the events stream: "<stream>:control:<node>". The server adds
+// the node's probe plans to it; the node's agent reads it (and nothing else).
+inline std::string control_stream_name(const std::string& events_stream, const std::string& node) {
+  return events_stream + ":control:" + node;
+}
 
 // The signature of a batch's bytes (raw), made with the node's secret key.
 using BatchSigner = std::function<std::string(std::string_view batch)>;

@@ -4,7 +4,9 @@
 // users, audit, SQL, nodes (server) and the errors on the way.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "agent/identity.h"
 #include "auth/crypto.h"
@@ -116,6 +118,31 @@ TEST_P(ApiContract, RealAnswersMatchTheDocument) {
   call("DELETE", "/api/v1/users/{name}", "/api/v1/users/bob", 204, nullptr, access);
   call("DELETE", "/api/v1/users/{name}", "/api/v1/users/bob", 404, nullptr, access);
 
+  if (GetParam() == "up") {
+    // A fleet of one: the host itself, from its first heartbeat on.
+    json nodes;
+    for (int i = 0; i < 50; ++i) {
+      nodes = call("GET", "/api/v1/nodes", "/api/v1/nodes", 200, nullptr, access);
+      if (nodes.is_object() && !nodes["nodes"].empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(nodes.is_object() && nodes["nodes"].size() == 1) << nodes.dump();
+    std::string self = nodes["nodes"][0]["name"];
+    EXPECT_EQ(nodes["nodes"][0]["state"], "up");
+    call("GET", "/api/v1/nodes/{name}", "/api/v1/nodes/" + self, 200, nullptr, access);
+    call("GET", "/api/v1/nodes/{name}", "/api/v1/nodes/" + self + "?from=x", 400, nullptr, access);
+    call("GET", "/api/v1/nodes/{name}", "/api/v1/nodes/elsewhere", 404, nullptr, access);
+    call("GET", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/" + self + "/probes", 200, nullptr,
+         access);
+    call("PUT", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/" + self + "/probes", 202,
+         {{"families", {"exec"}}}, access);
+    call("PUT", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/" + self + "/probes", 400,
+         {{"families", {"exec"}}, {"comm", 1}}, access);
+    call("PUT", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/elsewhere/probes", 404,
+         {{"families", json::array()}}, access);
+    call("GET", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/elsewhere/probes", 404, nullptr,
+         access);
+  }
   if (GetParam() == "server") {
     call("GET", "/api/v1/nodes", "/api/v1/nodes", 200, nullptr, access);
     call("POST", "/api/v1/nodes", "/api/v1/nodes", 400, {{"name", "no spaces"}}, access);
@@ -132,6 +159,14 @@ TEST_P(ApiContract, RealAnswersMatchTheDocument) {
     call("POST", "/api/v1/nodes/enroll", "/api/v1/nodes/enroll", 400, {{"token", 1}});
     call("GET", "/api/v1/nodes", "/api/v1/nodes", 200, nullptr, access);
     call("GET", "/api/v1/nodes/{name}", "/api/v1/nodes/gpu-1", 200, nullptr, access);
+    // Enrolled, never reported: a plan waits for it.
+    call("GET", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/gpu-1/probes", 404, nullptr, access);
+    call("PUT", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/gpu-1/probes", 202,
+         {{"families", {"cuda", "llama"}}, {"comm", "ollama"}}, access);
+    json probes = call("GET", "/api/v1/nodes/{name}/probes", "/api/v1/nodes/gpu-1/probes", 200,
+                       nullptr, access);
+    ASSERT_TRUE(probes.is_object());
+    EXPECT_EQ(probes["pending"], true);
     call("DELETE", "/api/v1/nodes/{name}", "/api/v1/nodes/gpu-1", 204, nullptr, access);
     call("GET", "/api/v1/nodes/{name}", "/api/v1/nodes/gpu-1", 404, nullptr, access);
   }

@@ -152,7 +152,8 @@ TEST(NodeAuth, TheNodesCommandListsAddsAndRemoves) {
   auto lines = bpftest::lines_of(listed.out);
   ASSERT_EQ(lines.size(), 2u) << listed.out;
   EXPECT_EQ(lines[1].rfind("gpu-9 ", 0), 0u) << listed.out;
-  EXPECT_NE(lines[1].find(" yes "), std::string::npos) << listed.out;
+  EXPECT_NE(lines[1].find(" never "), std::string::npos) << "enrolled, no heartbeat yet\n"
+                                                         << listed.out;
   EXPECT_NE(lines[1].find("SHA256:"), std::string::npos) << listed.out;
   RunResult as_json = nodes({"--json"});
   auto j = nlohmann::json::parse(as_json.out, nullptr, false);
@@ -163,10 +164,59 @@ TEST(NodeAuth, TheNodesCommandListsAddsAndRemoves) {
   RunResult again = nodes({"rm", "gpu-9"});
   EXPECT_EQ(again.status, 1);
   EXPECT_NE(again.err.find("no node 'gpu-9'"), std::string::npos) << again.err;
-  // Without the admin token: refused by the server, with its reason.
-  RunResult anonymous = bpftest::run({kScope, "nodes", "--server", f.server_url()}, 30);
+  // Without a token or a login: says how to get one. A bad token: refused by the server.
+  const std::string home = f.data_dir("home");
+  const std::vector<std::pair<std::string, std::string>> as_user = {
+      {"HOME", home}, {"XDG_CONFIG_HOME", home + "/.config"}};
+  RunResult anonymous = bpftest::run({kScope, "nodes", "--server", f.server_url()}, 30, as_user);
   EXPECT_EQ(anonymous.status, 1);
-  EXPECT_NE(anonymous.err.find("Authorization"), std::string::npos) << anonymous.err;
+  EXPECT_NE(anonymous.err.find("not logged in to " + f.server_url() + ": run 'scope login"),
+            std::string::npos)
+      << anonymous.err;
+  RunResult forged = bpftest::run(
+      {kScope, "nodes", "add", "gpu-10", "--server", f.server_url(), "--token", "scope_forged"},
+      30);
+  EXPECT_EQ(forged.status, 1);
+  EXPECT_NE(forged.err.find("not a JWT"), std::string::npos) << forged.err;
+
+  // `scope login`: a user's tokens kept 0600 for the commands given --server; a viewer lists.
+  auto first = f.api("POST", "/api/v1/auth/register",
+                     R"({"username":"ana","password":"the admin's password"})");
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto invite = f.api("POST", "/api/v1/auth/invites", R"({"role":"viewer"})");
+  ASSERT_EQ(invite.status, 201) << invite.body;
+  auto reg = f.api("POST", "/api/v1/auth/register",
+                   nlohmann::json{{"username", "vera"},
+                                  {"password", "a long enough password"},
+                                  {"invite", nlohmann::json::parse(invite.body)["invite"]}}
+                       .dump(),
+                   "");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  auto with_password = as_user;
+  with_password.emplace_back("SCOPE_PASSWORD", "wrong password!");
+  RunResult bad_login = bpftest::run(
+      {kScope, "login", "--server", f.server_url(), "--user", "vera"}, 60, with_password);
+  EXPECT_EQ(bad_login.status, 1) << bad_login.out << bad_login.err;
+  with_password.back().second = "a long enough password";
+  RunResult login = bpftest::run({kScope, "login", "--server", f.server_url(), "--user", "vera"},
+                                 60, with_password);
+  ASSERT_EQ(login.status, 0) << login.out << login.err;
+  EXPECT_NE(login.out.find("logged in to " + f.server_url() + " as vera"), std::string::npos)
+      << login.out;
+  struct stat creds {};
+  ASSERT_EQ(::stat((home + "/.config/scope/credentials.json").c_str(), &creds), 0);
+  EXPECT_EQ(creds.st_mode & 0777, 0600u);
+  RunResult viewer = bpftest::run({kScope, "nodes", "--server", f.server_url()}, 30, as_user);
+  EXPECT_EQ(viewer.status, 0) << viewer.err;
+  EXPECT_NE(viewer.out.find("no nodes yet"), std::string::npos) << viewer.out;
+  RunResult not_admin =
+      bpftest::run({kScope, "nodes", "add", "gpu-11", "--server", f.server_url()}, 30, as_user);
+  EXPECT_EQ(not_admin.status, 1);
+  EXPECT_NE(not_admin.err.find("admin"), std::string::npos) << not_admin.err;
+  RunResult logout = bpftest::run({kScope, "logout", "--server", f.server_url()}, 30, as_user);
+  EXPECT_EQ(logout.status, 0) << logout.err;
+  RunResult after = bpftest::run({kScope, "nodes", "--server", f.server_url()}, 30, as_user);
+  EXPECT_NE(after.err.find("not logged in"), std::string::npos) << after.err;
 }
 
 // The attack of issue 12: 3,001 entries in the name of a real node, with its real boot id and
@@ -327,15 +377,18 @@ TEST(NodeAuth, AllowingUnsignedBatchesStillProtectsEnrolledNodes) {
 }
 
 // The Redis user the README documents for agents: XADD to its stream and nothing else. The
-// agent ships through it; the same credentials cannot read, delete or write elsewhere.
+// agent ships through it and reads its plans; the same credentials cannot read, delete or write
+// elsewhere.
 TEST(NodeAuth, AnAgentShipsThroughARedisUserThatMayOnlyXadd) {
   SCOPE_FLEET_REQUIRE();
   Fleet f("redis_acl");
   const std::string user = "scope-agent-" + std::to_string(getpid());
   const std::string password = "pw-" + std::to_string(getpid()) + "-acl-test";
+  // Write-only on the events stream; read-only on its own control stream (Redis 7 selectors).
+  const std::string control = transport::control_stream_name(f.stream(), "node-acl");
   auto set = f.redis().command({"ACL", "SETUSER", user, "on", ">" + password, "resetkeys",
-                                "~" + f.stream(), "resetchannels", "-@all", "+xadd", "+ping",
-                                "+auth", "+hello"});
+                                "%W~" + f.stream(), "%R~" + control, "resetchannels", "-@all",
+                                "+xadd", "+xread", "+xrevrange", "+ping", "+auth", "+hello"});
   ASSERT_TRUE(set) << set.error();
   ASSERT_NE(set->type, transport::RedisValue::kError) << set->str;
   struct DeleteUser {
@@ -373,6 +426,22 @@ TEST(NodeAuth, AnAgentShipsThroughARedisUserThatMayOnlyXadd) {
   refused({"XADD", f.stream() + ":dead", "*", "b", "x"});
   refused({"KEYS", "*"});
   refused({"CONFIG", "GET", "*"});
+  refused({"XREAD", "STREAMS", f.stream(), "0"});
+  refused({"XADD", control, "*", "v", "1", "p", "{}"});
+  refused({"XREAD", "STREAMS", transport::control_stream_name(f.stream(), "other-node"), "0"});
+  auto own = client.command({"XREVRANGE", control, "+", "-", "COUNT", "1"});
+  EXPECT_TRUE(own) << own.error();
+  // Its heartbeats went through the same user, and a plan reaches it.
+  auto hb = f.api("GET", "/api/v1/nodes/node-acl");
+  EXPECT_NE(hb.body.find("\"state\":\"up\""), std::string::npos) << hb.body;
+  auto put = f.api("PUT", "/api/v1/nodes/node-acl/probes", R"({"families":[]})");
+  EXPECT_EQ(put.status, 202) << put.body;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto p = f.api("GET", "/api/v1/nodes/node-acl/probes");
+        return p.body.find("\"pending\":false") != std::string::npos;
+      },
+      10));
   auto len = f.redis().command({"XLEN", f.stream()});
   ASSERT_TRUE(len);
   EXPECT_GT(len->integer, 0);

@@ -65,12 +65,15 @@ class OpenApiRoutes : public ::testing::Test {
     ASSERT_TRUE(accounts) << accounts.error();
     accounts_ = std::move(*accounts);
     nodes_ = std::make_unique<auth::Nodes>(*db_, *accounts_);
+    registry_ = std::make_unique<server::NodeRegistry>(*db_);
+    fleet_ = std::make_unique<server::Fleet>(*registry_, server::FleetOptions{});
     // scope server's set; scope up's is the same without the nodes.
     cli::serve_api({.health = {"server", nullptr, nullptr},
                     .store = store_.get(),
                     .accounts = accounts_.get(),
                     .admin_token = "scope_test",
-                    .nodes = nodes_.get()},
+                    .nodes = nodes_.get(),
+                    .fleet = fleet_.get()},
                    router_, options_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -80,6 +83,8 @@ class OpenApiRoutes : public ::testing::Test {
   std::unique_ptr<auth::AuthDb> db_;
   std::unique_ptr<auth::Accounts> accounts_;
   std::unique_ptr<auth::Nodes> nodes_;
+  std::unique_ptr<server::NodeRegistry> registry_;
+  std::unique_ptr<server::Fleet> fleet_;
   http::Router router_;
   http::ServerOptions options_;
 };

@@ -1,0 +1,106 @@
+#include "agent/control_link.h"
+
+#include <spdlog/spdlog.h>
+
+#include "event/probe_plan.h"
+
+namespace scope::agent {
+
+ControlLink::ControlLink(ControlLinkOptions options, Node& node)
+    : options_(std::move(options)),
+      node_(node),
+      key_(transport::control_stream_name(options_.stream, options_.node)),
+      redis_(options_.redis, options_.block_ms + 2000) {}
+
+ControlLink::~ControlLink() { stop(); }
+
+// [[id, [field, value, ...]], ...]: the last entry with a plan that parses is offered.
+void ControlLink::take(const transport::RedisValue& entries) {
+  for (const auto& e : entries.elements) {
+    if (e.type != transport::RedisValue::kArray || e.elements.size() < 2) continue;
+    last_id_ = e.elements[0].str;
+    int64_t version = 0;
+    std::string plan_text;
+    const auto& fields = e.elements[1].elements;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str == "v") version = std::strtoll(fields[i + 1].str.c_str(), nullptr, 10);
+      if (fields[i].str == "p") plan_text = fields[i + 1].str;
+    }
+    auto plan = event::parse_probe_plan(nlohmann::json::parse(plan_text, nullptr, false));
+    if (!plan || version <= 0) {
+      spdlog::warn("scope: control entry {} of {} is not a plan: {}", last_id_, key_,
+                   plan ? "no version" : plan.error());
+      continue;
+    }
+    node_.offer(version, std::move(*plan));
+  }
+}
+
+bool ControlLink::fetch_latest() {
+  auto r = redis_.command({"XREVRANGE", key_, "+", "-", "COUNT", "1"});
+  if (!r) {
+    spdlog::warn("scope: cannot read {} now ({}): starting with the probes of the flags", key_,
+                 r.error());
+    return false;
+  }
+  if (r->elements.empty()) return false;
+  take(*r);
+  return true;
+}
+
+bool ControlLink::send_heartbeat(bool stopping) {
+  nlohmann::json hb = node_.heartbeat();
+  if (options_.extend) options_.extend(hb);
+  if (stopping) hb["stopping"] = true;
+  std::string text = hb.dump();
+  Result<transport::RedisValue> r = make_error("");
+  if (options_.signer) {
+    std::string signature = options_.signer(text);
+    r = redis_.command(
+        {"XADD", options_.stream, "*", "h", text, "n", options_.node, "s", signature});
+  } else {
+    r = redis_.command({"XADD", options_.stream, "*", "h", text, "n", options_.node});
+  }
+  if (!r) return false;
+  ++sent_;
+  return true;
+}
+
+void ControlLink::start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void ControlLink::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  thread_.join();
+  (void)send_heartbeat(true);
+}
+
+void ControlLink::run() {
+  auto next_heartbeat = std::chrono::steady_clock::now();
+  uint64_t reported_generation = 0;
+  std::string block = std::to_string(options_.block_ms);
+  while (!stopping_) {
+    auto now = std::chrono::steady_clock::now();
+    uint64_t generation = node_.applied().generation;
+    if (now >= next_heartbeat || generation != reported_generation) {
+      // A heartbeat lost while Redis is away is not resent: the next one says it all.
+      (void)send_heartbeat(false);
+      reported_generation = generation;
+      next_heartbeat = now + options_.heartbeat_every;
+    }
+    auto r = redis_.command({"XREAD", "COUNT", "16", "BLOCK", block, "STREAMS", key_, last_id_});
+    if (!r) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.block_ms));
+      continue;
+    }
+    // Nil on a timeout; else [[key, entries]].
+    if (r->type == transport::RedisValue::kArray && !r->elements.empty() &&
+        r->elements[0].elements.size() == 2)
+      take(r->elements[0].elements[1]);
+  }
+}
+
+}  // namespace scope::agent
