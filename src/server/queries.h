@@ -65,8 +65,9 @@ std::variant<QueryParams, std::string> parse_query_params(
     const std::map<std::string, std::string>& query, int64_t now_ns, const QueryRules& rules);
 
 // The bucket of a series over a window: the smallest round size (1s, 2s, 5s, ... 1d) that
-// gives at most kSeriesPoints buckets.
-inline constexpr int64_t kSeriesPoints = 120;
+// gives at most kSeriesPoints buckets. An hour gives minutes, which the per-minute rollup
+// answers.
+inline constexpr int64_t kSeriesPoints = 60;
 int64_t series_step_ns(int64_t window_ns);
 
 // Every /api/v1/query route, for viewers, on the worker pool.

@@ -118,9 +118,9 @@ TEST(EventKey, RoundTripsAndRefusesAnythingElse) {
 }
 
 TEST(SeriesStep, GivesAtMostTheSeriesPointsInRoundSizes) {
-  EXPECT_EQ(series_step_ns(300 * kS), 5 * kS);      // 5 minutes: 60 points of 5 s
-  EXPECT_EQ(series_step_ns(3600 * kS), 30 * kS);    // an hour: 120 of 30 s
-  EXPECT_EQ(series_step_ns(86400 * kS), 900 * kS);  // a day: 96 of 15 min
+  EXPECT_EQ(series_step_ns(300 * kS), 5 * kS);       // 5 minutes: 60 points of 5 s
+  EXPECT_EQ(series_step_ns(3600 * kS), 60 * kS);     // an hour: 60 of a minute
+  EXPECT_EQ(series_step_ns(86400 * kS), 1800 * kS);  // a day: 48 of 30 minutes
   EXPECT_EQ(series_step_ns(1), kS);
   for (int64_t w : {kS, 7 * kS, 3601 * kS, 31 * 86400 * kS})
     EXPECT_LE((w + series_step_ns(w) - 1) / series_step_ns(w), kSeriesPoints) << w;
