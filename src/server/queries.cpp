@@ -952,7 +952,10 @@ std::variant<QueryParams, std::string> parse_query_params(
   p.limit = rules.default_limit;
   if (!rules.sorts.empty()) p.sort = rules.sorts.front();
   bool from_given = false;
-  for (const auto& [name, value] : query) {
+  for (const auto& param : query) {
+    // Named, not a structured binding: the lambda below captures it (clang before 16 cannot).
+    const std::string& name = param.first;
+    const std::string& value = param.second;
     auto bad = [&](const std::string& why) { return "\"" + name + "\" " + why; };
     if (name == "from" || name == "to") {
       auto t = parse_time(value, now_ns, name == "to");
