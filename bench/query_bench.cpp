@@ -64,7 +64,7 @@ event::EventRow synthetic(uint64_t i, int64_t ts) {
     set_column(e, "ret", int64_t{0});
     return e;
   }
-  if (r < 54) {  // r is 50 or 51 for i % 100 == 50 or 91, 52 or 53 for 32 or 73: each
+  if (r < 54) {           // r is 50 or 51 for i % 100 == 50 or 91, 52 or 53 for 32 or 73: each
     bool alloc = r < 52;  // allocation is freed 82 events later
     auto e = row("cuda");
     uint64_t block = alloc ? i : i - 82;
