@@ -3,6 +3,7 @@
 #include "auth/auth_routes.h"
 #include "http/openapi.h"
 #include "http/swagger.h"
+#include "server/queries.h"
 #include "server/sql_api.h"
 
 namespace scope::cli {
@@ -30,6 +31,7 @@ void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions&
   http::add_openapi_route(router);
   http::add_swagger_routes(router);
   server::add_sql_routes(router, *parts.store);
+  server::add_query_routes(router, *parts.store);
   parts.accounts->set_admin_token(parts.admin_token);
   auth::add_auth_routes(router, *parts.accounts);
   if (parts.fleet) server::add_fleet_routes(router, *parts.fleet, parts.nodes);

@@ -57,6 +57,12 @@ class Store {
   // Read-only SQL over sql_readable_tables(); a statement that would write, change the
   // connection or the process, or read anything else is refused with a message saying what.
   virtual Result<QueryResult> query(std::string_view sql, const QueryOptions& options) = 0;
+  // A read the server composes itself (the query API, src/server/queries.cpp): one SELECT whose
+  // placeholders, ?1..?N on SQLite and $1..$N on PostgreSQL (kind()), are bound to `params`
+  // by the database's own binding, never spliced into the text. It runs with the SQL API's
+  // reader: the same readable tables, limits and timeout.
+  virtual Result<QueryResult> select(std::string_view sql, const std::vector<event::Value>& params,
+                                     const QueryOptions& options) = 0;
   // Deletes events older than `cutoff_ns` (Unix ns) in bounded steps; returns rows deleted.
   virtual Result<uint64_t> apply_retention(int64_t cutoff_ns) = 0;
 };

@@ -115,6 +115,28 @@ TEST_P(ApiContract, RealAnswersMatchTheDocument) {
        {{"query", "SELECT 1 AS one, 'x' AS two, NULL AS three"}}, access);
   call("POST", "/api/v1/sql", "/api/v1/sql", 400, {{"query", ""}}, access);
   call("POST", "/api/v1/sql", "/api/v1/sql", 413, {{"query", std::string(300 << 10, ' ')}}, access);
+  for (const char* q :
+       {"/cuda/top-kernels", "/cuda/launch-rate", "/cuda/launches", "/cuda/memory", "/cuda/copies",
+        "/cuda/syncs", "/host/processes", "/host/opens", "/host/sched", "/host/syscalls",
+        "/host/tcp", "/llm/tokens", "/llm/decode", "/llm/memory"}) {
+    std::string path = std::string("/api/v1/query") + q;
+    call("GET", path, path + "?from=1h", 200, nullptr, access);
+    call("GET", path, path + "?from=5m&to=now&pid=1&comm=x%27%3B--", 200, nullptr, access);
+    call("GET", path, path + "?from=2000&to=1000", 400, nullptr, access);
+    call("GET", path, path + "?sql=SELECT%201", 400, nullptr, access);
+    call("GET", path, path, 401);
+  }
+  // Processes (scope up runs the exec probe) give a page to follow.
+  json procs = call("GET", "/api/v1/query/host/processes", "/api/v1/query/host/processes?limit=1",
+                    200, nullptr, access);
+  if (procs.is_object() && procs["next_cursor"].is_string())
+    call("GET", "/api/v1/query/host/processes",
+         "/api/v1/query/host/processes?limit=1&cursor=" + procs["next_cursor"].get<std::string>(),
+         200, nullptr, access);
+  call("GET", "/api/v1/query/cuda/launches/{id}", "/api/v1/query/cuda/launches/1-1-6e31", 404,
+       nullptr, access);
+  call("GET", "/api/v1/query/cuda/launches/{id}", "/api/v1/query/cuda/launches/x", 400, nullptr,
+       access);
   call("DELETE", "/api/v1/users/{name}", "/api/v1/users/bob", 204, nullptr, access);
   call("DELETE", "/api/v1/users/{name}", "/api/v1/users/bob", 404, nullptr, access);
 

@@ -20,50 +20,6 @@
 namespace scope::store::testing {
 namespace {
 
-std::string temp_dir() {
-  std::string dir = std::filesystem::temp_directory_path() / "scope-store-XXXXXX";
-  return mkdtemp(dir.data());
-}
-
-std::vector<StoreFactory> store_factories() {
-  std::vector<StoreFactory> out;
-  out.push_back({"sqlite",
-                 []() -> Result<std::unique_ptr<Store>> {
-                   SqliteOptions o;
-                   o.path = temp_dir() + "/scope.db";
-                   o.retention_chunk_rows = 7;  // several steps even in a small test
-                   auto s = SqliteStore::open(o);
-                   if (!s) return make_error(s.error());
-                   return std::unique_ptr<Store>(std::move(s.value()));
-                 },
-                 [] { return std::string(); }});
-#ifdef SCOPE_WITH_POSTGRES
-  out.push_back({"postgres",
-                 []() -> Result<std::unique_ptr<Store>> {
-                   // A fresh schema per test (each test runs in its own process).
-                   const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
-                   PGconn* c = PQconnectdb(url);
-                   PQclear(PQexec(c, "DROP SCHEMA IF EXISTS store_suite CASCADE"));
-                   PQfinish(c);
-                   PostgresOptions o;
-                   o.url = url;
-                   o.schema = "store_suite";
-                   o.retention_chunk_rows = 7;
-                   auto s = PostgresStore::open(o);
-                   if (!s) return make_error(s.error());
-                   return std::unique_ptr<Store>(std::move(s.value()));
-                 },
-                 [] {
-                   const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
-                   return url && *url ? std::string()
-                                      : std::string(
-                                            "SCOPE_TEST_POSTGRES_URL is not set "
-                                            "(source scripts/services.sh)");
-                 }});
-#endif
-  return out;
-}
-
 event::Batch launches(const std::string& node, uint64_t first_seq, size_t n, int64_t ts0) {
   event::Batch b;
   b.node = node;

@@ -227,6 +227,29 @@ Answer await(PGconn* c, Clock::time_point deadline) {
   }
 }
 
+// A column's text as a Value: integral numbers as integers (sum() of BIGINT is NUMERIC),
+// booleans as 0/1, anything else as text.
+event::Value pg_value(const char* v, size_t len, Oid type) {
+  switch (type) {
+    case kInt8Oid:
+    case kInt4Oid:
+    case kInt2Oid:
+    case kOidOid:
+    case kNumericOid:
+    case kFloat4Oid:
+    case kFloat8Oid: {
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(v, v + len, n);
+      if (ec == std::errc() && end == v + len) return n;
+      return std::string(v, len);
+    }
+    case kBoolOid:
+      return int64_t{v[0] == 't'};
+    default:
+      return std::string(v, len);
+  }
+}
+
 Answer run(PGconn* c, const std::string& sql, Clock::time_point deadline) {
   if (!PQsendQuery(c, sql.c_str())) return Answer{};
   return await(c, deadline);
@@ -818,33 +841,97 @@ Result<QueryResult> PostgresStore::query(std::string_view sql_in, const QueryOpt
         if (PQgetisnull(r, i, c)) continue;
         const char* v = PQgetvalue(r, i, c);
         size_t len = static_cast<size_t>(PQgetlength(r, i, c));
-        switch (types[c]) {
-          case kInt8Oid:
-          case kInt4Oid:
-          case kInt2Oid:
-          case kOidOid:
-          case kNumericOid:
-          case kFloat4Oid:
-          case kFloat8Oid: {
-            // Integral values as integers (sum() of BIGINT is NUMERIC), others as text.
-            int64_t n = 0;
-            auto [end, ec] = std::from_chars(v, v + len, n);
-            if (ec == std::errc() && end == v + len)
-              row[c] = n;
-            else
-              row[c] = std::string(v, len);
-            break;
-          }
-          case kBoolOid:
-            row[c] = int64_t{v[0] == 't'};
-            break;
-          default:
-            row[c] = std::string(v, len);
-        }
+        row[c] = pg_value(v, len, types[c]);
       }
       out.rows.push_back(std::move(row));
     }
     if (nrow < kFetchRows) break;
+  }
+  return out;
+}
+
+Result<QueryResult> PostgresStore::select(std::string_view sql,
+                                          const std::vector<event::Value>& params,
+                                          const QueryOptions& options) {
+  std::lock_guard lock(read_mu_);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(1, options.timeout_ms));
+  const auto watch = deadline + kClientSlack;
+  if (!reader_ready_) {
+    std::lock_guard wlock(write_mu_);
+    if (auto st = ensure(db_); !st) return make_error(st.error());
+    if (auto st = setup_reader(); !st) return make_error(st.error());
+  }
+  if (auto st = ensure(ro_); !st) return make_error(st.error());
+  struct EndRequest {
+    PostgresStore* s;
+    ~EndRequest() { s->end_request(); }
+  } finish{this};
+  auto fail = [&](const Answer& a) -> Result<QueryResult> {
+    if (a.lost) {
+      PQfinish(ro_);
+      ro_ = nullptr;
+    }
+    if (a.sqlstate() == "57014")
+      return make_error("query cancelled after " + std::to_string(options.timeout_ms) + " ms");
+    return make_error(query_error(a, ro_));
+  };
+  // The statement is the server's own (no user SQL in it), so it needs the reader role and
+  // a read-only transaction, not the SQL API's function around it.
+  std::string begin =
+      "BEGIN READ ONLY; SET LOCAL search_path TO " + options_.schema +
+      ", pg_temp; SET LOCAL ROLE " + reader_role_ +
+      "; SET LOCAL statement_timeout = " + std::to_string(std::max(1, options.timeout_ms));
+  if (Answer a = run(ro_, begin, watch); a.status() != PGRES_COMMAND_OK) {
+    if (a.lost || PQstatus(ro_) == CONNECTION_OK) return fail(a);
+    if (auto again = ensure(ro_); !again) return make_error(again.error());
+    if (Answer b = run(ro_, begin, watch); b.status() != PGRES_COMMAND_OK) return fail(b);
+  }
+  // Typed parameters: bigint and text, so that `$1 IS NULL` and `col = $1` agree on a type.
+  constexpr Oid kTextOid = 25;
+  std::vector<std::string> texts(params.size());
+  std::vector<const char*> values(params.size(), nullptr);
+  std::vector<Oid> types(params.size(), kTextOid);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (const auto* n = std::get_if<int64_t>(&params[i])) {
+      texts[i] = std::to_string(*n);
+      types[i] = kInt8Oid;
+      values[i] = texts[i].c_str();
+    } else if (const auto* t = std::get_if<std::string>(&params[i])) {
+      values[i] = t->c_str();
+    }
+  }
+  std::string text(sql);
+  if (!PQsendQueryParams(ro_, text.c_str(), static_cast<int>(params.size()), types.data(),
+                         values.data(), nullptr, nullptr, 0))
+    return fail(Answer{});
+  Answer a = await(ro_, watch);
+  if (a.status() != PGRES_TUPLES_OK) return fail(a);
+  PGresult* r = a.r.get();
+  QueryResult out;
+  const int ncol = PQnfields(r);
+  for (int c = 0; c < ncol; ++c) out.columns.emplace_back(PQfname(r, c));
+  size_t bytes = 0;
+  for (int i = 0, nrow = PQntuples(r); i < nrow; ++i) {
+    if (out.rows.size() >= options.max_rows) {
+      out.truncated = true;
+      out.truncated_by = "rows";
+      break;
+    }
+    std::vector<event::Value> row(ncol);
+    size_t row_bytes = 0;
+    for (int c = 0; c < ncol; ++c)
+      row_bytes += kQueryValueOverhead + static_cast<size_t>(PQgetlength(r, i, c));
+    if (row_bytes > options.max_bytes - std::min(options.max_bytes, bytes)) {
+      out.truncated = true;
+      out.truncated_by = "bytes";
+      break;
+    }
+    bytes += row_bytes;
+    for (int c = 0; c < ncol; ++c)
+      if (!PQgetisnull(r, i, c))
+        row[c] =
+            pg_value(PQgetvalue(r, i, c), static_cast<size_t>(PQgetlength(r, i, c)), PQftype(r, c));
+    out.rows.push_back(std::move(row));
   }
   return out;
 }

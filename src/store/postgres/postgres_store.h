@@ -56,6 +56,8 @@ class PostgresStore final : public Store {
   std::string_view kind() const override { return "postgres"; }
   Result<WriteResult> write(const event::Batch& batch) override;
   Result<QueryResult> query(std::string_view sql, const QueryOptions& options) override;
+  Result<QueryResult> select(std::string_view sql, const std::vector<event::Value>& params,
+                             const QueryOptions& options) override;
   Result<uint64_t> apply_retention(int64_t cutoff_ns) override;
 
   // "native" or "timescale": what the database was created with.

@@ -374,6 +374,7 @@ Status SqliteStore::open_reader() {
 
 void SqliteStore::end_request() {
   sqlite3_progress_handler(ro_, 0, nullptr, nullptr);
+  sqlite3_limit(ro_, SQLITE_LIMIT_VARIABLE_NUMBER, 0);
   for (sqlite3_stmt* st = sqlite3_next_stmt(ro_, nullptr); st; st = sqlite3_next_stmt(ro_, st))
     if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
   // The authorizer refuses BEGIN; should a transaction be open anyway, it must not pin a
@@ -468,6 +469,17 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
 }
 
 Result<QueryResult> SqliteStore::query(std::string_view sql, const QueryOptions& options) {
+  return read(sql, {}, options);
+}
+
+Result<QueryResult> SqliteStore::select(std::string_view sql,
+                                        const std::vector<event::Value>& params,
+                                        const QueryOptions& options) {
+  return read(sql, params, options);
+}
+
+Result<QueryResult> SqliteStore::read(std::string_view sql, const std::vector<event::Value>& params,
+                                      const QueryOptions& options) {
   std::lock_guard lock(read_mu_);
   if (sql.size() > static_cast<size_t>(kMaxSqlBytes))
     return make_error("query too long (" + std::to_string(sql.size()) + " bytes; at most " +
@@ -478,6 +490,8 @@ Result<QueryResult> SqliteStore::query(std::string_view sql, const QueryOptions&
     ~EndRequest() { s->end_request(); }
   } finish{this};
   policy_->reset();
+  // The SQL API's statements take no parameters; select()'s take the ones it binds.
+  sqlite3_limit(ro_, SQLITE_LIMIT_VARIABLE_NUMBER, static_cast<int>(params.size()));
   // A refusal says what was refused; SQLite's own message says "not authorized".
   auto error = [&](const char* sqlite_message) -> Result<QueryResult> {
     if (!policy_->refused.empty()) return make_error(policy_->refused);
@@ -496,6 +510,20 @@ Result<QueryResult> SqliteStore::query(std::string_view sql, const QueryOptions&
   for (const char* p = tail; p && p < sql.data() + sql.size() && *p; ++p)
     if (!std::strchr(" \t\r\n;", *p)) return make_error("one statement at a time");
   if (!sqlite3_stmt_readonly(st)) return make_error("read-only: the store accepts queries only");
+  if (static_cast<int>(params.size()) != sqlite3_bind_parameter_count(st))
+    return make_error("the query has " + std::to_string(sqlite3_bind_parameter_count(st)) +
+                      " parameters, " + std::to_string(params.size()) + " given");
+  for (size_t i = 0; i < params.size(); ++i) {
+    int at = static_cast<int>(i) + 1;
+    int rc = SQLITE_OK;
+    if (const auto* n = std::get_if<int64_t>(&params[i]))
+      rc = sqlite3_bind_int64(st, at, *n);
+    else if (const auto* t = std::get_if<std::string>(&params[i]))
+      rc = sqlite3_bind_text(st, at, t->data(), static_cast<int>(t->size()), SQLITE_TRANSIENT);
+    else
+      rc = sqlite3_bind_null(st, at);
+    if (rc != SQLITE_OK) return error(sqlite3_errmsg(ro_));
+  }
   // A name the authorizer could not place (count(*) FROM x): a table unless it is none.
   for (const auto& name : policy_->pending) {
     if (reader_knows(name))

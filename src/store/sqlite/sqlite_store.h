@@ -33,12 +33,17 @@ class SqliteStore final : public Store {
   std::string_view kind() const override { return "sqlite"; }
   Result<WriteResult> write(const event::Batch& batch) override;
   Result<QueryResult> query(std::string_view sql, const QueryOptions& options) override;
+  Result<QueryResult> select(std::string_view sql, const std::vector<event::Value>& params,
+                             const QueryOptions& options) override;
   Result<uint64_t> apply_retention(int64_t cutoff_ns) override;
 
  private:
   explicit SqliteStore(SqliteOptions options);
   Status init();
   Status exec(const std::string& sql);
+  // query() and select(): one statement on the reader, `params` bound to ?1..?N.
+  Result<QueryResult> read(std::string_view sql, const std::vector<event::Value>& params,
+                           const QueryOptions& options);
   Status open_reader();
   // Leaves the reader as a fresh request expects it: no statement running, no transaction.
   void end_request();

@@ -1,0 +1,490 @@
+// The query API (server/queries.h) on real SQLite and PostgreSQL stores: known events written
+// through Store::write, every endpoint's exact answer, the same answer from both stores, and
+// hostile requests refused or answered without effect.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "event/row.h"
+#include "http/router.h"
+#include "server/queries.h"
+#include "store_suite.h"
+
+namespace scope::store::testing {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int64_t kS = 1'000'000'000;
+constexpr int64_t kT0 = 1'700'000'040 * kS;  // a whole minute
+
+class Events {
+ public:
+  event::EventRow& add(const char* family, int64_t ts, uint32_t pid, const std::string& comm) {
+    batch_.events.push_back(event::make_row(*event::schema_for(family), ts, pid, pid, comm));
+    return batch_.events.back();
+  }
+  event::Batch take(const std::string& node) {
+    batch_.node = node;
+    batch_.boot_id = "boot-1";
+    batch_.first_seq = 1;
+    return std::move(batch_);
+  }
+
+ private:
+  event::Batch batch_;
+};
+
+void set(event::EventRow& r, const std::map<std::string, event::Value>& columns) {
+  for (const auto& [name, v] : columns) event::set_column(r, name, v);
+}
+
+// The events every test reads, on node n1 (and one launch on n2).
+void write_known_events(Store& s) {
+  Events e;
+  auto launch = [&](int64_t at, uint32_t pid, const std::string& comm, event::Value kernel,
+                    int64_t ns) {
+    set(e.add("cuda", kT0 + at, pid, comm), {{"call", std::string("cudaLaunchKernel")},
+                                             {"op", std::string("launch")},
+                                             {"ret", int64_t{0}},
+                                             {"kernel", std::move(kernel)},
+                                             {"grid", std::string("[4,1,1]")},
+                                             {"block", std::string("[128,1,1]")},
+                                             {"stream", int64_t{0x10}},
+                                             {"handle", int64_t{0x401000}},
+                                             {"duration_ns", ns}});
+  };
+  launch(10 * kS, 100, "demo", std::string("k_a"), 100);
+  launch(20 * kS, 101, "o'hare", std::string("k_b"), 1000);
+  launch(30 * kS, 100, "demo", event::Value{}, 5);
+  launch(70 * kS, 100, "demo", std::string("k_a"), 200);
+  launch(130 * kS, 100, "demo", std::string("k_a"), 300);
+  auto mem = [&](int64_t at, const char* op, int64_t ptr, event::Value bytes) {
+    set(e.add("cuda", kT0 + at, 100, "demo"),
+        {{"call", std::string(op == std::string("alloc") ? "cudaMalloc" : "cudaFree")},
+         {"op", std::string(op)},
+         {"ret", int64_t{0}},
+         {"ptr", ptr},
+         {"bytes", std::move(bytes)}});
+  };
+  mem(1 * kS, "alloc", 0x1000, int64_t{1000});
+  mem(40 * kS, "alloc", 0x2000, int64_t{500});
+  mem(50 * kS, "free", 0x1000, event::Value{});
+  auto copy = [&](int64_t at, const char* kind, int64_t bytes, int64_t ns) {
+    set(e.add("cuda", kT0 + at, 100, "demo"), {{"call", std::string("cudaMemcpy")},
+                                               {"op", std::string("memcpy")},
+                                               {"kind", std::string(kind)},
+                                               {"bytes", bytes},
+                                               {"duration_ns", ns}});
+  };
+  copy(10 * kS, "htod", 1'000'000, 1'000'000);
+  copy(11 * kS, "dtoh", 2'000'000, 4'000'000);
+  copy(12 * kS, "htod", 1'000'000, 1'000'000);
+  for (int64_t ns : {int64_t{500}, int64_t{5000}, 2 * kS})
+    set(e.add("cuda", kT0 + 13 * kS, 100, "demo"), {{"call", std::string("cudaDeviceSynchronize")},
+                                                    {"op", std::string("sync")},
+                                                    {"duration_ns", ns}});
+
+  set(e.add("exec", kT0 + 1 * kS, 200, "bash"), {{"call", std::string("execve")},
+                                                 {"ppid", int64_t{1}},
+                                                 {"uid", int64_t{0}},
+                                                 {"filename", std::string("/usr/bin/bash")},
+                                                 {"argv", std::string(R"(["bash","-c","exit 3"])")},
+                                                 {"argv_truncated", int64_t{0}},
+                                                 {"ret", int64_t{0}}});
+  set(e.add("exec", kT0 + 2 * kS, 100, "demo"),
+      {{"call", std::string("execve")},
+       {"ppid", int64_t{200}},
+       {"filename", std::string("/opt/demo")},
+       {"argv", std::string(R"(["/opt/demo","--model","x.gguf"])")},
+       {"ret", int64_t{0}}});
+  set(e.add("exec", kT0 + 5 * kS, 200, "bash"),
+      {{"call", std::string("exit")}, {"exit_code", int64_t{3}}, {"lifetime_ns", 4 * kS}});
+  set(e.add("exec", kT0 + 200 * kS, 100, "demo"),
+      {{"call", std::string("exit")}, {"exit_code", int64_t{0}}});
+
+  auto open = [&](int64_t at, const std::string& comm, const std::string& path, int64_t ret) {
+    set(e.add("open", kT0 + at, 300, comm),
+        {{"call", std::string("openat")}, {"path", path}, {"ret", ret}});
+  };
+  open(1 * kS, "cat", "/etc/passwd", 3);
+  open(2 * kS, "cat", "/etc/passwd", 3);
+  open(3 * kS, "cat", "/nope", -2);
+  open(4 * kS, "o'hare", "/x", 3);
+
+  auto sys = [&](int64_t at, const char* name, int64_t count, int64_t errors, int64_t ns) {
+    set(e.add("syscalls", kT0 + at, 300, "cat"),
+        {{"name", std::string(name)}, {"count", count}, {"errors", errors}, {"total_ns", ns}});
+  };
+  sys(1 * kS, "read", 6, 1, 60);
+  sys(2 * kS, "read", 4, 0, 40);
+  sys(2 * kS, "write", 5, 3, 1000);
+
+  for (int64_t at : {1 * kS, 2 * kS})
+    set(e.add("sched", kT0 + at, 100, "demo"), {{"switches", int64_t{10}},
+                                                {"voluntary", int64_t{7}},
+                                                {"involuntary", int64_t{3}},
+                                                {"offcpu_ns", int64_t{100}},
+                                                {"runq_ns", int64_t{5}}});
+  set(e.add("sched", kT0 + 1 * kS, 300, "cat"), {{"switches", int64_t{1}},
+                                                 {"voluntary", int64_t{1}},
+                                                 {"involuntary", int64_t{0}},
+                                                 {"offcpu_ns", int64_t{1}},
+                                                 {"runq_ns", int64_t{1}}});
+
+  set(e.add("net", kT0 + 3 * kS, 100, "demo"), {{"op", std::string("connect")},
+                                                {"family", std::string("ipv4")},
+                                                {"saddr", std::string("10.0.0.1")},
+                                                {"sport", int64_t{40000}},
+                                                {"daddr", std::string("10.0.0.2")},
+                                                {"dport", int64_t{443}},
+                                                {"error", int64_t{0}},
+                                                {"handshake_ns", int64_t{1500}}});
+  set(e.add("net", kT0 + 9 * kS, 100, "demo"), {{"op", std::string("close")},
+                                                {"family", std::string("ipv4")},
+                                                {"saddr", std::string("10.0.0.1")},
+                                                {"sport", int64_t{40000}},
+                                                {"daddr", std::string("10.0.0.2")},
+                                                {"dport", int64_t{443}},
+                                                {"duration_ns", 6 * kS},
+                                                {"rx_bytes", int64_t{4096}},
+                                                {"tx_bytes", int64_t{512}}});
+
+  auto decode = [&](int64_t at, const char* phase, int64_t tokens, int64_t ns) {
+    set(e.add("llama", kT0 + at, 100, "demo"), {{"call", std::string("llama_decode")},
+                                                {"op", std::string("decode")},
+                                                {"phase", std::string(phase)},
+                                                {"tokens", tokens},
+                                                {"duration_ns", ns},
+                                                {"ctx", int64_t{0xc0}},
+                                                {"ret", int64_t{0}}});
+  };
+  decode(1 * kS, "prompt", 10, 100);
+  decode(1 * kS + 200, "prompt", 5, 50);
+  decode(2 * kS, "generation", 1, 20);
+  decode(2 * kS + 100, "generation", 1, 30);
+  set(e.add("ggml", kT0 + 2 * kS, 100, "demo"),
+      {{"call", std::string("ggml_backend_graph_compute")},
+       {"op", std::string("graph")},
+       {"duration_ns", int64_t{40}},
+       {"nodes", int64_t{12}}});
+  set(e.add("ggml", kT0 + 1 * kS, 100, "demo"), {{"call", std::string("ggml_backend_alloc")},
+                                                 {"op", std::string("alloc")},
+                                                 {"ptr", int64_t{0xa0}},
+                                                 {"bytes", int64_t{4096}}});
+
+  auto w = s.write(e.take("n1"));
+  ASSERT_TRUE(w) << w.error();
+  launch(15 * kS, 400, "other", std::string("k_c"), 7);
+  w = s.write(e.take("n2"));
+  ASSERT_TRUE(w) << w.error();
+}
+
+struct Answer {
+  int status = 0;
+  json body;
+};
+
+class QueryApi : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    if (auto why = GetParam().skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    auto s = GetParam().make();
+    ASSERT_TRUE(s) << s.error();
+    store_ = std::move(s.value());
+    write_known_events(*store_);
+    server::add_query_routes(router_, *store_);
+  }
+
+  Answer get(const std::string& path, const std::map<std::string, std::string>& query = {}) {
+    return call(router_, path, query);
+  }
+
+ public:
+  // GET /api/v1/query<path> with `query`, through the router as the server calls it.
+  static Answer call(const http::Router& router, const std::string& path,
+                     std::map<std::string, std::string> query) {
+    auto m = router.match("GET", "/api/v1/query" + path);
+    if (!m.route) {
+      ADD_FAILURE() << "no route " << path;
+      return {};
+    }
+    EXPECT_EQ(m.route->access, http::Access::kViewer) << path;
+    EXPECT_TRUE(m.route->blocking) << path;
+    http::Request req;
+    req.method = "GET";
+    req.path = "/api/v1/query" + path;
+    req.query = std::move(query);
+    req.params = m.params;
+    http::Response res = m.route->handler(req);
+    Answer a{res.status, json::parse(res.body, nullptr, false)};
+    EXPECT_FALSE(a.body.is_discarded()) << res.body;
+    return a;
+  }
+
+  static std::map<std::string, std::string> window(int64_t from, int64_t to) {
+    return {{"from", std::to_string(kT0 + from)}, {"to", std::to_string(kT0 + to)}};
+  }
+  static std::map<std::string, std::string> with(std::map<std::string, std::string> q,
+                                                 const std::map<std::string, std::string>& more) {
+    for (const auto& [k, v] : more) q[k] = v;
+    return q;
+  }
+
+ protected:
+  std::unique_ptr<Store> store_;
+  http::Router router_;
+};
+
+TEST_P(QueryApi, TopKernelsJoinTheMinuteRollupAndTheEdgesExactly) {
+  // [T0+5s, T0+125s): the whole minute [60s, 120s) from the rollup, the edges from the rows.
+  auto a = get("/cuda/top-kernels", window(5 * kS, 125 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["kernels"], json::parse(R"([
+    {"kernel": "k_b", "launches": 1, "total_ns": 1000},
+    {"kernel": "k_a", "launches": 2, "total_ns": 300},
+    {"kernel": "k_c", "launches": 1, "total_ns": 7},
+    {"kernel": "", "launches": 1, "total_ns": 5}])"));
+  EXPECT_EQ(a.body["window"], json({{"from_ns", kT0 + 5 * kS}, {"to_ns", kT0 + 125 * kS}}));
+  // Filters: a node, a process, a command (which reads the rows: the rollup has no comm).
+  a = get("/cuda/top-kernels", with(window(0, 180 * kS), {{"node", "n1"}, {"pid", "100"}}));
+  EXPECT_EQ(a.body["kernels"], json::parse(R"([{"kernel": "k_a", "launches": 3, "total_ns": 600},
+    {"kernel": "", "launches": 1, "total_ns": 5}])"));
+  a = get("/cuda/top-kernels", with(window(0, 180 * kS), {{"comm", "o'hare"}}));
+  EXPECT_EQ(a.body["kernels"],
+            json::parse(R"([{"kernel": "k_b", "launches": 1, "total_ns": 1000}])"));
+  a = get("/cuda/top-kernels", with(window(0, 180 * kS), {{"limit", "1"}}));
+  EXPECT_EQ(a.body["kernels"].size(), 1u);
+}
+
+TEST_P(QueryApi, LaunchRateCountsPerBucketForTheTopKernels) {
+  auto a = get("/cuda/launch-rate", with(window(0, 120 * kS), {{"node", "n1"}, {"limit", "1"}}));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["step_ns"], 2 * kS);
+  EXPECT_EQ(a.body["series"], json::parse("[{\"ts_ns\": " + std::to_string(kT0 + 10 * kS) +
+                                          ", \"kernel\": \"k_a\", \"launches\": 1, \"total_ns\": "
+                                          "100}, {\"ts_ns\": " +
+                                          std::to_string(kT0 + 70 * kS) +
+                                          ", \"kernel\": \"k_a\", \"launches\": 1, \"total_ns\": "
+                                          "200}]"));
+  // Two hours: 2-minute buckets from the rollup alone.
+  auto q = window(0, 2 * 3600 * kS);
+  a = get("/cuda/launch-rate", with(q, {{"node", "n1"}, {"limit", "1"}}));
+  EXPECT_EQ(a.body["step_ns"], 120 * kS);
+  EXPECT_EQ(a.body["series"], json::parse("[{\"ts_ns\": " + std::to_string(kT0) +
+                                          ", \"kernel\": \"k_a\", \"launches\": 2, \"total_ns\": "
+                                          "300}, {\"ts_ns\": " +
+                                          std::to_string(kT0 + 120 * kS) +
+                                          ", \"kernel\": \"k_a\", \"launches\": 1, \"total_ns\": "
+                                          "300}]"));
+}
+
+TEST_P(QueryApi, LaunchesPageWithACursorAndOpenTheirDetail) {
+  auto q = with(window(0, 180 * kS), {{"limit", "2"}});
+  auto first = get("/cuda/launches", q);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_EQ(first.body["items"].size(), 2u);
+  EXPECT_EQ(first.body["items"][0]["kernel"], "k_a");
+  EXPECT_EQ(first.body["items"][0]["grid"], json::parse("[4,1,1]"));
+  EXPECT_EQ(first.body["items"][0]["stream"], "0x10");
+  EXPECT_EQ(first.body["items"][1]["node"], "n2");  // 15 s: n2's k_c
+  ASSERT_TRUE(first.body["next_cursor"].is_string());
+  std::vector<std::string> kernels;
+  json page = first.body;
+  for (int pages = 0; pages < 10; ++pages) {
+    for (const auto& item : page["items"])
+      kernels.push_back(item["kernel"].is_null() ? "-" : item["kernel"].get<std::string>());
+    if (page["next_cursor"].is_null()) break;
+    page = get("/cuda/launches", with(q, {{"cursor", page["next_cursor"]}})).body;
+  }
+  EXPECT_EQ(kernels, (std::vector<std::string>{"k_a", "k_c", "k_b", "-", "k_a", "k_a"}));
+  auto by_kernel = get("/cuda/launches", with(window(0, 180 * kS), {{"kernel", "k_b"}}));
+  ASSERT_EQ(by_kernel.body["items"].size(), 1u);
+  EXPECT_EQ(by_kernel.body["next_cursor"], nullptr);
+
+  std::string id = first.body["items"][0]["id"];
+  auto d = get("/cuda/launches/" + id);
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(d.body["kernel"], "k_a");
+  EXPECT_EQ(d.body["handle"], "0x401000");
+  EXPECT_EQ(d.body["pid"], 100);
+  EXPECT_EQ(d.body["filename"], "/opt/demo");
+  EXPECT_EQ(d.body["argv"], json::parse(R"(["/opt/demo","--model","x.gguf"])"));
+  EXPECT_EQ(get("/cuda/launches/1-1-6e39").status, 404);
+  EXPECT_EQ(get("/cuda/launches/nope").status, 400);
+  EXPECT_EQ(get("/cuda/launches/1-1-27206f7220313d31").status, 400);  // "' or 1=1"
+}
+
+TEST_P(QueryApi, MemoryReplaysAllocationsAndNamesLeaksOfExitedProcesses) {
+  auto a = get("/cuda/memory", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["step_ns"], kS);
+  EXPECT_TRUE(a.body["complete"]);
+  ASSERT_EQ(a.body["processes"].size(), 1u);
+  const json& p = a.body["processes"][0];
+  EXPECT_EQ(p["pid"], 100);
+  EXPECT_EQ(p["bytes"], 500);
+  EXPECT_EQ(p["peak_bytes"], 1500);
+  EXPECT_EQ(p["outstanding"], json::parse("[{\"ptr\": \"0x2000\", \"bytes\": 500, \"ts_ns\": " +
+                                          std::to_string(kT0 + 40 * kS) + "}]"));
+  EXPECT_FALSE(p["exited"]);
+  EXPECT_EQ(p["leaked_bytes"], 0);
+  ASSERT_EQ(p["series"].size(), 60u);
+  EXPECT_EQ(p["series"][0]["bytes"], 0);
+  EXPECT_EQ(p["series"][1]["bytes"], 1000);
+  EXPECT_EQ(p["series"][40]["bytes"], 1500);
+  EXPECT_EQ(p["series"][50]["bytes"], 1500);  // the most during the bucket: before the free
+  EXPECT_EQ(p["series"][51]["bytes"], 500);
+  EXPECT_EQ(p["series"][59]["bytes"], 500);
+  // A later window starts from the level before it; after the exit what is left leaked.
+  a = get("/cuda/memory", window(100 * kS, 300 * kS));
+  ASSERT_EQ(a.body["processes"].size(), 1u);
+  EXPECT_EQ(a.body["processes"][0]["series"][0]["bytes"], 500);
+  EXPECT_TRUE(a.body["processes"][0]["exited"]);
+  EXPECT_EQ(a.body["processes"][0]["leaked_bytes"], 500);
+  a = get("/llm/memory", window(0, 60 * kS));
+  ASSERT_EQ(a.body["processes"].size(), 1u);
+  EXPECT_EQ(a.body["processes"][0]["bytes"], 4096);
+}
+
+TEST_P(QueryApi, CopiesAndSyncs) {
+  auto a = get("/cuda/copies", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["directions"], json::parse(R"([
+    {"kind": "dtoh", "copies": 1, "bytes": 2000000, "duration_ns": 4000000, "bytes_per_s": 500000000.0},
+    {"kind": "htod", "copies": 2, "bytes": 2000000, "duration_ns": 2000000, "bytes_per_s": 1000000000.0}])"));
+  EXPECT_EQ(a.body["series"].size(), 3u);
+  a = get("/cuda/syncs", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["count"], 3);
+  EXPECT_EQ(a.body["max_ns"], 2 * kS);
+  EXPECT_EQ(a.body["total_ns"], 2 * kS + 5500);
+  std::vector<int64_t> counts;
+  for (const auto& b : a.body["buckets"]) counts.push_back(b["count"]);
+  EXPECT_EQ(counts, (std::vector<int64_t>{1, 1, 0, 0, 0, 0, 0, 1}));
+  EXPECT_EQ(a.body["buckets"][0]["lt_ns"], 1000);
+  EXPECT_EQ(a.body["buckets"][7]["lt_ns"], nullptr);
+}
+
+TEST_P(QueryApi, HostProcessesOpensSchedSyscallsAndTcp) {
+  auto a = get("/host/processes", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_EQ(a.body["items"].size(), 2u);
+  EXPECT_EQ(a.body["items"][0]["pid"], 200);
+  EXPECT_EQ(a.body["items"][0]["argv"], json::parse(R"(["bash","-c","exit 3"])"));
+  EXPECT_EQ(a.body["items"][0]["exit"]["exit_code"], 3);
+  EXPECT_EQ(a.body["items"][1]["ppid"], 200);
+  // Its exit, at 200 s, is after the window: shown all the same (the first after the exec).
+  EXPECT_EQ(a.body["items"][1]["exit"]["ts_ns"], kT0 + 200 * kS);
+  EXPECT_EQ(a.body["items"][1]["exit"]["exit_code"], 0);
+  a = get("/host/opens", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["comms"], json::parse(R"([{"comm": "cat", "opens": 3, "errors": 1},
+    {"comm": "o'hare", "opens": 1, "errors": 0}])"));
+  EXPECT_EQ(a.body["paths"], json::parse(R"([{"path": "/etc/passwd", "opens": 2, "errors": 0},
+    {"path": "/nope", "opens": 1, "errors": 1}, {"path": "/x", "opens": 1, "errors": 0}])"));
+  a = get("/host/sched", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["comms"][0], json::parse(R"({"comm": "demo", "switches": 20, "voluntary": 14,
+    "involuntary": 6, "offcpu_ns": 200, "runq_ns": 10})"));
+  EXPECT_EQ(a.body["series"].size(), 3u);
+  a = get("/host/syscalls", window(0, 60 * kS));
+  EXPECT_EQ(a.body["syscalls"], json::parse(R"([
+    {"name": "read", "count": 10, "errors": 1, "total_ns": 100},
+    {"name": "write", "count": 5, "errors": 3, "total_ns": 1000}])"));
+  a = get("/host/syscalls", with(window(0, 60 * kS), {{"sort", "errors"}}));
+  EXPECT_EQ(a.body["syscalls"][0]["name"], "write");
+  a = get("/host/tcp", window(0, 60 * kS));
+  ASSERT_EQ(a.body["items"].size(), 2u);
+  EXPECT_EQ(a.body["items"][0]["dport"], 443);
+  EXPECT_EQ(a.body["items"][0]["handshake_ns"], 1500);
+  EXPECT_EQ(a.body["items"][1]["rx_bytes"], 4096);
+}
+
+TEST_P(QueryApi, LlmTokensDecodeLatencyTimeToFirstTokenAndGraphShare) {
+  auto a = get("/llm/tokens", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["prompt_tokens"], 15);
+  EXPECT_EQ(a.body["generation_tokens"], 2);
+  EXPECT_DOUBLE_EQ(a.body["prompt_tokens_per_s"].get<double>(), 15e9 / 150);
+  EXPECT_DOUBLE_EQ(a.body["generation_tokens_per_s"].get<double>(), 2e9 / 50);
+  EXPECT_EQ(a.body["series"].size(), 2u);
+  a = get("/llm/decode", window(0, 60 * kS));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["decodes"], 4);
+  EXPECT_EQ(a.body["decode_p50_ns"], 30);
+  EXPECT_EQ(a.body["decode_p99_ns"], 100);
+  EXPECT_EQ(a.body["requests"], 1);
+  EXPECT_EQ(a.body["ttft_p50_ns"], 250);
+  EXPECT_EQ(a.body["graph_ns"], 40);
+  EXPECT_EQ(a.body["decode_span_ns"], 1 * kS + 130);
+}
+
+TEST_P(QueryApi, HostileRequestsAreRefusedOrFindNothing) {
+  for (const auto& [path, query] :
+       std::vector<std::pair<std::string, std::map<std::string, std::string>>>{
+           {"/cuda/top-kernels", {{"limit", "1000000000"}}},
+           {"/cuda/top-kernels", {{"from", "2000"}, {"to", "1000"}}},
+           {"/cuda/top-kernels", {{"from", "1; DROP TABLE cuda_events"}}},
+           {"/cuda/top-kernels", {{"node", "n1' OR '1'='1"}}},
+           {"/cuda/top-kernels", {{"pid", "100 OR 1=1"}}},
+           {"/cuda/launches", {{"cursor", "1-2-zz"}}},
+           {"/cuda/launches", {{"cursor", "' UNION SELECT * FROM scope_meta --"}}},
+           {"/host/syscalls", {{"sort", "count; DELETE FROM syscalls_events"}}},
+           {"/host/opens", {{"q", "SELECT 1"}}},
+           {"/cuda/copies", {{"limit", "5"}}},
+       }) {
+    auto a = get(path, query);
+    EXPECT_EQ(a.status, 400) << path << " " << json(query);
+    EXPECT_EQ(a.body["error"]["code"], "bad_request") << a.body;
+    EXPECT_TRUE(a.body["error"]["message"].is_string());
+  }
+  // Metacharacters in a filter are values: they match nothing and change nothing.
+  auto a = get("/cuda/top-kernels", with(window(0, 180 * kS), {{"comm", "x' OR 1=1 --"}}));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["kernels"], json::array());
+  a = get("/cuda/launches", with(window(0, 180 * kS), {{"kernel", "k_a'); DROP TABLE x; --"}}));
+  EXPECT_EQ(a.body["items"], json::array());
+  a = get("/cuda/top-kernels", window(0, 180 * kS));
+  EXPECT_EQ(a.body["kernels"].size(), 4u);  // everything still there
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, QueryApi, ::testing::ValuesIn(store_factories("query_api")),
+                         [](const auto& info) { return info.param.name; });
+
+// Both stores hold the same events and give the same bytes for every request.
+TEST(QueryApiStores, SqliteAndPostgresAnswerIdentically) {
+  auto factories = store_factories("query_api_both");
+  if (factories.size() < 2 || !factories[1].skip_reason().empty())
+    GTEST_SKIP() << "needs PostgreSQL (source scripts/services.sh)";
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<std::unique_ptr<http::Router>> routers;
+  for (const auto& f : factories) {
+    auto s = f.make();
+    ASSERT_TRUE(s) << s.error();
+    stores.push_back(std::move(s.value()));
+    write_known_events(*stores.back());
+    routers.push_back(std::make_unique<http::Router>());
+    server::add_query_routes(*routers.back(), *stores.back());
+  }
+  auto q = QueryApi::window(0, 300 * kS);
+  int compared = 0;
+  for (const char* path :
+       {"/cuda/top-kernels", "/cuda/launch-rate", "/cuda/launches", "/cuda/memory", "/cuda/copies",
+        "/cuda/syncs", "/host/processes", "/host/opens", "/host/sched", "/host/syscalls",
+        "/host/tcp", "/llm/tokens", "/llm/decode", "/llm/memory"}) {
+    for (const auto& window : {q, QueryApi::window(5 * kS, 125 * kS)}) {
+      auto a = QueryApi::call(*routers[0], path, window);
+      auto b = QueryApi::call(*routers[1], path, window);
+      EXPECT_EQ(a.status, 200) << path << a.body;
+      EXPECT_EQ(a.body.dump(), b.body.dump()) << path;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 28);
+}
+
+}  // namespace
+}  // namespace scope::store::testing
