@@ -58,13 +58,16 @@ stop_agent() { kill "$AGENT"; wait "$AGENT" 2>/dev/null || true; AGENT=; }
 # set_plan JSON: PUT it and wait for the node to say it applied it; prints the seconds it took.
 set_plan() {
   python3 - "$URL" "$TOKEN" "$1" <<'PY'
-import json, sys, time, urllib.request
+import json, sys, time, urllib.error, urllib.request
 url, token, plan = sys.argv[1], sys.argv[2], sys.argv[3]
 def call(method, path, body=None):
     req = urllib.request.Request(url + path, method=method, data=body and body.encode(),
                                  headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read() or b"{}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        sys.exit("%s %s: %d %s" % (method, path, e.code, e.read().decode(errors="replace")))
 t0 = time.monotonic()
 version = call("PUT", "/api/v1/nodes/bench-node/probes", plan)["version"]
 while time.monotonic() - t0 < 30:

@@ -10,7 +10,8 @@ ControlLink::ControlLink(ControlLinkOptions options, Node& node)
     : options_(std::move(options)),
       node_(node),
       key_(transport::control_stream_name(options_.stream, options_.node)),
-      redis_(options_.redis, options_.block_ms + 2000) {}
+      redis_(options_.redis, options_.block_ms + 2000),
+      reporter_(options_.redis, 2000) {}
 
 ControlLink::~ControlLink() { stop(); }
 
@@ -56,10 +57,10 @@ bool ControlLink::send_heartbeat(bool stopping) {
   Result<transport::RedisValue> r = make_error("");
   if (options_.signer) {
     std::string signature = options_.signer(text);
-    r = redis_.command(
+    r = reporter_.command(
         {"XADD", options_.stream, "*", "h", text, "n", options_.node, "s", signature});
   } else {
-    r = redis_.command({"XADD", options_.stream, "*", "h", text, "n", options_.node});
+    r = reporter_.command({"XADD", options_.stream, "*", "h", text, "n", options_.node});
   }
   if (!r) return false;
   ++sent_;
@@ -68,20 +69,21 @@ bool ControlLink::send_heartbeat(bool stopping) {
 
 void ControlLink::start() {
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  reader_thread_ = std::thread([this] { read_plans(); });
+  reporter_thread_ = std::thread([this] { report(); });
 }
 
 void ControlLink::stop() {
-  if (!thread_.joinable()) return;
+  if (!reader_thread_.joinable()) return;
   stopping_ = true;
-  thread_.join();
+  reader_thread_.join();
+  reporter_thread_.join();
   (void)send_heartbeat(true);
 }
 
-void ControlLink::run() {
+void ControlLink::report() {
   auto next_heartbeat = std::chrono::steady_clock::now();
   uint64_t reported_generation = 0;
-  std::string block = std::to_string(options_.block_ms);
   while (!stopping_) {
     auto now = std::chrono::steady_clock::now();
     uint64_t generation = node_.applied().generation;
@@ -91,6 +93,13 @@ void ControlLink::run() {
       reported_generation = generation;
       next_heartbeat = now + options_.heartbeat_every;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void ControlLink::read_plans() {
+  std::string block = std::to_string(options_.block_ms);
+  while (!stopping_) {
     auto r = redis_.command({"XREAD", "COUNT", "16", "BLOCK", block, "STREAMS", key_, last_id_});
     if (!r) {
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.block_ms));

@@ -1,8 +1,8 @@
-// The agent's side of the control plane: a thread with its own Redis connection that reads the
+// The agent's side of the control plane, two threads with a Redis connection each: one reads the
 // node's control stream (transport::control_stream_name: the plans an admin set for this node,
-// newest last) and offers the newest plan to the node, and that adds the node's heartbeat to the
-// events stream every 5 s, signed like a batch (field `h`), and at once when the node applied a
-// plan, so the server knows within a loop turn what runs. A last heartbeat says it stops.
+// newest last) and offers the newest plan to the node; the other adds the node's heartbeat to the
+// events stream every 5 s, signed like a batch (field `h`), and within 20 ms of the node applying
+// a plan, so the server knows at once what runs. A last heartbeat says it stops.
 //
 // Its Redis user needs XADD on the events stream and XREAD and XREVRANGE on its own control
 // stream, nothing more (README: Redis ACLs).
@@ -46,16 +46,18 @@ class ControlLink {
   uint64_t heartbeats_sent() const { return sent_; }
 
  private:
-  void run();
+  void read_plans();
+  void report();
   void take(const transport::RedisValue& entries);
   bool send_heartbeat(bool stopping);
 
   ControlLinkOptions options_;
   Node& node_;
   std::string key_;
-  transport::RedisClient redis_;
+  transport::RedisClient redis_;     // the control stream's reader
+  transport::RedisClient reporter_;  // heartbeats
   std::string last_id_ = "0-0";
-  std::thread thread_;
+  std::thread reader_thread_, reporter_thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> sent_{0};
 };
