@@ -116,7 +116,9 @@ int run_probes(const ProbesOptions& o) {
   for (;;) {
     p = api_answer(api->call("GET", path), 200);
     if (p.is_discarded()) return 1;
-    int64_t applied = p.value("applied", nlohmann::json::object()).value("version", int64_t{0});
+    // "applied" is null until the node reported once.
+    const nlohmann::json& a = p["applied"];
+    int64_t applied = a.is_object() ? a.value("version", int64_t{0}) : 0;
     if (applied >= version) break;
     if (std::chrono::steady_clock::now() >= until) {
       if (o.json)
@@ -135,7 +137,8 @@ int run_probes(const ProbesOptions& o) {
   } else {
     print(o.node, p);
   }
-  bool errors = !p["applied"].value("errors", nlohmann::json::object()).empty();
+  bool errors =
+      p["applied"].is_object() && !p["applied"].value("errors", nlohmann::json::object()).empty();
   return errors ? 1 : 0;
 }
 

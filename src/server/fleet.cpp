@@ -95,9 +95,10 @@ nlohmann::json node_view(const std::string& name, const std::optional<nlohmann::
   }
   j["report"] = report;
   nlohmann::json applied = report.value("applied", nlohmann::json());
+  int64_t applied_version = applied.is_object() ? applied.value("version", int64_t{0}) : 0;
   j["probes"] = {{"desired", desired ? desired_json(*desired) : nlohmann::json()},
                  {"applied", applied},
-                 {"pending", desired && applied.value("version", int64_t{0}) < desired->version}};
+                 {"pending", desired && applied_version < desired->version}};
   return j;
 }
 
