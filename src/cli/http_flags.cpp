@@ -33,6 +33,7 @@ void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions&
   parts.accounts->set_admin_token(parts.admin_token);
   auth::add_auth_routes(router, *parts.accounts);
   if (parts.nodes) auth::add_node_routes(router, *parts.nodes);
+  if (parts.live) server::add_live_route(router, *parts.live);
   options.authenticate = [&accounts = *parts.accounts](std::string_view bearer) {
     return accounts.authenticate(bearer);
   };

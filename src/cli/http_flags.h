@@ -10,6 +10,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "http/standard_routes.h"
+#include "server/live.h"
 #include "store/store.h"
 
 namespace scope::cli {
@@ -32,7 +33,8 @@ struct ApiParts {
   store::Store* store = nullptr;
   auth::Accounts* accounts = nullptr;
   std::string admin_token;
-  auth::Nodes* nodes = nullptr;  // null: no node routes (scope up)
+  auth::Nodes* nodes = nullptr;     // null: no node routes (scope up)
+  server::LiveHub* live = nullptr;  // the live stream (GET /api/v1/live)
 };
 // The routes on `router`; `options` authenticate with the accounts and the admin token.
 void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions& options);

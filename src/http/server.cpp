@@ -318,6 +318,7 @@ class WebSocketSession : public WebSocketPeer,
     std::lock_guard lock(mu_);
     return closing_;
   }
+  uint64_t written() const override { return written_.load(std::memory_order_relaxed); }
 
   // Drains the queue onto the socket until the connection ends or the handler closes it.
   asio::awaitable<void> write_loop() {
@@ -348,6 +349,7 @@ class WebSocketSession : public WebSocketPeer,
       }
       ws_.text(true);
       auto [ec, n] = co_await ws_.async_write(asio::buffer(*next), kTuple);
+      if (!ec) written_.fetch_add(1, std::memory_order_relaxed);
       if (ec) {
         std::lock_guard lock(mu_);
         closing_ = true;
@@ -399,6 +401,7 @@ class WebSocketSession : public WebSocketPeer,
   std::shared_ptr<WebSocketListener> listener_;
   bool ended_ = false;  // strand only
   std::atomic<bool> notified_{false};
+  std::atomic<uint64_t> written_{0};
   mutable std::mutex mu_;
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;

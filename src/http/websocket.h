@@ -38,6 +38,8 @@ class WebSocketPeer {
   virtual bool try_send(std::string text) = 0;
   // Messages queued and not yet written to the socket.
   virtual size_t queued() const = 0;
+  // Messages written to the socket so far: no progress while some are queued is a stalled client.
+  virtual uint64_t written() const = 0;
   // Drops what is queued and closes with `code` and `reason` (at most 123 bytes); a client
   // that does not take the close frame within a grace period is disconnected. Idempotent.
   virtual void close(uint16_t code, std::string reason) = 0;

@@ -64,6 +64,9 @@ struct IngestOptions {
   // Migration from agents that do not sign: unsigned entries are stored, unless they name a node
   // that has a key (an enrolled node always signs). Insecure: anyone who can XADD can write.
   bool allow_unsigned = false;
+  // Called with each batch once it is committed (not with duplicates), on ingest's thread: the
+  // live stream (LiveHub::publish, which never blocks). It may take the batch's contents.
+  std::function<void(event::Batch&&)> on_committed;
 };
 
 struct IngestStats {

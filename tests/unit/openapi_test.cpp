@@ -12,6 +12,7 @@
 #include "auth/accounts.h"
 #include "auth/nodes.h"
 #include "cli/http_flags.h"
+#include "server/live.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace scope {
@@ -70,7 +71,8 @@ class OpenApiRoutes : public ::testing::Test {
                     .store = store_.get(),
                     .accounts = accounts_.get(),
                     .admin_token = "scope_test",
-                    .nodes = nodes_.get()},
+                    .nodes = nodes_.get(),
+                    .live = &live_},
                    router_, options_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -80,6 +82,7 @@ class OpenApiRoutes : public ::testing::Test {
   std::unique_ptr<auth::AuthDb> db_;
   std::unique_ptr<auth::Accounts> accounts_;
   std::unique_ptr<auth::Nodes> nodes_;
+  server::LiveHub live_;
   http::Router router_;
   http::ServerOptions options_;
 };
