@@ -115,7 +115,8 @@ struct LiveHub::Client {
 
   // The hub's thread only (under clients_mu_).
   std::vector<uint64_t> matched = std::vector<uint64_t>(event::schemas().size());
-  Clock::time_point interval_start = Clock::now();
+  bool counting = false;  // since its first subscribe: rates are per second of that
+  Clock::time_point interval_start;
   size_t sample_every = 1;
   uint64_t sample_seq = 0;
   uint64_t skipped_unreported = 0;  // skipped since the last lagged message it got
@@ -264,6 +265,10 @@ void LiveHub::deliver(const event::Batch& batch, Clock::time_point now) {
       filter = c.filter;
     }
     if (!filter) continue;
+    if (!c.counting) {
+      c.counting = true;
+      c.interval_start = now;
+    }
     std::string message;
     size_t count = 0;
     for (size_t i = 0; i < batch.events.size() && !c.cut; ++i) {
@@ -344,6 +349,11 @@ void LiveHub::tick(Clock::time_point now) {
       subscribed = c.filter != nullptr;
     }
     if (c.cut || !subscribed) continue;
+    if (!c.counting) {  // subscribed since the last tick: its first interval starts now
+      c.counting = true;
+      c.interval_start = now;
+      continue;
+    }
     // Messages waiting and none taken for a whole interval: a stalled client is behind even
     // when its queue still has room for small messages.
     const uint64_t written = c.peer->written();
@@ -380,10 +390,13 @@ void LiveHub::tick(Clock::time_point now) {
 }
 
 void add_live_route(http::Router& router, LiveHub& hub) {
-  router.add_websocket("/api/v1/live", http::Access::kViewer,
-                       [&hub](const http::Request&, std::shared_ptr<http::WebSocketPeer> peer) {
-                         return hub.attach(std::move(peer));
-                       });
+  auto& route =
+      router.add_websocket("/api/v1/live", http::Access::kViewer,
+                           [&hub](const http::Request&, std::shared_ptr<http::WebSocketPeer> peer) {
+                             return hub.attach(std::move(peer));
+                           });
+  // What a slow client may hold: 4 MiB (some 10,000 events), 512 MiB at the cap of 128 streams.
+  route.websocket_limits.max_queued_bytes = 4 << 20;
 }
 
 }  // namespace scope::server
