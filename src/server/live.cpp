@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "event/schema.h"
 #include "export/metrics.h"
@@ -171,6 +172,7 @@ void LiveHub::stop() {
 
 void LiveHub::publish(event::Batch&& batch) {
   if (subscribed_.load(std::memory_order_relaxed) == 0 || batch.events.empty()) return;
+  bool wake = false;
   {
     std::lock_guard lock(pending_mu_);
     if (stopping_) return;
@@ -181,9 +183,10 @@ void LiveHub::publish(event::Batch&& batch) {
     }
     pending_events_ += batch.events.size();
     pending_.push_back(std::move(batch));
+    wake = std::exchange(hub_waiting_, false);
   }
   ++batches_published_;
-  pending_cv_.notify_one();
+  if (wake) pending_cv_.notify_one();
 }
 
 std::shared_ptr<http::WebSocketListener> LiveHub::attach(
@@ -236,7 +239,11 @@ void LiveHub::run() {
   for (;;) {
     {
       std::unique_lock lock(pending_mu_);
-      pending_cv_.wait_until(lock, next_tick, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty() && !stopping_) {
+        hub_waiting_ = true;
+        pending_cv_.wait_until(lock, next_tick, [&] { return stopping_ || !pending_.empty(); });
+        hub_waiting_ = false;
+      }
       if (stopping_) return;
       batches.swap(pending_);
       pending_events_ = 0;

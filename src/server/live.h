@@ -122,6 +122,10 @@ class LiveHub {
 
   std::mutex pending_mu_;
   std::condition_variable pending_cv_;
+  // Set while the hub's thread waits: a publisher signals only then, and once (glibc's
+  // pthread_cond_signal can wait for an earlier signalled waiter to be scheduled; a publisher
+  // signalling a busy hub again and again could wait on it).
+  bool hub_waiting_ = false;
   std::vector<event::Batch> pending_;
   size_t pending_events_ = 0;
   bool stopping_ = false;
