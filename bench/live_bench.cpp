@@ -12,6 +12,7 @@
 // Prints one JSON object per round, then a summary object.
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -59,6 +60,12 @@ void pin(int cpu, bool all_but) {
   for (unsigned c = 0; c < n; ++c)
     if ((static_cast<int>(c) == cpu) != all_but) CPU_SET(c, &set);
   pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 std::vector<event::EventRow> templates() {
@@ -145,7 +152,9 @@ struct Round {
   uint64_t events = 0;
   double busy_ns_per_event = 0;
   double publish_ns_per_event = 0;  // of busy: LiveHub::publish alone
-  double rate = 0;                  // events/s the ingest thread achieved
+  // ... and the CPU time the ingest thread spent in it (less: the thread waited for a CPU)
+  double publish_cpu_ns_per_event = 0;
+  double rate = 0;  // events/s the ingest thread achieved
   uint64_t late_batches = 0;
   double p50_ms = -1, p95_ms = -1;
   uint64_t received = 0, lagged = 0, cut = 0, skipped = 0;
@@ -178,7 +187,7 @@ Round run_round(const Args& a, int clients, store::Store& store, server::LiveHub
     auto start = Clock::now();
     auto next = start;
     auto end = start + std::chrono::duration<double>(a.seconds);
-    int64_t busy = 0, publishing = 0;
+    int64_t busy = 0, publishing = 0, publishing_cpu = 0;
     while (Clock::now() < end) {
       std::this_thread::sleep_until(next);
       event::Batch b{"bench", "boot", *seq, {}};
@@ -194,7 +203,9 @@ Round run_round(const Args& a, int clients, store::Store& store, server::LiveHub
       auto w = store.write(b);
       if (!w) std::fprintf(stderr, "live_bench: store: %s\n", w.error().c_str());
       auto tp = Clock::now();
+      int64_t cpu0 = thread_cpu_ns();
       hub.publish(std::move(b));
+      publishing_cpu += thread_cpu_ns() - cpu0;
       auto t1 = Clock::now();
       publishing += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - tp).count();
       busy += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
@@ -205,6 +216,8 @@ Round run_round(const Args& a, int clients, store::Store& store, server::LiveHub
     double took = std::chrono::duration<double>(Clock::now() - start).count();
     r.busy_ns_per_event = static_cast<double>(busy) / static_cast<double>(r.events);
     r.publish_ns_per_event = static_cast<double>(publishing) / static_cast<double>(r.events);
+    r.publish_cpu_ns_per_event =
+        static_cast<double>(publishing_cpu) / static_cast<double>(r.events);
     r.rate = static_cast<double>(r.events) / took;
   });
   ingest.join();
@@ -234,6 +247,7 @@ nlohmann::json to_json(const Round& r) {
           {"ingest_rate", r.rate},
           {"ingest_busy_ns_per_event", r.busy_ns_per_event},
           {"publish_ns_per_event", r.publish_ns_per_event},
+          {"publish_cpu_ns_per_event", r.publish_cpu_ns_per_event},
           {"late_batches", r.late_batches},
           {"client_events_received", r.received},
           {"client_events_skipped", r.skipped},
