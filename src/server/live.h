@@ -8,7 +8,8 @@
 // queue (http::WebSocketPeer). A slow client never slows ingest: when its queue is full its
 // events are skipped and counted; it is told how many ({"type":"lagged"}) as soon as its queue
 // has room, gets every Nth event from then on, and is closed (1008, with the reason) when it is
-// still behind after cut_after.
+// still behind after cut_after. A client that takes nothing for a whole aggregate interval
+// while messages wait for it is behind too, even with room left in its queue.
 //
 // Protocol (docs/api/openapi.json, LiveClientMessage / LiveServerMessage):
 //   client → {"type":"subscribe","events":["cuda","exec"],"nodes":["gpu-1"],"pids":[42],
