@@ -5,8 +5,9 @@
 namespace scope::agent {
 
 StoreWriter::StoreWriter(store::Store& store, transport::BatchQueue& queue,
-                         metrics::PipelineMetrics& metrics)
-    : store_(store), queue_(queue), metrics_(metrics) {
+                         metrics::PipelineMetrics& metrics,
+                         std::function<void(event::Batch&&)> on_committed)
+    : store_(store), queue_(queue), metrics_(metrics), on_committed_(std::move(on_committed)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -28,6 +29,7 @@ void StoreWriter::run() {
           metrics_.duplicates.add(batch->events.size());
         else
           metrics_.committed(*batch, r->stored);
+        if (!r->duplicate && on_committed_) on_committed_(std::move(*batch));
         break;
       }
       if (attempt == 4) {

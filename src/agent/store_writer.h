@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "export/pipeline_metrics.h"
@@ -14,7 +15,10 @@ namespace scope::agent {
 
 class StoreWriter {
  public:
-  StoreWriter(store::Store& store, transport::BatchQueue& queue, metrics::PipelineMetrics& metrics);
+  // `on_committed` (may be null) gets each batch once it is committed, on the writer's thread:
+  // the live stream (LiveHub::publish, which never blocks). It may take the batch's contents.
+  StoreWriter(store::Store& store, transport::BatchQueue& queue, metrics::PipelineMetrics& metrics,
+              std::function<void(event::Batch&&)> on_committed = nullptr);
   ~StoreWriter();
   // Returns once the queue is closed and everything in it is written.
   void join();
@@ -24,6 +28,7 @@ class StoreWriter {
   store::Store& store_;
   transport::BatchQueue& queue_;
   metrics::PipelineMetrics& metrics_;
+  std::function<void(event::Batch&&)> on_committed_;
   std::thread thread_;
 };
 

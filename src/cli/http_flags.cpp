@@ -43,6 +43,7 @@ void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions&
       };
     auth::add_node_routes(router, *parts.nodes, forget);
   }
+  if (parts.live) server::add_live_route(router, *parts.live);
   options.authenticate = [&accounts = *parts.accounts](std::string_view bearer) {
     return accounts.authenticate(bearer);
   };

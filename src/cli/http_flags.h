@@ -11,6 +11,7 @@
 #include "http/server.h"
 #include "http/standard_routes.h"
 #include "server/fleet.h"
+#include "server/live.h"
 #include "store/store.h"
 
 namespace scope::cli {
@@ -33,8 +34,9 @@ struct ApiParts {
   store::Store* store = nullptr;
   auth::Accounts* accounts = nullptr;
   std::string admin_token;
-  auth::Nodes* nodes = nullptr;    // null: no enrollment routes (scope up)
-  server::Fleet* fleet = nullptr;  // the nodes' liveness and probes
+  auth::Nodes* nodes = nullptr;     // null: no enrollment routes (scope up)
+  server::Fleet* fleet = nullptr;   // the nodes' liveness and probes
+  server::LiveHub* live = nullptr;  // the live stream (GET /api/v1/live)
 };
 // The routes on `router`; `options` authenticate with the accounts and the admin token.
 void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions& options);

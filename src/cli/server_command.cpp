@@ -243,6 +243,9 @@ int run_server(const ServerOptions& o) {
     std::fprintf(stderr,
                  "scope server: --allow-unsigned-batches: unsigned batches are stored (insecure; "
                  "enroll the agents and drop this flag)\n");
+  // Before the server: its WebSockets hold the hub's clients until it stops.
+  server::LiveHub live({}, &registry);
+  iopts.on_committed = [&live](event::Batch&& b) { live.publish(std::move(b)); };
   server::Ingest ingest(iopts, *store, registry);
 
   auto router = std::make_shared<http::Router>();
@@ -257,7 +260,8 @@ int run_server(const ServerOptions& o) {
              .accounts = accounts->get(),
              .admin_token = token->token,
              .nodes = &nodes,
-             .fleet = &fleet},
+             .fleet = &fleet,
+             .live = &live},
             *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) {

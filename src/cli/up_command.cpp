@@ -172,6 +172,8 @@ int run_up(const UpOptions& o) {
   if (!node) return report(node.failure());
   // The port is taken before the probes load: a busy port fails fast.
   auto router = std::make_shared<http::Router>();
+  // Before the server: its WebSockets hold the hub's clients until it stops.
+  server::LiveHub live({}, &registry);
   // Accounts live in their own file: the SQL API's connection cannot name them.
   auto auth_db = auth::open_sqlite_auth_db(o.data_dir + "/auth.db");
   if (!auth_db) return report(auth_db.failure());
@@ -196,7 +198,8 @@ int run_up(const UpOptions& o) {
              .store = store->get(),
              .accounts = accounts->get(),
              .admin_token = token->token,
-             .fleet = &fleet},
+             .fleet = &fleet,
+             .live = &live},
             *router, *http_options);
   auto web = http::Server::start(std::move(*http_options), std::move(router));
   if (!web) return report(web.failure());
@@ -212,7 +215,8 @@ int run_up(const UpOptions& o) {
   std::string url = (*web)->url();
   if (auto st = write_endpoint(o.data_dir, url); !st)
     std::fprintf(stderr, "scope: %s ('scope sql' will need --server)\n", st.error().c_str());
-  agent::StoreWriter writer(**store, (*node)->queue(), (*node)->metrics());
+  agent::StoreWriter writer(**store, (*node)->queue(), (*node)->metrics(),
+                            [&live](event::Batch&& b) { live.publish(std::move(b)); });
   std::fprintf(stderr, "scope up: serving %s, store %s/scope.db, probes %s\n", url.c_str(),
                o.data_dir.c_str(), join(options->families, ",").c_str());
   int status = 0;

@@ -56,6 +56,13 @@ Route& Router::add(std::string method, std::string pattern, Access access, Handl
   return routes_.back();
 }
 
+Route& Router::add_websocket(std::string pattern, Access access, WebSocketHandler handler) {
+  Route& r = add("GET", std::move(pattern), access, nullptr);
+  r.max_body = 0;
+  r.websocket = std::move(handler);
+  return r;
+}
+
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   Match m;
   bool ok = false;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "http/message.h"
+#include "http/websocket.h"
 
 namespace scope::http {
 
@@ -30,12 +31,17 @@ struct Route {
   bool throttled = false;      // counted by the per-address rate limit (login, register, ...)
   bool optional_auth = false;  // public, but a bearer token sent along is checked and used
   Handler handler;
+  // Set for a WebSocket route (add_websocket): a GET that upgrades; `handler` is not used.
+  WebSocketHandler websocket;
+  WebSocketLimits websocket_limits;
 };
 
 class Router {
  public:
   // Adds a route; the reference is for setting its limits (max_body, blocking, throttled).
   Route& add(std::string method, std::string pattern, Access access, Handler handler);
+  // A WebSocket route: GET `pattern`, upgraded once the header passes every check.
+  Route& add_websocket(std::string pattern, Access access, WebSocketHandler handler);
 
   struct Match {
     const Route* route = nullptr;

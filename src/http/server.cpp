@@ -8,13 +8,16 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +29,7 @@ namespace scope::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
@@ -84,6 +88,9 @@ struct Counters {
   metrics::Counter* throttled = nullptr;
   metrics::Counter* busy = nullptr;
   metrics::Counter* bad_request = nullptr;
+  metrics::Counter* origin = nullptr;
+  metrics::Counter* websocket_cap = nullptr;
+  metrics::Gauge* websockets = nullptr;
   metrics::Counter* errors = nullptr;
   metrics::Counter* requests = nullptr;
   metrics::Histogram* seconds = nullptr;
@@ -107,6 +114,11 @@ struct Counters {
     throttled = &r->counter("scope_http_rejected_total", rejected, {{"cause", "throttled"}});
     busy = &r->counter("scope_http_rejected_total", rejected, {{"cause", "busy"}});
     bad_request = &r->counter("scope_http_rejected_total", rejected, {{"cause", "bad_request"}});
+    origin = &r->counter("scope_http_rejected_total", rejected, {{"cause", "origin"}});
+    websocket_cap =
+        &r->counter("scope_http_rejected_total", rejected, {{"cause", "websocket_cap"}});
+    websockets =
+        &r->gauge("scope_http_websockets", "WebSocket connections (live streams) open now");
     errors =
         &r->counter("scope_http_handler_errors_total", "HTTP handlers that threw (answered 500)");
     requests = &r->counter("scope_http_requests_total", "HTTP requests answered");
@@ -117,6 +129,8 @@ struct Counters {
     if (c) c->add();
   }
 };
+
+class WebSocketSession;
 
 // What every connection shares. Connections hold it by shared_ptr, so that a connection the
 // io_context destroys while stopping still finds its counters.
@@ -133,6 +147,15 @@ struct State {
   std::mutex access_log_mu;
   std::string request_id_prefix;
   std::atomic<uint64_t> request_seq{0};
+  std::atomic<size_t> websockets{0};
+  std::unordered_map<std::string, size_t> websockets_per_address;  // under per_address_mu
+  // Held shared while a WebSocket posts to the I/O threads, exclusively by Server::stop(): after
+  // stop, publishers' calls touch nothing of the io_context.
+  std::shared_mutex stop_mu;
+  bool stopped = false;
+  // Open WebSockets, so that stop() can tell their handlers they ended.
+  std::mutex sockets_mu;
+  std::vector<std::weak_ptr<WebSocketSession>> sockets;
 
   State(ServerOptions o, std::shared_ptr<const Router> r)
       : options(std::move(o)),
@@ -191,6 +214,200 @@ class ConnectionSlot {
   std::shared_ptr<State> state_;
   std::string address_;
   bool taken_ = false;
+};
+
+// Holds an open WebSocket's place under Limits::max_websockets{,_per_address}.
+class WebSocketSlot {
+ public:
+  WebSocketSlot(std::shared_ptr<State> state, std::string address)
+      : state_(std::move(state)), address_(std::move(address)) {}
+  ~WebSocketSlot() {
+    if (!taken_) return;
+    state_->websockets.fetch_sub(1);
+    if (state_->counters.websockets) state_->counters.websockets->add(-1);
+    std::lock_guard lock(state_->per_address_mu);
+    auto it = state_->websockets_per_address.find(address_);
+    if (it != state_->websockets_per_address.end() && --it->second == 0)
+      state_->websockets_per_address.erase(it);
+  }
+  WebSocketSlot(const WebSocketSlot&) = delete;
+  WebSocketSlot& operator=(const WebSocketSlot&) = delete;
+
+  // false with the status to answer (503: the server's cap, 429: this address's).
+  bool take(int* refused_status) {
+    const Limits& l = state_->options.limits;
+    std::lock_guard lock(state_->per_address_mu);
+    if (state_->websockets.load() >= l.max_websockets) {
+      *refused_status = 503;
+      return false;
+    }
+    size_t& n = state_->websockets_per_address[address_];
+    if (n >= l.max_websockets_per_address) {
+      *refused_status = 429;
+      return false;
+    }
+    ++n;
+    state_->websockets.fetch_add(1);
+    if (state_->counters.websockets) state_->counters.websockets->add(1);
+    taken_ = true;
+    return true;
+  }
+
+ private:
+  std::shared_ptr<State> state_;
+  std::string address_;
+  bool taken_ = false;
+};
+
+// One accepted WebSocket: the handler's WebSocketPeer, a bounded queue of messages that a
+// writer coroutine drains onto the socket, and the close (by the handler, the client or stop).
+// The reader runs in the connection's coroutine; both run on the connection's strand.
+class WebSocketSession : public WebSocketPeer,
+                         public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(std::shared_ptr<State> state, beast::tcp_stream stream,
+                   const WebSocketLimits& limits)
+      : state_(std::move(state)),
+        ws_(std::move(stream)),
+        limits_(limits),
+        wake_(ws_.get_executor()),
+        grace_(ws_.get_executor()) {}
+
+  websocket::stream<beast::tcp_stream>& ws() { return ws_; }
+  void set_listener(std::shared_ptr<WebSocketListener> listener) {
+    listener_ = std::move(listener);
+  }
+
+  bool try_send(std::string text) override {
+    {
+      std::lock_guard lock(mu_);
+      if (closing_ || queue_.size() >= limits_.max_queued_messages ||
+          (!queue_.empty() && queued_bytes_ + text.size() > limits_.max_queued_bytes))
+        return false;
+      queued_bytes_ += text.size();
+      queue_.push_back(std::move(text));
+    }
+    post([](WebSocketSession& s) { s.wake_.cancel(); });
+    return true;
+  }
+  size_t queued() const override {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
+  void close(uint16_t code, std::string reason) override {
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return;
+      closing_ = true;
+      close_code_ = code;
+      if (reason.size() > 123) reason.resize(123);  // what a close frame holds
+      close_reason_ = std::move(reason);
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
+    post([](WebSocketSession& s) {
+      s.wake_.cancel();
+      // A client that reads nothing never takes the close frame: drop it after the grace.
+      s.grace_.expires_after(s.limits_.close_grace);
+      s.grace_.async_wait([self = s.shared_from_this()](beast::error_code ec) {
+        if (!ec) beast::get_lowest_layer(self->ws_).close();
+      });
+    });
+  }
+  bool closed() const override {
+    std::lock_guard lock(mu_);
+    return closing_;
+  }
+  uint64_t written() const override { return written_.load(std::memory_order_relaxed); }
+
+  // Drains the queue onto the socket until the connection ends or the handler closes it.
+  asio::awaitable<void> write_loop() {
+    for (;;) {
+      std::optional<std::string> next;
+      bool closing = false;
+      {
+        std::lock_guard lock(mu_);
+        closing = closing_;
+        if (!closing && !queue_.empty()) {
+          next = std::move(queue_.front());
+          queue_.pop_front();
+          queued_bytes_ -= next->size();
+        }
+      }
+      if (ended_) co_return;
+      if (closing) {
+        co_await ws_.async_close(
+            websocket::close_reason(static_cast<websocket::close_code>(close_code_),
+                                    beast::string_view(close_reason_.data(), close_reason_.size())),
+            kTuple);
+        co_return;
+      }
+      if (!next) {
+        wake_.expires_at(Clock::time_point::max());
+        co_await wake_.async_wait(kTuple);
+        continue;
+      }
+      ws_.text(true);
+      auto [ec, n] = co_await ws_.async_write(asio::buffer(*next), kTuple);
+      if (!ec) written_.fetch_add(1, std::memory_order_relaxed);
+      if (ec) {
+        std::lock_guard lock(mu_);
+        closing_ = true;
+        queue_.clear();
+        queued_bytes_ = 0;
+        co_return;
+      }
+    }
+  }
+
+  // The reader is done (the client closed, an error, a deadline): the writer stops and the
+  // handler is told, once. On the strand.
+  void end() {
+    ended_ = true;
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
+    wake_.cancel();
+    grace_.cancel();
+    beast::get_lowest_layer(ws_).close();  // a write still pending ends now
+    notify_closed();
+  }
+  // Tells the handler the connection ended; by end(), or by Server::stop() once no I/O thread
+  // runs (the io_context may never run the reader again). Lets go of the listener: it holds
+  // the handler's state, which holds this peer.
+  void notify_closed() {
+    if (notified_.exchange(true)) return;
+    auto listener = std::move(listener_);
+    if (listener) listener->on_close();
+  }
+
+ private:
+  // Runs `fn` on the connection's strand, unless the server is stopping.
+  template <typename Fn>
+  void post(Fn fn) {
+    std::shared_lock lock(state_->stop_mu);
+    if (state_->stopped) return;
+    asio::post(ws_.get_executor(), [self = shared_from_this(), fn] { fn(*self); });
+  }
+
+  std::shared_ptr<State> state_;
+  websocket::stream<beast::tcp_stream> ws_;
+  const WebSocketLimits limits_;
+  asio::steady_timer wake_;   // the writer waits on it for messages
+  asio::steady_timer grace_;  // after a close: how long the client has to take it
+  std::shared_ptr<WebSocketListener> listener_;
+  bool ended_ = false;  // strand only
+  std::atomic<bool> notified_{false};
+  std::atomic<uint64_t> written_{0};
+  mutable std::mutex mu_;
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
+  bool closing_ = false;
+  uint16_t close_code_ = kCloseNormal;
+  std::string close_reason_;
 };
 
 int hex_value(char c) {
@@ -273,6 +490,43 @@ std::string_view bearer_token(const Request& req) {
   return v;
 }
 
+// The comma-separated tokens of a Sec-WebSocket-Protocol header, trimmed.
+std::vector<std::string_view> subprotocols(std::string_view header) {
+  std::vector<std::string_view> out;
+  while (!header.empty()) {
+    size_t comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// A WebSocket's token: the Authorization header, or else "bearer.<token>" among the offered
+// subprotocols (what a browser can send). Never the URL: URLs land in access logs.
+std::string_view websocket_token(const Request& req) {
+  std::string_view token = bearer_token(req);
+  if (!token.empty()) return token;
+  const std::string* offered = req.header("sec-websocket-protocol");
+  if (!offered) return {};
+  for (std::string_view p : subprotocols(*offered))
+    if (p.size() > kBearerSubprotocolPrefix.size() && p.rfind(kBearerSubprotocolPrefix, 0) == 0)
+      return p.substr(kBearerSubprotocolPrefix.size());
+  return {};
+}
+
+// A browser names the page's origin: a WebSocket is for pages of --cors-origin or of this very
+// host (the UI scope serves), so that another site's page cannot ride a user's token.
+bool websocket_origin_allowed(const Request& req, const std::string& cors_origin) {
+  const std::string* origin = req.header("origin");
+  if (!origin) return true;  // not a browser; the token is checked all the same
+  if (!cors_origin.empty() && *origin == cors_origin) return true;
+  const std::string* host = req.header("host");
+  return host && !host->empty() && (*origin == "http://" + *host || *origin == "https://" + *host);
+}
+
 class Connection {
  public:
   Connection(std::shared_ptr<State> state, std::string address, asio::thread_pool& workers)
@@ -291,6 +545,11 @@ class Connection {
   std::optional<Answer> check_header(const bhttp::request_parser<bhttp::string_body>& parser,
                                      Request& req, const Route** route);
   Response call(const Route& route, Request& req);
+  // Upgrades to a WebSocket (every check done) and serves it until it closes.
+  asio::awaitable<void> serve_websocket(beast::tcp_stream stream,
+                                        bhttp::request_parser<bhttp::string_body>& parser,
+                                        Request& req, const Route& route,
+                                        Clock::time_point started);
   asio::awaitable<bool> write(beast::tcp_stream& stream, const Request& req, Response response,
                               unsigned version, bool keep_alive, Clock::time_point started);
   void log_access(const Request& req, int status, size_t bytes, Clock::time_point started);
@@ -357,15 +616,42 @@ std::optional<Connection::Answer> Connection::check_header(
   *route = match.route;
   req.params = std::move(match.params);
 
-  const bool wants_principal = match.route->access != Access::kPublic ||
-                               (match.route->optional_auth && !bearer_token(req).empty());
+  const bool is_websocket = static_cast<bool>(match.route->websocket);
+  if (is_websocket) {
+    if (!websocket::is_upgrade(h)) {
+      Answer a = refuse(426, "upgrade_required", "this endpoint is a WebSocket: send an upgrade");
+      a.response.headers.emplace_back("Upgrade", "websocket");
+      return a;
+    }
+    if (!websocket_origin_allowed(req, state_->options.cors_origin)) {
+      Counters::add(state_->counters.origin);
+      return refuse(403, "forbidden", "WebSockets from this origin are not allowed");
+    }
+    const std::string* offered = req.header("sec-websocket-protocol");
+    if (offered) {
+      auto list = subprotocols(*offered);
+      if (std::find(list.begin(), list.end(), kWebSocketSubprotocol) == list.end()) {
+        Counters::add(state_->counters.bad_request);
+        return refuse(400, "bad_request",
+                      "offer the subprotocol '" + std::string(kWebSocketSubprotocol) + "'");
+      }
+    }
+  }
+
+  const std::string_view sent_token = is_websocket ? websocket_token(req) : bearer_token(req);
+  const bool wants_principal =
+      match.route->access != Access::kPublic || (match.route->optional_auth && !sent_token.empty());
   if (wants_principal) {
-    std::string_view token = bearer_token(req);
+    std::string_view token = sent_token;
     if (token.empty()) {
       Counters::add(state_->counters.unauthorized);
-      Answer a = refuse(401, "unauthorized",
-                        "send 'Authorization: Bearer <token>': an access token from "
-                        "/api/v1/auth/login, or scope's admin token");
+      Answer a =
+          refuse(401, "unauthorized",
+                 is_websocket ? "send 'Authorization: Bearer <token>' or offer the subprotocols "
+                                "'scope.v1, bearer.<token>': an access token from "
+                                "/api/v1/auth/login, or scope's admin token"
+                              : "send 'Authorization: Bearer <token>': an access token from "
+                                "/api/v1/auth/login, or scope's admin token");
       a.response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"scope\"");
       return a;
     }
@@ -462,6 +748,79 @@ void Connection::log_access(const Request& req, int status, size_t bytes,
   std::fflush(state_->access_log);
 }
 
+asio::awaitable<void> Connection::serve_websocket(beast::tcp_stream stream,
+                                                  bhttp::request_parser<bhttp::string_body>& parser,
+                                                  Request& req, const Route& route,
+                                                  Clock::time_point started) {
+  const unsigned version = parser.get().version();
+  WebSocketSlot slot(state_, address_);
+  int refused_status = 0;
+  if (!slot.take(&refused_status)) {
+    Counters::add(state_->counters.websocket_cap);
+    Response r = refused_status == 429
+                     ? Response::error(429, "throttled",
+                                       "too many live streams from this address: close one")
+                     : Response::error(503, "busy", "too many live streams open: retry later");
+    r.headers.emplace_back("Retry-After", "5");
+    co_await write(stream, req, std::move(r), version, false, started);
+    co_return;
+  }
+  const bool echo_subprotocol = req.header("sec-websocket-protocol") != nullptr;
+  stream.expires_never();  // the WebSocket's own deadlines from here on
+  auto session =
+      std::make_shared<WebSocketSession>(state_, std::move(stream), route.websocket_limits);
+  auto& ws = session->ws();
+  websocket::stream_base::timeout deadlines{};
+  deadlines.handshake_timeout = state_->options.limits.write_timeout;
+  deadlines.idle_timeout = route.websocket_limits.idle_timeout;
+  deadlines.keep_alive_pings = true;  // a ping at half the idle time; no answer: closed
+  ws.set_option(deadlines);
+  ws.read_message_max(route.websocket_limits.max_message_bytes);
+  ws.set_option(websocket::stream_base::decorator(
+      [echo_subprotocol, id = req.request_id](websocket::response_type& res) {
+        res.set(bhttp::field::server, "scope");
+        res.set("X-Request-Id", id);
+        if (echo_subprotocol) res.set(bhttp::field::sec_websocket_protocol, kWebSocketSubprotocol);
+      }));
+  auto [ec] = co_await ws.async_accept(parser.get(), kTuple);
+  log_access(req, ec ? 400 : 101, 0, started);
+  if (ec) co_return;
+
+  {
+    std::lock_guard lock(state_->sockets_mu);
+    auto& all = state_->sockets;
+    all.erase(std::remove_if(all.begin(), all.end(), [](const auto& w) { return w.expired(); }),
+              all.end());
+    all.push_back(session);
+  }
+  std::shared_ptr<WebSocketListener> listener;
+  try {
+    listener = route.websocket(req, session);
+  } catch (const std::exception& e) {
+    Counters::add(state_->counters.errors);
+    spdlog::error("scope: websocket {} (request {}): {}", log_safe(req.path), req.request_id,
+                  e.what());
+  }
+  if (!listener) session->close(1011, "the server could not serve this stream");
+  session->set_listener(listener);
+  asio::co_spawn(ws.get_executor(), session->write_loop(), asio::detached);
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    auto [read_ec, n] = co_await ws.async_read(buffer, kTuple);
+    // Closed by either side, a message over the limit (Beast answers 1009), the idle deadline.
+    if (read_ec) break;
+    if (!ws.got_text()) {
+      session->close(kCloseUnsupportedData, "send text (JSON) messages");
+    } else if (listener && !session->closed()) {
+      std::string refused = listener->on_message(beast::buffers_to_string(buffer.data()));
+      if (!refused.empty()) session->close(kClosePolicy, std::move(refused));
+    }
+    buffer.consume(buffer.size());
+  }
+  session->end();
+}
+
 asio::awaitable<bool> Connection::write(beast::tcp_stream& stream, const Request& req,
                                         Response response, unsigned version, bool keep_alive,
                                         Clock::time_point started) {
@@ -532,6 +891,10 @@ asio::awaitable<void> Connection::serve(tcp::socket socket) {
         }
       }
       break;
+    }
+    if (route->websocket) {
+      co_await serve_websocket(std::move(stream), parser, req, *route, started);
+      co_return;
     }
     if (!parser.is_done()) {
       const std::string* expect = req.header("expect");
@@ -717,9 +1080,21 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
 void Server::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  {
+    std::unique_lock lock(impl_->state->stop_mu);
+    impl_->state->stopped = true;  // WebSockets post nothing more to the io_context
+  }
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // Their readers will not run again: tell the handlers, so that none keeps a peer past here.
+  std::vector<std::weak_ptr<WebSocketSession>> sockets;
+  {
+    std::lock_guard lock(impl_->state->sockets_mu);
+    sockets.swap(impl_->state->sockets);
+  }
+  for (auto& weak : sockets)
+    if (auto s = weak.lock()) s->notify_closed();
   beast::error_code ignored;
   impl_->acceptor.close(ignored);  // no thread runs the io_context now: safe to touch
   // Handlers running on the pool finish (each has its own deadline); their answers are not sent.

@@ -38,6 +38,10 @@ struct Limits {
   // Routes marked `throttled` (login, register): a token bucket per client address.
   double throttle_per_second = 2;
   double throttle_burst = 20;
+  // Open WebSockets (live streams), in all and per client address; an upgrade over either is
+  // refused (503, 429) before it is accepted.
+  size_t max_websockets = 128;
+  size_t max_websockets_per_address = 32;
 };
 
 // Who a bearer token belongs to, or why it is not accepted (the message goes to the client).

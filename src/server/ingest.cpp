@@ -159,6 +159,7 @@ bool Ingest::store_batch(const transport::StreamEntry& entry, event::Batch&& bat
       } else {
         stored_ += w->stored;
         pm_.committed(batch, w->stored);
+        if (options_.on_committed) options_.on_committed(std::move(batch));
       }
       return true;
     }

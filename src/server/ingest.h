@@ -70,6 +70,9 @@ struct IngestOptions {
   std::function<Status(const std::string& node, int64_t now_ns, std::string_view heartbeat)>
       on_heartbeat;
   std::chrono::seconds heartbeat_max_skew{120};
+  // Called with each batch once it is committed (not with duplicates), on ingest's thread: the
+  // live stream (LiveHub::publish, which never blocks). It may take the batch's contents.
+  std::function<void(event::Batch&&)> on_committed;
 };
 
 struct IngestStats {

@@ -12,6 +12,7 @@
 #include "auth/accounts.h"
 #include "auth/nodes.h"
 #include "cli/http_flags.h"
+#include "server/live.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace scope {
@@ -73,7 +74,8 @@ class OpenApiRoutes : public ::testing::Test {
                     .accounts = accounts_.get(),
                     .admin_token = "scope_test",
                     .nodes = nodes_.get(),
-                    .fleet = fleet_.get()},
+                    .fleet = fleet_.get(),
+                    .live = &live_},
                    router_, options_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -85,6 +87,7 @@ class OpenApiRoutes : public ::testing::Test {
   std::unique_ptr<auth::Nodes> nodes_;
   std::unique_ptr<server::NodeRegistry> registry_;
   std::unique_ptr<server::Fleet> fleet_;
+  server::LiveHub live_;
   http::Router router_;
   http::ServerOptions options_;
 };
