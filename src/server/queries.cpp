@@ -248,41 +248,51 @@ class RowView {
 // `raw(q, from, to)` selects with the same columns. Raw rows only where a series `step` is not
 // whole slots or the window holds no whole slot. Sums and maxima of the slots are those of
 // their raw rows, so the answer is the same either way.
+// [from, to) a part of the window where given.
 void slot_source(Sql& q, const QueryParams& p, const store::SlotRollup& r, std::string_view columns,
-                 int64_t step, const std::function<void(Sql&, int64_t, int64_t)>& raw) {
-  int64_t first = p.from_ns + (store::kSlotNs - p.from_ns % store::kSlotNs) % store::kSlotNs;
-  int64_t last = p.to_ns - p.to_ns % store::kSlotNs;
+                 int64_t step, const std::function<void(Sql&, int64_t, int64_t)>& raw,
+                 int64_t from = -1, int64_t to = -1) {
+  if (from < 0) from = p.from_ns;
+  if (to < 0) to = p.to_ns;
+  int64_t first = from + (store::kSlotNs - from % store::kSlotNs) % store::kSlotNs;
+  int64_t last = to - to % store::kSlotNs;
   if (first >= last || step % store::kSlotNs != 0) {
-    raw(q, p.from_ns, p.to_ns);
+    raw(q, from, to);
     return;
   }
   q << "SELECT slot_ns AS ts_ns, " << columns << " FROM " << r.table << " WHERE ";
   where_window(q, p, first, last, "slot_ns");
-  if (p.from_ns < first) {
+  if (from < first) {
     q << " UNION ALL ";
-    raw(q, p.from_ns, first);
+    raw(q, from, first);
   }
-  if (last < p.to_ns) {
+  if (last < to) {
     q << " UNION ALL ";
-    raw(q, last, p.to_ns);
+    raw(q, last, to);
   }
 }
 
 // ---- CUDA ----------------------------------------------------------------------------------
 
 // The launches of the window as rows (ts_ns, pid, kernel, launches, total_ns): whole minutes
-// from the rollup kept with each batch (store/rollup.h), the partial minutes at either end
-// from cuda_events. A comm filter reads cuda_events only (the rollup has no comm).
-void launch_source(Sql& q, const QueryParams& p) {
+// from the minute rollup kept with each batch (store/rollup.h), the partial minutes at either
+// end from the 5-second slots, and the partial slots from cuda_events. Slots only (a comm filter:
+// the minute rollup has no comm) or raw rows only where a series `step` is not whole minutes or
+// slots.
+void launch_source(Sql& q, const QueryParams& p, int64_t step = 0) {
   int64_t first = p.from_ns + (store::kMinuteNs - p.from_ns % store::kMinuteNs) % store::kMinuteNs;
   int64_t last = p.to_ns - p.to_ns % store::kMinuteNs;
-  auto raw = [&](int64_t from, int64_t to) {
-    q << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
+  auto raw = [&](Sql& r, int64_t from, int64_t to) {
+    r << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
          "coalesce(duration_ns, 0) AS total_ns FROM cuda_events WHERE op = 'launch' AND ";
-    where_window(q, p, from, to);
+    where_window(r, p, from, to);
   };
-  if (!p.comm.empty() || first >= last) {
-    raw(p.from_ns, p.to_ns);
+  auto slots = [&](int64_t from, int64_t to) {
+    slot_source(q, p, store::launch_slots(),
+                "pid, kernel, launches, coalesce(total_ns, 0) AS total_ns", step, raw, from, to);
+  };
+  if (!p.comm.empty() || first >= last || step % store::kMinuteNs != 0) {
+    slots(p.from_ns, p.to_ns);
     return;
   }
   q << "SELECT minute_ns AS ts_ns, pid, kernel, launches, total_ns FROM "
@@ -290,11 +300,11 @@ void launch_source(Sql& q, const QueryParams& p) {
   where_window(q, p, first, last, "minute_ns");
   if (p.from_ns < first) {
     q << " UNION ALL ";
-    raw(p.from_ns, first);
+    slots(p.from_ns, first);
   }
   if (last < p.to_ns) {
     q << " UNION ALL ";
-    raw(last, p.to_ns);
+    slots(last, p.to_ns);
   }
 }
 
@@ -329,14 +339,8 @@ Answer launch_rate(store::Store& s, const QueryParams& p) {
     q << "SELECT b, kernel, sum(launches) AS launches, sum(total_ns) AS total_ns FROM (SELECT "
          "ts_ns - ts_ns % "
       << step << " AS b, kernel, launches, total_ns FROM (";
-    // Minutes from the rollup only where a bucket is whole minutes.
-    if (step % store::kMinuteNs == 0) {
-      launch_source(q, p);
-    } else {
-      q << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
-           "coalesce(duration_ns, 0) AS total_ns FROM cuda_events WHERE op = 'launch' AND ";
-      where_window(q, p);
-    }
+    // Rollups only where a bucket is whole minutes or slots.
+    launch_source(q, p, step);
     q << ") u WHERE kernel IN (";
     for (size_t i = 0; i < kernels.rows.size(); ++i) {
       if (i) q << ", ";

@@ -82,6 +82,21 @@ Value text_or(const Value& v, const char* otherwise) {
 
 }  // namespace
 
+const SlotRollup& launch_slots() {
+  static const Column op("cuda", "op"), kernel("cuda", "kernel"), duration("cuda", "duration_ns");
+  static const SlotRollup r{
+      "cuda_launch_slots",
+      "cuda",
+      {"kernel"},
+      {{"launches", Agg::kCount}, {"total_ns", Agg::kSum}},
+      [](const EventRow& e) { return is_text(op(e), "launch"); },
+      [](const EventRow& e) { return std::vector<Value>{text_or(kernel(e), "")}; },
+      [](const EventRow& e) {
+        return std::vector<Value>{Value(), duration(e)};
+      }};
+  return r;
+}
+
 const SlotRollup& copy_slots() {
   static const Column op("cuda", "op"), kind("cuda", "kind"), bytes("cuda", "bytes"),
       duration("cuda", "duration_ns");
@@ -172,8 +187,9 @@ const SlotRollup& token_slots() {
 }
 
 const std::vector<const SlotRollup*>& slot_rollups() {
-  static const std::vector<const SlotRollup*> all = {&copy_slots(), &sync_slots(), &syscall_slots(),
-                                                     &sched_slots(), &token_slots()};
+  static const std::vector<const SlotRollup*> all = {&launch_slots(), &copy_slots(),
+                                                     &sync_slots(),   &syscall_slots(),
+                                                     &sched_slots(),  &token_slots()};
   return all;
 }
 

@@ -59,7 +59,9 @@ struct SlotRollup {
   std::vector<event::Value> (*value)(const event::EventRow&);
 };
 
-// cuda/copies, cuda/syncs, host/syscalls, host/sched, llm/tokens.
+// cuda/top-kernels and launch-rate (the edges of the minutes), cuda/copies, cuda/syncs,
+// host/syscalls, host/sched, llm/tokens.
+const SlotRollup& launch_slots();
 const SlotRollup& copy_slots();
 const SlotRollup& sync_slots();
 const SlotRollup& syscall_slots();

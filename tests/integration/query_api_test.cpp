@@ -402,6 +402,19 @@ TEST_P(QueryApi, SlotRollupsAndEdgesAnswerAsTheRawRows) {
     {"name": "write", "count": 5, "errors": 3, "total_ns": 1000}])"));
   a = get("/host/syscalls", with(q, {{"pid", "1"}}));
   EXPECT_EQ(a.body["syscalls"], json::array());
+  // Launches: the slots alone (a comm; a 5-minute series) or at the edges of the minutes.
+  a = get("/cuda/top-kernels", with(window(7 * kS, 307 * kS), {{"comm", "o'hare"}}));
+  EXPECT_EQ(a.body["kernels"],
+            json::parse(R"([{"kernel": "k_b", "launches": 1, "total_ns": 1000}])"));
+  auto top = get("/cuda/top-kernels", with(q, {{"limit", "100"}}));
+  auto rate = get("/cuda/launch-rate", with(q, {{"limit", "100"}}));
+  EXPECT_EQ(rate.body["step_ns"], 5 * kS);
+  std::map<std::string, int64_t> launched;
+  for (const auto& b : rate.body["series"])
+    launched[b["kernel"].get<std::string>()] += b["launches"].get<int64_t>();
+  ASSERT_FALSE(top.body["kernels"].empty());
+  for (const auto& k : top.body["kernels"])
+    EXPECT_EQ(launched[k["kernel"].get<std::string>()], k["launches"].get<int64_t>()) << k;
   a = get("/llm/tokens", q);
   EXPECT_EQ(a.body["prompt_tokens"], 15);
   EXPECT_EQ(a.body["generation_tokens"], 2);

@@ -107,6 +107,11 @@ event::Batch slotted(uint64_t first_seq, int64_t ts0) {
     auto row = [&](const char* family) {
       return event::make_row(*event::schema_for(family), ts, pid, pid, "demo");
     };
+    auto launch = row("cuda");
+    set_column(launch, "op", std::string("launch"));
+    if (i % 3) set_column(launch, "kernel", std::string(i % 2 ? "k_a" : "k_b"));
+    if (i % 2) set_column(launch, "duration_ns", 10 * i);
+    b.events.push_back(launch);
     auto copy = row("cuda");
     set_column(copy, "op", std::string("memcpy"));
     if (i % 4) set_column(copy, "kind", std::string(i % 2 ? "htod" : "dtoh"));
@@ -149,6 +154,10 @@ TEST_P(StoreSuite, KeepsTheSlotRollupsInStepWithTheEvents) {
     EXPECT_EQ(scalar(*store_, rollup), scalar(*store_, raw)) << rollup;
   };
   auto check = [&] {
+    same("SELECT sum(launches) FROM cuda_launch_slots WHERE kernel = ''",
+         "SELECT count(*) FROM cuda_events WHERE op = 'launch' AND kernel IS NULL");
+    same("SELECT sum(total_ns) FROM cuda_launch_slots WHERE kernel = 'k_a'",
+         "SELECT sum(duration_ns) FROM cuda_events WHERE op = 'launch' AND kernel = 'k_a'");
     same("SELECT sum(copies) FROM cuda_copy_slots",
          "SELECT count(*) FROM cuda_events WHERE op = 'memcpy'");
     same("SELECT sum(bytes) FROM cuda_copy_slots WHERE kind = 'default'",

@@ -155,10 +155,13 @@ CREATE INDEX IF NOT EXISTS exec_events_ts_node_seq ON exec_events (ts_ns, node C
 CREATE INDEX IF NOT EXISTS net_events_ts_node_seq ON net_events (ts_ns, node COLLATE "C", seq);
 )sql";
 
-// 5: per-5-second-slot rollups written with each batch (store/rollup.h) for cuda/copies,
-// cuda/syncs (stall buckets), host/syscalls, host/sched and llm/tokens, filled from the rows
-// already stored.
+// 5: per-5-second-slot rollups written with each batch (store/rollup.h) for the launches (the
+// edges of cuda_kernel_minutes), cuda/copies, cuda/syncs (stall buckets), host/syscalls,
+// host/sched and llm/tokens, filled from the rows already stored.
 constexpr std::string_view kV5 = R"sql(
+CREATE TABLE IF NOT EXISTS cuda_launch_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, kernel TEXT NOT NULL, launches BIGINT NOT NULL, total_ns BIGINT);
+CREATE INDEX IF NOT EXISTS cuda_launch_slots_slot ON cuda_launch_slots (slot_ns);
+INSERT INTO cuda_launch_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), coalesce(kernel, ''), count(*), sum(duration_ns) FROM cuda_events WHERE op = 'launch' AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
 CREATE TABLE IF NOT EXISTS cuda_copy_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, kind TEXT NOT NULL, copies BIGINT NOT NULL, bytes BIGINT, duration_ns BIGINT);
 CREATE INDEX IF NOT EXISTS cuda_copy_slots_slot ON cuda_copy_slots (slot_ns);
 INSERT INTO cuda_copy_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), coalesce(kind, 'default'), count(*), sum(bytes), sum(duration_ns) FROM cuda_events WHERE op = 'memcpy' AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
