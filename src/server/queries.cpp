@@ -11,6 +11,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <tuple>
 #include <utility>
 
@@ -242,21 +243,56 @@ class RowView {
   if (auto* e = std::get_if<auth::ApiError>(&var##_)) return std::move(*e); \
   const store::QueryResult& var = std::get<store::QueryResult>(var##_)
 
+// The rows (ts_ns, columns...) of the window: whole 5-second slots from rollup `r` (store/rollup.h;
+// `columns` named as it names them), the partial slots at either end from the raw rows that
+// `raw(q, from, to)` selects with the same columns. Raw rows only where a series `step` is not
+// whole slots or the window holds no whole slot. Sums and maxima of the slots are those of
+// their raw rows, so the answer is the same either way.
+// [from, to) a part of the window where given.
+void slot_source(Sql& q, const QueryParams& p, const store::SlotRollup& r, std::string_view columns,
+                 int64_t step, const std::function<void(Sql&, int64_t, int64_t)>& raw,
+                 int64_t from = -1, int64_t to = -1) {
+  if (from < 0) from = p.from_ns;
+  if (to < 0) to = p.to_ns;
+  int64_t first = from + (store::kSlotNs - from % store::kSlotNs) % store::kSlotNs;
+  int64_t last = to - to % store::kSlotNs;
+  if (first >= last || step % store::kSlotNs != 0) {
+    raw(q, from, to);
+    return;
+  }
+  q << "SELECT slot_ns AS ts_ns, " << columns << " FROM " << r.table << " WHERE ";
+  where_window(q, p, first, last, "slot_ns");
+  if (from < first) {
+    q << " UNION ALL ";
+    raw(q, from, first);
+  }
+  if (last < to) {
+    q << " UNION ALL ";
+    raw(q, last, to);
+  }
+}
+
 // ---- CUDA ----------------------------------------------------------------------------------
 
 // The launches of the window as rows (ts_ns, pid, kernel, launches, total_ns): whole minutes
-// from the rollup kept with each batch (store/rollup.h), the partial minutes at either end
-// from cuda_events. A comm filter reads cuda_events only (the rollup has no comm).
-void launch_source(Sql& q, const QueryParams& p) {
+// from the minute rollup kept with each batch (store/rollup.h), the partial minutes at either
+// end from the 5-second slots, and the partial slots from cuda_events. Slots only (a comm filter:
+// the minute rollup has no comm) or raw rows only where a series `step` is not whole minutes or
+// slots.
+void launch_source(Sql& q, const QueryParams& p, int64_t step = 0) {
   int64_t first = p.from_ns + (store::kMinuteNs - p.from_ns % store::kMinuteNs) % store::kMinuteNs;
   int64_t last = p.to_ns - p.to_ns % store::kMinuteNs;
-  auto raw = [&](int64_t from, int64_t to) {
-    q << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
+  auto raw = [&](Sql& r, int64_t from, int64_t to) {
+    r << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
          "coalesce(duration_ns, 0) AS total_ns FROM cuda_events WHERE op = 'launch' AND ";
-    where_window(q, p, from, to);
+    where_window(r, p, from, to);
   };
-  if (!p.comm.empty() || first >= last) {
-    raw(p.from_ns, p.to_ns);
+  auto slots = [&](int64_t from, int64_t to) {
+    slot_source(q, p, store::launch_slots(),
+                "pid, kernel, launches, coalesce(total_ns, 0) AS total_ns", step, raw, from, to);
+  };
+  if (!p.comm.empty() || first >= last || step % store::kMinuteNs != 0) {
+    slots(p.from_ns, p.to_ns);
     return;
   }
   q << "SELECT minute_ns AS ts_ns, pid, kernel, launches, total_ns FROM "
@@ -264,11 +300,11 @@ void launch_source(Sql& q, const QueryParams& p) {
   where_window(q, p, first, last, "minute_ns");
   if (p.from_ns < first) {
     q << " UNION ALL ";
-    raw(p.from_ns, first);
+    slots(p.from_ns, first);
   }
   if (last < p.to_ns) {
     q << " UNION ALL ";
-    raw(last, p.to_ns);
+    slots(last, p.to_ns);
   }
 }
 
@@ -303,14 +339,8 @@ Answer launch_rate(store::Store& s, const QueryParams& p) {
     q << "SELECT b, kernel, sum(launches) AS launches, sum(total_ns) AS total_ns FROM (SELECT "
          "ts_ns - ts_ns % "
       << step << " AS b, kernel, launches, total_ns FROM (";
-    // Minutes from the rollup only where a bucket is whole minutes.
-    if (step % store::kMinuteNs == 0) {
-      launch_source(q, p);
-    } else {
-      q << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
-           "coalesce(duration_ns, 0) AS total_ns FROM cuda_events WHERE op = 'launch' AND ";
-      where_window(q, p);
-    }
+    // Rollups only where a bucket is whole minutes or slots.
+    launch_source(q, p, step);
     q << ") u WHERE kernel IN (";
     for (size_t i = 0; i < kernels.rows.size(); ++i) {
       if (i) q << ", ";
@@ -531,12 +561,15 @@ Answer copies(store::Store& s, const QueryParams& p) {
   const int64_t step = series_step_ns(p.to_ns - p.from_ns);
   Sql q(s);
   q << "SELECT b, kind, copies, bytes, duration_ns FROM (SELECT ts_ns - ts_ns % " << step
-    << " AS b, coalesce(kind, 'default') AS kind, count(*) AS copies, coalesce(sum(bytes), 0) "
-       "AS bytes, coalesce(sum(duration_ns), 0) AS duration_ns FROM cuda_events WHERE op = "
-       "'memcpy' AND ";
-  where_window(q, p);
-  q << " GROUP BY ts_ns - ts_ns % " << step << ", coalesce(kind, 'default')) t ORDER BY b, "
-    << q.bytewise("kind");
+    << " AS b, kind, sum(copies) AS copies, coalesce(sum(bytes), 0) AS bytes, "
+       "coalesce(sum(duration_ns), 0) AS duration_ns FROM (";
+  slot_source(q, p, store::copy_slots(), "kind, copies, bytes, duration_ns", step,
+              [&](Sql& raw, int64_t from, int64_t to) {
+                raw << "SELECT ts_ns, coalesce(kind, 'default') AS kind, 1 AS copies, bytes, "
+                       "duration_ns FROM cuda_events WHERE op = 'memcpy' AND ";
+                where_window(raw, p, from, to);
+              });
+  q << ") u GROUP BY ts_ns - ts_ns % " << step << ", kind) t ORDER BY b, " << q.bytewise("kind");
   SCOPE_RUN(r, s, q);
   std::map<std::string, std::array<int64_t, 3>> totals;
   json series = json::array();
@@ -564,21 +597,25 @@ Answer copies(store::Store& s, const QueryParams& p) {
               {"series", series}};
 }
 
-// Synchronisation stalls in decades: < 1 µs, < 10 µs, ... < 1 s, and the rest.
-constexpr std::array<int64_t, 7> kStallBounds = {1'000,      10'000,      100'000,      1'000'000,
-                                                 10'000'000, 100'000'000, 1'000'000'000};
-
+// Synchronisation stalls in decades: < 1 µs, < 10 µs, ... < 1 s, and the rest
+// (store::kStallBounds, as the rollup buckets them).
 Answer syncs(store::Store& s, const QueryParams& p) {
+  const std::span<const int64_t> bounds(store::kStallBounds);
   Sql q(s);
-  q << "SELECT b, count(*), sum(duration_ns), max(duration_ns) FROM (SELECT CASE";
-  for (size_t i = 0; i < kStallBounds.size(); ++i)
-    q << " WHEN duration_ns < " << kStallBounds[i] << " THEN " << static_cast<int64_t>(i);
-  q << " ELSE " << static_cast<int64_t>(kStallBounds.size())
-    << " END AS b, duration_ns FROM cuda_events WHERE op = 'sync' AND duration_ns IS NOT NULL AND ";
-  where_window(q, p);
-  q << ") t GROUP BY b ORDER BY b";
+  q << "SELECT bucket AS b, sum(syncs), sum(total_ns), max(max_ns) FROM (";
+  slot_source(q, p, store::sync_slots(), "bucket, syncs, total_ns, max_ns", 0,
+              [&](Sql& raw, int64_t from, int64_t to) {
+                raw << "SELECT ts_ns, CASE";
+                for (size_t i = 0; i < bounds.size(); ++i)
+                  raw << " WHEN duration_ns < " << bounds[i] << " THEN " << static_cast<int64_t>(i);
+                raw << " ELSE " << static_cast<int64_t>(bounds.size())
+                    << " END AS bucket, 1 AS syncs, duration_ns AS total_ns, duration_ns AS "
+                       "max_ns FROM cuda_events WHERE op = 'sync' AND duration_ns IS NOT NULL AND ";
+                where_window(raw, p, from, to);
+              });
+  q << ") t GROUP BY bucket ORDER BY bucket";
   SCOPE_RUN(r, s, q);
-  std::array<int64_t, kStallBounds.size() + 1> counts{};
+  std::array<int64_t, store::kStallBuckets> counts{};
   int64_t total = 0, total_ns = 0, max_ns = 0;
   for (const auto& row : r.rows) {
     auto b = static_cast<size_t>(num(row[0]));
@@ -589,8 +626,8 @@ Answer syncs(store::Store& s, const QueryParams& p) {
   }
   json buckets = json::array();
   for (size_t b = 0; b < counts.size(); ++b)
-    buckets.push_back({{"lt_ns", b < kStallBounds.size() ? json(kStallBounds[b]) : json(nullptr)},
-                       {"count", counts[b]}});
+    buckets.push_back(
+        {{"lt_ns", b < bounds.size() ? json(bounds[b]) : json(nullptr)}, {"count", counts[b]}});
   return json{{"window", window_json(p)},
               {"count", total},
               {"total_ns", total_ns},
@@ -684,14 +721,23 @@ Answer opens(store::Store& s, const QueryParams& p) {
 
 Answer sched(store::Store& s, const QueryParams& p) {
   const int64_t step = series_step_ns(p.to_ns - p.from_ns);
+  auto source = [&](Sql& q, int64_t series_step) {
+    slot_source(q, p, store::sched_slots(),
+                "comm, switches, voluntary, involuntary, offcpu_ns, runq_ns", series_step,
+                [&](Sql& raw, int64_t from, int64_t to) {
+                  raw << "SELECT ts_ns, coalesce(comm, '') AS comm, switches, voluntary, "
+                         "involuntary, offcpu_ns, runq_ns FROM sched_events WHERE ";
+                  where_window(raw, p, from, to);
+                });
+  };
   Sql top(s);
   top << "SELECT comm, switches, voluntary, involuntary, offcpu_ns, runq_ns FROM (SELECT "
-         "coalesce(comm, '') AS comm, sum(switches) AS switches, sum(voluntary) AS voluntary, "
+         "comm, sum(switches) AS switches, sum(voluntary) AS voluntary, "
          "sum(involuntary) AS involuntary, sum(offcpu_ns) AS offcpu_ns, sum(runq_ns) AS runq_ns "
-         "FROM sched_events WHERE ";
-  where_window(top, p);
-  top << " GROUP BY coalesce(comm, '')) t ORDER BY offcpu_ns DESC, switches DESC, "
-      << top.bytewise("comm") << " LIMIT ";
+         "FROM (";
+  source(top, 0);
+  top << ") u GROUP BY comm) t ORDER BY offcpu_ns DESC, switches DESC, " << top.bytewise("comm")
+      << " LIMIT ";
   top.bind(static_cast<int64_t>(p.limit));
   SCOPE_RUN(c, s, top);
   json comms = json::array(), series = json::array();
@@ -705,16 +751,15 @@ Answer sched(store::Store& s, const QueryParams& p) {
   if (!c.rows.empty()) {
     Sql q(s);
     q << "SELECT b, comm, switches, offcpu_ns, runq_ns FROM (SELECT ts_ns - ts_ns % " << step
-      << " AS b, coalesce(comm, '') AS comm, sum(switches) AS switches, sum(offcpu_ns) AS "
-         "offcpu_ns, sum(runq_ns) AS runq_ns FROM sched_events WHERE ";
-    where_window(q, p);
-    q << " AND coalesce(comm, '') IN (";
+      << " AS b, comm, sum(switches) AS switches, sum(offcpu_ns) AS "
+         "offcpu_ns, sum(runq_ns) AS runq_ns FROM (";
+    source(q, step);
+    q << ") u WHERE comm IN (";
     for (size_t i = 0; i < c.rows.size(); ++i) {
       if (i) q << ", ";
       q.bind(c.rows[i][0]);
     }
-    q << ") GROUP BY ts_ns - ts_ns % " << step << ", coalesce(comm, '')) t ORDER BY b, "
-      << q.bytewise("comm");
+    q << ") GROUP BY ts_ns - ts_ns % " << step << ", comm) t ORDER BY b, " << q.bytewise("comm");
     SCOPE_RUN(r, s, q);
     for (const auto& row : r.rows)
       series.push_back({{"ts_ns", num(row[0])},
@@ -730,12 +775,15 @@ Answer syscalls(store::Store& s, const QueryParams& p) {
   // `sort` is one of QueryRules::sorts (checked), mapped to a column here.
   const char* order = p.sort == "time" ? "total_ns" : p.sort == "errors" ? "errors" : "count";
   Sql q(s);
-  q << "SELECT name, count, errors, total_ns FROM (SELECT coalesce(name, '') AS name, "
-       "sum(count) AS count, sum(errors) AS errors, sum(total_ns) AS total_ns FROM "
-       "syscalls_events WHERE ";
-  where_window(q, p);
-  q << " GROUP BY coalesce(name, '')) t ORDER BY " << order << " DESC, " << q.bytewise("name")
-    << " LIMIT ";
+  q << "SELECT name, count, errors, total_ns FROM (SELECT name, sum(count) AS count, "
+       "sum(errors) AS errors, sum(total_ns) AS total_ns FROM (";
+  slot_source(q, p, store::syscall_slots(), "name, count, errors, total_ns", 0,
+              [&](Sql& raw, int64_t from, int64_t to) {
+                raw << "SELECT ts_ns, coalesce(name, '') AS name, count, errors, total_ns FROM "
+                       "syscalls_events WHERE ";
+                where_window(raw, p, from, to);
+              });
+  q << ") u GROUP BY name) t ORDER BY " << order << " DESC, " << q.bytewise("name") << " LIMIT ";
   q.bind(static_cast<int64_t>(p.limit));
   SCOPE_RUN(r, s, q);
   json out = json::array();
@@ -787,11 +835,14 @@ Answer tcp(store::Store& s, const QueryParams& p) {
 Answer tokens(store::Store& s, const QueryParams& p) {
   const int64_t step = series_step_ns(p.to_ns - p.from_ns);
   Sql q(s);
-  q << "SELECT ts_ns - ts_ns % " << step
-    << " AS b, phase, sum(tokens), sum(duration_ns) FROM llama_events WHERE op = 'decode' AND "
-       "phase IN ('prompt', 'generation') AND ";
-  where_window(q, p);
-  q << " GROUP BY ts_ns - ts_ns % " << step << ", phase ORDER BY b, phase";
+  q << "SELECT ts_ns - ts_ns % " << step << " AS b, phase, sum(tokens), sum(duration_ns) FROM (";
+  slot_source(q, p, store::token_slots(), "phase, tokens, duration_ns", step,
+              [&](Sql& raw, int64_t from, int64_t to) {
+                raw << "SELECT ts_ns, phase, tokens, duration_ns FROM llama_events WHERE op = "
+                       "'decode' AND phase IN ('prompt', 'generation') AND ";
+                where_window(raw, p, from, to);
+              });
+  q << ") u GROUP BY ts_ns - ts_ns % " << step << ", phase ORDER BY b, phase";
   SCOPE_RUN(r, s, q);
   std::map<int64_t, json> buckets;
   std::map<std::string, std::pair<int64_t, int64_t>> totals;

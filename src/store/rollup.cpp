@@ -1,5 +1,6 @@
 #include "store/rollup.h"
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -42,9 +43,210 @@ std::string kernel_minutes_upsert(bool dollar) {
 }
 
 std::string bookkeeping_retention_sql(int64_t cutoff_ns) {
-  return "DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns) +
-         "; DELETE FROM " + std::string(kKernelMinutesTable) + " WHERE minute_ns < " +
-         std::to_string(cutoff_ns - cutoff_ns % kMinuteNs);
+  std::string sql = "DELETE FROM scope_batches WHERE ingested_ns < " + std::to_string(cutoff_ns) +
+                    "; DELETE FROM " + std::string(kKernelMinutesTable) + " WHERE minute_ns < " +
+                    std::to_string(cutoff_ns - cutoff_ns % kMinuteNs);
+  for (const SlotRollup* r : slot_rollups())
+    sql += "; DELETE FROM " + std::string(r->table) + " WHERE slot_ns < " +
+           std::to_string(cutoff_ns - cutoff_ns % kSlotNs);
+  return sql;
+}
+
+int64_t stall_bucket(int64_t duration_ns) {
+  int64_t b = 0;
+  while (b < kStallBuckets - 1 && duration_ns >= kStallBounds[b]) ++b;
+  return b;
+}
+
+namespace {
+
+using event::EventRow;
+using event::Value;
+
+// Column `name` of `family`, by index (looked up once per call site).
+struct Column {
+  Column(const char* family, const char* name)
+      : index(static_cast<size_t>(event::schema_for(family)->column_index(name))) {}
+  const Value& operator()(const EventRow& e) const { return e.values[index]; }
+  size_t index;
+};
+
+bool is_text(const Value& v, std::string_view s) {
+  const auto* t = std::get_if<std::string>(&v);
+  return t && *t == s;
+}
+// coalesce(column, `otherwise`) for a text column.
+Value text_or(const Value& v, const char* otherwise) {
+  return std::holds_alternative<std::string>(v) ? v : Value(std::string(otherwise));
+}
+
+}  // namespace
+
+const SlotRollup& launch_slots() {
+  static const Column op("cuda", "op"), kernel("cuda", "kernel"), duration("cuda", "duration_ns");
+  static const SlotRollup r{
+      "cuda_launch_slots",
+      "cuda",
+      {"kernel"},
+      {{"launches", Agg::kCount}, {"total_ns", Agg::kSum}},
+      [](const EventRow& e) { return is_text(op(e), "launch"); },
+      [](const EventRow& e) { return std::vector<Value>{text_or(kernel(e), "")}; },
+      [](const EventRow& e) {
+        return std::vector<Value>{Value(), duration(e)};
+      }};
+  return r;
+}
+
+const SlotRollup& copy_slots() {
+  static const Column op("cuda", "op"), kind("cuda", "kind"), bytes("cuda", "bytes"),
+      duration("cuda", "duration_ns");
+  static const SlotRollup r{
+      "cuda_copy_slots",
+      "cuda",
+      {"kind"},
+      {{"copies", Agg::kCount}, {"bytes", Agg::kSum}, {"duration_ns", Agg::kSum}},
+      [](const EventRow& e) { return is_text(op(e), "memcpy"); },
+      [](const EventRow& e) { return std::vector<Value>{text_or(kind(e), "default")}; },
+      [](const EventRow& e) {
+        return std::vector<Value>{Value(), bytes(e), duration(e)};
+      }};
+  return r;
+}
+
+const SlotRollup& sync_slots() {
+  static const Column op("cuda", "op"), duration("cuda", "duration_ns");
+  static const SlotRollup r{
+      "cuda_sync_slots",
+      "cuda",
+      {"bucket"},
+      {{"syncs", Agg::kCount}, {"total_ns", Agg::kSum}, {"max_ns", Agg::kMax}},
+      [](const EventRow& e) {
+        return is_text(op(e), "sync") && std::holds_alternative<int64_t>(duration(e));
+      },
+      [](const EventRow& e) {
+        return std::vector<Value>{stall_bucket(std::get<int64_t>(duration(e)))};
+      },
+      [](const EventRow& e) {
+        return std::vector<Value>{Value(), duration(e), duration(e)};
+      }};
+  return r;
+}
+
+const SlotRollup& syscall_slots() {
+  static const Column name("syscalls", "name"), count("syscalls", "count"),
+      errors("syscalls", "errors"), total("syscalls", "total_ns");
+  static const SlotRollup r{
+      "syscall_slots",
+      "syscalls",
+      {"name"},
+      {{"count", Agg::kSum}, {"errors", Agg::kSum}, {"total_ns", Agg::kSum}},
+      [](const EventRow&) { return true; },
+      [](const EventRow& e) { return std::vector<Value>{text_or(name(e), "")}; },
+      [](const EventRow& e) {
+        return std::vector<Value>{count(e), errors(e), total(e)};
+      }};
+  return r;
+}
+
+const SlotRollup& sched_slots() {
+  static const Column switches("sched", "switches"), voluntary("sched", "voluntary"),
+      involuntary("sched", "involuntary"), offcpu("sched", "offcpu_ns"), runq("sched", "runq_ns");
+  static const SlotRollup r{
+      "sched_slots",
+      "sched",
+      {},
+      {{"switches", Agg::kSum},
+       {"voluntary", Agg::kSum},
+       {"involuntary", Agg::kSum},
+       {"offcpu_ns", Agg::kSum},
+       {"runq_ns", Agg::kSum}},
+      [](const EventRow&) { return true; },
+      [](const EventRow&) { return std::vector<Value>{}; },
+      [](const EventRow& e) {
+        return std::vector<Value>{switches(e), voluntary(e), involuntary(e), offcpu(e), runq(e)};
+      }};
+  return r;
+}
+
+const SlotRollup& token_slots() {
+  static const Column op("llama", "op"), phase("llama", "phase"), tokens("llama", "tokens"),
+      duration("llama", "duration_ns");
+  static const SlotRollup r{"llama_token_slots",
+                            "llama",
+                            {"phase"},
+                            {{"tokens", Agg::kSum}, {"duration_ns", Agg::kSum}},
+                            [](const EventRow& e) {
+                              return is_text(op(e), "decode") && (is_text(phase(e), "prompt") ||
+                                                                  is_text(phase(e), "generation"));
+                            },
+                            [](const EventRow& e) { return std::vector<Value>{phase(e)}; },
+                            [](const EventRow& e) {
+                              return std::vector<Value>{tokens(e), duration(e)};
+                            }};
+  return r;
+}
+
+const std::vector<const SlotRollup*>& slot_rollups() {
+  static const std::vector<const SlotRollup*> all = {&launch_slots(), &copy_slots(),
+                                                     &sync_slots(),   &syscall_slots(),
+                                                     &sched_slots(),  &token_slots()};
+  return all;
+}
+
+std::vector<SlotRow> slot_rows(const SlotRollup& r, const event::Batch& batch) {
+  const auto family = event::schema_for(r.family)->id;
+  std::map<std::tuple<int64_t, int64_t, std::string_view, std::vector<Value>>, SlotRow> agg;
+  for (const auto& e : batch.events) {
+    // Negative timestamps are in no window (from >= 0): the raw rows keep them, no slot does.
+    if (e.family != family || e.ts_ns < 0 || !r.keep(e)) continue;
+    int64_t slot = e.ts_ns - e.ts_ns % kSlotNs;
+    auto [it, fresh] = agg.try_emplace({slot, e.pid, std::string_view(e.comm), r.key(e)});
+    SlotRow& row = it->second;
+    if (fresh) {
+      row.slot_ns = slot;
+      row.pid = e.pid;
+      row.comm = e.comm;
+      row.keys = std::get<3>(it->first);
+      row.values.assign(r.values.size(), Value());
+    }
+    std::vector<Value> v = r.value(e);
+    for (size_t i = 0; i < r.values.size(); ++i) {
+      Value& acc = row.values[i];
+      if (r.values[i].second == Agg::kCount) {
+        acc = (std::holds_alternative<int64_t>(acc) ? std::get<int64_t>(acc) : 0) + 1;
+        continue;
+      }
+      const auto* x = std::get_if<int64_t>(&v[i]);
+      if (!x) continue;  // NULL: as SQL's sum and max, ignored
+      const auto* a = std::get_if<int64_t>(&acc);
+      if (!a)
+        acc = *x;
+      else if (r.values[i].second == Agg::kSum)
+        acc = *a + *x;
+      else
+        acc = std::max(*a, *x);
+    }
+  }
+  std::vector<SlotRow> out;
+  out.reserve(agg.size());
+  for (auto& [key, row] : agg) out.push_back(std::move(row));
+  return out;
+}
+
+std::string slot_insert(const SlotRollup& r, size_t rows, bool dollar) {
+  const size_t width = 4 + r.keys.size() + r.values.size();
+  std::string sql = "INSERT INTO " + std::string(r.table) + " (slot_ns, node, pid, comm";
+  for (const char* k : r.keys) sql += std::string(", ") + k;
+  for (const auto& v : r.values) sql += std::string(", ") + v.first;
+  sql += ") VALUES ";
+  for (size_t row = 0; row < rows; ++row) {
+    sql += row ? ", (" : "(";
+    for (size_t c = 0; c < width; ++c)
+      sql +=
+          (c ? ", " : "") + std::string(dollar ? "$" : "?") + std::to_string(row * width + c + 1);
+    sql += ")";
+  }
+  return sql;
 }
 
 }  // namespace scope::store

@@ -30,8 +30,62 @@ std::vector<KernelMinute> kernel_minutes(const event::Batch& batch);
 // as ?1..?6 (SQLite) or $1..$6 (PostgreSQL, `dollar` true).
 std::string kernel_minutes_upsert(bool dollar);
 
+// Rollups per 5-second slot that both stores keep beside the raw tables, in the batch's
+// transaction: one row per batch, slot, node, pid, comm and the rollup's keys, holding the
+// aggregates of the batch's matching events (count, sum or max, NULL where SQL's would be:
+// a sum of no non-NULL values is NULL). A query sums (or maxes) them again, which gives exactly
+// what the raw rows give; whole slots of a window come from here, its partial edges from the
+// raw rows. 5 s divides every series step of a window of 5 minutes or more
+// (server/queries.h), so a bucket is whole slots. A redelivered batch is refused before its
+// rows are written (scope_batches), so its slots are not counted twice.
+inline constexpr int64_t kSlotNs = 5'000'000'000;
+
+// cuda/syncs' histogram of stalls, in decades: < 1 µs, < 10 µs, ... < 1 s, and the rest.
+inline constexpr int64_t kStallBounds[] = {1'000,      10'000,      100'000,      1'000'000,
+                                           10'000'000, 100'000'000, 1'000'000'000};
+inline constexpr int64_t kStallBuckets = 8;
+int64_t stall_bucket(int64_t duration_ns);
+
+enum class Agg { kCount, kSum, kMax };
+
+struct SlotRollup {
+  const char* table;
+  const char* family;
+  std::vector<const char*> keys;  // columns after slot_ns, node, pid, comm
+  std::vector<std::pair<const char*, Agg>> values;
+  // Whether the event counts; its keys; its contribution to each value (ignored for kCount).
+  bool (*keep)(const event::EventRow&);
+  std::vector<event::Value> (*key)(const event::EventRow&);
+  std::vector<event::Value> (*value)(const event::EventRow&);
+};
+
+// cuda/top-kernels and launch-rate (the edges of the minutes), cuda/copies, cuda/syncs,
+// host/syscalls, host/sched, llm/tokens.
+const SlotRollup& launch_slots();
+const SlotRollup& copy_slots();
+const SlotRollup& sync_slots();
+const SlotRollup& syscall_slots();
+const SlotRollup& sched_slots();
+const SlotRollup& token_slots();
+const std::vector<const SlotRollup*>& slot_rollups();
+
+struct SlotRow {
+  int64_t slot_ns = 0;
+  int64_t pid = 0;
+  std::string comm;
+  std::vector<event::Value> keys;
+  std::vector<event::Value> values;
+};
+
+// The batch's rows of rollup `r`, in key order.
+std::vector<SlotRow> slot_rows(const SlotRollup& r, const event::Batch& batch);
+
+// The INSERT of `rows` rows: each slot_ns, node, pid, comm, keys..., values... as ?N (SQLite)
+// or $N (PostgreSQL, `dollar` true).
+std::string slot_insert(const SlotRollup& r, size_t rows, bool dollar);
+
 // Retention of the store's own tables (both stores): the dedupe rows of
-// batches ingested before `cutoff_ns` and the rollup's whole minutes before it.
+// batches ingested before `cutoff_ns` and the rollups' whole minutes and slots before it.
 std::string bookkeeping_retention_sql(int64_t cutoff_ns);
 
 }  // namespace scope::store

@@ -368,6 +368,60 @@ TEST_P(QueryApi, CopiesAndSyncs) {
   EXPECT_EQ(a.body["buckets"][7]["lt_ns"], nullptr);
 }
 
+// A window of 5 minutes or more reads whole 5-second slots from the rollups (store/rollup.h) and
+// its partial edge slots from the raw rows: the answers are those of the raw rows.
+TEST_P(QueryApi, SlotRollupsAndEdgesAnswerAsTheRawRows) {
+  auto q = window(-3 * kS, 297 * kS);  // 5 minutes: 5 s steps; raw edges [-3, 0) and [295, 297)
+  auto a = get("/cuda/copies", q);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["step_ns"], 5 * kS);
+  EXPECT_EQ(a.body["directions"], json::parse(R"([
+    {"kind": "dtoh", "copies": 1, "bytes": 2000000, "duration_ns": 4000000, "bytes_per_s": 500000000.0},
+    {"kind": "htod", "copies": 2, "bytes": 2000000, "duration_ns": 2000000, "bytes_per_s": 1000000000.0}])"));
+  EXPECT_EQ(a.body["series"].size(), 2u);
+  EXPECT_EQ(a.body["series"][0]["ts_ns"], kT0 + 10 * kS);
+  // An edge that cuts a slot: the copy at 10 s is before it, 11 s and 12 s are in its raw edge.
+  a = get("/cuda/copies", window(11 * kS, 311 * kS));
+  EXPECT_EQ(a.body["directions"], json::parse(R"([
+    {"kind": "dtoh", "copies": 1, "bytes": 2000000, "duration_ns": 4000000, "bytes_per_s": 500000000.0},
+    {"kind": "htod", "copies": 1, "bytes": 1000000, "duration_ns": 1000000, "bytes_per_s": 1000000000.0}])"));
+  a = get("/cuda/syncs", q);
+  EXPECT_EQ(a.body["count"], 3);
+  EXPECT_EQ(a.body["max_ns"], 2 * kS);
+  EXPECT_EQ(a.body["total_ns"], 2 * kS + 5500);
+  a = get("/host/sched", q);
+  EXPECT_EQ(a.body["comms"][0], json::parse(R"({"comm": "demo", "switches": 20, "voluntary": 14,
+    "involuntary": 6, "offcpu_ns": 200, "runq_ns": 10})"));
+  EXPECT_EQ(a.body["series"].size(), 2u);  // 1 s and 2 s are one 5 s bucket, per comm
+  a = get("/host/sched", with(q, {{"comm", "cat"}}));
+  EXPECT_EQ(a.body["comms"].size(), 1u);
+  EXPECT_EQ(a.body["comms"][0]["offcpu_ns"], 1);
+  a = get("/host/syscalls", q);
+  EXPECT_EQ(a.body["syscalls"], json::parse(R"([
+    {"name": "read", "count": 10, "errors": 1, "total_ns": 100},
+    {"name": "write", "count": 5, "errors": 3, "total_ns": 1000}])"));
+  a = get("/host/syscalls", with(q, {{"pid", "1"}}));
+  EXPECT_EQ(a.body["syscalls"], json::array());
+  // Launches: the slots alone (a comm; a 5-minute series) or at the edges of the minutes.
+  a = get("/cuda/top-kernels", with(window(7 * kS, 307 * kS), {{"comm", "o'hare"}}));
+  EXPECT_EQ(a.body["kernels"],
+            json::parse(R"([{"kernel": "k_b", "launches": 1, "total_ns": 1000}])"));
+  auto top = get("/cuda/top-kernels", with(q, {{"limit", "100"}}));
+  auto rate = get("/cuda/launch-rate", with(q, {{"limit", "100"}}));
+  EXPECT_EQ(rate.body["step_ns"], 5 * kS);
+  std::map<std::string, int64_t> launched;
+  for (const auto& b : rate.body["series"])
+    launched[b["kernel"].get<std::string>()] += b["launches"].get<int64_t>();
+  ASSERT_FALSE(top.body["kernels"].empty());
+  for (const auto& k : top.body["kernels"])
+    EXPECT_EQ(launched[k["kernel"].get<std::string>()], k["launches"].get<int64_t>()) << k;
+  a = get("/llm/tokens", q);
+  EXPECT_EQ(a.body["prompt_tokens"], 15);
+  EXPECT_EQ(a.body["generation_tokens"], 2);
+  EXPECT_DOUBLE_EQ(a.body["prompt_tokens_per_s"].get<double>(), 15e9 / 150);
+  EXPECT_DOUBLE_EQ(a.body["generation_tokens_per_s"].get<double>(), 2e9 / 50);
+}
+
 TEST_P(QueryApi, HostProcessesOpensSchedSyscallsAndTcp) {
   auto a = get("/host/processes", window(0, 60 * kS));
   ASSERT_EQ(a.status, 200) << a.body;

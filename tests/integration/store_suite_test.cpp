@@ -93,6 +93,108 @@ TEST_P(StoreSuite, KeepsTheKernelRollupInStepWithTheEvents) {
             scalar(*store_, "SELECT count(*) FROM cuda_events WHERE kernel = 'kernel_a'"));
 }
 
+// 40 events of each family a slot rollup reads (store/rollup.h), 250 ms apart from `ts0`: two
+// 5-second slots.
+event::Batch slotted(uint64_t first_seq, int64_t ts0) {
+  event::Batch b;
+  b.node = "n1";
+  b.boot_id = "boot-1";
+  b.first_seq = first_seq;
+  using event::set_column;
+  for (int64_t i = 0; i < 40; ++i) {
+    int64_t ts = ts0 + i * 250'000'000;
+    auto pid = static_cast<uint32_t>(100 + i % 2);
+    auto row = [&](const char* family) {
+      return event::make_row(*event::schema_for(family), ts, pid, pid, "demo");
+    };
+    auto launch = row("cuda");
+    set_column(launch, "op", std::string("launch"));
+    if (i % 3) set_column(launch, "kernel", std::string(i % 2 ? "k_a" : "k_b"));
+    if (i % 2) set_column(launch, "duration_ns", 10 * i);
+    b.events.push_back(launch);
+    auto copy = row("cuda");
+    set_column(copy, "op", std::string("memcpy"));
+    if (i % 4) set_column(copy, "kind", std::string(i % 2 ? "htod" : "dtoh"));
+    set_column(copy, "bytes", 4096 * i);
+    if (i % 5) set_column(copy, "duration_ns", 1000 + i);
+    b.events.push_back(copy);
+    auto sync = row("cuda");
+    set_column(sync, "op", std::string("sync"));
+    int64_t d = 1;
+    for (int64_t k = 0; k < i % 10; ++k) d *= 10;
+    set_column(sync, "duration_ns", d);
+    b.events.push_back(sync);
+    auto sys = row("syscalls");
+    set_column(sys, "name", std::string(i % 2 ? "read" : "write"));
+    set_column(sys, "count", i);
+    set_column(sys, "errors", i % 3);
+    set_column(sys, "total_ns", 100 * i);
+    b.events.push_back(sys);
+    auto sched = row("sched");
+    set_column(sched, "switches", i);
+    set_column(sched, "offcpu_ns", 10 * i);
+    b.events.push_back(sched);
+    auto decode = row("llama");
+    set_column(decode, "op", std::string("decode"));
+    set_column(decode, "phase", std::string(i % 2 ? "prompt" : "generation"));
+    set_column(decode, "tokens", i);
+    set_column(decode, "duration_ns", int64_t{1000});
+    b.events.push_back(decode);
+  }
+  return b;
+}
+
+TEST_P(StoreSuite, KeepsTheSlotRollupsInStepWithTheEvents) {
+  constexpr int64_t kT = 1'700'000'040'000'000'000;  // a whole slot
+  ASSERT_TRUE(store_->write(slotted(0, kT)));
+  auto again = store_->write(slotted(0, kT));  // redelivered: not counted twice
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->duplicate);
+  auto same = [&](const std::string& rollup, const std::string& raw) {
+    EXPECT_EQ(scalar(*store_, rollup), scalar(*store_, raw)) << rollup;
+  };
+  auto check = [&] {
+    same("SELECT sum(launches) FROM cuda_launch_slots WHERE kernel = ''",
+         "SELECT count(*) FROM cuda_events WHERE op = 'launch' AND kernel IS NULL");
+    same("SELECT sum(total_ns) FROM cuda_launch_slots WHERE kernel = 'k_a'",
+         "SELECT sum(duration_ns) FROM cuda_events WHERE op = 'launch' AND kernel = 'k_a'");
+    same("SELECT sum(copies) FROM cuda_copy_slots",
+         "SELECT count(*) FROM cuda_events WHERE op = 'memcpy'");
+    same("SELECT sum(bytes) FROM cuda_copy_slots WHERE kind = 'default'",
+         "SELECT sum(bytes) FROM cuda_events WHERE op = 'memcpy' AND kind IS NULL");
+    same("SELECT sum(duration_ns) FROM cuda_copy_slots",
+         "SELECT sum(duration_ns) FROM cuda_events WHERE op = 'memcpy'");
+    same("SELECT sum(syncs) FROM cuda_sync_slots WHERE bucket = 7",
+         "SELECT count(*) FROM cuda_events WHERE op = 'sync' AND duration_ns >= 1000000000");
+    same("SELECT max(max_ns) FROM cuda_sync_slots",
+         "SELECT max(duration_ns) FROM cuda_events WHERE op = 'sync'");
+    same("SELECT sum(total_ns) FROM cuda_sync_slots",
+         "SELECT sum(duration_ns) FROM cuda_events WHERE op = 'sync'");
+    same("SELECT sum(count) FROM syscall_slots WHERE name = 'read'",
+         "SELECT sum(count) FROM syscalls_events WHERE name = 'read'");
+    same("SELECT sum(errors) FROM syscall_slots", "SELECT sum(errors) FROM syscalls_events");
+    same("SELECT sum(offcpu_ns) FROM sched_slots WHERE pid = 101",
+         "SELECT sum(offcpu_ns) FROM sched_events WHERE pid = 101");
+    same("SELECT count(*) FROM sched_slots WHERE voluntary IS NOT NULL", "SELECT 0");
+    same("SELECT sum(tokens) FROM llama_token_slots WHERE phase = 'prompt'",
+         "SELECT sum(tokens) FROM llama_events WHERE phase = 'prompt'");
+  };
+  check();
+  EXPECT_EQ(scalar(*store_, "SELECT count(DISTINCT slot_ns) FROM syscall_slots"), 2);
+  EXPECT_EQ(scalar(*store_, "SELECT min(slot_ns) FROM syscall_slots"), kT);
+  // Another batch in the second slot: a row of its own, summed by the queries.
+  ASSERT_TRUE(store_->write(slotted(40, kT + 5'000'000'000)));
+  check();
+  // Retention drops the whole slots before the cutoff with the events.
+  auto d = store_->apply_retention(kT + 5'000'000'000);
+  ASSERT_TRUE(d) << d.error();
+  check();
+  EXPECT_EQ(scalar(*store_, "SELECT min(slot_ns) FROM syscall_slots"), kT + 5'000'000'000);
+  EXPECT_EQ(scalar(*store_, "SELECT count(*) FROM cuda_sync_slots WHERE slot_ns < " +
+                                std::to_string(kT + 5'000'000'000)),
+            0);
+}
+
 TEST_P(StoreSuite, ColumnsFollowTheVocabulary) {
   event::Batch b = launches("n1", 0, 0, 0);
   CudaEvent alloc;

@@ -680,6 +680,44 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
         break;
       }
     }
+    // The per-slot rollups (store/rollup.h): a multi-row INSERT per rollup and chunk.
+    for (const SlotRollup* roll : ok ? slot_rollups() : std::vector<const SlotRollup*>{}) {
+      std::vector<SlotRow> slot = slot_rows(*roll, batch);
+      constexpr size_t kChunk = 500;
+      for (size_t at = 0; at < slot.size() && ok; at += kChunk) {
+        size_t n = std::min(kChunk, slot.size() - at);
+        std::vector<std::string> text;
+        std::vector<bool> null;
+        auto add = [&](const event::Value& v) {
+          if (const auto* i = std::get_if<int64_t>(&v))
+            text.push_back(std::to_string(*i));
+          else if (const auto* t = std::get_if<std::string>(&v))
+            text.push_back(utf8_text(*t));
+          else
+            text.emplace_back();
+          null.push_back(std::holds_alternative<std::monostate>(v));
+        };
+        for (size_t i = at; i < at + n; ++i) {
+          add(slot[i].slot_ns);
+          add(batch.node);
+          add(slot[i].pid);
+          add(slot[i].comm);
+          for (const auto& v : slot[i].keys) add(v);
+          for (const auto& v : slot[i].values) add(v);
+        }
+        std::vector<const char*> params;
+        params.reserve(text.size());
+        for (size_t i = 0; i < text.size(); ++i)
+          params.push_back(null[i] ? nullptr : text[i].c_str());
+        std::string sql = slot_insert(*roll, n, true);
+        PgResult r(PQexecParams(db_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                params.data(), nullptr, nullptr, 0));
+        if (r.status() != PGRES_COMMAND_OK) {
+          rollup_error = std::string(roll->table) + ": " + PQresultErrorMessage(r.r);
+          ok = false;
+        }
+      }
+    }
     if (!ok) {
       fail(rollup_error.empty() ? conn_error(db_) : rollup_error);
       if (PQstatus(db_) != CONNECTION_OK) continue;

@@ -273,6 +273,7 @@ SqliteStore::~SqliteStore() {
   for (auto* st : inserts_) sqlite3_finalize(st);
   sqlite3_finalize(record_batch_);
   sqlite3_finalize(upsert_minute_);
+  for (auto* st : slot_inserts_) sqlite3_finalize(st);
   if (ro_) sqlite3_close_v2(ro_);
   if (db_) sqlite3_close_v2(db_);
 }
@@ -350,6 +351,13 @@ Status SqliteStore::init() {
   if (sqlite3_prepare_v3(db_, kernel_minutes_upsert(false).c_str(), -1, SQLITE_PREPARE_PERSISTENT,
                          &upsert_minute_, nullptr) != SQLITE_OK)
     return make_error(last_error(db_));
+  for (const SlotRollup* r : slot_rollups()) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, slot_insert(*r, 1, false).c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           &st, nullptr) != SQLITE_OK)
+      return make_error(last_error(db_));
+    slot_inserts_.push_back(st);
+  }
 
   return open_reader();
 }
@@ -463,6 +471,24 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return fail(last_error(db_));
+  }
+  // The per-slot rollups (store/rollup.h), in the same transaction.
+  for (size_t r = 0; r < slot_rollups().size(); ++r) {
+    sqlite3_stmt* st = slot_inserts_[r];
+    for (const auto& row : slot_rows(*slot_rollups()[r], batch)) {
+      int col = 1;
+      sqlite3_bind_int64(st, col++, row.slot_ns);
+      sqlite3_bind_text(st, col++, batch.node.data(), static_cast<int>(batch.node.size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_int64(st, col++, row.pid);
+      sqlite3_bind_text(st, col++, row.comm.data(), static_cast<int>(row.comm.size()),
+                        SQLITE_STATIC);
+      for (const auto& v : row.keys) bind_value(st, col++, v);
+      for (const auto& v : row.values) bind_value(st, col++, v);
+      rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc != SQLITE_DONE) return fail(last_error(db_));
+    }
   }
   if (auto st = exec("COMMIT"); !st) return fail(st.error());
   return res;
