@@ -136,7 +136,7 @@ ApiResult<std::string> Nodes::enroll(const std::string& token, const std::string
 }
 
 void add_node_routes(http::Router& router, Nodes& nodes,
-                     std::function<void(const std::string&)> on_removed) {
+                     const std::function<void(const std::string&)>& on_removed) {
   using http::Access;
   using http::Request;
   using http::Response;
@@ -159,7 +159,7 @@ void add_node_routes(http::Router& router, Nodes& nodes,
         auto r = nodes.remove(req.params["name"], req.principal, req.remote);
         if (on_removed && std::holds_alternative<bool>(r) && std::get<bool>(r))
           on_removed(req.params["name"]);
-        return no_content_or_error(std::move(r));
+        return no_content_or_error(r);
       });
   auto& enroll = router.add("POST", "/api/v1/nodes/enroll", Access::kPublic, [&](Request& req) {
     std::string error;

@@ -72,7 +72,7 @@ bool valid_node_name(const std::string& name);
 // throttled); `on_removed` is told of each node deleted. (Listing nodes is the fleet's:
 // server/fleet.h.)
 void add_node_routes(http::Router& router, Nodes& nodes,
-                     std::function<void(const std::string&)> on_removed = {});
+                     const std::function<void(const std::string&)>& on_removed = {});
 
 // Ingest's view of the node keys: name -> raw Ed25519 public key, re-read from auth_nodes every
 // `refresh`, and on a miss for an entry read from the stream after the last load began. An
