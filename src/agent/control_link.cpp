@@ -49,10 +49,8 @@ bool ControlLink::fetch_latest() {
   return true;
 }
 
-bool ControlLink::send_heartbeat(bool stopping) {
-  nlohmann::json hb = node_.heartbeat();
+void ControlLink::send_heartbeat(nlohmann::json&& hb) {
   if (options_.extend) options_.extend(hb);
-  if (stopping) hb["stopping"] = true;
   std::string text = hb.dump();
   Result<transport::RedisValue> r = make_error("");
   if (options_.signer) {
@@ -62,39 +60,22 @@ bool ControlLink::send_heartbeat(bool stopping) {
   } else {
     r = reporter_.command({"XADD", options_.stream, "*", "h", text, "n", options_.node});
   }
-  if (!r) return false;
-  ++sent_;
-  return true;
+  if (r) ++sent_;
 }
 
 void ControlLink::start() {
   stopping_ = false;
   reader_thread_ = std::thread([this] { read_plans(); });
-  reporter_thread_ = std::thread([this] { report(); });
+  heartbeats_ = std::make_unique<HeartbeatLoop>(
+      node_, options_.heartbeat_every,
+      [this](nlohmann::json&& hb) { send_heartbeat(std::move(hb)); });
 }
 
 void ControlLink::stop() {
   if (!reader_thread_.joinable()) return;
   stopping_ = true;
   reader_thread_.join();
-  reporter_thread_.join();
-  (void)send_heartbeat(true);
-}
-
-void ControlLink::report() {
-  auto next_heartbeat = std::chrono::steady_clock::now();
-  uint64_t reported_generation = 0;
-  while (!stopping_) {
-    auto now = std::chrono::steady_clock::now();
-    uint64_t generation = node_.applied().generation;
-    if (now >= next_heartbeat || generation != reported_generation) {
-      // A heartbeat lost while Redis is away is not resent: the next one says it all.
-      (void)send_heartbeat(false);
-      reported_generation = generation;
-      next_heartbeat = now + options_.heartbeat_every;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  heartbeats_.reset();  // its last heartbeat says the node stops
 }
 
 void ControlLink::read_plans() {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -47,9 +48,8 @@ class ControlLink {
 
  private:
   void read_plans();
-  void report();
   void take(const transport::RedisValue& entries);
-  bool send_heartbeat(bool stopping);
+  void send_heartbeat(nlohmann::json&& hb);
 
   ControlLinkOptions options_;
   Node& node_;
@@ -57,7 +57,8 @@ class ControlLink {
   transport::RedisClient redis_;     // the control stream's reader
   transport::RedisClient reporter_;  // heartbeats
   std::string last_id_ = "0-0";
-  std::thread reader_thread_, reporter_thread_;
+  std::thread reader_thread_;
+  std::unique_ptr<HeartbeatLoop> heartbeats_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> sent_{0};
 };

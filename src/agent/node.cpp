@@ -257,4 +257,31 @@ void Node::drain() {
   queue_.close();
 }
 
+HeartbeatLoop::HeartbeatLoop(Node& node, std::chrono::milliseconds every, Send send)
+    : node_(node), send_(std::move(send)) {
+  thread_ = std::thread([this, every] {
+    auto next = std::chrono::steady_clock::now();
+    uint64_t reported = 0;
+    while (!stopping_) {
+      auto now = std::chrono::steady_clock::now();
+      uint64_t generation = node_.applied().generation;
+      if (now >= next || generation != reported) {
+        send_(node_.heartbeat());
+        reported = generation;
+        next = now + every;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+}
+
+void HeartbeatLoop::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  thread_.join();
+  auto last = node_.heartbeat();
+  last["stopping"] = true;
+  send_(std::move(last));
+}
+
 }  // namespace scope::agent

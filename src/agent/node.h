@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "agent/batcher.h"
 #include "agent/sequence.h"
@@ -117,6 +118,26 @@ class Node {
   std::string boot_id_;
   uint64_t hb_events_ = 0, hb_dropped_ = 0;
   std::chrono::steady_clock::time_point hb_at_{};
+};
+
+// A node's heartbeat handed to `send` every `every`, within 20 ms of the node applying a plan,
+// and a last time (with "stopping": true) on stop(): what the agent's control link and `scope up`
+// (a fleet of one) both report. A heartbeat `send` could not deliver is not resent: the next one
+// says it all.
+class HeartbeatLoop {
+ public:
+  using Send = std::function<void(nlohmann::json&& heartbeat)>;
+  HeartbeatLoop(Node& node, std::chrono::milliseconds every, Send send);
+  ~HeartbeatLoop() { stop(); }
+  HeartbeatLoop(const HeartbeatLoop&) = delete;
+  HeartbeatLoop& operator=(const HeartbeatLoop&) = delete;
+  void stop();
+
+ private:
+  Node& node_;
+  Send send_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
 };
 
 }  // namespace scope::agent

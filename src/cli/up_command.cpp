@@ -55,43 +55,6 @@ class Retention {
   std::thread thread_;
 };
 
-// A fleet of one: the node's heartbeat goes straight into the registry (every 5 s, and at once
-// when it applied a plan), as an agent's does through the stream; the last one says it stopped.
-class LocalHeartbeat {
- public:
-  LocalHeartbeat(server::Fleet& fleet, agent::Node& node) {
-    thread_ = std::thread([this, &fleet, &node] {
-      auto next = std::chrono::steady_clock::now();
-      uint64_t reported = 0;
-      while (!stopping_) {
-        auto now = std::chrono::steady_clock::now();
-        uint64_t generation = node.applied().generation;
-        if (now >= next || generation != reported) {
-          report(fleet, node, false);
-          reported = generation;
-          next = now + std::chrono::seconds(5);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      report(fleet, node, true);
-    });
-  }
-  ~LocalHeartbeat() {
-    stopping_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  static void report(server::Fleet& fleet, agent::Node& node, bool stopping) {
-    auto hb = node.heartbeat();
-    if (stopping) hb["stopping"] = true;
-    if (auto st = fleet.heartbeat(node.name(), unix_now_ns(), hb.dump()); !st)
-      spdlog::warn("scope: node registry: {}", st.error());
-  }
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-};
-
 // The node's options from the flags (bad_input errors).
 Result<agent::NodeOptions> node_options(const UpOptions& o) {
   auto families = probe_set(o.session);
@@ -222,7 +185,12 @@ int run_up(const UpOptions& o) {
   int status = 0;
   {
     Retention retention(**store, retention_ns);
-    LocalHeartbeat heartbeat(fleet, **node);
+    // A fleet of one: the node's heartbeats go straight into its registry.
+    agent::HeartbeatLoop heartbeats(
+        **node, std::chrono::seconds(5), [&fleet, &n = **node](nlohmann::json&& hb) {
+          if (auto st = fleet.heartbeat(n.name(), unix_now_ns(), hb.dump()); !st)
+            spdlog::warn("scope: node registry: {}", st.error());
+        });
     status = (*node)->run();
     (*node)->drain();
     writer.join();
