@@ -16,7 +16,8 @@ constexpr int64_t kHourNs = 3'600'000'000'000;
 }  // namespace
 
 Status Fleet::heartbeat(const std::string& node, int64_t now_ns, std::string_view text) {
-  if (auto st = registry_.record(node, now_ns, text); !st) return st;
+  auto hb = registry_.record(node, now_ns, text);
+  if (!hb) return hb.failure();
   auto desired = registry_.desired(node);
   if (!desired) return desired.failure();
   if (!*desired) {
@@ -28,8 +29,7 @@ Status Fleet::heartbeat(const std::string& node, int64_t now_ns, std::string_vie
     return Ok{};
   }
   // Behind: what it applied is older than what it should run.
-  auto hb = sanitize_heartbeat(text);
-  int64_t applied = hb ? hb->value("applied", nlohmann::json::object()).value("version", 0) : 0;
+  int64_t applied = hb->value("applied", nlohmann::json::object()).value("version", 0);
   if (applied >= (*desired)->version || !options_.deliver || hb->value("stopping", false))
     return Ok{};
   auto now = std::chrono::steady_clock::now();

@@ -111,7 +111,8 @@ Result<nlohmann::json> sanitize_heartbeat(std::string_view text) {
   return out;
 }
 
-Status NodeRegistry::record(const std::string& node, int64_t now_ns, std::string_view heartbeat) {
+Result<nlohmann::json> NodeRegistry::record(const std::string& node, int64_t now_ns,
+                                            std::string_view heartbeat) {
   auto hb = sanitize_heartbeat(heartbeat);
   if (!hb) return hb.failure();
   bool stopping = hb->value("stopping", false);
@@ -132,12 +133,12 @@ Status NodeRegistry::record(const std::string& node, int64_t now_ns, std::string
   if (!m) return m.failure();
   {
     std::lock_guard lock(prune_mu_);
-    if (now_ns < next_prune_ns_) return Ok{};
+    if (now_ns < next_prune_ns_) return hb;
     next_prune_ns_ = now_ns + kMinuteNs;
   }
   auto p = db_.run("DELETE FROM node_minutes WHERE minute_ns < $1", {now_ns - kDayNs});
   if (!p) return p.failure();
-  return Ok{};
+  return hb;
 }
 
 nlohmann::json NodeRegistry::status_json(const auth::SqlRow& row, int64_t now_ns) const {

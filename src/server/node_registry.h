@@ -42,7 +42,9 @@ class NodeRegistry {
   // A node's heartbeat (its signature already checked), received at `now_ns`. Only the fields a
   // heartbeat has are kept (sanitize_heartbeat); a heartbeat that is not one is a bad_input
   // error. The minute's row gains its events and drops; rows older than a day go.
-  Status record(const std::string& node, int64_t now_ns, std::string_view heartbeat);
+  // The heartbeat as kept.
+  Result<nlohmann::json> record(const std::string& node, int64_t now_ns,
+                                std::string_view heartbeat);
   // Every node that ever reported: {name, state, since_ns, last_seen_ns, first_seen_ns,
   // heartbeat}. `state`: up, stale, down (or "stopped" when its agent said it was stopping).
   Result<std::vector<nlohmann::json>> statuses(int64_t now_ns);
