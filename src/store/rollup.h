@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "event/batch.h"
@@ -39,6 +40,9 @@ std::string kernel_minutes_upsert(bool dollar);
 // (server/queries.h), so a bucket is whole slots. A redelivered batch is refused before its
 // rows are written (scope_batches), so its slots are not counted twice.
 inline constexpr int64_t kSlotNs = 5'000'000'000;
+// The slot rollup tables and their fill from the rows already stored: the same SQL is SQLite's
+// migration 4 and PostgreSQL's migration 5 (frozen with them).
+extern const std::string_view kSlotRollupsMigration;
 
 // cuda/syncs' histogram of stalls, in decades: < 1 µs, < 10 µs, ... < 1 s, and the rest.
 inline constexpr int64_t kStallBounds[] = {1'000,      10'000,      100'000,      1'000'000,

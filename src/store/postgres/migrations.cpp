@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "store/rollup.h"
+
 namespace scope::store {
 
 namespace {
@@ -155,30 +157,6 @@ CREATE INDEX IF NOT EXISTS exec_events_ts_node_seq ON exec_events (ts_ns, node C
 CREATE INDEX IF NOT EXISTS net_events_ts_node_seq ON net_events (ts_ns, node COLLATE "C", seq);
 )sql";
 
-// 5: per-5-second-slot rollups written with each batch (store/rollup.h) for the launches (the
-// edges of cuda_kernel_minutes), cuda/copies, cuda/syncs (stall buckets), host/syscalls,
-// host/sched and llm/tokens, filled from the rows already stored.
-constexpr std::string_view kV5 = R"sql(
-CREATE TABLE IF NOT EXISTS cuda_launch_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, kernel TEXT NOT NULL, launches BIGINT NOT NULL, total_ns BIGINT);
-CREATE INDEX IF NOT EXISTS cuda_launch_slots_slot ON cuda_launch_slots (slot_ns);
-INSERT INTO cuda_launch_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), coalesce(kernel, ''), count(*), sum(duration_ns) FROM cuda_events WHERE op = 'launch' AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
-CREATE TABLE IF NOT EXISTS cuda_copy_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, kind TEXT NOT NULL, copies BIGINT NOT NULL, bytes BIGINT, duration_ns BIGINT);
-CREATE INDEX IF NOT EXISTS cuda_copy_slots_slot ON cuda_copy_slots (slot_ns);
-INSERT INTO cuda_copy_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), coalesce(kind, 'default'), count(*), sum(bytes), sum(duration_ns) FROM cuda_events WHERE op = 'memcpy' AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
-CREATE TABLE IF NOT EXISTS cuda_sync_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, bucket BIGINT NOT NULL, syncs BIGINT NOT NULL, total_ns BIGINT, max_ns BIGINT);
-CREATE INDEX IF NOT EXISTS cuda_sync_slots_slot ON cuda_sync_slots (slot_ns);
-INSERT INTO cuda_sync_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), CASE WHEN duration_ns < 1000 THEN 0 WHEN duration_ns < 10000 THEN 1 WHEN duration_ns < 100000 THEN 2 WHEN duration_ns < 1000000 THEN 3 WHEN duration_ns < 10000000 THEN 4 WHEN duration_ns < 100000000 THEN 5 WHEN duration_ns < 1000000000 THEN 6 ELSE 7 END, count(*), sum(duration_ns), max(duration_ns) FROM cuda_events WHERE op = 'sync' AND duration_ns IS NOT NULL AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
-CREATE TABLE IF NOT EXISTS syscall_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, name TEXT NOT NULL, count BIGINT, errors BIGINT, total_ns BIGINT);
-CREATE INDEX IF NOT EXISTS syscall_slots_slot ON syscall_slots (slot_ns);
-INSERT INTO syscall_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), coalesce(name, ''), sum(count), sum(errors), sum(total_ns) FROM syscalls_events WHERE ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
-CREATE TABLE IF NOT EXISTS sched_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, switches BIGINT, voluntary BIGINT, involuntary BIGINT, offcpu_ns BIGINT, runq_ns BIGINT);
-CREATE INDEX IF NOT EXISTS sched_slots_slot ON sched_slots (slot_ns);
-INSERT INTO sched_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), sum(switches), sum(voluntary), sum(involuntary), sum(offcpu_ns), sum(runq_ns) FROM sched_events WHERE ts_ns >= 0 GROUP BY 1, 2, 3, 4;
-CREATE TABLE IF NOT EXISTS llama_token_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, phase TEXT NOT NULL, tokens BIGINT, duration_ns BIGINT);
-CREATE INDEX IF NOT EXISTS llama_token_slots_slot ON llama_token_slots (slot_ns);
-INSERT INTO llama_token_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), phase, sum(tokens), sum(duration_ns) FROM llama_events WHERE op = 'decode' AND phase IN ('prompt', 'generation') AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
-)sql";
-
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -193,7 +171,11 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   v1 = replace_all(v1, "{{compress_after_ns}}", std::to_string(p.compress_after_ns));
   v1 = replace_all(v1, "{{retention_ns}}", std::to_string(p.retention_ns));
   v1 = replace_all(v1, "{{retention}}", p.retention_ns > 0 ? "" : "-- ");
-  return {v1, std::string(kV2), std::string(kV3), std::string(kV4), std::string(kV5)};
+  // 5: per-5-second-slot rollups written with each batch for the launches (the edges of
+  // cuda_kernel_minutes), cuda/copies, cuda/syncs, host/syscalls, host/sched and llm/tokens,
+  // filled from the rows already stored (store/rollup.h; SQLite's migration 4 too).
+  return {v1, std::string(kV2), std::string(kV3), std::string(kV4),
+          std::string(kSlotRollupsMigration)};
 }
 
 }  // namespace scope::store
