@@ -6,9 +6,10 @@
 // ts_ns, set when its batch is made, to the client having read the message) and what they
 // were sent or skipped.
 //   live_bench [--rate 50000] [--clients 20] [--seconds 5] [--rounds 3] [--batch-ms 20]
-//              [--pin-ingest CPU] [--subscribe-pids]
+//              [--pin-ingest CPU] [--subscribe-pids] [--hub-nice N]
 // --subscribe-pids: client i subscribes to pid 1000 + i % 8 (an eighth of the events, as a page
-// following one process would) instead of to everything.
+// following one process would) instead of to everything. --hub-nice: the hub thread's nice
+// value (LiveOptions::hub_nice; default as scope runs it).
 // Prints one JSON object per round, then a summary object.
 #include <pthread.h>
 #include <sched.h>
@@ -24,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +51,7 @@ struct Args {
   int batch_ms = 20;
   int pin_ingest = -1;  // a CPU for the ingest thread; the others get every other CPU
   bool subscribe_pids = false;
+  std::optional<int> hub_nice;
 };
 
 // Pins the calling thread to `cpu` (only) or, with `all_but`, to every CPU but that one.
@@ -291,6 +294,8 @@ int main(int argc, char** argv) {
       a.batch_ms = std::atoi(v);
     else if (k == "--pin-ingest")
       a.pin_ingest = std::atoi(v);
+    else if (k == "--hub-nice")
+      a.hub_nice = std::atoi(v);
     else {
       std::fprintf(stderr, "live_bench: unknown flag %s\n", k.c_str());
       return 2;
@@ -304,7 +309,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "live_bench: %s\n", store.error().c_str());
     return 1;
   }
-  server::LiveHub hub;
+  server::LiveOptions live;
+  if (a.hub_nice) live.hub_nice = *a.hub_nice;
+  server::LiveHub hub(live);
   auto router = std::make_shared<http::Router>();
   server::add_live_route(*router, hub);
   http::ServerOptions options;
@@ -344,6 +351,7 @@ int main(int argc, char** argv) {
                             {"seconds_per_round", a.seconds},
                             {"cpus", std::thread::hardware_concurrency()},
                             {"pin_ingest", a.pin_ingest},
+                            {"hub_nice", hub.options().hub_nice},
                             {"busy_ns_per_event_0_clients", b},
                             {"busy_ns_per_event_with_clients", w},
                             {"ingest_busy_ratio", w / b},

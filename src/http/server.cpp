@@ -278,13 +278,14 @@ class WebSocketSession : public WebSocketPeer,
     listener_ = std::move(listener);
   }
 
-  bool try_send(std::string text) override {
+  using WebSocketPeer::try_send;
+  bool try_send(std::shared_ptr<const std::string> text) override {
     {
       std::lock_guard lock(mu_);
       if (closing_ || queue_.size() >= limits_.max_queued_messages ||
-          (!queue_.empty() && queued_bytes_ + text.size() > limits_.max_queued_bytes))
+          (!queue_.empty() && queued_bytes_ + text->size() > limits_.max_queued_bytes))
         return false;
-      queued_bytes_ += text.size();
+      queued_bytes_ += text->size();
       queue_.push_back(std::move(text));
     }
     post([](WebSocketSession& s) { s.wake_.cancel(); });
@@ -323,7 +324,7 @@ class WebSocketSession : public WebSocketPeer,
   // Drains the queue onto the socket until the connection ends or the handler closes it.
   asio::awaitable<void> write_loop() {
     for (;;) {
-      std::optional<std::string> next;
+      std::shared_ptr<const std::string> next;
       bool closing = false;
       {
         std::lock_guard lock(mu_);
@@ -403,7 +404,7 @@ class WebSocketSession : public WebSocketPeer,
   std::atomic<bool> notified_{false};
   std::atomic<uint64_t> written_{0};
   mutable std::mutex mu_;
-  std::deque<std::string> queue_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
   size_t queued_bytes_ = 0;
   bool closing_ = false;
   uint16_t close_code_ = kCloseNormal;

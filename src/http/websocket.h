@@ -34,8 +34,12 @@ class WebSocketPeer {
  public:
   virtual ~WebSocketPeer() = default;
   // Queues a text message. false, and nothing queued, when the client's queue is full (it reads
-  // slower than it is sent to) or the socket is closing.
-  virtual bool try_send(std::string text) = 0;
+  // slower than it is sent to) or the socket is closing. A message may be queued to many
+  // clients at once: it is shared, not copied per client.
+  virtual bool try_send(std::shared_ptr<const std::string> text) = 0;
+  bool try_send(std::string text) {
+    return try_send(std::make_shared<const std::string>(std::move(text)));
+  }
   // Messages queued and not yet written to the socket.
   virtual size_t queued() const = 0;
   // Messages written to the socket so far: no progress while some are queued is a stalled client.

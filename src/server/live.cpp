@@ -1,6 +1,11 @@
 #include "server/live.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -113,6 +118,7 @@ struct LiveHub::Client {
 
   std::mutex filter_mu;                      // the filter is set on the connection's thread
   std::shared_ptr<const LiveFilter> filter;  // null: nothing subscribed yet
+  std::string filter_key;                    // the filter's JSON: equal filters, equal keys
 
   // The hub's thread only (under clients_mu_).
   std::vector<uint64_t> matched = std::vector<uint64_t>(event::schemas().size());
@@ -202,10 +208,12 @@ std::shared_ptr<http::WebSocketListener> LiveHub::attach(
 
 void LiveHub::subscribed(Client& c, LiveFilter filter) {
   // The answer is queued before the filter takes effect: the client sees it before any event.
-  c.peer->try_send(dump({{"type", "subscribed"}, {"filter", filter.to_json()}}));
+  std::string key = dump(filter.to_json());
+  c.peer->try_send(R"({"type":"subscribed","filter":)" + key + "}");
   std::lock_guard lock(c.filter_mu);
   if (!c.filter) subscribed_.fetch_add(1);
   c.filter = std::make_shared<const LiveFilter>(std::move(filter));
+  c.filter_key = std::move(key);
 }
 
 void LiveHub::detach(const std::shared_ptr<Client>& c) {
@@ -234,6 +242,10 @@ LiveStats LiveHub::stats() const {
 }
 
 void LiveHub::run() {
+  // Below ingest and queries: when the CPU is short, the stream falls behind (and its clients
+  // are told), not ingest. Raising one's own nice needs no privilege; failing it changes nothing.
+  if (options_.hub_nice > 0)
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.hub_nice);
   auto next_tick = Clock::now() + options_.aggregate_every;
   std::vector<event::Batch> batches;
   for (;;) {
@@ -261,43 +273,99 @@ void LiveHub::run() {
   }
 }
 
+namespace {
+
+// The events of `batch` that `filter` matches, as messages of at most `per_message` events,
+// and how many of each family matched. `json` caches each event's JSON across clients.
+struct Messages {
+  std::vector<std::pair<std::shared_ptr<const std::string>, size_t>> messages;  // and events
+  std::vector<uint64_t> matched = std::vector<uint64_t>(event::schemas().size());
+};
+
+Messages messages_for(const event::Batch& batch, const LiveFilter& filter, size_t per_message,
+                      std::vector<std::string>& json) {
+  Messages out;
+  std::string message;
+  size_t count = 0;
+  auto flush = [&] {
+    message += "]}";
+    out.messages.emplace_back(std::make_shared<const std::string>(std::move(message)), count);
+    message.clear();
+    count = 0;
+  };
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    const event::EventRow& row = batch.events[i];
+    if (!filter.matches(batch.node, row)) continue;
+    if (row.family < out.matched.size()) ++out.matched[row.family];
+    if (json[i].empty()) json[i] = event_json(batch, i);
+    message += count == 0 ? kEventsHead : std::string_view(",");
+    message += json[i];
+    if (++count == per_message) flush();
+  }
+  if (count > 0) flush();
+  return out;
+}
+
+}  // namespace
+
 void LiveHub::deliver(const event::Batch& batch, Clock::time_point now) {
   std::vector<std::string> json(batch.events.size());  // made once, when a client first wants it
+  // Clients taking every event of the same filter (a UI's pages mostly ask the same) get the
+  // same messages, made once and shared: 20 such clients cost one JSON text, not 20 copies.
+  std::map<std::string, Messages, std::less<>> shared;  // by the filter's JSON
   for (const auto& client : clients_) {
     Client& c = *client;
     if (c.cut) continue;
     std::shared_ptr<const LiveFilter> filter;
+    std::string key;
     {
       std::lock_guard lock(c.filter_mu);
       filter = c.filter;
+      key = c.filter_key;
     }
     if (!filter) continue;
     if (!c.counting) {
       c.counting = true;
       c.interval_start = now;
     }
-    std::string message;
+    if (c.sample_every == 1) {
+      auto it = shared.find(key);
+      if (it == shared.end())
+        it = shared
+                 .emplace(std::move(key),
+                          messages_for(batch, *filter, options_.max_events_per_message, json))
+                 .first;
+      for (size_t f = 0; f < c.matched.size(); ++f) c.matched[f] += it->second.matched[f];
+      for (const auto& [message, count] : it->second.messages) {
+        if (c.cut) break;
+        send_events(c, message, count, now);
+      }
+      continue;
+    }
+    std::string message;  // sampled: this client's own every Nth event
     size_t count = 0;
+    auto flush = [&] {
+      message += "]}";
+      send_events(c, std::make_shared<const std::string>(std::move(message)), count, now);
+      message.clear();
+      count = 0;
+    };
     for (size_t i = 0; i < batch.events.size() && !c.cut; ++i) {
       const event::EventRow& row = batch.events[i];
       if (!filter->matches(batch.node, row)) continue;
       if (row.family < c.matched.size()) ++c.matched[row.family];
-      if (c.sample_every > 1 && c.sample_seq++ % c.sample_every != 0) continue;
+      if (c.sample_seq++ % c.sample_every != 0) continue;
       if (json[i].empty()) json[i] = event_json(batch, i);
       message += count == 0 ? kEventsHead : std::string_view(",");
       message += json[i];
-      if (++count == options_.max_events_per_message) {
-        send_events(c, message, count, now);
-        message.clear();
-        count = 0;
-      }
+      if (++count == options_.max_events_per_message) flush();
     }
-    if (count > 0 && !c.cut) send_events(c, message, count, now);
+    if (count > 0 && !c.cut) flush();
   }
 }
 
-void LiveHub::send_events(Client& c, std::string& message, size_t count, Clock::time_point now) {
-  message += "]}";
+void LiveHub::send_events(Client& c, std::shared_ptr<const std::string> message, size_t count,
+                          Clock::time_point now) {
   // A client told nothing of what it missed gets no more events until it is.
   if ((c.skipped_unreported == 0 || report_lag(c)) && c.peer->try_send(std::move(message))) {
     events_sent_ += count;

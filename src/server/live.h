@@ -77,6 +77,8 @@ struct LiveOptions {
   // Events handed over and not yet filtered; a batch that would pass it is skipped for every
   // client (counted), so that a stalled hub costs memory that is bounded.
   size_t max_pending_events = 500'000;
+  // The nice value of the hub's thread (its JSON is most of the stream's CPU).
+  int hub_nice = 10;
 };
 
 struct LiveStats {
@@ -102,6 +104,7 @@ class LiveHub {
   // A new client on `peer`; the listener is what the WebSocket route gives the server.
   std::shared_ptr<http::WebSocketListener> attach(std::shared_ptr<http::WebSocketPeer> peer);
   LiveStats stats() const;
+  const LiveOptions& options() const { return options_; }
   // Ends the hub's thread (the destructor does too); publish is a no-op afterwards.
   void stop();
 
@@ -110,7 +113,7 @@ class LiveHub {
   class Listener;
   void run();
   void deliver(const event::Batch& batch, std::chrono::steady_clock::time_point now);
-  void send_events(Client& c, std::string& message, size_t count,
+  void send_events(Client& c, std::shared_ptr<const std::string> message, size_t count,
                    std::chrono::steady_clock::time_point now);
   void skipped(Client& c, size_t events, std::chrono::steady_clock::time_point now);
   bool report_lag(Client& c);

@@ -22,7 +22,8 @@ class FakePeer : public http::WebSocketPeer {
  public:
   explicit FakePeer(size_t capacity = 1000, std::chrono::milliseconds send_cost = 0ms)
       : capacity_(capacity), send_cost_(send_cost) {}
-  bool try_send(std::string text) override {
+  using WebSocketPeer::try_send;
+  bool try_send(std::shared_ptr<const std::string> text) override {
     if (send_cost_ > 0ms) std::this_thread::sleep_for(send_cost_);
     std::lock_guard lock(mu_);
     if (closed_ || queue_.size() >= capacity_) return false;
@@ -52,10 +53,15 @@ class FakePeer : public http::WebSocketPeer {
   std::vector<nlohmann::json> read() {
     std::lock_guard lock(mu_);
     std::vector<nlohmann::json> out;
-    for (auto& m : queue_) out.push_back(nlohmann::json::parse(m));
+    for (auto& m : queue_) out.push_back(nlohmann::json::parse(*m));
     taken_ += queue_.size();
     queue_.clear();
     return out;
+  }
+  // The texts queued and not yet read, as the hub handed them over (not copied).
+  std::vector<std::shared_ptr<const std::string>> queued_texts() const {
+    std::lock_guard lock(mu_);
+    return {queue_.begin(), queue_.end()};
   }
   uint16_t code() const {
     std::lock_guard lock(mu_);
@@ -70,7 +76,7 @@ class FakePeer : public http::WebSocketPeer {
   const size_t capacity_;
   const std::chrono::milliseconds send_cost_;
   mutable std::mutex mu_;
-  std::deque<std::string> queue_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
   uint64_t taken_ = 0;
   bool closed_ = false;
   uint16_t code_ = 0;
@@ -234,6 +240,34 @@ TEST(LiveHub, SplitsLargeBatchesIntoMessages) {
   auto events = events_in(messages);
   ASSERT_EQ(events.size(), 25u);
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i]["seq"], i);
+}
+
+TEST(LiveHub, ClientsWithTheSameFilterShareOneTextOthersGetTheirOwn) {
+  LiveHub hub;
+  std::vector<std::shared_ptr<FakePeer>> peers;
+  std::vector<std::shared_ptr<http::WebSocketListener>> listeners;
+  for (const char* subscribe :
+       {R"({"type":"subscribe","events":["exec"]})", R"({"type":"subscribe","events":["exec"]})",
+        R"({"type":"subscribe","events":["cuda"]})"}) {
+    peers.push_back(std::make_shared<FakePeer>());
+    listeners.push_back(hub.attach(peers.back()));
+    ASSERT_EQ(listeners.back()->on_message(subscribe), "");
+    peers.back()->read();  // the "subscribed" answer
+  }
+  hub.publish(batch("n", 1, {row("exec", 1, "a"), row("cuda", 2, "b"), row("exec", 3, "c")}));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& p : peers)
+      if (p->queued() == 0) return false;
+    return true;
+  }));
+  auto a = peers[0]->queued_texts(), b = peers[1]->queued_texts(), c = peers[2]->queued_texts();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(a[0].get(), b[0].get());  // one text, two clients
+  EXPECT_NE(a[0].get(), c[0].get());
+  EXPECT_EQ(events_in(peers[0]->read()).size(), 2u);
+  EXPECT_EQ(events_in(peers[2]->read()).size(), 1u);
 }
 
 TEST(LiveHub, SendsRatesPerFamilyOncePerInterval) {
