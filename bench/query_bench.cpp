@@ -2,8 +2,9 @@
 // million) over one hour written into a store through Store::write (so the per-minute rollup
 // is kept as in production), then every /api/v1/query endpoint called through its route
 // handler for the last 5 minutes and the whole hour; p50 and p95 per endpoint and window.
-//   query_bench sqlite DIR [EVENTS] [ROUNDS]
-//   query_bench postgres URL [EVENTS] [ROUNDS]     (schema query_bench, dropped first)
+//   query_bench sqlite DIR [EVENTS] [ROUNDS] [ONLY]
+//   query_bench postgres URL [EVENTS] [ROUNDS] [ONLY]     (schema query_bench, dropped first)
+// ONLY: call just the endpoints whose path contains it ("memory": cuda/memory and llm/memory).
 // Prints one JSON object per endpoint and window.
 #include <algorithm>
 #include <chrono>
@@ -178,6 +179,7 @@ int main(int argc, char** argv) {
   std::string kind = argv[1], where = argv[2];
   uint64_t n = argc > 3 ? std::stoull(argv[3]) : 10'000'000;
   int rounds = argc > 4 ? std::stoi(argv[4]) : 20;
+  std::string only = argc > 5 ? argv[5] : "";
   std::unique_ptr<store::Store> store;
   if (kind == "sqlite") {
     store::SqliteOptions o;
@@ -221,6 +223,7 @@ int main(int argc, char** argv) {
   for (const auto& [window, from] :
        std::vector<std::pair<std::string, int64_t>>{{"5m", end - 300 * kS}, {"1h", kT0}}) {
     for (const auto& path : paths) {
+      if (path.find(only) == std::string::npos) continue;
       auto m = router.match("GET", "/api/v1/query" + path);
       std::vector<double> ms;
       int status = 0;
