@@ -93,12 +93,12 @@ std::string slot_insert(const SlotRollup& r, size_t rows, bool dollar);
 // `alloc_ops` or `free_ops`, a non-zero ptr, ret 0 or NULL, ts_ns >= 0): is_alloc, bytes (an
 // allocation's, 0 for a free), and what the replay of the process's rows in (ts_ns, seq) order
 // gives: `level`, the bytes in use after the row, `live`, the allocations live after it, and for
-// an allocation end_ns/end_seq, the next
-// row on the same (node, pid, ptr) (a free, or an allocation that replaces it), NULL while it is
-// live. `slots` holds per node, pid and 5-second slot the largest level after a row of the slot
-// and the level after its last row. A batch's rows are inserted, then the derived columns of
-// each of its processes are recomputed from its earliest row on (memory_update): a batch that
-// arrives late (a row before rows already stored) is replayed exactly too.
+// an allocation end_ns/end_seq, the next row on the same (node, pid, ptr) (a free, or an
+// allocation that replaces it), NULL while it is live. `slots` holds per node, pid and 5-second
+// slot the largest level after a row of the slot and the level after its last row. A batch's rows
+// are inserted, then the derived columns of each of its processes are recomputed from its earliest
+// row on (memory_update): a batch that arrives late (a row before rows already stored) is replayed
+// exactly too.
 struct MemoryRollup {
   const char* table;
   const char* slots;
