@@ -2,8 +2,12 @@
 // million) over one hour written into a store through Store::write (so the per-minute rollup
 // is kept as in production), then every /api/v1/query endpoint called through its route
 // handler for the last 5 minutes and the whole hour; p50 and p95 per endpoint and window.
-//   query_bench sqlite DIR [EVENTS] [ROUNDS]
-//   query_bench postgres URL [EVENTS] [ROUNDS]     (schema query_bench, dropped first)
+//   query_bench sqlite DIR [EVENTS] [ROUNDS] [ONLY]
+//   query_bench postgres URL [EVENTS] [ROUNDS] [ONLY]     (schema query_bench, dropped first)
+// ONLY: call just the endpoints whose path contains it ("memory": cuda/memory and llm/memory).
+// EVENTS 0: the store written by an earlier run, as it is. ONLY "verify-memory": no timing; each
+// process's cuda/memory and llm/memory answer from the memory rollup (a pid) and from the replay
+// of its rows (its comm, which only it has) compared, one line each.
 // Prints one JSON object per endpoint and window.
 #include <algorithm>
 #include <chrono>
@@ -178,18 +182,19 @@ int main(int argc, char** argv) {
   std::string kind = argv[1], where = argv[2];
   uint64_t n = argc > 3 ? std::stoull(argv[3]) : 10'000'000;
   int rounds = argc > 4 ? std::stoi(argv[4]) : 20;
+  std::string only = argc > 5 ? argv[5] : "";
   std::unique_ptr<store::Store> store;
   if (kind == "sqlite") {
     store::SqliteOptions o;
     o.path = where + "/query_bench.db";
-    std::filesystem::remove(o.path);
+    if (n) std::filesystem::remove(o.path);
     auto s = store::SqliteStore::open(o);
     if (!s) die(s.error());
     store = std::move(s.value());
   } else if (kind == "postgres") {
 #ifdef SCOPE_WITH_POSTGRES
     PGconn* c = PQconnectdb(where.c_str());
-    PQclear(PQexec(c, "DROP SCHEMA IF EXISTS query_bench CASCADE"));
+    if (n) PQclear(PQexec(c, "DROP SCHEMA IF EXISTS query_bench CASCADE"));
     PQfinish(c);
     store::PostgresOptions o;
     o.url = where;
@@ -203,7 +208,7 @@ int main(int argc, char** argv) {
   } else {
     die("unknown store " + kind);
   }
-  fill(*store, n);
+  if (n) fill(*store, n);
 #ifdef SCOPE_WITH_POSTGRES
   if (kind == "postgres") {  // fresh statistics, as autovacuum gives them a while later
     PGconn* c = PQconnectdb(where.c_str());
@@ -220,7 +225,31 @@ int main(int argc, char** argv) {
   const int64_t end = kT0 + kHour;
   for (const auto& [window, from] :
        std::vector<std::pair<std::string, int64_t>>{{"5m", end - 300 * kS}, {"1h", kT0}}) {
+    if (only == "verify-memory") {
+      for (const char* path : {"/cuda/memory", "/llm/memory"}) {
+        auto m = router.match("GET", std::string("/api/v1/query") + path);
+        for (int k = 0; k < 8; ++k) {
+          http::Request req;
+          req.method = "GET";
+          req.query = {{"from", std::to_string(from)},
+                       {"to", std::to_string(end)},
+                       {"pid", std::to_string(1000 + k)}};
+          http::Response rollup = m.route->handler(req);
+          req.query["comm"] = "python" + std::to_string(k);
+          http::Response replay = m.route->handler(req);
+          nlohmann::json out = {{"verify", path},
+                                {"window", window},
+                                {"pid", 1000 + k},
+                                {"status", rollup.status},
+                                {"answer_bytes", rollup.body.size()},
+                                {"same", rollup.body == replay.body}};
+          std::printf("%s\n", out.dump().c_str());
+        }
+      }
+      continue;
+    }
     for (const auto& path : paths) {
+      if (path.find(only) == std::string::npos) continue;
       auto m = router.match("GET", "/api/v1/query" + path);
       std::vector<double> ms;
       int status = 0;

@@ -9,7 +9,9 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <span>
 #include <tuple>
@@ -427,90 +429,41 @@ Answer launch_detail(store::Store& s, const std::string& id) {
 }
 
 // Memory in use per process over the window, from allocations and frees matched by pointer
-// since the first one stored (a level needs the allocations made before the window).
-struct MemoryOps {
-  const char* table;
-  const char* alloc_ops;  // SQL list of the `op` values that allocate
-  const char* free_ops;
+// since the first one stored (an allocation on a pointer already live replaces its block).
+struct MemAlloc {
+  int64_t bytes, ts_ns;
+};
+struct MemProcess {
+  std::string node, comm;
+  int64_t pid = 0, level = 0, peak = 0;
+  int64_t last_ts = 0;                             // the process's last row before the window's end
+  int64_t live_count = 0;                          // allocations live at the window's end
+  std::vector<std::pair<int64_t, MemAlloc>> live;  // by pointer: those, or the largest of them
+  std::vector<int64_t> bucket_peak;
 };
 
-Answer memory(store::Store& s, const QueryParams& p, const MemoryOps& ops) {
-  const int64_t step = series_step_ns(p.to_ns - p.from_ns);
-  const int64_t first_bucket = p.from_ns - p.from_ns % step;
-  const auto buckets = static_cast<size_t>((p.to_ns - 1 - first_bucket) / step + 1);
-  Sql q(s);
-  q << "SELECT ts_ns, node, pid, comm, op IN (" << ops.alloc_ops
-    << ") AS is_alloc, ptr, bytes FROM " << ops.table << " WHERE (op IN (" << ops.alloc_ops
-    << ") OR op IN (" << ops.free_ops
-    << ")) AND ptr IS NOT NULL AND ptr <> 0 AND coalesce(ret, 0) = 0 AND ";
-  where_window(q, p, 0, p.to_ns);
-  q << order_by_key(q);
-  constexpr size_t kMaxOps = 2'000'000;
-  SCOPE_RUN(r, s, q, kMaxOps);
-  struct Alloc {
-    int64_t bytes, ts_ns;
-  };
-  struct Process {
-    std::string node, comm;
-    int64_t pid = 0, level = 0, peak = 0;
-    int64_t last_ts = 0;
-    std::map<int64_t, Alloc> live;  // by pointer
-    std::vector<int64_t> bucket_peak;
-    std::ptrdiff_t bucket = -1;  // the bucket `level` was last carried into
-  };
-  std::map<std::pair<std::string, int64_t>, Process> procs;
-  auto carry_to = [&](Process& pr, std::ptrdiff_t b) {
-    for (auto i = pr.bucket + 1; i <= b; ++i) pr.bucket_peak[static_cast<size_t>(i)] = pr.level;
-    pr.bucket = std::max(pr.bucket, b);
-  };
-  for (const auto& row : r.rows) {
-    int64_t ts = num(row[0]);
-    auto& pr = procs[{text(row[1]), num(row[2])}];
-    if (pr.bucket_peak.empty()) {
-      pr.node = text(row[1]);
-      pr.pid = num(row[2]);
-      pr.bucket_peak.assign(buckets, 0);
-    }
-    pr.comm = text(row[3]);
-    pr.last_ts = ts;
-    std::ptrdiff_t b = ts < first_bucket ? -1 : (ts - first_bucket) / step;
-    if (ts >= p.from_ns) carry_to(pr, b);
-    int64_t ptr = num(row[5]);
-    if (num(row[4])) {
-      auto [it, fresh] = pr.live.try_emplace(ptr, Alloc{num(row[6]), ts});
-      if (!fresh) {  // a free that was not seen: the old block is gone
-        pr.level -= it->second.bytes;
-        it->second = Alloc{num(row[6]), ts};
-      }
-      pr.level += num(row[6]);
-    } else if (auto it = pr.live.find(ptr); it != pr.live.end()) {
-      pr.level -= it->second.bytes;
-      pr.live.erase(it);
-    }
-    if (ts >= p.from_ns) {
-      auto& peak = pr.bucket_peak[static_cast<size_t>(b)];
-      peak = std::max(peak, pr.level);
-      pr.peak = std::max(pr.peak, pr.level);
-    }
-  }
-  std::vector<Process*> shown;
-  for (auto& [key, pr] : procs) {
-    carry_to(pr, static_cast<std::ptrdiff_t>(buckets) - 1);
-    pr.peak = std::max(pr.peak, pr.level);
-    if (pr.peak > 0 || !pr.live.empty()) shown.push_back(&pr);
-  }
-  std::sort(shown.begin(), shown.end(), [](const Process* a, const Process* b) {
+// The answer from each process's final level, peak, live allocations and bucket peaks: the
+// `limit` processes with the largest peak that had memory in use, and whether each has exited.
+// `lookup(shown)` fills in comm and last_ts of the processes shown where not known yet.
+Answer memory_answer(
+    store::Store& s, const QueryParams& p, int64_t step, int64_t first_bucket,
+    std::vector<MemProcess*> shown, bool complete,
+    const std::function<std::optional<auth::ApiError>(const std::vector<MemProcess*>&)>& lookup) {
+  std::erase_if(shown, [](const MemProcess* pr) { return pr->peak <= 0 && pr->live_count == 0; });
+  std::sort(shown.begin(), shown.end(), [](const MemProcess* a, const MemProcess* b) {
     return std::tie(b->peak, a->node, a->pid) < std::tie(a->peak, b->node, b->pid);
   });
   if (shown.size() > p.limit) shown.resize(p.limit);
+  if (lookup)
+    if (auto e = lookup(shown)) return std::move(*e);
   json processes = json::array();
   constexpr size_t kLeaksShown = 20;
-  for (const Process* pr : shown) {
+  for (MemProcess* pr : shown) {
     json series = json::array();
-    for (size_t b = 0; b < buckets; ++b)
+    for (size_t b = 0; b < pr->bucket_peak.size(); ++b)
       series.push_back({{"ts_ns", first_bucket + static_cast<int64_t>(b) * step},
                         {"bytes", pr->bucket_peak[b]}});
-    std::vector<std::pair<int64_t, Alloc>> live(pr->live.begin(), pr->live.end());
+    auto& live = pr->live;
     std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) {
       return std::tie(b.second.bytes, a.second.ts_ns, a.first) <
              std::tie(a.second.bytes, b.second.ts_ns, b.first);
@@ -525,7 +478,7 @@ Answer memory(store::Store& s, const QueryParams& p, const MemoryOps& ops) {
                          {"comm", pr->comm},
                          {"bytes", pr->level},
                          {"peak_bytes", pr->peak},
-                         {"outstanding_count", pr->live.size()},
+                         {"outstanding_count", pr->live_count},
                          {"outstanding", outstanding},
                          {"series", series}});
   }
@@ -541,10 +494,10 @@ Answer memory(store::Store& s, const QueryParams& p, const MemoryOps& ops) {
     }
     x << ") GROUP BY node, pid";
     SCOPE_RUN(e, s, x);
-    for (const auto& row : e.rows) {
-      auto it = procs.find({text(row[0]), num(row[1])});
-      if (it != procs.end() && num(row[2]) >= it->second.last_ts) exited.insert(it->first);
-    }
+    for (const auto& row : e.rows)
+      for (const MemProcess* pr : shown)
+        if (pr->node == text(row[0]) && pr->pid == num(row[1]) && num(row[2]) >= pr->last_ts)
+          exited.insert({pr->node, pr->pid});
   }
   for (size_t i = 0; i < shown.size(); ++i) {
     bool gone = exited.count({shown[i]->node, shown[i]->pid}) > 0;
@@ -553,8 +506,234 @@ Answer memory(store::Store& s, const QueryParams& p, const MemoryOps& ops) {
   }
   return json{{"window", window_json(p)},
               {"step_ns", step},
-              {"complete", !r.truncated},
+              {"complete", complete},
               {"processes", processes}};
+}
+
+// The replay of every allocation and free stored before the window's end: what a comm filter
+// needs (the rollup matches a pointer's rows whatever their comm).
+Answer memory_replay(store::Store& s, const QueryParams& p, const store::MemoryRollup& m) {
+  const int64_t step = series_step_ns(p.to_ns - p.from_ns);
+  const int64_t first_bucket = p.from_ns - p.from_ns % step;
+  const auto buckets = static_cast<size_t>((p.to_ns - 1 - first_bucket) / step + 1);
+  Sql q(s);
+  q << "SELECT ts_ns, node, pid, comm, op IN (" << m.alloc_ops << ") AS is_alloc, ptr, bytes FROM "
+    << m.events << " WHERE (op IN (" << m.alloc_ops << ") OR op IN (" << m.free_ops
+    << ")) AND ptr IS NOT NULL AND ptr <> 0 AND coalesce(ret, 0) = 0 AND ";
+  where_window(q, p, 0, p.to_ns);
+  q << order_by_key(q);
+  constexpr size_t kMaxOps = 2'000'000;
+  SCOPE_RUN(r, s, q, kMaxOps);
+  struct Process {
+    MemProcess out;
+    std::map<int64_t, MemAlloc> live;  // by pointer
+    std::ptrdiff_t bucket = -1;        // the bucket `level` was last carried into
+  };
+  std::map<std::pair<std::string, int64_t>, Process> procs;
+  auto carry_to = [&](Process& pr, std::ptrdiff_t b) {
+    for (auto i = pr.bucket + 1; i <= b; ++i)
+      pr.out.bucket_peak[static_cast<size_t>(i)] = pr.out.level;
+    pr.bucket = std::max(pr.bucket, b);
+  };
+  for (const auto& row : r.rows) {
+    int64_t ts = num(row[0]);
+    auto& pr = procs[{text(row[1]), num(row[2])}];
+    auto& o = pr.out;
+    if (o.bucket_peak.empty()) {
+      o.node = text(row[1]);
+      o.pid = num(row[2]);
+      o.bucket_peak.assign(buckets, 0);
+    }
+    o.comm = text(row[3]);
+    o.last_ts = ts;
+    std::ptrdiff_t b = ts < first_bucket ? -1 : (ts - first_bucket) / step;
+    if (ts >= p.from_ns) carry_to(pr, b);
+    int64_t ptr = num(row[5]);
+    if (num(row[4])) {
+      auto [it, fresh] = pr.live.try_emplace(ptr, MemAlloc{num(row[6]), ts});
+      if (!fresh) {  // a free that was not seen: the old block is gone
+        o.level -= it->second.bytes;
+        it->second = MemAlloc{num(row[6]), ts};
+      }
+      o.level += num(row[6]);
+    } else if (auto it = pr.live.find(ptr); it != pr.live.end()) {
+      o.level -= it->second.bytes;
+      pr.live.erase(it);
+    }
+    if (ts >= p.from_ns) {
+      auto& peak = o.bucket_peak[static_cast<size_t>(b)];
+      peak = std::max(peak, o.level);
+      o.peak = std::max(o.peak, o.level);
+    }
+  }
+  std::vector<MemProcess*> all;
+  for (auto& [key, pr] : procs) {
+    carry_to(pr, static_cast<std::ptrdiff_t>(buckets) - 1);
+    pr.out.peak = std::max(pr.out.peak, pr.out.level);
+    pr.out.live.assign(pr.live.begin(), pr.live.end());
+    pr.out.live_count = static_cast<int64_t>(pr.live.size());
+    all.push_back(&pr.out);
+  }
+  return memory_answer(s, p, step, first_bucket, std::move(all), !r.truncated, nullptr);
+}
+
+// The same answer from the memory rollup kept with each batch (store/rollup.h): the allocations
+// live at the window's end, each process's level before the window, then the largest level and
+// the last level of each whole 5-second slot of the window and of each row of its partial edges,
+// in order. Reads the rows of the window's edges, not every row before its end.
+Answer memory(store::Store& s, const QueryParams& p, const store::MemoryRollup& m) {
+  if (!p.comm.empty()) return memory_replay(s, p, m);
+  const int64_t step = series_step_ns(p.to_ns - p.from_ns);
+  const int64_t first_bucket = p.from_ns - p.from_ns % step;
+  const auto buckets = static_cast<size_t>((p.to_ns - 1 - first_bucket) / step + 1);
+  constexpr size_t kMaxRows = 2'000'000;
+  std::map<std::pair<std::string, int64_t>, MemProcess> procs;
+  auto process = [&](const Value& node, const Value& pid) -> MemProcess& {
+    auto& pr = procs[{text(node), num(pid)}];
+    if (pr.bucket_peak.empty()) {
+      pr.node = text(node);
+      pr.pid = num(pid);
+      pr.bucket_peak.assign(buckets, 0);
+    }
+    return pr;
+  };
+  // Every process with rows before the window's end: what its last row before it gives (the
+  // level, the allocations live, the command).
+  Sql before_end(s);
+  before_end << "SELECT node, pid";
+  for (const char* col : {"level", "live", "comm", "ts_ns"}) {
+    before_end << ", (SELECT " << col << " FROM " << m.table
+               << " x WHERE x.node = p.node AND x.pid = p.pid AND x.ts_ns < ";
+    before_end.bind(p.to_ns) << " ORDER BY x.ts_ns DESC, x.seq DESC LIMIT 1)";
+  }
+  before_end << " FROM " << m.procs << " p WHERE first_ns < ";
+  before_end.bind(p.to_ns);
+  if (!p.node.empty()) {
+    before_end << " AND node = ";
+    before_end.bind(p.node);
+  }
+  if (p.pid) {
+    before_end << " AND pid = ";
+    before_end.bind(p.pid);
+  }
+  SCOPE_RUN(l, s, before_end, kMaxRows);
+  for (const auto& row : l.rows) {
+    if (std::holds_alternative<std::monostate>(row[5])) continue;  // no row before the end
+    auto& pr = process(row[0], row[1]);
+    pr.level = num(row[2]);
+    pr.live_count = num(row[3]);
+    pr.comm = text(row[4]);
+    pr.last_ts = num(row[5]);
+  }
+  // The window's rows: whole slots from the slot rollup, the partial edges row by row.
+  const int64_t first = p.from_ns + (store::kSlotNs - p.from_ns % store::kSlotNs) % store::kSlotNs;
+  const int64_t last = p.to_ns - p.to_ns % store::kSlotNs;
+  Sql w(s);
+  w << "SELECT node, pid, ts_ns, max_level, last_level FROM (";
+  auto rows = [&](int64_t from, int64_t to) {
+    w << "SELECT node, pid, ts_ns, seq, level AS max_level, level AS last_level FROM " << m.table
+      << " WHERE ";
+    where_window(w, p, from, to);
+  };
+  if (first < last && step % store::kSlotNs == 0) {
+    w << "SELECT node, pid, slot_ns AS ts_ns, 0 AS seq, max_level, last_level FROM " << m.slots
+      << " WHERE ";
+    where_window(w, p, first, last, "slot_ns");
+    if (p.from_ns < first) {
+      w << " UNION ALL ";
+      rows(p.from_ns, first);
+    }
+    if (last < p.to_ns) {
+      w << " UNION ALL ";
+      rows(last, p.to_ns);
+    }
+  } else {
+    rows(p.from_ns, p.to_ns);
+  }
+  w << ") u ORDER BY ts_ns, seq";
+  SCOPE_RUN(r, s, w, kMaxRows);
+  struct Walk {
+    int64_t level = 0;
+    std::ptrdiff_t bucket = -1;
+  };
+  std::map<MemProcess*, Walk> active;  // the processes with rows in the window
+  for (const auto& row : r.rows) active.try_emplace(&process(row[0], row[1]));
+  // Their levels before the window: that after their last row before it.
+  std::vector<MemProcess*> order;
+  for (auto& [pr, walk] : active) order.push_back(pr);
+  constexpr size_t kPerQuery = 200;
+  for (size_t at = 0; at < order.size(); at += kPerQuery) {
+    Sql q(s);
+    q << "SELECT i, level FROM (";
+    for (size_t i = at; i < std::min(order.size(), at + kPerQuery); ++i) {
+      q << (i > at ? " UNION ALL " : "") << "SELECT " << static_cast<int64_t>(i)
+        << " AS i, (SELECT level FROM " << m.table << " WHERE node = ";
+      q.bind(order[i]->node) << " AND pid = ";
+      q.bind(order[i]->pid) << " AND ts_ns < ";
+      q.bind(p.from_ns) << " ORDER BY ts_ns DESC, seq DESC LIMIT 1) AS level";
+    }
+    q << ") b ORDER BY i";
+    SCOPE_RUN(b, s, q);
+    for (const auto& row : b.rows)
+      active[order[static_cast<size_t>(num(row[0]))]].level = num(row[1]);
+  }
+  for (const auto& row : r.rows) {
+    MemProcess* pr = &process(row[0], row[1]);
+    Walk& walk = active[pr];
+    auto b = static_cast<std::ptrdiff_t>((num(row[2]) - first_bucket) / step);
+    for (auto i = walk.bucket + 1; i <= b; ++i)
+      pr->bucket_peak[static_cast<size_t>(i)] = walk.level;
+    walk.bucket = std::max(walk.bucket, b);
+    auto& peak = pr->bucket_peak[static_cast<size_t>(b)];
+    peak = std::max(peak, num(row[3]));
+    pr->peak = std::max(pr->peak, num(row[3]));
+    walk.level = num(row[4]);
+  }
+  std::vector<MemProcess*> all;
+  for (auto& [key, pr] : procs) {
+    auto it = active.find(&pr);
+    std::ptrdiff_t from = it == active.end() ? -1 : it->second.bucket;
+    for (auto i = from + 1; i < static_cast<std::ptrdiff_t>(buckets); ++i)
+      pr.bucket_peak[static_cast<size_t>(i)] = pr.level;
+    pr.peak = std::max(pr.peak, pr.level);
+    all.push_back(&pr);
+  }
+  // The largest allocations live at the window's end of each process shown: those not freed
+  // yet, and those freed (or replaced) since.
+  auto lookup = [&](const std::vector<MemProcess*>& shown) -> std::optional<auth::ApiError> {
+    constexpr int64_t kLargest = 20;
+    for (size_t at = 0; at < shown.size(); at += kPerQuery) {
+      Sql q(s);
+      q << "SELECT i, ptr, bytes, ts_ns FROM (";
+      for (size_t i = at; i < std::min(shown.size(), at + kPerQuery); ++i) {
+        for (int freed = 0; freed < 2; ++freed) {
+          // Not freed: the index of live allocations, in order. Freed since: the index of the
+          // frees (ts_ns + 0 and the other expressions keep the planners off the others).
+          q << (i > at || freed ? " UNION ALL " : "") << "SELECT * FROM (SELECT "
+            << static_cast<int64_t>(i) << " AS i, ptr, bytes, ts_ns FROM " << m.table
+            << (freed ? " WHERE node || '' = " : " WHERE node = ");
+          q.bind(shown[i]->node) << (freed ? " AND pid + 0 = " : " AND pid = ");
+          q.bind(shown[i]->pid) << " AND is_alloc = 1 AND ";
+          if (freed)
+            q.bind(p.to_ns) << " <= end_ns";
+          else
+            q << "end_ns IS NULL";
+          q << " AND ts_ns + 0 < ";
+          q.bind(p.to_ns) << " ORDER BY bytes DESC, ts_ns, ptr LIMIT " << kLargest << ") l"
+                          << static_cast<int64_t>(2 * i + static_cast<size_t>(freed));
+        }
+      }
+      q << ") c";
+      auto res = run(s, q);
+      if (auto* e = std::get_if<auth::ApiError>(&res)) return std::move(*e);
+      for (const auto& row : std::get<store::QueryResult>(res).rows)
+        shown[static_cast<size_t>(num(row[0]))]->live.push_back(
+            {num(row[1]), MemAlloc{num(row[2]), num(row[3])}});
+    }
+    return std::nullopt;
+  };
+  return memory_answer(s, p, step, first_bucket, std::move(all), !l.truncated && !r.truncated,
+                       lookup);
 }
 
 Answer copies(store::Store& s, const QueryParams& p) {
@@ -1062,14 +1241,12 @@ void add_query_routes(http::Router& router, store::Store& store) {
   launch_list.extra = {"kernel"};
   QueryRules syscall_top = top;
   syscall_top.sorts = {"count", "time", "errors"};
-  static const MemoryOps kCudaMemory{"cuda_events", "'alloc'", "'free'"};
-  static const MemoryOps kGgmlMemory{"ggml_events", "'alloc', 'cuda_alloc'", "'free', 'cuda_free'"};
   const std::vector<Endpoint> endpoints = {
       {"/cuda/top-kernels", top, top_kernels},
       {"/cuda/launch-rate", series, launch_rate},
       {"/cuda/launches", launch_list, launches},
       {"/cuda/memory", top,
-       [](store::Store& s, const QueryParams& p) { return memory(s, p, kCudaMemory); }},
+       [](store::Store& s, const QueryParams& p) { return memory(s, p, store::cuda_memory()); }},
       {"/cuda/copies", whole, copies},
       {"/cuda/syncs", whole, syncs},
       {"/host/processes", list, processes},
@@ -1080,7 +1257,7 @@ void add_query_routes(http::Router& router, store::Store& store) {
       {"/llm/tokens", whole, tokens},
       {"/llm/decode", whole, decode},
       {"/llm/memory", top,
-       [](store::Store& s, const QueryParams& p) { return memory(s, p, kGgmlMemory); }},
+       [](store::Store& s, const QueryParams& p) { return memory(s, p, store::ggml_memory()); }},
   };
   for (const auto& e : endpoints) {
     auto& route = router.add("GET", std::string("/api/v1/query") + e.path, http::Access::kViewer,

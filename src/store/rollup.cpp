@@ -270,4 +270,197 @@ std::string slot_insert(const SlotRollup& r, size_t rows, bool dollar) {
   return sql;
 }
 
+// ---- memory ------------------------------------------------------------------------------
+
+const MemoryRollup& cuda_memory() {
+  static const MemoryRollup m{"cuda_mem_events", "cuda_mem_slots", "cuda_mem_procs", "cuda",
+                              "cuda_events",     "'alloc'",        "'free'",         {"alloc"},
+                              {"free"}};
+  return m;
+}
+
+const MemoryRollup& ggml_memory() {
+  static const MemoryRollup m{
+      "ggml_mem_events",    "ggml_mem_slots",        "ggml_mem_procs",      "ggml",
+      "ggml_events",        "'alloc', 'cuda_alloc'", "'free', 'cuda_free'", {"alloc", "cuda_alloc"},
+      {"free", "cuda_free"}};
+  return m;
+}
+
+const std::vector<const MemoryRollup*>& memory_rollups() {
+  static const std::vector<const MemoryRollup*> all = {&cuda_memory(), &ggml_memory()};
+  return all;
+}
+
+std::vector<MemoryRow> memory_rows(const MemoryRollup& m, const event::Batch& batch) {
+  const auto& schema = *event::schema_for(m.family);
+  const auto op = schema.column("op");
+  const auto ptr = schema.column("ptr");
+  const auto bytes = schema.column("bytes");
+  const auto ret = schema.column("ret");
+  std::vector<MemoryRow> out;
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    const auto& e = batch.events[i];
+    if (e.family != schema.id || e.ts_ns < 0) continue;
+    const auto* o = std::get_if<std::string>(&e.values[op]);
+    if (!o) continue;
+    bool alloc = std::find(m.allocs.begin(), m.allocs.end(), *o) != m.allocs.end();
+    if (!alloc && std::find(m.frees.begin(), m.frees.end(), *o) == m.frees.end()) continue;
+    const auto* p = std::get_if<int64_t>(&e.values[ptr]);
+    const auto* r = std::get_if<int64_t>(&e.values[ret]);
+    if (!p || *p == 0 || (r && *r != 0)) continue;
+    const auto* b = std::get_if<int64_t>(&e.values[bytes]);
+    out.push_back({e.pid, static_cast<int64_t>(batch.first_seq + i), e.ts_ns, *p, alloc ? 1 : 0,
+                   alloc && b ? *b : 0, e.comm});
+  }
+  return out;
+}
+
+std::string memory_insert(const MemoryRollup& m, size_t rows, bool dollar) {
+  constexpr size_t kWidth = 8;
+  std::string sql = "INSERT INTO " + std::string(m.table) +
+                    " (node, pid, seq, ts_ns, ptr, is_alloc, bytes, comm) VALUES ";
+  for (size_t row = 0; row < rows; ++row) {
+    sql += row ? ", (" : "(";
+    for (size_t c = 0; c < kWidth; ++c)
+      sql +=
+          (c ? ", " : "") + std::string(dollar ? "$" : "?") + std::to_string(row * kWidth + c + 1);
+    sql += ")";
+  }
+  return sql;
+}
+
+namespace {
+
+std::string substitute(std::string s, const MemoryRollup& m, bool dollar) {
+  const std::pair<std::string, std::string> subs[] = {{"{M}", m.table},
+                                                      {"{S}", m.slots},
+                                                      {"{PROCS}", m.procs},
+                                                      {"{EVENTS}", m.events},
+                                                      {"{ALLOCS}", m.alloc_ops},
+                                                      {"{FREES}", m.free_ops},
+                                                      {"{P1}", dollar ? "$1" : "?1"},
+                                                      {"{P2}", dollar ? "$2" : "?2"},
+                                                      {"{P3}", dollar ? "$3" : "?3"}};
+  for (const auto& [from, to] : subs)
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+      s.replace(at, from.size(), to);
+  return s;
+}
+
+// The next row on the same pointer after the updated row of {M}: its `col`.
+std::string successor(const char* col) {
+  return std::string("(SELECT n.") + col +
+         " FROM {M} n WHERE n.node = {M}.node AND n.pid = {M}.pid AND n.ptr = {M}.ptr AND "
+         "(n.ts_ns, n.seq) > ({M}.ts_ns, {M}.seq) ORDER BY n.ts_ns, n.seq LIMIT 1)";
+}
+
+// Row r's change of the level: its allocation's bytes, less those of the allocation its
+// pointer's previous row made (which it frees or replaces); and of the allocations live.
+std::string delta() {
+  const std::string previous =
+      " FROM {M} p WHERE p.node = r.node AND p.pid = r.pid AND p.ptr = r.ptr AND (p.ts_ns, p.seq) "
+      "< (r.ts_ns, r.seq) ORDER BY p.ts_ns DESC, p.seq DESC LIMIT 1), 0)";
+  return "SELECT r.node, r.pid, r.seq, r.ts_ns, r.is_alloc * r.bytes - coalesce((SELECT "
+         "p.is_alloc * p.bytes" +
+         previous + " AS delta, r.is_alloc - coalesce((SELECT p.is_alloc" + previous +
+         " AS cdelta FROM {M} r";
+}
+
+constexpr const char* kSlotsInsert =
+    "INSERT INTO {S} (node, pid, slot_ns, max_level, last_level) SELECT node, pid, slot_ns, "
+    "max(level), max(last_level) FROM (SELECT node, pid, ts_ns - ts_ns % 5000000000 AS slot_ns, "
+    "level, first_value(level) OVER (PARTITION BY node, pid, ts_ns - ts_ns % 5000000000 ORDER BY "
+    "ts_ns DESC, seq DESC) AS last_level FROM {M}";
+
+// Everything derived, recomputed from the rows.
+std::string memory_rebuild(const MemoryRollup& m) {
+  std::string sql = "UPDATE {M} SET end_ns = " + successor("ts_ns") +
+                    ", end_seq = " + successor("seq") + " WHERE is_alloc = 1;\n";
+  sql +=
+      "UPDATE {M} SET level = x.level, live = x.live FROM (SELECT node, pid, seq, ts_ns, "
+      "sum(delta) OVER (PARTITION BY node, pid ORDER BY ts_ns, seq ROWS UNBOUNDED PRECEDING) AS "
+      "level, sum(cdelta) OVER (PARTITION BY node, pid ORDER BY ts_ns, seq ROWS UNBOUNDED "
+      "PRECEDING) AS live FROM (" +
+      delta() +
+      ") d) x WHERE {M}.node = x.node AND {M}.pid = x.pid AND {M}.ts_ns = x.ts_ns AND {M}.seq = "
+      "x.seq;\n";
+  sql += "DELETE FROM {PROCS};\n";
+  sql +=
+      "INSERT INTO {PROCS} (node, pid, first_ns) SELECT node, pid, min(ts_ns) FROM {M} GROUP "
+      "BY node, pid;\n";
+  sql += "DELETE FROM {S};\n";
+  sql += std::string(kSlotsInsert) + ") s GROUP BY node, pid, slot_ns;\n";
+  return substitute(sql, m, false);
+}
+
+}  // namespace
+
+std::vector<MemoryStep> memory_update(const MemoryRollup& m, bool dollar) {
+  std::vector<MemoryStep> steps;
+  // The allocations on the batch's pointers whose next row may have changed.
+  steps.push_back({"UPDATE {M} SET end_ns = " + successor("ts_ns") +
+                       ", end_seq = " + successor("seq") +
+                       " WHERE node = {P1} AND pid = {P2} AND is_alloc = 1 AND ptr IN (SELECT ptr "
+                       "FROM {M} WHERE node = {P1} AND pid = {P2} AND ts_ns >= {P3}) AND (ts_ns >= "
+                       "{P3} OR end_ns IS NULL OR end_ns >= {P3})",
+                   false});
+  steps.push_back(
+      {"INSERT INTO {PROCS} (node, pid, first_ns) VALUES ({P1}, {P2}, {P3}) ON "
+       "CONFLICT (node, pid) DO UPDATE SET first_ns = CASE WHEN excluded.first_ns < "
+       "{PROCS}.first_ns THEN excluded.first_ns ELSE {PROCS}.first_ns END",
+       false});
+  // The levels from the batch's first row on: those before it, plus the changes.
+  auto before = [](const char* col) {
+    return std::string("coalesce((SELECT ") + col +
+           " FROM {M} WHERE node = {P1} AND pid = {P2} AND ts_ns < {P3} ORDER BY ts_ns DESC, seq "
+           "DESC LIMIT 1), 0)";
+  };
+  steps.push_back(
+      {"UPDATE {M} SET level = x.level, live = x.live FROM (SELECT seq, ts_ns, " + before("level") +
+           " + sum(delta) OVER (ORDER BY ts_ns, seq ROWS UNBOUNDED PRECEDING) AS level, " +
+           before("live") +
+           " + sum(cdelta) OVER (ORDER BY ts_ns, seq ROWS UNBOUNDED PRECEDING) AS live FROM (" +
+           delta() +
+           " WHERE r.node = {P1} AND r.pid = {P2} AND r.ts_ns >= {P3}) d) x WHERE {M}.node = {P1} "
+           "AND {M}.pid = {P2} AND {M}.ts_ns = x.ts_ns AND {M}.seq = x.seq",
+       false});
+  steps.push_back({"DELETE FROM {S} WHERE node = {P1} AND pid = {P2} AND slot_ns >= {P3}", true});
+  steps.push_back({std::string(kSlotsInsert) +
+                       " WHERE node = {P1} AND pid = {P2} AND ts_ns >= {P3}) s GROUP BY node, "
+                       "pid, slot_ns",
+                   true});
+  for (auto& s : steps) s.sql = substitute(s.sql, m, dollar);
+  return steps;
+}
+
+const std::string& memory_migration() {
+  static const std::string sql = [] {
+    std::string out;
+    for (const MemoryRollup* m : memory_rollups()) {
+      out += substitute(R"sql(
+CREATE TABLE IF NOT EXISTS {M} (node TEXT NOT NULL, pid BIGINT NOT NULL, seq BIGINT NOT NULL, ts_ns BIGINT NOT NULL, ptr BIGINT NOT NULL, is_alloc BIGINT NOT NULL, bytes BIGINT NOT NULL, comm TEXT, level BIGINT, live BIGINT, end_ns BIGINT, end_seq BIGINT);
+CREATE INDEX IF NOT EXISTS {M}_ptr ON {M} (node, pid, ptr, ts_ns, seq);
+CREATE INDEX IF NOT EXISTS {M}_pid ON {M} (node, pid, ts_ns, seq);
+CREATE INDEX IF NOT EXISTS {M}_ts ON {M} (ts_ns);
+CREATE INDEX IF NOT EXISTS {M}_end ON {M} (end_ns) WHERE is_alloc = 1;
+CREATE INDEX IF NOT EXISTS {M}_live ON {M} (node, pid, bytes DESC, ts_ns, ptr) WHERE is_alloc = 1 AND end_ns IS NULL;
+CREATE TABLE IF NOT EXISTS {PROCS} (node TEXT NOT NULL, pid BIGINT NOT NULL, first_ns BIGINT NOT NULL, PRIMARY KEY (node, pid));
+CREATE TABLE IF NOT EXISTS {S} (node TEXT NOT NULL, pid BIGINT NOT NULL, slot_ns BIGINT NOT NULL, max_level BIGINT NOT NULL, last_level BIGINT NOT NULL, PRIMARY KEY (node, pid, slot_ns));
+CREATE INDEX IF NOT EXISTS {S}_slot ON {S} (slot_ns);
+INSERT INTO {M} (node, pid, seq, ts_ns, ptr, is_alloc, bytes, comm) SELECT node, coalesce(pid, 0), seq, ts_ns, ptr, CASE WHEN op IN ({ALLOCS}) THEN 1 ELSE 0 END, CASE WHEN op IN ({ALLOCS}) THEN coalesce(bytes, 0) ELSE 0 END, comm FROM {EVENTS} WHERE (op IN ({ALLOCS}) OR op IN ({FREES})) AND ptr IS NOT NULL AND ptr <> 0 AND coalesce(ret, 0) = 0 AND ts_ns >= 0;
+)sql",
+                        *m, false) +
+             memory_rebuild(*m);
+    }
+    return out;
+  }();
+  return sql;
+}
+
+std::string memory_retention_sql(const MemoryRollup& m, int64_t cutoff_ns) {
+  return "DELETE FROM " + std::string(m.table) + " WHERE ts_ns < " + std::to_string(cutoff_ns) +
+         ";\n" + memory_rebuild(m);
+}
+
 }  // namespace scope::store

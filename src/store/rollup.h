@@ -88,6 +88,55 @@ std::vector<SlotRow> slot_rows(const SlotRollup& r, const event::Batch& batch);
 // or $N (PostgreSQL, `dollar` true).
 std::string slot_insert(const SlotRollup& r, size_t rows, bool dollar);
 
+// Memory in use (cuda/memory, llm/memory), kept beside the raw tables in the batch's
+// transaction. `table` holds one row per allocation or free the query counts (an `op` of
+// `alloc_ops` or `free_ops`, a non-zero ptr, ret 0 or NULL, ts_ns >= 0): is_alloc, bytes (an
+// allocation's, 0 for a free), and what the replay of the process's rows in (ts_ns, seq) order
+// gives: `level`, the bytes in use after the row, `live`, the allocations live after it, and for
+// an allocation end_ns/end_seq, the next row on the same (node, pid, ptr) (a free, or an
+// allocation that replaces it), NULL while it is live. `slots` holds per node, pid and 5-second
+// slot the largest level after a row of the slot and the level after its last row. A batch's rows
+// are inserted, then the derived columns of each of its processes are recomputed from its earliest
+// row on (memory_update): a batch that arrives late (a row before rows already stored) is replayed
+// exactly too.
+struct MemoryRollup {
+  const char* table;
+  const char* slots;
+  const char* procs;  // node, pid and first_ns (the earliest ts_ns) of each process in `table`
+  const char* family;
+  const char* events;     // the raw table
+  const char* alloc_ops;  // SQL lists of op values
+  const char* free_ops;
+  std::vector<std::string_view> allocs;  // the same values
+  std::vector<std::string_view> frees;
+};
+const MemoryRollup& cuda_memory();
+const MemoryRollup& ggml_memory();
+const std::vector<const MemoryRollup*>& memory_rollups();
+
+struct MemoryRow {
+  int64_t pid = 0, seq = 0, ts_ns = 0, ptr = 0, is_alloc = 0, bytes = 0;
+  std::string comm;
+};
+// The batch's rows of `m`, in batch order.
+std::vector<MemoryRow> memory_rows(const MemoryRollup& m, const event::Batch& batch);
+// The INSERT of `rows` rows: each node, pid, seq, ts_ns, ptr, is_alloc, bytes, comm.
+std::string memory_insert(const MemoryRollup& m, size_t rows, bool dollar);
+// After the insert, per process of the batch: these statements in order, each with the
+// parameters node, pid and then the process's earliest ts_ns in the batch (`slot` false) or
+// that rounded down to its slot (`slot` true).
+struct MemoryStep {
+  std::string sql;
+  bool slot;
+};
+std::vector<MemoryStep> memory_update(const MemoryRollup& m, bool dollar);
+// The memory tables and their fill from the rows already stored: SQLite's migration 5 and
+// PostgreSQL's migration 6 (frozen with them).
+const std::string& memory_migration();
+// Retention: the memory rows before `cutoff_ns` deleted, and what the remaining rows give
+// recomputed (the replay of the rows still stored, as the raw rows' replay was).
+std::string memory_retention_sql(const MemoryRollup& m, int64_t cutoff_ns);
+
 // Retention of the store's own tables (both stores): the dedupe rows of
 // batches ingested before `cutoff_ns` and the rollups' whole minutes and slots before it.
 std::string bookkeeping_retention_sql(int64_t cutoff_ns);

@@ -8,10 +8,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "event/row.h"
 #include "event/schema.h"
+#include "http/router.h"
+#include "server/queries.h"
 #include "store/sqlite/sqlite_store.h"
 #ifdef SCOPE_WITH_POSTGRES
 #include <libpq-fe.h>
@@ -72,6 +76,80 @@ TEST(Migrations, SqliteVersion2FileIsUpgradedWithItsRows) {
   std::filesystem::remove_all(dir);
 }
 
+// Allocations and frees stored before the memory rollup (schema version 4 of SQLite, 5 of
+// PostgreSQL), as rows of the raw tables.
+const char* const kOldMemoryRows =
+    "INSERT INTO cuda_events (ts_ns, node, seq, pid, comm, call, op, ret, ptr, bytes) VALUES "
+    "(1700000001000000000, 'old', 1, 9, 'trainer', 'cudaMalloc', 'alloc', 0, 4096, 100), "
+    "(1700000002000000000, 'old', 2, 9, 'trainer', 'cudaMalloc', 'alloc', 0, 8192, 50), "
+    "(1700000003000000000, 'old', 3, 9, 'trainer', 'cudaFree', 'free', 0, 4096, NULL), "
+    "(1700000004000000000, 'old', 4, 9, 'trainer', 'cudaMalloc', 'alloc', 0, 8192, 70), "
+    "(1700000005000000000, 'old', 5, 9, 'trainer', 'cudaFree', 'free', 0, 12345, NULL), "
+    "(1700000006000000000, 'old', 6, 9, 'trainer', 'cudaMalloc', 'alloc', 2, 16384, 999);"
+    "INSERT INTO ggml_events (ts_ns, node, seq, pid, comm, call, op, ptr, bytes) VALUES "
+    "(1700000001000000000, 'old', 7, 9, 'trainer', 'ggml_backend_alloc', 'alloc', 160, 4096);";
+
+// The memory answers of the migrated rows: the same as their replay (a comm filter), and a
+// batch written after the migration goes on from their levels.
+void expect_migrated_memory(Store& s) {
+  http::Router router;
+  server::add_query_routes(router, s);
+  auto get = [&](const char* path, bool replay) {
+    http::Request req;
+    req.method = "GET";
+    req.query = {{"from", "1700000000000000000"}, {"to", "1700000060000000000"}};
+    if (replay) req.query["comm"] = "trainer";
+    auto res = router.match("GET", std::string("/api/v1/query") + path).route->handler(req);
+    EXPECT_EQ(res.status, 200) << res.body;
+    return nlohmann::json::parse(res.body);
+  };
+  auto a = get("/cuda/memory", false);
+  ASSERT_EQ(a["processes"].size(), 1u) << a;
+  EXPECT_EQ(a["processes"][0]["bytes"], 70);
+  EXPECT_EQ(a["processes"][0]["peak_bytes"], 150);
+  EXPECT_EQ(a["processes"][0]["outstanding_count"], 1);
+  EXPECT_EQ(a, get("/cuda/memory", true));
+  auto l = get("/llm/memory", false);
+  ASSERT_EQ(l["processes"].size(), 1u) << l;
+  EXPECT_EQ(l["processes"][0]["bytes"], 4096);
+  EXPECT_EQ(l, get("/llm/memory", true));
+  event::Batch b;
+  b.node = "old";
+  b.boot_id = "later";
+  b.first_seq = 100;
+  b.events.push_back(
+      event::make_row(*event::schema_for("cuda"), 1700000010000000000, 9, 9, "trainer"));
+  event::set_column(b.events.back(), "op", std::string("free"));
+  event::set_column(b.events.back(), "ptr", int64_t{8192});
+  ASSERT_TRUE(s.write(b));
+  a = get("/cuda/memory", false);
+  ASSERT_EQ(a["processes"].size(), 1u) << a;
+  EXPECT_EQ(a["processes"][0]["bytes"], 0);
+  EXPECT_EQ(a["processes"][0]["peak_bytes"], 150);
+  EXPECT_EQ(a, get("/cuda/memory", true));
+}
+
+TEST(Migrations, SqliteMemoryRollupIsFilledFromTheRowsStored) {
+  std::string dir = std::filesystem::temp_directory_path() / "scope-mig-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir.data()));
+  std::string path = dir + "/scope.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    std::string sql = "CREATE TABLE scope_meta (key TEXT PRIMARY KEY, value TEXT);";
+    for (size_t v = 0; v < 4; ++v) sql += std::string(sqlite_migrations()[v]);
+    sql += "INSERT INTO scope_meta VALUES ('schema_version', '4');";
+    sql += kOldMemoryRows;
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto store = SqliteStore::open({path});
+  ASSERT_TRUE(store) << store.error();
+  expect_migrated_memory(**store);
+  std::filesystem::remove_all(dir);
+}
+
 #ifdef SCOPE_WITH_POSTGRES
 TEST(Migrations, PostgresVersion2SchemaIsUpgradedWithItsRows) {
   const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
@@ -111,6 +189,32 @@ TEST(Migrations, PostgresVersion2SchemaIsUpgradedWithItsRows) {
     for (const auto& row : cols->rows) got.push_back(std::get<std::string>(row[0]));
     EXPECT_EQ(got, expected_columns(s)) << s.table;
   }
+}
+
+TEST(Migrations, PostgresMemoryRollupIsFilledFromTheRowsStored) {
+  const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
+  if (!url || !*url)
+    GTEST_SKIP() << "SCOPE_TEST_POSTGRES_URL is not set (source scripts/services.sh)";
+  PGconn* c = PQconnectdb(url);
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  auto steps = postgres_migrations({});
+  std::string sql =
+      "DROP SCHEMA IF EXISTS migrated_memory CASCADE; CREATE SCHEMA migrated_memory; SET "
+      "search_path TO migrated_memory; CREATE TABLE scope_meta (key TEXT PRIMARY KEY, value "
+      "TEXT);";
+  for (size_t v = 0; v < 5; ++v) sql += steps[v];
+  sql += "INSERT INTO scope_meta VALUES ('schema_version', '5'), ('partitioning', 'native');";
+  sql += kOldMemoryRows;
+  PGresult* r = PQexec(c, sql.c_str());
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
+  PQclear(r);
+  PQfinish(c);
+  PostgresOptions o;
+  o.url = url;
+  o.schema = "migrated_memory";
+  auto store = PostgresStore::open(o);
+  ASSERT_TRUE(store) << store.error();
+  expect_migrated_memory(**store);
 }
 
 // Servers started together on an empty auth schema (two behind nginx, a systemd restart race):

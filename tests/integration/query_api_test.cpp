@@ -3,9 +3,13 @@
 // hostile requests refused or answered without effect.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <string>
+#include <tuple>
 
 #include "event/row.h"
 #include "http/router.h"
@@ -347,6 +351,149 @@ TEST_P(QueryApi, MemoryReplaysAllocationsAndNamesLeaksOfExitedProcesses) {
   a = get("/llm/memory", window(0, 60 * kS));
   ASSERT_EQ(a.body["processes"].size(), 1u);
   EXPECT_EQ(a.body["processes"][0]["bytes"], 4096);
+}
+
+// The memory rollup kept with each batch answers exactly as the replay of the raw rows (which a
+// comm filter still takes): random allocations, frees, allocations on a live pointer, frees of
+// unknown pointers and failed calls of both families, on two nodes, in batches delivered out of
+// order whose events are out of order too, one delivered twice; windows that cut slots, start
+// after allocations they still count, or hold no row at all.
+TEST_P(QueryApi, MemoryRollupAnswersAsTheReplayOfEveryRow) {
+  std::mt19937_64 rng(20261207);
+  auto pick = [&](int64_t n) { return static_cast<int64_t>(rng() % static_cast<uint64_t>(n)); };
+  constexpr int64_t kBase = 1000 * kS;  // after the known events
+  for (const char* node : {"r1", "r2"}) {
+    std::vector<event::EventRow> rows;
+    for (uint32_t pid = 10; pid < 13; ++pid) {
+      for (int i = 0; i < 160; ++i) {
+        // Whole seconds, slot boundaries and ties included, and some nanoseconds apart.
+        int64_t at = kBase + pick(400) * kS + (pick(3) == 0 ? 0 : pick(2 * kS));
+        bool ggml = pick(4) == 0;
+        int64_t r = pick(100);
+        bool alloc = r < 55;
+        const char* op =
+            ggml ? (alloc ? (r % 2 ? "alloc" : "cuda_alloc") : (r % 2 ? "free" : "cuda_free"))
+                 : (alloc ? "alloc" : "free");
+        auto row = event::make_row(*event::schema_for(ggml ? "ggml" : "cuda"), at, pid, pid, "w");
+        int64_t ptr = r < 95 ? 0x1000 * (1 + pick(6)) : 0x9000000 + pick(1000);  // unknown frees
+        set(row, {{"call", std::string(op)},
+                  {"op", std::string(op)},
+                  {"ret", r >= 90 && r < 93 ? int64_t{2} : int64_t{0}},  // failed: not counted
+                  {"ptr", pick(50) == 0 ? int64_t{0} : ptr}});
+        if (alloc && pick(10) != 0) event::set_column(row, "bytes", int64_t{1} << pick(20));
+        rows.push_back(std::move(row));
+      }
+      if (pid == 11) {
+        auto exit = event::make_row(*event::schema_for("exec"), kBase + 300 * kS, pid, pid, "w");
+        set(exit, {{"call", std::string("exit")}, {"exit_code", int64_t{0}}});
+        rows.push_back(std::move(exit));
+      }
+    }
+    std::shuffle(rows.begin(), rows.end(), rng);
+    constexpr size_t kBatches = 7;
+    std::vector<event::Batch> batches(kBatches);
+    for (size_t b = 0; b < kBatches; ++b) {
+      batches[b].node = node;
+      batches[b].boot_id = "boot-r";
+      batches[b].first_seq = 1 + b * 10000;
+    }
+    for (auto& row : rows) batches[static_cast<size_t>(pick(kBatches))].events.push_back(row);
+    std::set<size_t> written;
+    for (size_t b : {3, 0, 6, 1, 3, 5, 2, 4}) {  // batch 3 twice: refused the second time
+      auto w = store_->write(batches[b]);
+      ASSERT_TRUE(w) << w.error();
+      EXPECT_EQ(w->duplicate, !written.insert(b).second) << b;
+    }
+  }
+  const std::vector<std::pair<int64_t, int64_t>> windows = {
+      {1000 * kS, 1060 * kS},           {1000 * kS, 1300 * kS},
+      {1037 * kS + 123, 1337 * kS + 7}, {1100 * kS, 1400 * kS},
+      {1002 * kS + 1, 1402 * kS - 1},   {600 * kS, 4200 * kS},
+      {1200 * kS + 333, 1800 * kS},     {1500 * kS, 1800 * kS},
+      {1398 * kS, 1458 * kS},           {990 * kS, 1050 * kS}};
+  int compared = 0;
+  for (const char* path : {"/cuda/memory", "/llm/memory"}) {
+    for (const auto& [from, to] : windows) {
+      for (const char* node : {"r1", "r2"}) {
+        std::vector<std::map<std::string, std::string>> filters = {{{"node", node}}};
+        for (const char* pid : {"10", "11", "12"})
+          filters.push_back({{"node", node}, {"pid", pid}});
+        for (const auto& f : filters) {
+          auto q = with(window(from, to), f);
+          q["limit"] = "100";
+          auto rollup = get(path, q);
+          auto replay = get(path, with(q, {{"comm", "w"}}));
+          ASSERT_EQ(rollup.status, 200) << rollup.body;
+          EXPECT_EQ(rollup.body, replay.body) << path << " " << from << " " << to << " " << node;
+          compared += rollup.body["processes"].empty() ? 0 : 1;
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 60);
+}
+
+// Allocations before the window count in its level; a free in a later batch than its
+// allocation ends it there; an allocation on a live pointer replaces its block; a free of an
+// unknown pointer changes nothing.
+TEST_P(QueryApi, MemoryAcrossBatchesAndWindows) {
+  auto write = [&](uint64_t seq, int64_t at, const char* op, int64_t ptr, int64_t bytes) {
+    event::Batch b;
+    b.node = "m1";
+    b.boot_id = "boot-m";
+    b.first_seq = seq;
+    auto row = event::make_row(*event::schema_for("cuda"), kT0 + at, 7, 7, "trainer");
+    set(row, {{"call", std::string(op)},
+              {"op", std::string(op)},
+              {"ptr", ptr},
+              {"bytes", std::string(op) == "alloc" ? event::Value(bytes) : event::Value()}});
+    b.events.push_back(std::move(row));
+    auto w = store_->write(b);
+    ASSERT_TRUE(w) << w.error();
+  };
+  write(1, 10 * kS, "alloc", 0xa000, 100);
+  write(2, 20 * kS, "alloc", 0xb000, 30);
+  write(4, 400 * kS, "free", 0xa000, 0);    // arrives before...
+  write(3, 350 * kS, "alloc", 0xa000, 50);  // ...the allocation that replaces 0xa000's block
+  write(5, 410 * kS, "free", 0xc000, 0);    // unknown
+  auto q = with(window(300 * kS, 600 * kS), {{"node", "m1"}});
+  auto a = get("/cuda/memory", q);
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_EQ(a.body["processes"].size(), 1u) << a.body;
+  const json& p = a.body["processes"][0];
+  EXPECT_EQ(p["comm"], "trainer");
+  EXPECT_EQ(p["bytes"], 30);
+  EXPECT_EQ(p["peak_bytes"], 80);            // 100 + 30 before the window, 50 + 30 after 350 s
+  EXPECT_EQ(p["series"][0]["bytes"], 130);   // the level the window starts from
+  EXPECT_EQ(p["series"][10]["bytes"], 130);  // 350 s: the most in the bucket, before the 50
+  EXPECT_EQ(p["series"][11]["bytes"], 80);
+  EXPECT_EQ(p["series"][20]["bytes"], 80);  // 400 s: the free of the 50
+  EXPECT_EQ(p["series"][21]["bytes"], 30);
+  EXPECT_EQ(p["outstanding_count"], 1);
+  EXPECT_EQ(a.body, get("/cuda/memory", with(q, {{"comm", "trainer"}})).body);
+}
+
+// Retention deletes the allocations before its cutoff: the answers are then those of the rows
+// still stored, as their replay's.
+TEST_P(QueryApi, MemoryAfterRetentionIsTheReplayOfTheRowsLeft) {
+  event::Batch b;
+  b.node = "t1";
+  b.boot_id = "boot-t";
+  b.first_seq = 1;
+  for (auto [at, ptr, bytes] : {std::tuple{5010, 0xa0, 100}, std::tuple{5040, 0xb0, 30}}) {
+    b.events.push_back(event::make_row(*event::schema_for("cuda"), kT0 + at * kS, 8, 8, "t"));
+    set(b.events.back(),
+        {{"op", std::string("alloc")}, {"ptr", int64_t{ptr}}, {"bytes", int64_t{bytes}}});
+  }
+  ASSERT_TRUE(store_->write(b));
+  auto q = with(window(5000 * kS, 5060 * kS), {{"node", "t1"}});
+  EXPECT_EQ(get("/cuda/memory", q).body["processes"][0]["bytes"], 130);
+  ASSERT_TRUE(store_->apply_retention(kT0 + 5030 * kS));
+  auto a = get("/cuda/memory", q);
+  ASSERT_EQ(a.body["processes"].size(), 1u) << a.body;
+  EXPECT_EQ(a.body["processes"][0]["bytes"], 30);
+  EXPECT_EQ(a.body["processes"][0]["peak_bytes"], 30);
+  EXPECT_EQ(a.body, get("/cuda/memory", with(q, {{"comm", "t"}})).body);
 }
 
 TEST_P(QueryApi, CopiesAndSyncs) {

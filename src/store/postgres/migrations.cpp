@@ -174,8 +174,15 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // 5: per-5-second-slot rollups written with each batch for the launches (the edges of
   // cuda_kernel_minutes), cuda/copies, cuda/syncs, host/syscalls, host/sched and llm/tokens,
   // filled from the rows already stored (store/rollup.h; SQLite's migration 4 too).
-  return {v1, std::string(kV2), std::string(kV3), std::string(kV4),
-          std::string(kSlotRollupsMigration)};
+  // 6: memory in use (cuda/memory, llm/memory) kept with each batch: the allocations and frees
+  // with their replay's levels and ends, and the level per slot, filled from the rows already
+  // stored (store/rollup.h; SQLite's migration 5 too).
+  return {v1,
+          std::string(kV2),
+          std::string(kV3),
+          std::string(kV4),
+          std::string(kSlotRollupsMigration),
+          memory_migration()};
 }
 
 }  // namespace scope::store

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "common/clock.h"
 #include "event/schema.h"
@@ -718,6 +719,54 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
         }
       }
     }
+    // Memory in use (store/rollup.h): the batch's allocations and frees, then what they change
+    // recomputed per process from its earliest row in the batch on.
+    for (const MemoryRollup* mem : ok ? memory_rollups() : std::vector<const MemoryRollup*>{}) {
+      static const std::vector<MemoryStep> cuda_steps = memory_update(cuda_memory(), true);
+      static const std::vector<MemoryStep> ggml_steps = memory_update(ggml_memory(), true);
+      const auto& steps = mem == &cuda_memory() ? cuda_steps : ggml_steps;
+      std::vector<MemoryRow> rows = memory_rows(*mem, batch);
+      std::map<int64_t, int64_t> first_ts;  // per pid
+      constexpr size_t kChunk = 500;
+      for (size_t at = 0; at < rows.size() && ok; at += kChunk) {
+        size_t n = std::min(kChunk, rows.size() - at);
+        std::vector<std::string> text;
+        text.reserve(n * 8);
+        for (size_t i = at; i < at + n; ++i) {
+          const MemoryRow& r = rows[i];
+          text.push_back(batch.node);
+          for (int64_t v : {r.pid, r.seq, r.ts_ns, r.ptr, r.is_alloc, r.bytes})
+            text.push_back(std::to_string(v));
+          text.push_back(utf8_text(r.comm));
+          auto [it, fresh] = first_ts.try_emplace(r.pid, r.ts_ns);
+          if (!fresh) it->second = std::min(it->second, r.ts_ns);
+        }
+        std::vector<const char*> params;
+        params.reserve(text.size());
+        for (const auto& t : text) params.push_back(t.c_str());
+        std::string sql = memory_insert(*mem, n, true);
+        PgResult r(PQexecParams(db_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                params.data(), nullptr, nullptr, 0));
+        if (r.status() != PGRES_COMMAND_OK) {
+          rollup_error = std::string(mem->table) + ": " + PQresultErrorMessage(r.r);
+          ok = false;
+        }
+      }
+      for (auto it = first_ts.begin(); it != first_ts.end() && ok; ++it) {
+        std::string pid = std::to_string(it->first), ts = std::to_string(it->second),
+                    slot = std::to_string(it->second - it->second % kSlotNs);
+        for (const auto& step : steps) {
+          const char* p[] = {batch.node.c_str(), pid.c_str(),
+                             step.slot ? slot.c_str() : ts.c_str()};
+          PgResult r(PQexecParams(db_, step.sql.c_str(), 3, nullptr, p, nullptr, nullptr, 0));
+          if (r.status() != PGRES_COMMAND_OK) {
+            rollup_error = std::string(mem->table) + ": " + PQresultErrorMessage(r.r);
+            ok = false;
+            break;
+          }
+        }
+      }
+    }
     if (!ok) {
       fail(rollup_error.empty() ? conn_error(db_) : rollup_error);
       if (PQstatus(db_) != CONNECTION_OK) continue;
@@ -1049,6 +1098,17 @@ Result<uint64_t> PostgresStore::apply_retention(int64_t cutoff_ns) {
       it = (*it + 1) * options_.partition_ns <= cutoff_ns ? partitions_.erase(it) : std::next(it);
     if (auto st = exec(db_, bookkeeping_retention_sql(cutoff_ns)); !st)
       return make_error(st.error());
+    // Memory rows before the cutoff: deleted, and the rest recomputed (only when some were).
+    for (const MemoryRollup* m : memory_rollups()) {
+      auto old = scalar_text(db_, "SELECT 1 FROM " + std::string(m->table) + " WHERE ts_ns < " +
+                                      std::to_string(cutoff_ns) + " LIMIT 1");
+      if (!old) return make_error(old.error());
+      if (old->empty()) continue;
+      if (auto st = exec(db_, "BEGIN; " + memory_retention_sql(*m, cutoff_ns) + "COMMIT;"); !st) {
+        rollback(db_);
+        return make_error(st.error());
+      }
+    }
   }
   return deleted;
 }

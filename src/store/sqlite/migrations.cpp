@@ -69,6 +69,10 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
       // host/syscalls, host/sched and llm/tokens, filled from the rows already stored (the SQL
       // is PostgreSQL's migration 5 too).
       kSlotRollupsMigration,
+      // 5: memory in use (cuda/memory, llm/memory) kept with each batch (store/rollup.h): the
+      // allocations and frees with their replay's levels and ends, and the level per slot,
+      // filled from the rows already stored (the SQL is PostgreSQL's migration 6 too).
+      memory_migration(),
   };
   return steps;
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <string_view>
 #include <unordered_set>
 
@@ -274,6 +275,9 @@ SqliteStore::~SqliteStore() {
   sqlite3_finalize(record_batch_);
   sqlite3_finalize(upsert_minute_);
   for (auto* st : slot_inserts_) sqlite3_finalize(st);
+  for (auto* st : memory_inserts_) sqlite3_finalize(st);
+  for (const auto& steps : memory_steps_)
+    for (const auto& [st, slot] : steps) sqlite3_finalize(st);
   if (ro_) sqlite3_close_v2(ro_);
   if (db_) sqlite3_close_v2(db_);
 }
@@ -357,6 +361,20 @@ Status SqliteStore::init() {
                            &st, nullptr) != SQLITE_OK)
       return make_error(last_error(db_));
     slot_inserts_.push_back(st);
+  }
+  for (const MemoryRollup* m : memory_rollups()) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, memory_insert(*m, 1, false).c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           &st, nullptr) != SQLITE_OK)
+      return make_error(last_error(db_));
+    memory_inserts_.push_back(st);
+    auto& steps = memory_steps_.emplace_back();
+    for (const auto& step : memory_update(*m, false)) {
+      if (sqlite3_prepare_v3(db_, step.sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
+          SQLITE_OK)
+        return make_error(last_error(db_));
+      steps.emplace_back(st, step.slot);
+    }
   }
 
   return open_reader();
@@ -488,6 +506,36 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
       rc = sqlite3_step(st);
       sqlite3_reset(st);
       if (rc != SQLITE_DONE) return fail(last_error(db_));
+    }
+  }
+  // Memory in use (store/rollup.h): the batch's allocations and frees, then what they change
+  // recomputed per process from its earliest row in the batch on.
+  for (size_t m = 0; m < memory_rollups().size(); ++m) {
+    std::map<int64_t, int64_t> first_ts;  // per pid
+    for (const auto& row : memory_rows(*memory_rollups()[m], batch)) {
+      sqlite3_stmt* st = memory_inserts_[m];
+      sqlite3_bind_text(st, 1, batch.node.data(), static_cast<int>(batch.node.size()),
+                        SQLITE_STATIC);
+      int col = 2;
+      for (int64_t v : {row.pid, row.seq, row.ts_ns, row.ptr, row.is_alloc, row.bytes})
+        sqlite3_bind_int64(st, col++, v);
+      sqlite3_bind_text(st, col, row.comm.data(), static_cast<int>(row.comm.size()), SQLITE_STATIC);
+      rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc != SQLITE_DONE) return fail(last_error(db_));
+      auto [it, fresh] = first_ts.try_emplace(row.pid, row.ts_ns);
+      if (!fresh) it->second = std::min(it->second, row.ts_ns);
+    }
+    for (const auto& [pid, ts] : first_ts) {
+      for (const auto& [st, slot] : memory_steps_[m]) {
+        sqlite3_bind_text(st, 1, batch.node.data(), static_cast<int>(batch.node.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, pid);
+        sqlite3_bind_int64(st, 3, slot ? ts - ts % kSlotNs : ts);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) return fail(last_error(db_));
+      }
     }
   }
   if (auto st = exec("COMMIT"); !st) return fail(st.error());
@@ -651,6 +699,21 @@ Result<uint64_t> SqliteStore::apply_retention(int64_t cutoff_ns) {
   }
   std::lock_guard lock(write_mu_);
   if (auto st = exec(bookkeeping_retention_sql(cutoff_ns)); !st) return make_error(st.error());
+  // Memory rows before the cutoff: deleted, and the rest recomputed (only when some were).
+  for (const MemoryRollup* m : memory_rollups()) {
+    sqlite3_stmt* st = nullptr;
+    std::string old = "SELECT 1 FROM " + std::string(m->table) + " WHERE ts_ns < " +
+                      std::to_string(cutoff_ns) + " LIMIT 1";
+    if (sqlite3_prepare_v2(db_, old.c_str(), -1, &st, nullptr) != SQLITE_OK)
+      return make_error(last_error(db_));
+    bool any = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!any) continue;
+    if (auto s = exec("BEGIN IMMEDIATE; " + memory_retention_sql(*m, cutoff_ns) + "COMMIT;"); !s) {
+      (void)exec("ROLLBACK");
+      return make_error(s.error());
+    }
+  }
   return deleted;
 }
 
