@@ -4,10 +4,12 @@
 // handler for the last 5 minutes and the whole hour; p50 and p95 per endpoint and window.
 //   query_bench sqlite DIR [EVENTS] [ROUNDS]
 //   query_bench postgres URL [EVENTS] [ROUNDS]     (schema query_bench, dropped first)
+// SCOPE_BENCH_PATHS (optional, comma-separated, e.g. "/host/opens") calls only those endpoints.
 // Prints one JSON object per endpoint and window.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -217,10 +219,17 @@ int main(int argc, char** argv) {
       "/cuda/top-kernels", "/cuda/launch-rate", "/cuda/launches", "/cuda/memory", "/cuda/copies",
       "/cuda/syncs",       "/host/processes",   "/host/opens",    "/host/sched",  "/host/syscalls",
       "/host/tcp",         "/llm/tokens",       "/llm/decode",    "/llm/memory"};
+  const char* only = std::getenv("SCOPE_BENCH_PATHS");
+  auto wanted = [&](const std::string& path) {
+    if (!only || !*only) return true;
+    std::string list = std::string(",") + only + ",";
+    return list.find("," + path + ",") != std::string::npos;
+  };
   const int64_t end = kT0 + kHour;
   for (const auto& [window, from] :
        std::vector<std::pair<std::string, int64_t>>{{"5m", end - 300 * kS}, {"1h", kT0}}) {
     for (const auto& path : paths) {
+      if (!wanted(path)) continue;
       auto m = router.match("GET", "/api/v1/query" + path);
       std::vector<double> ms;
       int status = 0;

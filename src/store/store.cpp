@@ -24,6 +24,7 @@ const std::vector<std::string>& sql_readable_tables() {
     for (const auto& s : event::schemas()) out.emplace_back(s.table);
     out.emplace_back(kKernelMinutesTable);
     for (const SlotRollup* r : slot_rollups()) out.emplace_back(r->table);
+    for (const OpenRollup* r : open_rollups()) out.emplace_back(r->table);
     out.emplace_back("scope_batches");
     out.emplace_back("scope_meta");
     return out;

@@ -174,8 +174,14 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // 5: per-5-second-slot rollups written with each batch for the launches (the edges of
   // cuda_kernel_minutes), cuda/copies, cuda/syncs, host/syscalls, host/sched and llm/tokens,
   // filled from the rows already stored (store/rollup.h; SQLite's migration 4 too).
-  return {v1, std::string(kV2), std::string(kV3), std::string(kV4),
-          std::string(kSlotRollupsMigration)};
+  // 6: host/opens' rollups merged per bucket of 5 s, 20 s, 1 min and 10 min (store/rollup.h),
+  // filled from the rows already stored.
+  return {v1,
+          std::string(kV2),
+          std::string(kV3),
+          std::string(kV4),
+          std::string(kSlotRollupsMigration),
+          std::string(kOpenRollupsMigrationPostgres)};
 }
 
 }  // namespace scope::store

@@ -69,6 +69,9 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
       // host/syscalls, host/sched and llm/tokens, filled from the rows already stored (the SQL
       // is PostgreSQL's migration 5 too).
       kSlotRollupsMigration,
+      // 5: host/opens' rollups merged per bucket of 5 s, 20 s, 1 min and 10 min
+      // (store/rollup.h), filled from the rows already stored.
+      kOpenRollupsMigrationSqlite,
   };
   return steps;
 }

@@ -25,7 +25,7 @@ struct SqliteOptions {
 class SqliteStore final : public Store {
  public:
   // The schema version this build writes; migrations bring older files up to it.
-  static constexpr int kSchemaVersion = 4;  // store/sqlite/migrations.cpp
+  static constexpr int kSchemaVersion = 5;  // store/sqlite/migrations.cpp
 
   static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
   ~SqliteStore() override;
@@ -61,6 +61,7 @@ class SqliteStore final : public Store {
   sqlite3_stmt* record_batch_ = nullptr;
   sqlite3_stmt* upsert_minute_ = nullptr;    // store/rollup.h
   std::vector<sqlite3_stmt*> slot_inserts_;  // per slot_rollups() entry
+  std::vector<sqlite3_stmt*> open_upserts_;  // per open_rollups() entry
   std::mutex write_mu_;
   std::mutex read_mu_;
 };
