@@ -712,7 +712,7 @@ void open_source(Sql& q, const QueryParams& p, const store::OpenRollup& r, const
     where_window(q, p, from, to);
     return;
   }
-  const int64_t width = store::kOpenWidthsNs[level - 1];
+  const int64_t width = r.widths[level - 1];
   int64_t first = from + (width - from % width) % width;
   int64_t last = to - to % width;
   if (first >= last) {
@@ -733,8 +733,7 @@ Answer opens(store::Store& s, const QueryParams& p) {
     Sql q(s);
     q << "SELECT k, sum(opens) AS opens, sum(errors) AS errors FROM (";
     bool first_part = true;
-    open_source(q, p, rollup, column, p.from_ns, p.to_ns, std::size(store::kOpenWidthsNs),
-                first_part);
+    open_source(q, p, rollup, column, p.from_ns, p.to_ns, rollup.widths.size(), first_part);
     q << ") u GROUP BY k ORDER BY opens DESC, " << q.bytewise("k") << " LIMIT ";
     q.bind(static_cast<int64_t>(p.limit));
     SCOPE_RUN(r, s, q);

@@ -38,11 +38,9 @@ INSERT INTO open_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, nod
 INSERT INTO open_path_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
 INSERT INTO open_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
 INSERT INTO open_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
-CREATE TABLE IF NOT EXISTS open_proc_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, bucket_ns, node, pid, comm, path)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS open_proc_path_buckets_pid ON open_proc_path_buckets (width_ns, pid, bucket_ns);
+CREATE TABLE IF NOT EXISTS open_proc_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, pid, bucket_ns, node, comm, path)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS open_proc_path_buckets_comm ON open_proc_path_buckets (width_ns, comm, bucket_ns);
 INSERT INTO open_proc_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
-INSERT INTO open_proc_path_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
 INSERT INTO open_proc_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
 INSERT INTO open_proc_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
 )sql";
@@ -58,11 +56,9 @@ INSERT INTO open_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, nod
 INSERT INTO open_path_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
 INSERT INTO open_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
 INSERT INTO open_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
-CREATE TABLE IF NOT EXISTS open_proc_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, bucket_ns, node, pid, comm, path));
-CREATE INDEX IF NOT EXISTS open_proc_path_buckets_pid ON open_proc_path_buckets (width_ns, pid, bucket_ns);
+CREATE TABLE IF NOT EXISTS open_proc_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, pid, bucket_ns, node, comm, path));
 CREATE INDEX IF NOT EXISTS open_proc_path_buckets_comm ON open_proc_path_buckets (width_ns, comm, bucket_ns);
 INSERT INTO open_proc_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
-INSERT INTO open_proc_path_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
 INSERT INTO open_proc_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
 INSERT INTO open_proc_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
 )sql";
@@ -111,7 +107,7 @@ std::string bookkeeping_retention_sql(int64_t cutoff_ns) {
     sql += "; DELETE FROM " + std::string(r->table) + " WHERE slot_ns < " +
            std::to_string(cutoff_ns - cutoff_ns % kSlotNs);
   for (const OpenRollup* r : open_rollups())
-    for (int64_t width : kOpenWidthsNs)
+    for (int64_t width : r->widths)
       sql += "; DELETE FROM " + std::string(r->table) +
              " WHERE width_ns = " + std::to_string(width) + " AND bucket_ns < " +
              std::to_string(cutoff_ns - cutoff_ns % width);
@@ -119,15 +115,18 @@ std::string bookkeeping_retention_sql(int64_t cutoff_ns) {
 }
 
 const OpenRollup& open_comm_rollup() {
-  static const OpenRollup r{"open_comm_buckets", {"pid", "comm"}};
+  static const OpenRollup r{
+      "open_comm_buckets", {"pid", "comm"}, {kSlotNs, 20'000'000'000, kMinuteNs, 10 * kMinuteNs}};
   return r;
 }
 const OpenRollup& open_path_rollup() {
-  static const OpenRollup r{"open_path_buckets", {"path"}};
+  static const OpenRollup r{
+      "open_path_buckets", {"path"}, {kSlotNs, 20'000'000'000, kMinuteNs, 10 * kMinuteNs}};
   return r;
 }
 const OpenRollup& open_proc_path_rollup() {
-  static const OpenRollup r{"open_proc_path_buckets", {"pid", "comm", "path"}};
+  static const OpenRollup r{
+      "open_proc_path_buckets", {"pid", "comm", "path"}, {kSlotNs, kMinuteNs, 10 * kMinuteNs}};
   return r;
 }
 const std::vector<const OpenRollup*>& open_rollups() {
@@ -161,7 +160,7 @@ std::vector<OpenRow> open_rows(const OpenRollup& r, const event::Batch& batch,
     int64_t pid = with_pid ? e.pid : 0;
     std::string comm = with_comm ? as_text(e.comm) : std::string();
     std::string file = with_path && p ? as_text(*p) : std::string();
-    for (int64_t width : kOpenWidthsNs) {
+    for (int64_t width : r.widths) {
       auto& [opens, errors] = agg[{width, e.ts_ns - e.ts_ns % width, pid, comm, file}];
       ++opens;
       if (rc && *rc < 0) ++errors;

@@ -94,15 +94,15 @@ std::string slot_insert(const SlotRollup& r, size_t rows, bool dollar);
 // thousand files again and again, so a bucket holds one row per key however many opens it had,
 // and a window is its coarsest whole buckets, then finer ones toward its edges, then the raw rows
 // of the partial 5-second slots at either end: the same counts as the raw rows of the window.
-// Widths ascend, each a multiple of the one before; the first is kSlotNs.
-inline constexpr int64_t kOpenWidthsNs[] = {kSlotNs, 20'000'000'000, kMinuteNs, 10 * kMinuteNs};
-
 struct OpenRollup {
   const char* table;
   std::vector<const char*> keys;  // columns after width_ns, bucket_ns, node
+  // Ascending, each a multiple of the one before, the first kSlotNs.
+  std::vector<int64_t> widths;
 };
-// Top comms (keys pid, comm), top paths without a pid or comm filter (path), and top paths with
-// one (pid, comm, path).
+// Top comms (keys pid, comm), top paths without a pid or comm filter (path; 5 s, 20 s, 1 min and
+// 10 min), and top paths with one (pid, comm, path; 5 s, 1 min and 10 min: the largest, and not
+// read by the default view).
 const OpenRollup& open_comm_rollup();
 const OpenRollup& open_path_rollup();
 const OpenRollup& open_proc_path_rollup();

@@ -38,19 +38,21 @@ std::vector<std::string> expected_columns(const event::FamilySchema& s) {
 // an error of comm 'cat', the first with no comm): per width, its rows, opens and errors.
 void expect_open_rollups_filled(Store& s) {
   using V = event::Value;
-  for (const auto& [table, rows] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
-           {"open_comm_buckets", {2, 2, 2, 2}},
-           {"open_path_buckets", {2, 1, 1, 1}},
-           {"open_proc_path_buckets", {2, 2, 2, 2}}}) {
+  constexpr int64_t k5s = 5'000'000'000, k20s = 20'000'000'000, k1m = 60'000'000'000,
+                    k10m = 600'000'000'000;
+  // (width, rows) per table.
+  for (const auto& [table, rows] :
+       std::vector<std::pair<std::string, std::vector<std::pair<int64_t, int64_t>>>>{
+           {"open_comm_buckets", {{k5s, 2}, {k20s, 2}, {k1m, 2}, {k10m, 2}}},
+           {"open_path_buckets", {{k5s, 2}, {k20s, 1}, {k1m, 1}, {k10m, 1}}},
+           {"open_proc_path_buckets", {{k5s, 2}, {k1m, 2}, {k10m, 2}}}}) {
     auto r = s.query("SELECT width_ns, count(*), sum(opens), sum(errors) FROM " + table +
                          " WHERE node = 'old' GROUP BY width_ns ORDER BY width_ns",
                      {});
     ASSERT_TRUE(r) << r.error();
     std::vector<std::vector<V>> want;
-    for (size_t w = 0; w < 4; ++w)
-      want.push_back({V(std::vector<int64_t>{5'000'000'000, 20'000'000'000, 60'000'000'000,
-                                             600'000'000'000}[w]),
-                      V(rows[w]), V(int64_t{2}), V(int64_t{1})});
+    for (const auto& [width, n] : rows)
+      want.push_back({V(width), V(n), V(int64_t{2}), V(int64_t{1})});
     EXPECT_EQ(r->rows, want) << table;
   }
   auto hosts = s.query(
