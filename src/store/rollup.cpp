@@ -186,6 +186,42 @@ std::vector<OpenRow> open_rows(const OpenRollup& r, const event::Batch& batch,
   return out;
 }
 
+std::string open_upsert_arrays(const OpenRollup& r) {
+  std::string t = r.table;
+  std::string columns = "width_ns, bucket_ns, node";
+  std::string arrays = "$1::bigint[], $2::bigint[], $3::text[]";
+  int n = 3;
+  for (const char* k : r.keys) {
+    columns += std::string(", ") + k;
+    arrays +=
+        ", $" + std::to_string(++n) + (std::string_view(k) == "pid" ? "::bigint[]" : "::text[]");
+  }
+  std::string conflict = columns;
+  columns += ", opens, errors";
+  arrays += ", $" + std::to_string(n + 1) + "::bigint[], $" + std::to_string(n + 2) + "::bigint[]";
+  return "INSERT INTO " + t + " (" + columns + ") SELECT * FROM unnest(" + arrays +
+         ") ON CONFLICT (" + conflict + ") DO UPDATE SET opens = " + t +
+         ".opens + excluded.opens, errors = " + t + ".errors + excluded.errors";
+}
+
+std::string open_array(const std::vector<event::Value>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    if (const auto* n = std::get_if<int64_t>(&values[i])) {
+      out += std::to_string(*n);
+      continue;
+    }
+    out += '"';
+    for (char c : std::get<std::string>(values[i])) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 std::string open_upsert(const OpenRollup& r, size_t rows, bool dollar) {
   const size_t width = 5 + r.keys.size();
   std::string t = r.table;

@@ -125,6 +125,14 @@ std::vector<OpenRow> open_rows(const OpenRollup& r, const event::Batch& batch,
 // (SQLite) or $N (PostgreSQL, `dollar` true), added to the row already there.
 std::string open_upsert(const OpenRollup& r, size_t rows, bool dollar);
 
+// PostgreSQL's UPSERT of a batch's rows of `r` in one statement: each column's values as one
+// array parameter ($1 width_ns, $2 bucket_ns, $3 node, the keys, opens, errors; bigint[] or
+// text[] in array syntax, open_array below), unnested: one plan for any number of rows instead of
+// a parameter per value.
+std::string open_upsert_arrays(const OpenRollup& r);
+// The array literal of `values` (integers, or text quoted and escaped).
+std::string open_array(const std::vector<event::Value>& values);
+
 // The open rollup tables and their fill from the rows already stored (SQLite's tables are
 // WITHOUT ROWID: clustered by bucket, a window's buckets are one range).
 extern const std::string_view kOpenRollupsMigrationSqlite;

@@ -485,7 +485,8 @@ TEST_P(QueryApi, OpensFromTheRollupsAnswerAsTheRawRows) {
     for (int i = 0; i < 400; ++i) {
       Open o{base + pick(1500 * kS),   node,         10 + pick(3),
              pick(4) ? "app" : "tool", std::nullopt, std::nullopt};
-      if (pick(10)) o.path = "/data/f" + std::to_string(pick(25));
+      // Some paths with what SQL, PostgreSQL's arrays or JSON quote: ' " \ , { } and a space.
+      if (pick(10)) o.path = (pick(5) ? "/data/f" : "/o'd \"q\\,{}") + std::to_string(pick(25));
       if (pick(10)) o.ret = pick(3) ? 3 : -2;
       auto& e = b.events.emplace_back(event::make_row(*event::schema_for("open"), o.ts,
                                                       static_cast<uint32_t>(o.pid),
