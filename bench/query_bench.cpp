@@ -8,10 +8,12 @@
 // EVENTS 0: the store written by an earlier run, as it is. ONLY "verify-memory": no timing; each
 // process's cuda/memory and llm/memory answer from the memory rollup (a pid) and from the replay
 // of its rows (its comm, which only it has) compared, one line each.
+// SCOPE_BENCH_PATHS (optional, comma-separated, e.g. "/host/opens") calls only those endpoints.
 // Prints one JSON object per endpoint and window.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -222,6 +224,12 @@ int main(int argc, char** argv) {
       "/cuda/top-kernels", "/cuda/launch-rate", "/cuda/launches", "/cuda/memory", "/cuda/copies",
       "/cuda/syncs",       "/host/processes",   "/host/opens",    "/host/sched",  "/host/syscalls",
       "/host/tcp",         "/llm/tokens",       "/llm/decode",    "/llm/memory"};
+  const char* paths_env = std::getenv("SCOPE_BENCH_PATHS");
+  auto wanted = [&](const std::string& path) {
+    if (!paths_env || !*paths_env) return true;
+    std::string list = std::string(",") + paths_env + ",";
+    return list.find("," + path + ",") != std::string::npos;
+  };
   const int64_t end = kT0 + kHour;
   for (const auto& [window, from] :
        std::vector<std::pair<std::string, int64_t>>{{"5m", end - 300 * kS}, {"1h", kT0}}) {
@@ -249,7 +257,7 @@ int main(int argc, char** argv) {
       continue;
     }
     for (const auto& path : paths) {
-      if (path.find(only) == std::string::npos) continue;
+      if (path.find(only) == std::string::npos || !wanted(path)) continue;
       auto m = router.match("GET", "/api/v1/query" + path);
       std::vector<double> ms;
       int status = 0;

@@ -873,15 +873,47 @@ Answer processes(store::Store& s, const QueryParams& p) {
   return page(std::move(items), p, keys);
 }
 
+// The opens of [from, to) as rows (k, opens, errors), `k` column `key` of rollup `r`
+// (store/rollup.h): the coarsest whole buckets inside, then finer ones toward the edges, then the
+// raw rows of the partial 5-second slots at either end, so that their sums are the raw rows'.
+void open_source(Sql& q, const QueryParams& p, const store::OpenRollup& r, const char* key,
+                 int64_t from, int64_t to, size_t level, bool& first_part) {
+  auto part = [&] {
+    if (!first_part) q << " UNION ALL ";
+    first_part = false;
+  };
+  if (from >= to) return;
+  if (level == 0) {
+    part();
+    q << "SELECT coalesce(" << key
+      << ", '') AS k, 1 AS opens, CASE WHEN ret < 0 THEN 1 ELSE 0 END AS errors FROM open_events "
+         "WHERE ";
+    where_window(q, p, from, to);
+    return;
+  }
+  const int64_t width = r.widths[level - 1];
+  int64_t first = from + (width - from % width) % width;
+  int64_t last = to - to % width;
+  if (first >= last) {
+    open_source(q, p, r, key, from, to, level - 1, first_part);
+    return;
+  }
+  part();
+  q << "SELECT " << key << " AS k, opens, errors FROM " << r.table << " WHERE width_ns = " << width
+    << " AND ";
+  where_window(q, p, first, last, "bucket_ns");
+  open_source(q, p, r, key, from, first, level - 1, first_part);
+  open_source(q, p, r, key, last, to, level - 1, first_part);
+}
+
 Answer opens(store::Store& s, const QueryParams& p) {
-  auto top = [&](const char* column) -> std::variant<json, auth::ApiError> {
+  auto top = [&](const char* column,
+                 const store::OpenRollup& rollup) -> std::variant<json, auth::ApiError> {
     Sql q(s);
-    q << "SELECT k, opens, errors FROM (SELECT coalesce(" << column
-      << ", '') AS k, count(*) AS opens, sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) AS errors "
-         "FROM open_events WHERE ";
-    where_window(q, p);
-    q << " GROUP BY coalesce(" << column << ", '')) t ORDER BY opens DESC, " << q.bytewise("k")
-      << " LIMIT ";
+    q << "SELECT k, sum(opens) AS opens, sum(errors) AS errors FROM (";
+    bool first_part = true;
+    open_source(q, p, rollup, column, p.from_ns, p.to_ns, rollup.widths.size(), first_part);
+    q << ") u GROUP BY k ORDER BY opens DESC, " << q.bytewise("k") << " LIMIT ";
     q.bind(static_cast<int64_t>(p.limit));
     SCOPE_RUN(r, s, q);
     json out = json::array();
@@ -889,9 +921,11 @@ Answer opens(store::Store& s, const QueryParams& p) {
       out.push_back({{column, text(row[0])}, {"opens", num(row[1])}, {"errors", num(row[2])}});
     return out;
   };
-  auto comms = top("comm");
+  auto comms = top("comm", store::open_comm_rollup());
   if (auto* e = std::get_if<auth::ApiError>(&comms)) return std::move(*e);
-  auto paths = top("path");
+  // The path rollup has no pid or comm: a filter on either reads the one keyed by both.
+  auto paths = top("path", p.pid || !p.comm.empty() ? store::open_proc_path_rollup()
+                                                    : store::open_path_rollup());
   if (auto* e = std::get_if<auth::ApiError>(&paths)) return std::move(*e);
   return json{{"window", window_json(p)},
               {"comms", std::get<json>(comms)},

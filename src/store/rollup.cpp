@@ -27,6 +27,42 @@ CREATE INDEX IF NOT EXISTS llama_token_slots_slot ON llama_token_slots (slot_ns)
 INSERT INTO llama_token_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, ''), phase, sum(tokens), sum(duration_ns) FROM llama_events WHERE op = 'decode' AND phase IN ('prompt', 'generation') AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;
 )sql";
 
+const std::string_view kOpenRollupsMigrationSqlite = R"sql(
+CREATE TABLE IF NOT EXISTS open_comm_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, bucket_ns, node, pid, comm)) WITHOUT ROWID;
+INSERT INTO open_comm_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+INSERT INTO open_comm_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+INSERT INTO open_comm_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+INSERT INTO open_comm_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+CREATE TABLE IF NOT EXISTS open_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, bucket_ns, node, path)) WITHOUT ROWID;
+INSERT INTO open_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+INSERT INTO open_path_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+INSERT INTO open_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+INSERT INTO open_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+CREATE TABLE IF NOT EXISTS open_proc_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, pid, bucket_ns, node, comm, path)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS open_proc_path_buckets_comm ON open_proc_path_buckets (width_ns, comm, bucket_ns);
+INSERT INTO open_proc_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
+INSERT INTO open_proc_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
+INSERT INTO open_proc_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
+)sql";
+
+const std::string_view kOpenRollupsMigrationPostgres = R"sql(
+CREATE TABLE IF NOT EXISTS open_comm_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, bucket_ns, node, pid, comm));
+INSERT INTO open_comm_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+INSERT INTO open_comm_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+INSERT INTO open_comm_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+INSERT INTO open_comm_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(pid, 0), coalesce(comm, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5;
+CREATE TABLE IF NOT EXISTS open_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, bucket_ns, node, path));
+INSERT INTO open_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+INSERT INTO open_path_buckets SELECT 20000000000, ts_ns - ts_ns % 20000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+INSERT INTO open_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+INSERT INTO open_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4;
+CREATE TABLE IF NOT EXISTS open_proc_path_buckets (width_ns BIGINT NOT NULL, bucket_ns BIGINT NOT NULL, node TEXT NOT NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, path TEXT NOT NULL, opens BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (width_ns, pid, bucket_ns, node, comm, path));
+CREATE INDEX IF NOT EXISTS open_proc_path_buckets_comm ON open_proc_path_buckets (width_ns, comm, bucket_ns);
+INSERT INTO open_proc_path_buckets SELECT 5000000000, ts_ns - ts_ns % 5000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
+INSERT INTO open_proc_path_buckets SELECT 60000000000, ts_ns - ts_ns % 60000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
+INSERT INTO open_proc_path_buckets SELECT 600000000000, ts_ns - ts_ns % 600000000000, node, coalesce(pid, 0), coalesce(comm, ''), coalesce(path, ''), count(*), sum(CASE WHEN ret < 0 THEN 1 ELSE 0 END) FROM open_events WHERE ts_ns >= 0 GROUP BY 2, 3, 4, 5, 6;
+)sql";
+
 std::vector<KernelMinute> kernel_minutes(const event::Batch& batch) {
   static const event::FamilySchema& cuda = *event::schema_for("cuda");
   static const int op = cuda.column_index("op");
@@ -70,7 +106,141 @@ std::string bookkeeping_retention_sql(int64_t cutoff_ns) {
   for (const SlotRollup* r : slot_rollups())
     sql += "; DELETE FROM " + std::string(r->table) + " WHERE slot_ns < " +
            std::to_string(cutoff_ns - cutoff_ns % kSlotNs);
+  for (const OpenRollup* r : open_rollups())
+    for (int64_t width : r->widths)
+      sql += "; DELETE FROM " + std::string(r->table) +
+             " WHERE width_ns = " + std::to_string(width) + " AND bucket_ns < " +
+             std::to_string(cutoff_ns - cutoff_ns % width);
   return sql;
+}
+
+const OpenRollup& open_comm_rollup() {
+  static const OpenRollup r{
+      "open_comm_buckets", {"pid", "comm"}, {kSlotNs, 20'000'000'000, kMinuteNs, 10 * kMinuteNs}};
+  return r;
+}
+const OpenRollup& open_path_rollup() {
+  static const OpenRollup r{
+      "open_path_buckets", {"path"}, {kSlotNs, 20'000'000'000, kMinuteNs, 10 * kMinuteNs}};
+  return r;
+}
+const OpenRollup& open_proc_path_rollup() {
+  static const OpenRollup r{
+      "open_proc_path_buckets", {"pid", "comm", "path"}, {kSlotNs, kMinuteNs, 10 * kMinuteNs}};
+  return r;
+}
+const std::vector<const OpenRollup*>& open_rollups() {
+  static const std::vector<const OpenRollup*> all = {&open_comm_rollup(), &open_path_rollup(),
+                                                     &open_proc_path_rollup()};
+  return all;
+}
+
+std::vector<OpenRow> open_rows(const OpenRollup& r, const event::Batch& batch,
+                               std::string (*text)(std::string_view)) {
+  static const event::FamilySchema& open = *event::schema_for("open");
+  static const auto path = static_cast<size_t>(open.column_index("path"));
+  static const auto ret = static_cast<size_t>(open.column_index("ret"));
+  bool with_pid = false, with_comm = false, with_path = false;
+  for (const char* k : r.keys) {
+    std::string_view key(k);
+    with_pid = with_pid || key == "pid";
+    with_comm = with_comm || key == "comm";
+    with_path = with_path || key == "path";
+  }
+  auto as_text = [&](std::string_view s) { return text ? text(s) : std::string(s); };
+  // (width, bucket, pid, comm, path) -> (opens, errors); keys not in `r` are 0 and "".
+  std::map<std::tuple<int64_t, int64_t, int64_t, std::string, std::string>,
+           std::pair<int64_t, int64_t>>
+      agg;
+  for (const auto& e : batch.events) {
+    // Negative timestamps are in no window (from >= 0): the raw rows keep them, no bucket does.
+    if (e.family != open.id || e.ts_ns < 0) continue;
+    const auto* p = std::get_if<std::string>(&e.values[path]);
+    const auto* rc = std::get_if<int64_t>(&e.values[ret]);
+    int64_t pid = with_pid ? e.pid : 0;
+    std::string comm = with_comm ? as_text(e.comm) : std::string();
+    std::string file = with_path && p ? as_text(*p) : std::string();
+    for (int64_t width : r.widths) {
+      auto& [opens, errors] = agg[{width, e.ts_ns - e.ts_ns % width, pid, comm, file}];
+      ++opens;
+      if (rc && *rc < 0) ++errors;
+    }
+  }
+  std::vector<OpenRow> out;
+  out.reserve(agg.size());
+  for (const auto& [key, counts] : agg) {
+    OpenRow row;
+    row.width_ns = std::get<0>(key);
+    row.bucket_ns = std::get<1>(key);
+    for (const char* k : r.keys) {
+      std::string_view name(k);
+      if (name == "pid")
+        row.keys.emplace_back(std::get<2>(key));
+      else
+        row.keys.emplace_back(name == "comm" ? std::get<3>(key) : std::get<4>(key));
+    }
+    row.opens = counts.first;
+    row.errors = counts.second;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::string open_upsert_arrays(const OpenRollup& r) {
+  std::string t = r.table;
+  std::string columns = "width_ns, bucket_ns, node";
+  std::string arrays = "$1::bigint[], $2::bigint[], $3::text[]";
+  int n = 3;
+  for (const char* k : r.keys) {
+    columns += std::string(", ") + k;
+    arrays +=
+        ", $" + std::to_string(++n) + (std::string_view(k) == "pid" ? "::bigint[]" : "::text[]");
+  }
+  std::string conflict = columns;
+  columns += ", opens, errors";
+  arrays += ", $" + std::to_string(n + 1) + "::bigint[], $" + std::to_string(n + 2) + "::bigint[]";
+  return "INSERT INTO " + t + " (" + columns + ") SELECT * FROM unnest(" + arrays +
+         ") ON CONFLICT (" + conflict + ") DO UPDATE SET opens = " + t +
+         ".opens + excluded.opens, errors = " + t + ".errors + excluded.errors";
+}
+
+std::string open_array(const std::vector<event::Value>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    if (const auto* n = std::get_if<int64_t>(&values[i])) {
+      out += std::to_string(*n);
+      continue;
+    }
+    out += '"';
+    for (char c : std::get<std::string>(values[i])) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string open_upsert(const OpenRollup& r, size_t rows, bool dollar) {
+  const size_t width = 5 + r.keys.size();
+  std::string t = r.table;
+  std::string sql = "INSERT INTO " + t + " (width_ns, bucket_ns, node";
+  std::string conflict = "width_ns, bucket_ns, node";
+  for (const char* k : r.keys) {
+    sql += std::string(", ") + k;
+    conflict += std::string(", ") + k;
+  }
+  sql += ", opens, errors) VALUES ";
+  for (size_t row = 0; row < rows; ++row) {
+    sql += row ? ", (" : "(";
+    for (size_t c = 0; c < width; ++c)
+      sql +=
+          (c ? ", " : "") + std::string(dollar ? "$" : "?") + std::to_string(row * width + c + 1);
+    sql += ")";
+  }
+  return sql + " ON CONFLICT (" + conflict + ") DO UPDATE SET opens = " + t +
+         ".opens + excluded.opens, errors = " + t + ".errors + excluded.errors";
 }
 
 int64_t stall_bucket(int64_t duration_ns) {

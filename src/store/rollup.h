@@ -136,6 +136,55 @@ const std::string& memory_migration();
 // Retention: the memory rows before `cutoff_ns` deleted, and what the remaining rows give
 // recomputed (the replay of the rows still stored, as the raw rows' replay was).
 std::string memory_retention_sql(const MemoryRollup& m, int64_t cutoff_ns);
+// host/opens' rollups, kept beside open_events in the batch's transaction and merged across
+// batches (an UPSERT adds a batch's counts to its bucket's row): opens and errors (ret < 0) per
+// bucket of each width below, node and the rollup's keys. A busy host opens the same few
+// thousand files again and again, so a bucket holds one row per key however many opens it had,
+// and a window is its coarsest whole buckets, then finer ones toward its edges, then the raw rows
+// of the partial 5-second slots at either end: the same counts as the raw rows of the window.
+struct OpenRollup {
+  const char* table;
+  std::vector<const char*> keys;  // columns after width_ns, bucket_ns, node
+  // Ascending, each a multiple of the one before, the first kSlotNs.
+  std::vector<int64_t> widths;
+};
+// Top comms (keys pid, comm), top paths without a pid or comm filter (path; 5 s, 20 s, 1 min and
+// 10 min), and top paths with one (pid, comm, path; 5 s, 1 min and 10 min: the largest, and not
+// read by the default view).
+const OpenRollup& open_comm_rollup();
+const OpenRollup& open_path_rollup();
+const OpenRollup& open_proc_path_rollup();
+const std::vector<const OpenRollup*>& open_rollups();
+
+struct OpenRow {
+  int64_t width_ns = 0;
+  int64_t bucket_ns = 0;
+  std::vector<event::Value> keys;  // pid as an integer, comm and path as text ('' for none)
+  int64_t opens = 0;
+  int64_t errors = 0;
+};
+
+// The batch's rows of rollup `r` for every width, one per width, bucket and key; comm and path
+// as `text` has them where given (PostgreSQL's text: keys that it makes equal are one row).
+std::vector<OpenRow> open_rows(const OpenRollup& r, const event::Batch& batch,
+                               std::string (*text)(std::string_view) = nullptr);
+
+// The UPSERT of `rows` rows: each width_ns, bucket_ns, node, keys..., opens, errors as ?N
+// (SQLite) or $N (PostgreSQL, `dollar` true), added to the row already there.
+std::string open_upsert(const OpenRollup& r, size_t rows, bool dollar);
+
+// PostgreSQL's UPSERT of a batch's rows of `r` in one statement: each column's values as one
+// array parameter ($1 width_ns, $2 bucket_ns, $3 node, the keys, opens, errors; bigint[] or
+// text[] in array syntax, open_array below), unnested: one plan for any number of rows instead of
+// a parameter per value.
+std::string open_upsert_arrays(const OpenRollup& r);
+// The array literal of `values` (integers, or text quoted and escaped).
+std::string open_array(const std::vector<event::Value>& values);
+
+// The open rollup tables and their fill from the rows already stored (SQLite's tables are
+// WITHOUT ROWID: clustered by bucket, a window's buckets are one range).
+extern const std::string_view kOpenRollupsMigrationSqlite;
+extern const std::string_view kOpenRollupsMigrationPostgres;
 
 // Retention of the store's own tables (both stores): the dedupe rows of
 // batches ingested before `cutoff_ns` and the rollups' whole minutes and slots before it.

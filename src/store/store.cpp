@@ -29,6 +29,7 @@ const std::vector<std::string>& sql_readable_tables() {
       out.emplace_back(m->slots);
       out.emplace_back(m->procs);
     }
+    for (const OpenRollup* r : open_rollups()) out.emplace_back(r->table);
     out.emplace_back("scope_batches");
     out.emplace_back("scope_meta");
     return out;

@@ -38,6 +38,37 @@ std::vector<std::string> expected_columns(const event::FamilySchema& s) {
   return out;
 }
 
+// host/opens' rollups, filled from the two opens of the old store (at 5 ns and 6 s, the second
+// an error of comm 'cat', the first with no comm): per width, its rows, opens and errors.
+void expect_open_rollups_filled(Store& s) {
+  using V = event::Value;
+  constexpr int64_t k5s = 5'000'000'000, k20s = 20'000'000'000, k1m = 60'000'000'000,
+                    k10m = 600'000'000'000;
+  // (width, rows) per table.
+  for (const auto& [table, rows] :
+       std::vector<std::pair<std::string, std::vector<std::pair<int64_t, int64_t>>>>{
+           {"open_comm_buckets", {{k5s, 2}, {k20s, 2}, {k1m, 2}, {k10m, 2}}},
+           {"open_path_buckets", {{k5s, 2}, {k20s, 1}, {k1m, 1}, {k10m, 1}}},
+           {"open_proc_path_buckets", {{k5s, 2}, {k1m, 2}, {k10m, 2}}}}) {
+    auto r = s.query("SELECT width_ns, count(*), sum(opens), sum(errors) FROM " + table +
+                         " WHERE node = 'old' GROUP BY width_ns ORDER BY width_ns",
+                     {});
+    ASSERT_TRUE(r) << r.error();
+    std::vector<std::vector<V>> want;
+    for (const auto& [width, n] : rows)
+      want.push_back({V(width), V(n), V(int64_t{2}), V(int64_t{1})});
+    EXPECT_EQ(r->rows, want) << table;
+  }
+  auto hosts = s.query(
+      "SELECT bucket_ns, opens, errors FROM open_path_buckets WHERE node = 'old' AND width_ns = "
+      "5000000000 AND path = '/etc/hosts' ORDER BY bucket_ns",
+      {});
+  ASSERT_TRUE(hosts) << hosts.error();
+  EXPECT_EQ(hosts->rows, (std::vector<std::vector<V>>{
+                             {V(int64_t{0}), V(int64_t{1}), V(int64_t{0})},
+                             {V(int64_t{5'000'000'000}), V(int64_t{1}), V(int64_t{1})}}));
+}
+
 TEST(Migrations, SqliteVersion2FileIsUpgradedWithItsRows) {
   std::string dir = std::filesystem::temp_directory_path() / "scope-mig-XXXXXX";
   ASSERT_TRUE(mkdtemp(dir.data()));
@@ -50,7 +81,9 @@ TEST(Migrations, SqliteVersion2FileIsUpgradedWithItsRows) {
     sql +=
         "INSERT INTO scope_meta VALUES ('schema_version', '2');"
         "INSERT INTO open_events (ts_ns, node, seq, pid, call, path, ret) "
-        "VALUES (5, 'old', 1, 9, 'openat', '/etc/hosts', 3);";
+        "VALUES (5, 'old', 1, 9, 'openat', '/etc/hosts', 3);"
+        "INSERT INTO open_events (ts_ns, node, seq, pid, comm, call, path, ret) "
+        "VALUES (6000000000, 'old', 2, 9, 'cat', 'openat', '/etc/hosts', -2);";
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
     sqlite3_close(db);
@@ -60,11 +93,13 @@ TEST(Migrations, SqliteVersion2FileIsUpgradedWithItsRows) {
   auto version = (*store)->query("SELECT value FROM scope_meta WHERE key = 'schema_version'", {});
   ASSERT_TRUE(version) << version.error();
   EXPECT_EQ(version->rows.at(0).at(0), event::Value(std::to_string(SqliteStore::kSchemaVersion)));
-  auto old = (*store)->query("SELECT path, path_truncated FROM open_events WHERE node = 'old'", {});
+  auto old = (*store)->query(
+      "SELECT path, path_truncated FROM open_events WHERE node = 'old' AND seq = 1", {});
   ASSERT_TRUE(old) << old.error();
   ASSERT_EQ(old->rows.size(), 1u);
   EXPECT_EQ(old->rows[0][0], event::Value(std::string("/etc/hosts")));
   EXPECT_EQ(old->rows[0][1], event::Value());
+  expect_open_rollups_filled(**store);
   for (const auto& s : event::schemas()) {
     auto r =
         (*store)->query("SELECT name FROM pragma_table_info('" + std::string(s.table) + "')", {});
@@ -164,7 +199,9 @@ TEST(Migrations, PostgresVersion2SchemaIsUpgradedWithItsRows) {
       steps[0] + steps[1] +
       "INSERT INTO scope_meta VALUES ('schema_version', '2'), ('partitioning', 'native');"
       "INSERT INTO open_events (ts_ns, node, seq, pid, call, path, ret) "
-      "VALUES (5, 'old', 1, 9, 'openat', '/etc/hosts', 3);";
+      "VALUES (5, 'old', 1, 9, 'openat', '/etc/hosts', 3);"
+      "INSERT INTO open_events (ts_ns, node, seq, pid, comm, call, path, ret) "
+      "VALUES (6000000000, 'old', 2, 9, 'cat', 'openat', '/etc/hosts', -2);";
   PGresult* r = PQexec(c, sql.c_str());
   ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
   PQclear(r);
@@ -174,10 +211,12 @@ TEST(Migrations, PostgresVersion2SchemaIsUpgradedWithItsRows) {
   o.schema = "migrated";
   auto store = PostgresStore::open(o);
   ASSERT_TRUE(store) << store.error();
-  auto old = (*store)->query("SELECT path, path_truncated FROM open_events WHERE node = 'old'", {});
+  auto old = (*store)->query(
+      "SELECT path, path_truncated FROM open_events WHERE node = 'old' AND seq = 1", {});
   ASSERT_TRUE(old) << old.error();
   ASSERT_EQ(old->rows.size(), 1u);
   EXPECT_EQ(old->rows[0][0], event::Value(std::string("/etc/hosts")));
+  expect_open_rollups_filled(**store);
   for (const auto& s : event::schemas()) {
     auto cols = (*store)->query(
         "SELECT column_name::text FROM information_schema.columns WHERE table_schema = "

@@ -195,6 +195,45 @@ TEST_P(StoreSuite, KeepsTheSlotRollupsInStepWithTheEvents) {
             0);
 }
 
+// host/opens' rollups: merged across batches (a redelivered one not counted twice), and retention
+// drops the buckets of each width that end before the cutoff's.
+TEST_P(StoreSuite, MergesTheOpenRollupsAndDropsTheirOldBuckets) {
+  constexpr int64_t kT = 1'700'000'040'000'000'000;  // a whole minute, 40 s into 10 minutes
+  auto opens = [&](uint64_t first_seq, int64_t ts0) {
+    event::Batch b;
+    b.node = "n1";
+    b.boot_id = "boot-1";
+    b.first_seq = first_seq;
+    for (int64_t i = 0; i < 20; ++i) {
+      auto e = event::make_row(*event::schema_for("open"), ts0 + i * 500'000'000, 7, 7, "cat");
+      event::set_column(e, "path", std::string(i % 2 ? "/a" : "/b"));
+      event::set_column(e, "ret", int64_t{i % 4 ? 3 : -2});
+      b.events.push_back(std::move(e));
+    }
+    return b;
+  };
+  ASSERT_TRUE(store_->write(opens(0, kT)));  // 10 s: two 5 s slots
+  auto again = store_->write(opens(0, kT));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->duplicate);
+  ASSERT_TRUE(store_->write(opens(20, kT + 10'000'000'000)));
+  auto count = [&](const std::string& sql) { return scalar(*store_, sql); };
+  for (const char* t : {"open_comm_buckets", "open_path_buckets", "open_proc_path_buckets"}) {
+    std::string table(t);
+    EXPECT_EQ(count("SELECT sum(opens) FROM " + table + " WHERE width_ns = 60000000000"), 40);
+    EXPECT_EQ(count("SELECT sum(errors) FROM " + table + " WHERE width_ns = 5000000000"), 10);
+    EXPECT_EQ(count("SELECT count(*) FROM " + table + " WHERE width_ns = 5000000000"),
+              table == "open_comm_buckets" ? 4 : 8);
+    EXPECT_EQ(count("SELECT count(*) FROM " + table + " WHERE width_ns = 600000000000"),
+              table == "open_comm_buckets" ? 1 : 2);
+  }
+  ASSERT_TRUE(store_->apply_retention(kT + 12'000'000'000));
+  EXPECT_EQ(count("SELECT min(bucket_ns) FROM open_path_buckets WHERE width_ns = 5000000000"),
+            kT + 10'000'000'000);
+  EXPECT_EQ(count("SELECT sum(opens) FROM open_path_buckets WHERE width_ns = 20000000000"), 40);
+  EXPECT_EQ(count("SELECT sum(opens) FROM open_comm_buckets WHERE width_ns = 60000000000"), 40);
+}
+
 TEST_P(StoreSuite, ColumnsFollowTheVocabulary) {
   event::Batch b = launches("n1", 0, 0, 0);
   CudaEvent alloc;

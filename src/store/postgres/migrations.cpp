@@ -177,12 +177,15 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // 6: memory in use (cuda/memory, llm/memory) kept with each batch: the allocations and frees
   // with their replay's levels and ends, and the level per slot, filled from the rows already
   // stored (store/rollup.h; SQLite's migration 5 too).
+  // 7: host/opens' rollups merged per bucket of 5 s, 20 s, 1 min and 10 min (store/rollup.h),
+  // filled from the rows already stored.
   return {v1,
           std::string(kV2),
           std::string(kV3),
           std::string(kV4),
           std::string(kSlotRollupsMigration),
-          memory_migration()};
+          memory_migration(),
+          std::string(kOpenRollupsMigrationPostgres)};
 }
 
 }  // namespace scope::store

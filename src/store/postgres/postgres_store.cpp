@@ -767,6 +767,44 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
         }
       }
     }
+    // host/opens' rollups (store/rollup.h): one UPSERT of arrays per rollup, merged into the
+    // rows already there.
+    for (const OpenRollup* roll : ok ? open_rollups() : std::vector<const OpenRollup*>{}) {
+      if (!ok) break;
+      std::vector<OpenRow> rows = open_rows(*roll, batch, utf8_text);
+      if (rows.empty()) continue;
+      std::vector<std::vector<event::Value>> columns(5 + roll->keys.size());
+      for (auto& c : columns) c.reserve(rows.size());
+      std::string node = utf8_text(batch.node);
+      for (auto& row : rows) {
+        size_t c = 0;
+        columns[c++].emplace_back(row.width_ns);
+        columns[c++].emplace_back(row.bucket_ns);
+        columns[c++].emplace_back(node);
+        for (auto& v : row.keys) columns[c++].push_back(std::move(v));
+        columns[c++].emplace_back(row.opens);
+        columns[c++].emplace_back(row.errors);
+      }
+      std::vector<std::string> text;
+      text.reserve(columns.size());
+      for (const auto& c : columns) text.push_back(open_array(c));
+      std::vector<const char*> params;
+      params.reserve(text.size());
+      for (const auto& t : text) params.push_back(t.c_str());
+      static const std::vector<std::string> upserts = [] {
+        std::vector<std::string> out;
+        for (const OpenRollup* r : open_rollups()) out.push_back(open_upsert_arrays(*r));
+        return out;
+      }();
+      auto at = static_cast<size_t>(std::find(open_rollups().begin(), open_rollups().end(), roll) -
+                                    open_rollups().begin());
+      PgResult r(PQexecParams(db_, upserts[at].c_str(), static_cast<int>(params.size()), nullptr,
+                              params.data(), nullptr, nullptr, 0));
+      if (r.status() != PGRES_COMMAND_OK) {
+        rollup_error = std::string(roll->table) + ": " + PQresultErrorMessage(r.r);
+        ok = false;
+      }
+    }
     if (!ok) {
       fail(rollup_error.empty() ? conn_error(db_) : rollup_error);
       if (PQstatus(db_) != CONNECTION_OK) continue;

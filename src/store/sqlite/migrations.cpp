@@ -73,6 +73,9 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
       // allocations and frees with their replay's levels and ends, and the level per slot,
       // filled from the rows already stored (the SQL is PostgreSQL's migration 6 too).
       memory_migration(),
+      // 6: host/opens' rollups merged per bucket of 5 s, 20 s, 1 min and 10 min
+      // (store/rollup.h), filled from the rows already stored.
+      kOpenRollupsMigrationSqlite,
   };
   return steps;
 }

@@ -278,6 +278,7 @@ SqliteStore::~SqliteStore() {
   for (auto* st : memory_inserts_) sqlite3_finalize(st);
   for (const auto& steps : memory_steps_)
     for (const auto& [st, slot] : steps) sqlite3_finalize(st);
+  for (auto* st : open_upserts_) sqlite3_finalize(st);
   if (ro_) sqlite3_close_v2(ro_);
   if (db_) sqlite3_close_v2(db_);
 }
@@ -375,6 +376,13 @@ Status SqliteStore::init() {
         return make_error(last_error(db_));
       steps.emplace_back(st, step.slot);
     }
+  }
+  for (const OpenRollup* r : open_rollups()) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, open_upsert(*r, 1, false).c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           &st, nullptr) != SQLITE_OK)
+      return make_error(last_error(db_));
+    open_upserts_.push_back(st);
   }
 
   return open_reader();
@@ -536,6 +544,23 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) return fail(last_error(db_));
       }
+    }
+  }
+  // host/opens' rollups (store/rollup.h), merged into the rows already there.
+  for (size_t r = 0; r < open_rollups().size(); ++r) {
+    sqlite3_stmt* st = open_upserts_[r];
+    for (const auto& row : open_rows(*open_rollups()[r], batch)) {
+      int col = 1;
+      sqlite3_bind_int64(st, col++, row.width_ns);
+      sqlite3_bind_int64(st, col++, row.bucket_ns);
+      sqlite3_bind_text(st, col++, batch.node.data(), static_cast<int>(batch.node.size()),
+                        SQLITE_STATIC);
+      for (const auto& v : row.keys) bind_value(st, col++, v);
+      sqlite3_bind_int64(st, col++, row.opens);
+      sqlite3_bind_int64(st, col++, row.errors);
+      rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc != SQLITE_DONE) return fail(last_error(db_));
     }
   }
   if (auto st = exec("COMMIT"); !st) return fail(st.error());
