@@ -4,10 +4,13 @@
 // handler for the last 5 minutes and the whole hour; p50 and p95 per endpoint and window.
 //   query_bench sqlite DIR [EVENTS] [ROUNDS]
 //   query_bench postgres URL [EVENTS] [ROUNDS]     (schema query_bench, dropped first)
+// QUERY_BENCH_PATHS=/llm/decode,/cuda/syncs calls only those endpoints; QUERY_BENCH_REUSE=1
+// queries the SQLite file the last run filled instead of filling a new one.
 // Prints one JSON object per endpoint and window.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -179,10 +182,11 @@ int main(int argc, char** argv) {
   uint64_t n = argc > 3 ? std::stoull(argv[3]) : 10'000'000;
   int rounds = argc > 4 ? std::stoi(argv[4]) : 20;
   std::unique_ptr<store::Store> store;
+  const bool reuse = kind == "sqlite" && std::getenv("QUERY_BENCH_REUSE") != nullptr;
   if (kind == "sqlite") {
     store::SqliteOptions o;
     o.path = where + "/query_bench.db";
-    std::filesystem::remove(o.path);
+    if (!reuse) std::filesystem::remove(o.path);
     auto s = store::SqliteStore::open(o);
     if (!s) die(s.error());
     store = std::move(s.value());
@@ -203,7 +207,7 @@ int main(int argc, char** argv) {
   } else {
     die("unknown store " + kind);
   }
-  fill(*store, n);
+  if (!reuse) fill(*store, n);
 #ifdef SCOPE_WITH_POSTGRES
   if (kind == "postgres") {  // fresh statistics, as autovacuum gives them a while later
     PGconn* c = PQconnectdb(where.c_str());
@@ -213,10 +217,16 @@ int main(int argc, char** argv) {
 #endif
   http::Router router;
   server::add_query_routes(router, *store);
-  const std::vector<std::string> paths = {
+  std::vector<std::string> paths = {
       "/cuda/top-kernels", "/cuda/launch-rate", "/cuda/launches", "/cuda/memory", "/cuda/copies",
       "/cuda/syncs",       "/host/processes",   "/host/opens",    "/host/sched",  "/host/syscalls",
       "/host/tcp",         "/llm/tokens",       "/llm/decode",    "/llm/memory"};
+  if (const char* only = std::getenv("QUERY_BENCH_PATHS")) {
+    const std::string list = "," + std::string(only) + ",";
+    std::erase_if(paths, [&](const std::string& path) {
+      return list.find("," + path + ",") == std::string::npos;
+    });
+  }
   const int64_t end = kT0 + kHour;
   for (const auto& [window, from] :
        std::vector<std::pair<std::string, int64_t>>{{"5m", end - 300 * kS}, {"1h", kT0}}) {

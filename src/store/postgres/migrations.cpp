@@ -174,8 +174,15 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // 5: per-5-second-slot rollups written with each batch for the launches (the edges of
   // cuda_kernel_minutes), cuda/copies, cuda/syncs, host/syscalls, host/sched and llm/tokens,
   // filled from the rows already stored (store/rollup.h; SQLite's migration 4 too).
-  return {v1, std::string(kV2), std::string(kV3), std::string(kV4),
-          std::string(kSlotRollupsMigration)};
+  // 6: llm/decode's rollups (a histogram of decode durations, the runs of each context's prompt
+  // and generation decodes, graph computes per slot), filled from the rows already stored
+  // (store/rollup.h; SQLite's migration 5 too).
+  return {v1,
+          std::string(kV2),
+          std::string(kV3),
+          std::string(kV4),
+          std::string(kSlotRollupsMigration),
+          decode_rollups_migration()};
 }
 
 }  // namespace scope::store

@@ -69,6 +69,10 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
       // host/syscalls, host/sched and llm/tokens, filled from the rows already stored (the SQL
       // is PostgreSQL's migration 5 too).
       kSlotRollupsMigration,
+      // 5: llm/decode's rollups (a histogram of decode durations, the runs of each context's
+      // prompt and generation decodes, graph computes per slot), filled from the rows already
+      // stored (PostgreSQL's migration 6 too).
+      decode_rollups_migration(),
   };
   return steps;
 }
