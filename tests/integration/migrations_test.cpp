@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -87,6 +90,46 @@ std::vector<std::vector<event::Value>> decode_rollup_rows(Store& s) {
     for (auto& row : rows->rows) out.push_back(std::move(row));
   }
   return out;
+}
+
+// Durations around every power of two, small ones, negative ones and the largest.
+std::vector<int64_t> bucket_probes() {
+  std::vector<int64_t> out = {
+      -5, 0, 1, 127, 128, 129, 999'500, 1'007'000, std::numeric_limits<int64_t>::max()};
+  for (int e = 1; e < 63; ++e)
+    for (int64_t d : {-1, 0, 1, 3})
+      out.push_back((int64_t{1} << e) + d * ((int64_t{1} << e) / 64 + 1));
+  return out;
+}
+
+TEST(Migrations, DecodeBucketsAreTheSameInSqlAndWithinAHundredAndTwentyEighth) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  const std::string sql = "SELECT " + decode_bucket_sql("?1");
+  ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  int64_t last = INT64_MIN;
+  auto probes = bucket_probes();
+  std::sort(probes.begin(), probes.end());
+  for (int64_t d : probes) {
+    sqlite3_bind_int64(st, 1, d);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int64(st, 0), decode_bucket(d)) << d;
+    sqlite3_reset(st);
+    EXPECT_GE(decode_bucket(d), last) << d;  // in order
+    last = decode_bucket(d);
+    const int64_t v = decode_bucket_value(decode_bucket(d));
+    if (d < 128)
+      EXPECT_EQ(v, d);
+    else
+      EXPECT_LE(std::abs(static_cast<double>(v) - static_cast<double>(d)),
+                static_cast<double>(d) / 128)
+          << d;
+  }
+  EXPECT_EQ(decode_bucket(999'500), decode_bucket(1'007'000));
+  EXPECT_EQ(decode_bucket_value(decode_bucket(999'500)), 1'003'520);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
 TEST(Migrations, SqliteDecodeRollupsAreFilledAsWritten) {
@@ -194,6 +237,27 @@ TEST(Migrations, PostgresVersion2SchemaIsUpgradedWithItsRows) {
     for (const auto& row : cols->rows) got.push_back(std::get<std::string>(row[0]));
     EXPECT_EQ(got, expected_columns(s)) << s.table;
   }
+}
+
+TEST(Migrations, PostgresDecodeBucketsAreTheSameInSql) {
+  const char* url = std::getenv("SCOPE_TEST_POSTGRES_URL");
+  if (!url || !*url)
+    GTEST_SKIP() << "SCOPE_TEST_POSTGRES_URL is not set (source scripts/services.sh)";
+  PGconn* c = PQconnectdb(url);
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  std::string sql = "SELECT d, " + decode_bucket_sql("d") + " FROM (VALUES ";
+  auto probes = bucket_probes();
+  for (size_t i = 0; i < probes.size(); ++i)
+    sql += (i ? ", (" : "(") + std::to_string(probes[i]) + "::bigint)";
+  sql += ") v (d)";
+  PGresult* r = PQexec(c, sql.c_str());
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(c);
+  ASSERT_EQ(static_cast<size_t>(PQntuples(r)), probes.size());
+  for (int i = 0; i < PQntuples(r); ++i)
+    EXPECT_EQ(std::stoll(PQgetvalue(r, i, 1)), decode_bucket(std::stoll(PQgetvalue(r, i, 0))))
+        << PQgetvalue(r, i, 0);
+  PQclear(r);
+  PQfinish(c);
 }
 
 TEST(Migrations, PostgresDecodeRollupsAreFilledAsWritten) {
