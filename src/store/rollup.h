@@ -105,8 +105,14 @@ int64_t decode_bucket(int64_t duration_ns);
 int64_t decode_bucket_value(int64_t bucket);
 // decode_bucket of the SQL integer expression `d` (the migration's fill).
 std::string decode_bucket_sql(std::string_view d);
-// llm/decode's rollups (llama_decode_slots, llama_decode_run_slots, ggml_graph_slots) and their
-// fill from the rows already stored: SQLite's migration 5 and PostgreSQL's migration 6.
+// llm/decode's rollups and their fill from the rows already stored: SQLite's migration 5 and
+// PostgreSQL's migration 6. Frozen with them, decode_bucket and decode_bucket_sql included (the
+// stored buckets are theirs). llama_decode_run_slots holds the runs of a context's (node, pid,
+// ctx) prompt or generation decodes of one phase and comm, per batch and slot in (ts_ns, seq)
+// order: start_ns and start_seq of the first decode, end_ns the end of the last; a generation
+// run right after a prompt run of the same comm is no row but the prompt run's ender_ns. The
+// reader merges the runs of all batches, so a request's prompt may span batches and slots.
+// ggml_graph_slots: graph computes and their summed duration.
 const std::string& decode_rollups_migration();
 
 // Retention of the store's own tables (both stores): the dedupe rows of
