@@ -8,7 +8,8 @@
 // EVENTS 0: the store written by an earlier run, as it is. ONLY "verify-memory": no timing; each
 // process's cuda/memory and llm/memory answer from the memory rollup (a pid) and from the replay
 // of its rows (its comm, which only it has) compared, one line each.
-// SCOPE_BENCH_PATHS (optional, comma-separated, e.g. "/host/opens") calls only those endpoints.
+// SCOPE_BENCH_PATHS (optional, comma-separated, e.g. "/host/opens,/llm/decode") calls only
+// those endpoints.
 // Prints one JSON object per endpoint and window.
 #include <algorithm>
 #include <chrono>

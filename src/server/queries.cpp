@@ -1094,52 +1094,156 @@ json percentile(std::vector<int64_t>& sorted, int pct) {
   return sorted[std::max<size_t>(rank, 1) - 1];
 }
 
+// Nearest rank in a histogram of decode durations (store::decode_bucket -> count, max): the
+// bucket's middle (within 1/128 of the exact value), or its largest duration where smaller.
+json percentile(const std::map<int64_t, std::pair<int64_t, int64_t>>& histogram, int64_t total,
+                int pct) {
+  if (total <= 0) return nullptr;
+  int64_t rank = std::max<int64_t>((total * pct + 99) / 100, 1), seen = 0;
+  for (const auto& [bucket, count_max] : histogram) {
+    seen += count_max.first;
+    if (seen >= rank) return std::min(store::decode_bucket_value(bucket), count_max.second);
+  }
+  return nullptr;
+}
+
 // Decode latency, time to first token (a run of prompt decodes on a context to the end of its
 // last one, as `scope trace` counts it) and the share of the decoding span in graph compute.
+// Whole 5-second slots come from the rollups (store/rollup.h): a histogram of decode durations,
+// the runs of each context's prompt and generation decodes, graph computes; the partial slots at
+// either end from the raw rows (the same histogram buckets, a run per decode). The percentiles
+// of decode latency are those of the histogram (within 1/128); the rest is exact.
 Answer decode(store::Store& s, const QueryParams& p) {
-  Sql q(s);
-  q << "SELECT node, pid, ctx, phase, ts_ns, duration_ns FROM llama_events WHERE op = 'decode' "
-       "AND ";
-  where_window(q, p);
-  q << order_by_key(q);
-  constexpr size_t kMaxDecodes = 2'000'000;
-  SCOPE_RUN(r, s, q, kMaxDecodes);
-  std::vector<int64_t> durations, ttft;
-  struct Context {
-    bool in_prompt = false;
-    int64_t start = 0, end = 0;
+  constexpr size_t kMaxRows = 2'000'000;
+  const int64_t first_slot =
+      p.from_ns + (store::kSlotNs - p.from_ns % store::kSlotNs) % store::kSlotNs;
+  const int64_t last_slot = p.to_ns - p.to_ns % store::kSlotNs;
+  const bool slots = first_slot < last_slot;
+  std::vector<std::pair<int64_t, int64_t>> edges;
+  if (!slots) {
+    edges.emplace_back(p.from_ns, p.to_ns);
+  } else {
+    if (p.from_ns < first_slot) edges.emplace_back(p.from_ns, first_slot);
+    if (last_slot < p.to_ns) edges.emplace_back(last_slot, p.to_ns);
+  }
+  bool complete = true;
+  std::map<int64_t, std::pair<int64_t, int64_t>> histogram;  // bucket -> decodes, max_ns
+  int64_t decodes = 0, first = INT64_MAX, last = INT64_MIN;
+  auto count = [&](int64_t bucket, int64_t n, int64_t max_ns) {
+    auto [it, fresh] = histogram.try_emplace(bucket, n, max_ns);
+    if (!fresh) {
+      it->second.first += n;
+      it->second.second = std::max(it->second.second, max_ns);
+    }
+    decodes += n;
   };
-  std::map<std::tuple<std::string, int64_t, int64_t>, Context> contexts;
-  int64_t first = INT64_MAX, last = INT64_MIN;
-  for (const auto& row : r.rows) {
-    int64_t ts = num(row[4]), d = num(row[5]);
-    durations.push_back(d);
-    first = std::min(first, ts);
-    last = std::max(last, ts + d);
-    auto& c = contexts[{text(row[0]), num(row[1]), num(row[2])}];
-    if (text(row[3]) == "prompt") {
-      if (!c.in_prompt) c.start = ts;
-      c.in_prompt = true;
-      c.end = ts + d;
-    } else if (text(row[3]) == "generation" && c.in_prompt) {
-      ttft.push_back(c.end - c.start);
-      c.in_prompt = false;
+  // A context's (node, pid, ctx) runs of prompt or generation decodes: start, seq of the
+  // first decode, end of the last; `ended`: a prompt run whose generation decode the rollup
+  // folded into it (ender_ns). Nodes by number, in order of appearance.
+  struct Run {
+    size_t node;
+    int64_t pid, ctx, start, seq, end;
+    bool prompt, ended;
+    auto key() const { return std::tie(node, pid, ctx, start, seq); }
+  };
+  std::vector<std::string> nodes;
+  auto node_id = [&](const Value& v) {
+    const auto* name = std::get_if<std::string>(&v);
+    const std::string_view n = name ? std::string_view(*name) : std::string_view();
+    auto it = std::find(nodes.begin(), nodes.end(), n);
+    if (it != nodes.end()) return static_cast<size_t>(it - nodes.begin());
+    nodes.emplace_back(n);
+    return nodes.size() - 1;
+  };
+  std::vector<Run> runs;
+  if (slots) {
+    Sql h(s);
+    h << "SELECT bucket, sum(decodes), max(max_ns), min(first_ns), max(last_ns) FROM "
+      << store::decode_slots().table << " WHERE ";
+    where_window(h, p, first_slot, last_slot, "slot_ns");
+    h << " GROUP BY bucket";
+    SCOPE_RUN(hr, s, h, kMaxRows);
+    complete = complete && !hr.truncated;
+    for (const auto& row : hr.rows) {
+      count(num(row[0]), num(row[1]), num(row[2]));
+      first = std::min(first, num(row[3]));
+      last = std::max(last, num(row[4]));
+    }
+    Sql rq(s);
+    // The phase and whether a generation decode was folded in as one integer: fewer values to
+    // build per row.
+    rq << "SELECT node, pid, ctx, CASE WHEN phase = 'prompt' THEN 1 ELSE 0 END + CASE WHEN "
+          "ender_ns IS NULL THEN 0 ELSE 2 END, start_ns, start_seq, end_ns FROM "
+       << store::decode_run_slots().table << " WHERE ";
+    where_window(rq, p, first_slot, last_slot, "slot_ns");
+    SCOPE_RUN(rr, s, rq, kMaxRows);
+    complete = complete && !rr.truncated;
+    runs.reserve(rr.rows.size());
+    for (const auto& row : rr.rows)
+      runs.push_back({node_id(row[0]), num(row[1]), num(row[2]), num(row[4]), num(row[5]),
+                      num(row[6]), (num(row[3]) & 1) != 0, (num(row[3]) & 2) != 0});
+  }
+  if (!edges.empty()) {
+    Sql q(s);
+    for (size_t i = 0; i < edges.size(); ++i) {
+      q << (i ? " UNION ALL " : "")
+        << "SELECT node, pid, coalesce(ctx, 0), phase, ts_ns, seq, coalesce(duration_ns, 0) FROM "
+           "llama_events WHERE op = 'decode' AND ";
+      where_window(q, p, edges[i].first, edges[i].second);
+    }
+    SCOPE_RUN(r, s, q, kMaxRows);
+    complete = complete && !r.truncated;
+    for (const auto& row : r.rows) {
+      int64_t ts = num(row[4]), d = num(row[6]);
+      count(store::decode_bucket(d), 1, d);
+      first = std::min(first, ts);
+      last = std::max(last, ts + d);
+      std::string phase = text(row[3]);
+      if (phase == "prompt" || phase == "generation")
+        runs.push_back({node_id(row[0]), num(row[1]), num(row[2]), ts, num(row[5]), ts + d,
+                        phase == "prompt", false});
     }
   }
-  std::sort(durations.begin(), durations.end());
+  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.key() < b.key(); });
+  std::vector<int64_t> ttft;
+  bool in_prompt = false;
+  int64_t start = 0, end = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& run = runs[i];
+    if (i > 0 && std::tie(run.node, run.pid, run.ctx) !=
+                     std::tie(runs[i - 1].node, runs[i - 1].pid, runs[i - 1].ctx))
+      in_prompt = false;
+    if (run.prompt) {
+      if (!in_prompt) start = run.start;
+      in_prompt = true;
+      end = run.end;
+      if (!run.ended) continue;
+      ttft.push_back(end - start);
+      in_prompt = false;
+    } else if (in_prompt) {
+      ttft.push_back(end - start);
+      in_prompt = false;
+    }
+  }
   std::sort(ttft.begin(), ttft.end());
   Sql g(s);
-  g << "SELECT count(*), coalesce(sum(duration_ns), 0) FROM ggml_events WHERE op = 'graph' AND ";
-  where_window(g, p);
+  g << "SELECT sum(graphs), coalesce(sum(graph_ns), 0) FROM (";
+  slot_source(g, p, store::graph_slots(), "graphs, graph_ns", 0,
+              [&](Sql& raw, int64_t from, int64_t to) {
+                raw << "SELECT ts_ns, 1 AS graphs, duration_ns AS graph_ns FROM ggml_events WHERE "
+                       "op = 'graph' AND ";
+                where_window(raw, p, from, to);
+              });
+  g << ") u";
   SCOPE_RUN(graphs, s, g);
   int64_t graph_ns = graphs.rows.empty() ? 0 : num(graphs.rows[0][1]);
-  int64_t span = durations.empty() ? 0 : last - first;
+  int64_t span = decodes == 0 ? 0 : last - first;
   return json{
       {"window", window_json(p)},
-      {"complete", !r.truncated},
-      {"decodes", durations.size()},
-      {"decode_p50_ns", percentile(durations, 50)},
-      {"decode_p99_ns", percentile(durations, 99)},
+      {"complete", complete},
+      {"decodes", decodes},
+      {"decode_p50_ns", percentile(histogram, decodes, 50)},
+      {"decode_p99_ns", percentile(histogram, decodes, 99)},
       {"requests", ttft.size()},
       {"ttft_p50_ns", percentile(ttft, 50)},
       {"ttft_p99_ns", percentile(ttft, 99)},

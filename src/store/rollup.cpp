@@ -1,6 +1,7 @@
 #include "store/rollup.h"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <tuple>
 
@@ -266,6 +267,10 @@ bool is_text(const Value& v, std::string_view s) {
   const auto* t = std::get_if<std::string>(&v);
   return t && *t == s;
 }
+int64_t int_or(const Value& v, int64_t otherwise) {
+  const auto* n = std::get_if<int64_t>(&v);
+  return n ? *n : otherwise;
+}
 // coalesce(column, `otherwise`) for a text column.
 Value text_or(const Value& v, const char* otherwise) {
   return std::holds_alternative<std::string>(v) ? v : Value(std::string(otherwise));
@@ -377,14 +382,191 @@ const SlotRollup& token_slots() {
   return r;
 }
 
+int64_t decode_bucket(int64_t duration_ns) {
+  if (duration_ns < 128) return duration_ns;
+  // e: the leading bit's position (>= 7); the next 6 bits pick the 64th of [2^e, 2^(e+1)).
+  int64_t e = 63 - std::countl_zero(static_cast<uint64_t>(duration_ns));
+  return 128 + (e - 7) * 64 + ((duration_ns >> (e - 6)) & 63);
+}
+
+int64_t decode_bucket_value(int64_t bucket) {
+  if (bucket < 128) return bucket;
+  int64_t e = 7 + (bucket - 128) / 64, m = (bucket - 128) % 64;
+  int64_t width = int64_t{1} << (e - 6);
+  return (64 + m) * width + width / 2;
+}
+
+std::string decode_bucket_sql(std::string_view d) {
+  const std::string x(d);
+  std::string sql = "CASE WHEN " + x + " < 128 THEN " + x;
+  for (int e = 7; e <= 62; ++e) {
+    std::string v = "(" + std::to_string(128 + (e - 7) * 64) + " + ((" + x + " >> " +
+                    std::to_string(e - 6) + ") & 63))";
+    sql += e < 62 ? " WHEN " + x + " < " + std::to_string(int64_t{1} << (e + 1)) + " THEN " + v
+                  : " ELSE " + v;
+  }
+  return sql + " END";
+}
+
+const std::string& decode_rollups_migration() {
+  static const std::string sql =
+      "\nCREATE TABLE IF NOT EXISTS llama_decode_slots (slot_ns BIGINT NOT NULL, node TEXT NOT "
+      "NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, bucket BIGINT NOT NULL, decodes BIGINT NOT "
+      "NULL, max_ns BIGINT, first_ns BIGINT, last_ns BIGINT);\n"
+      "CREATE INDEX IF NOT EXISTS llama_decode_slots_slot ON llama_decode_slots (slot_ns);\n"
+      "INSERT INTO llama_decode_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, "
+      "''), " +
+      decode_bucket_sql("coalesce(duration_ns, 0)") +
+      ", count(*), max(coalesce(duration_ns, 0)), min(ts_ns), max(ts_ns + coalesce(duration_ns, "
+      "0)) FROM llama_events WHERE op = 'decode' AND ts_ns >= 0 GROUP BY 1, 2, 3, 4, 5;\n"
+      "CREATE TABLE IF NOT EXISTS llama_decode_run_slots (slot_ns BIGINT NOT NULL, node TEXT NOT "
+      "NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, ctx BIGINT NOT NULL, phase TEXT NOT NULL, "
+      "start_ns BIGINT NOT NULL, start_seq BIGINT NOT NULL, end_ns BIGINT NOT NULL, ender_ns "
+      "BIGINT);\n"
+      "CREATE INDEX IF NOT EXISTS llama_decode_run_slots_slot ON llama_decode_run_slots "
+      "(slot_ns);\n"
+      // The runs of a context's prompt or generation decodes of one phase and comm in a slot:
+      // `head` marks a run's first decode, `tail` its last, `run` numbers them; `ender` is the
+      // start of a generation decode right after a prompt decode of the same comm, `folded` that
+      // generation decode (its run is the prompt run's ender_ns, not a row).
+      "INSERT INTO llama_decode_run_slots SELECT slot_ns, node, pid, min(comm), ctx, min(phase), "
+      "min(ts_ns), max(CASE WHEN head = 1 THEN seq END), max(CASE WHEN tail = 1 THEN end_ns END), "
+      "max(ender) FROM (SELECT h.*, sum(head) OVER (PARTITION BY slot_ns, node, pid, ctx ORDER BY "
+      "ts_ns, seq ROWS UNBOUNDED PRECEDING) AS run FROM (SELECT d.*, CASE WHEN lag(phase) OVER w = "
+      "phase AND lag(comm) OVER w = comm THEN 0 ELSE 1 END AS head, CASE WHEN lead(phase) OVER w "
+      "= phase AND lead(comm) OVER w = comm THEN 0 ELSE 1 END AS tail, CASE WHEN phase = 'prompt' "
+      "AND lead(phase) OVER w = 'generation' AND lead(comm) OVER w = comm THEN lead(ts_ns) OVER w "
+      "END AS ender, CASE WHEN phase = 'generation' AND lag(phase) OVER w = 'prompt' AND lag(comm) "
+      "OVER w = comm THEN 1 ELSE 0 END AS folded FROM (SELECT ts_ns - ts_ns % 5000000000 AS "
+      "slot_ns, node, pid, coalesce(comm, '') AS comm, coalesce(ctx, 0) AS ctx, phase, ts_ns, seq, "
+      "ts_ns + coalesce(duration_ns, 0) AS end_ns FROM llama_events WHERE op = 'decode' AND phase "
+      "IN ('prompt', 'generation') AND ts_ns >= 0) d WINDOW w AS (PARTITION BY slot_ns, node, pid, "
+      "ctx ORDER BY ts_ns, seq)) h) r GROUP BY slot_ns, node, pid, ctx, run HAVING max(folded) = "
+      "0;\n"
+      "CREATE TABLE IF NOT EXISTS ggml_graph_slots (slot_ns BIGINT NOT NULL, node TEXT NOT NULL, "
+      "pid BIGINT NOT NULL, comm TEXT NOT NULL, graphs BIGINT NOT NULL, graph_ns BIGINT);\n"
+      "CREATE INDEX IF NOT EXISTS ggml_graph_slots_slot ON ggml_graph_slots (slot_ns);\n"
+      "INSERT INTO ggml_graph_slots SELECT ts_ns - ts_ns % 5000000000, node, pid, coalesce(comm, "
+      "''), count(*), sum(duration_ns) FROM ggml_events WHERE op = 'graph' AND ts_ns >= 0 GROUP BY "
+      "1, 2, 3, 4;\n";
+  return sql;
+}
+
+const SlotRollup& decode_slots() {
+  static const Column op("llama", "op"), duration("llama", "duration_ns");
+  static const SlotRollup r{
+      "llama_decode_slots",
+      "llama",
+      {"bucket"},
+      {{"decodes", Agg::kCount},
+       {"max_ns", Agg::kMax},
+       {"first_ns", Agg::kMin},
+       {"last_ns", Agg::kMax}},
+      [](const EventRow& e) { return is_text(op(e), "decode"); },
+      [](const EventRow& e) { return std::vector<Value>{decode_bucket(int_or(duration(e), 0))}; },
+      [](const EventRow& e) {
+        int64_t d = int_or(duration(e), 0);
+        return std::vector<Value>{Value(), d, e.ts_ns, e.ts_ns + d};
+      }};
+  return r;
+}
+
+namespace {
+
+// The batch's runs of a context's prompt or generation decodes of one phase and comm, per slot,
+// in (ts_ns, seq) order (seq: first_seq + the event's index). A generation run right after a
+// prompt run of the same comm is that run's ender_ns (its first decode's start), not a row.
+std::vector<SlotRow> decode_runs(const event::Batch& batch) {
+  static const Column op("llama", "op"), phase("llama", "phase"), ctx("llama", "ctx"),
+      duration("llama", "duration_ns");
+  static const auto family = event::schema_for("llama")->id;
+  // (slot, pid, ctx, ts, index) of each decode that counts.
+  std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, size_t>> decodes;
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    const auto& e = batch.events[i];
+    if (e.family != family || e.ts_ns < 0 || !is_text(op(e), "decode") ||
+        !(is_text(phase(e), "prompt") || is_text(phase(e), "generation")))
+      continue;
+    decodes.emplace_back(e.ts_ns - e.ts_ns % kSlotNs, e.pid, int_or(ctx(e), 0), e.ts_ns, i);
+  }
+  std::sort(decodes.begin(), decodes.end());
+  std::vector<SlotRow> out;
+  bool folded = false;  // in a generation run that is the last row's ender_ns
+  for (size_t k = 0; k < decodes.size(); ++k) {
+    const auto& [slot, pid, context, ts, i] = decodes[k];
+    const auto& e = batch.events[i];
+    const std::string& ph = std::get<std::string>(phase(e));
+    int64_t end = ts + int_or(duration(e), 0);
+    bool same_comm = false;  // the decode before is of the same context, slot and comm
+    bool same = false;       // ... and phase
+    bool after_prompt = false;
+    if (k > 0) {
+      const auto& [s0, p0, c0, t0, i0] = decodes[k - 1];
+      const auto& before = batch.events[i0];
+      same_comm = s0 == slot && p0 == pid && c0 == context && before.comm == e.comm;
+      same = same_comm && std::get<std::string>(phase(before)) == ph;
+      after_prompt = same_comm && std::get<std::string>(phase(before)) == "prompt";
+    }
+    if (same) {
+      if (!folded) out.back().values[2] = end;
+      continue;
+    }
+    folded = ph == "generation" && after_prompt;
+    if (folded) {
+      out.back().values[3] = ts;
+      continue;
+    }
+    SlotRow run;
+    run.slot_ns = slot;
+    run.pid = pid;
+    run.comm = e.comm;
+    run.keys = {context, ph};
+    run.values = {ts, static_cast<int64_t>(batch.first_seq + i), end, Value()};
+    out.push_back(std::move(run));
+  }
+  return out;
+}
+
+}  // namespace
+
+const SlotRollup& decode_run_slots() {
+  static const SlotRollup r{"llama_decode_run_slots",
+                            "llama",
+                            {"ctx", "phase"},
+                            {{"start_ns", Agg::kMin},
+                             {"start_seq", Agg::kMin},
+                             {"end_ns", Agg::kMax},
+                             {"ender_ns", Agg::kMin}},
+                            nullptr,
+                            nullptr,
+                            nullptr,
+                            decode_runs};
+  return r;
+}
+
+const SlotRollup& graph_slots() {
+  static const Column op("ggml", "op"), duration("ggml", "duration_ns");
+  static const SlotRollup r{"ggml_graph_slots",
+                            "ggml",
+                            {},
+                            {{"graphs", Agg::kCount}, {"graph_ns", Agg::kSum}},
+                            [](const EventRow& e) { return is_text(op(e), "graph"); },
+                            [](const EventRow&) { return std::vector<Value>{}; },
+                            [](const EventRow& e) {
+                              return std::vector<Value>{Value(), duration(e)};
+                            }};
+  return r;
+}
+
 const std::vector<const SlotRollup*>& slot_rollups() {
-  static const std::vector<const SlotRollup*> all = {&launch_slots(), &copy_slots(),
-                                                     &sync_slots(),   &syscall_slots(),
-                                                     &sched_slots(),  &token_slots()};
+  static const std::vector<const SlotRollup*> all = {
+      &launch_slots(), &copy_slots(),   &sync_slots(),       &syscall_slots(), &sched_slots(),
+      &token_slots(),  &decode_slots(), &decode_run_slots(), &graph_slots()};
   return all;
 }
 
 std::vector<SlotRow> slot_rows(const SlotRollup& r, const event::Batch& batch) {
+  if (r.rows) return r.rows(batch);
   const auto family = event::schema_for(r.family)->id;
   std::map<std::tuple<int64_t, int64_t, std::string_view, std::vector<Value>>, SlotRow> agg;
   for (const auto& e : batch.events) {
@@ -414,8 +596,10 @@ std::vector<SlotRow> slot_rows(const SlotRollup& r, const event::Batch& batch) {
         acc = *x;
       else if (r.values[i].second == Agg::kSum)
         acc = *a + *x;
-      else
+      else if (r.values[i].second == Agg::kMax)
         acc = std::max(*a, *x);
+      else
+        acc = std::min(*a, *x);
     }
   }
   std::vector<SlotRow> out;

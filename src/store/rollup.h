@@ -50,7 +50,9 @@ inline constexpr int64_t kStallBounds[] = {1'000,      10'000,      100'000,    
 inline constexpr int64_t kStallBuckets = 8;
 int64_t stall_bucket(int64_t duration_ns);
 
-enum class Agg { kCount, kSum, kMax };
+enum class Agg { kCount, kSum, kMax, kMin };
+
+struct SlotRow;
 
 struct SlotRollup {
   const char* table;
@@ -61,16 +63,22 @@ struct SlotRollup {
   bool (*keep)(const event::EventRow&);
   std::vector<event::Value> (*key)(const event::EventRow&);
   std::vector<event::Value> (*value)(const event::EventRow&);
+  // Where set, the batch's rows come from here instead (keep, key and value unused).
+  std::vector<SlotRow> (*rows)(const event::Batch&) = nullptr;
 };
 
 // cuda/top-kernels and launch-rate (the edges of the minutes), cuda/copies, cuda/syncs,
-// host/syscalls, host/sched, llm/tokens.
+// host/syscalls, host/sched, llm/tokens, llm/decode (decode_slots, decode_run_slots,
+// graph_slots).
 const SlotRollup& launch_slots();
 const SlotRollup& copy_slots();
 const SlotRollup& sync_slots();
 const SlotRollup& syscall_slots();
 const SlotRollup& sched_slots();
 const SlotRollup& token_slots();
+const SlotRollup& decode_slots();
+const SlotRollup& decode_run_slots();
+const SlotRollup& graph_slots();
 const std::vector<const SlotRollup*>& slot_rollups();
 
 struct SlotRow {
@@ -185,6 +193,24 @@ std::string open_array(const std::vector<event::Value>& values);
 // WITHOUT ROWID: clustered by bucket, a window's buckets are one range).
 extern const std::string_view kOpenRollupsMigrationSqlite;
 extern const std::string_view kOpenRollupsMigrationPostgres;
+// llm/decode's latency histogram (llama_decode_slots: decodes, max_ns, first_ns = the first
+// decode's start, last_ns = the last decode's end, per bucket): durations below 128 ns are their
+// own bucket; above, a bucket is a power of two split in 64 equal parts, so its width is at most
+// 1/64 of its lower bound. decode_bucket_value, the bucket's middle, is within 1/128 (0.79 %)
+// of every duration in it. A NULL duration counts as 0 (as the raw rows' answer did).
+int64_t decode_bucket(int64_t duration_ns);
+int64_t decode_bucket_value(int64_t bucket);
+// decode_bucket of the SQL integer expression `d` (the migration's fill).
+std::string decode_bucket_sql(std::string_view d);
+// llm/decode's rollups and their fill from the rows already stored: SQLite's migration 5 and
+// PostgreSQL's migration 6. Frozen with them, decode_bucket and decode_bucket_sql included (the
+// stored buckets are theirs). llama_decode_run_slots holds the runs of a context's (node, pid,
+// ctx) prompt or generation decodes of one phase and comm, per batch and slot in (ts_ns, seq)
+// order: start_ns and start_seq of the first decode, end_ns the end of the last; a generation
+// run right after a prompt run of the same comm is no row but the prompt run's ender_ns. The
+// reader merges the runs of all batches, so a request's prompt may span batches and slots.
+// ggml_graph_slots: graph computes and their summed duration.
+const std::string& decode_rollups_migration();
 
 // Retention of the store's own tables (both stores): the dedupe rows of
 // batches ingested before `cutoff_ns` and the rollups' whole minutes and slots before it.

@@ -722,6 +722,97 @@ TEST_P(QueryApi, LlmTokensDecodeLatencyTimeToFirstTokenAndGraphShare) {
   EXPECT_EQ(a.body["decode_span_ns"], 1 * kS + 130);
 }
 
+// Decodes on node n3 from kB: a prompt run in two batches (slots 0 and 1), its first
+// generation decode in slot 2, graph computes in slots 1 and 2.
+constexpr int64_t kB = 10'000 * kS;  // a whole slot after kT0
+
+void write_decode_runs(Store& s) {
+  auto decode = [](event::Batch& b, int64_t at, const char* phase, int64_t ns) {
+    b.events.push_back(
+        event::make_row(*event::schema_for("llama"), kT0 + kB + at, 300, 300, "llm"));
+    set(b.events.back(), {{"call", std::string("llama_decode")},
+                          {"op", std::string("decode")},
+                          {"phase", std::string(phase)},
+                          {"tokens", int64_t{1}},
+                          {"duration_ns", ns},
+                          {"ctx", int64_t{7}}});
+  };
+  auto graph = [](event::Batch& b, int64_t at, int64_t ns) {
+    b.events.push_back(event::make_row(*event::schema_for("ggml"), kT0 + kB + at, 300, 300, "llm"));
+    set(b.events.back(), {{"call", std::string("ggml_backend_graph_compute")},
+                          {"op", std::string("graph")},
+                          {"duration_ns", ns}});
+  };
+  event::Batch first, second;
+  for (auto* b : {&first, &second}) {
+    b->node = "n3";
+    b->boot_id = "boot-1";
+  }
+  first.first_seq = 1;
+  second.first_seq = 10;
+  decode(first, 1 * kS, "prompt", 999'500);
+  decode(first, 4 * kS, "prompt", 1'007'000);
+  decode(second, 6 * kS, "prompt", 2'000);
+  graph(second, 7 * kS, 1'000);
+  graph(second, 11 * kS, 500);
+  decode(second, 12 * kS, "generation", 300);
+  decode(second, 13 * kS, "generation", 400);
+  for (auto* b : {&first, &second}) {
+    auto w = s.write(*b);
+    ASSERT_TRUE(w) << w.error();
+  }
+}
+
+TEST_P(QueryApi, LlmDecodeJoinsTheSlotRollupsAndTheEdges) {
+  write_decode_runs(*store_);
+  // Durations 300, 400, 2000, 999500, 1007000. 999500 and 1007000 share the bucket
+  // [122 * 8192, 123 * 8192): its middle, 1003520, is what a percentile falling in it answers
+  // unless the largest duration in the bucket is smaller; 2000's bucket [2000, 2016) holds only
+  // 2000, so 2000 is exact.
+  for (const auto& [from, to] : std::vector<std::pair<int64_t, int64_t>>{
+           {kB, kB + 15 * kS},           // whole slots only
+           {kB + kS / 2, kB + 14 * kS},  // a whole slot, partial slots at both ends
+           {kB + kS / 2, kB + 14 * kS + 123}}) {
+    auto a = get("/llm/decode", window(from, to));
+    ASSERT_EQ(a.status, 200) << a.body;
+    EXPECT_EQ(a.body["complete"], true);
+    EXPECT_EQ(a.body["decodes"], 5);
+    EXPECT_EQ(a.body["decode_p50_ns"], 2'000);
+    EXPECT_EQ(a.body["decode_p99_ns"], 1'003'520);
+    // The prompt run from kB + 1 s (batch 1) to the end of kB + 6 s's decode (batch 2).
+    EXPECT_EQ(a.body["requests"], 1);
+    EXPECT_EQ(a.body["ttft_p50_ns"], 5 * kS + 2'000);
+    EXPECT_EQ(a.body["ttft_p99_ns"], 5 * kS + 2'000);
+    EXPECT_EQ(a.body["graph_computes"], 2);
+    EXPECT_EQ(a.body["graph_ns"], 1'500);
+    EXPECT_EQ(a.body["decode_span_ns"], 12 * kS + 400);
+  }
+  // The window cuts the prompt run: it starts at kB + 4 s.
+  auto a = get("/llm/decode", window(kB + 2 * kS, kB + 14 * kS));
+  EXPECT_EQ(a.body["decodes"], 4);
+  EXPECT_EQ(a.body["decode_p50_ns"], 400);
+  EXPECT_EQ(a.body["decode_p99_ns"], 1'003'520);
+  EXPECT_EQ(a.body["ttft_p50_ns"], 2 * kS + 2'000);
+  EXPECT_EQ(a.body["decode_span_ns"], 9 * kS + 400);
+  // No generation decode: no request. Less than a slot: raw rows only, 999500 alone in its
+  // bucket is exact.
+  a = get("/llm/decode", window(kB + 5 * kS, kB + 10 * kS));
+  EXPECT_EQ(a.body["decodes"], 1);
+  EXPECT_EQ(a.body["requests"], 0);
+  EXPECT_EQ(a.body["ttft_p50_ns"], nullptr);
+  a = get("/llm/decode", window(kB + kS, kB + 4 * kS));
+  EXPECT_EQ(a.body["decodes"], 1);
+  EXPECT_EQ(a.body["decode_p50_ns"], 999'500);
+  EXPECT_EQ(a.body["decode_span_ns"], 999'500);
+  // Filters apply to the rollups as to the rows.
+  a = get("/llm/decode", with(window(kB, kB + 15 * kS), {{"comm", "other"}}));
+  EXPECT_EQ(a.body["decodes"], 0);
+  EXPECT_EQ(a.body["decode_p50_ns"], nullptr);
+  EXPECT_EQ(a.body["graph_computes"], 0);
+  a = get("/llm/decode", with(window(kB, kB + 15 * kS), {{"node", "n3"}, {"pid", "300"}}));
+  EXPECT_EQ(a.body["requests"], 1);
+}
+
 TEST_P(QueryApi, HostileRequestsAreRefusedOrFindNothing) {
   for (const auto& [path, query] :
        std::vector<std::pair<std::string, std::map<std::string, std::string>>>{

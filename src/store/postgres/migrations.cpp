@@ -179,13 +179,17 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // stored (store/rollup.h; SQLite's migration 5 too).
   // 7: host/opens' rollups merged per bucket of 5 s, 20 s, 1 min and 10 min (store/rollup.h),
   // filled from the rows already stored.
+  // 8: llm/decode's rollups (a histogram of decode durations, the runs of each context's prompt
+  // and generation decodes, graph computes per slot), filled from the rows already stored
+  // (store/rollup.h; SQLite's migration 7 too).
   return {v1,
           std::string(kV2),
           std::string(kV3),
           std::string(kV4),
           std::string(kSlotRollupsMigration),
           memory_migration(),
-          std::string(kOpenRollupsMigrationPostgres)};
+          std::string(kOpenRollupsMigrationPostgres),
+          decode_rollups_migration()};
 }
 
 }  // namespace scope::store

@@ -76,6 +76,10 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
       // 6: host/opens' rollups merged per bucket of 5 s, 20 s, 1 min and 10 min
       // (store/rollup.h), filled from the rows already stored.
       kOpenRollupsMigrationSqlite,
+      // 7: llm/decode's rollups (a histogram of decode durations, the runs of each context's
+      // prompt and generation decodes, graph computes per slot), filled from the rows already
+      // stored (PostgreSQL's migration 8 too).
+      decode_rollups_migration(),
   };
   return steps;
 }
