@@ -157,6 +157,13 @@ CREATE INDEX IF NOT EXISTS exec_events_ts_node_seq ON exec_events (ts_ns, node C
 CREATE INDEX IF NOT EXISTS net_events_ts_node_seq ON net_events (ts_ns, node COLLATE "C", seq);
 )sql";
 
+// 6: where a launch's kernel lives when its host stub named it (the stub's ELF file and its
+// symbol's value there).
+constexpr std::string_view kV6 = R"sql(
+ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS kernel_file TEXT;
+ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS kernel_offset BIGINT;
+)sql";
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -174,8 +181,12 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // 5: per-5-second-slot rollups written with each batch for the launches (the edges of
   // cuda_kernel_minutes), cuda/copies, cuda/syncs, host/syscalls, host/sched and llm/tokens,
   // filled from the rows already stored (store/rollup.h; SQLite's migration 4 too).
-  return {v1, std::string(kV2), std::string(kV3), std::string(kV4),
-          std::string(kSlotRollupsMigration)};
+  return {v1,
+          std::string(kV2),
+          std::string(kV3),
+          std::string(kV4),
+          std::string(kSlotRollupsMigration),
+          std::string(kV6)};
 }
 
 }  // namespace scope::store

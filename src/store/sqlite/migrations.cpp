@@ -69,6 +69,12 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
       // host/syscalls, host/sched and llm/tokens, filled from the rows already stored (the SQL
       // is PostgreSQL's migration 5 too).
       kSlotRollupsMigration,
+      // 5: where a launch's kernel lives when its host stub named it (the stub's ELF file and
+      // its symbol's value there).
+      R"sql(
+ALTER TABLE cuda_events ADD COLUMN kernel_file TEXT;
+ALTER TABLE cuda_events ADD COLUMN kernel_offset INTEGER;
+)sql",
   };
   return steps;
 }
