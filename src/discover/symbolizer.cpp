@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "discover/demangle.h"
 
@@ -48,6 +49,12 @@ void ProcessSymbolizer::set_maps(int pid, std::vector<Mapping> maps) {
 }
 
 std::optional<std::string> ProcessSymbolizer::symbolize(int pid, uint64_t addr) {
+  auto sym = symbol_at(pid, addr);
+  if (!sym) return std::nullopt;
+  return std::move(sym->name);
+}
+
+std::optional<SymbolAt> ProcessSymbolizer::symbol_at(int pid, uint64_t addr) {
   std::lock_guard<std::mutex> lock(mu_);
   const Mapping* m = nullptr;
   auto cached = maps_.find(pid);
@@ -71,7 +78,7 @@ std::optional<std::string> ProcessSymbolizer::symbolize(int pid, uint64_t addr) 
   if (!vaddr) return std::nullopt;
   const Symbol* sym = elf->symbol_at(*vaddr);
   if (sym == nullptr) return std::nullopt;
-  return demangle(sym->name);
+  return SymbolAt{demangle(sym->name), m->path, sym->vaddr};
 }
 
 void ProcessSymbolizer::invalidate(int pid) {

@@ -36,6 +36,10 @@ struct CudaEvent {
   std::optional<uint64_t> duration_ns;
   // launch
   std::string kernel;  // demangled; empty when no name is known
+  // Where the kernel's host stub lives, when a host stub named it: its ELF file (as the process
+  // sees it) and its symbol's value there (st_value, as `nm` shows it).
+  std::string kernel_file;
+  std::optional<uint64_t> kernel_offset;
   uint64_t handle = 0;
   uint64_t stub = 0;
   std::array<uint32_t, 3> grid{};

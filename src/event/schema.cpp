@@ -16,7 +16,8 @@ constexpr Show kJson = Show::kJson;
 std::vector<FamilySchema> make_schemas() {
   // Ids are part of the batch format: append, never renumber. Columns are appended too, each
   // with a migration (store/sqlite/migrations.cpp, store/postgres/migrations.cpp): schema
-  // version 3 added those after the "v3" comments.
+  // version 3 added those after the "v3" comments; those after "v4" came with SQLite's step 5 and
+  // PostgreSQL's step 6.
   return {
       {0,
        "cuda",
@@ -35,7 +36,11 @@ std::vector<FamilySchema> make_schemas() {
         {"bytes", I},
         {"kind", T},
         {"mem", T},
-        {"async", I, kBool}}},
+        {"async", I, kBool},
+        // v4: where a launch's kernel lives, when its host stub named it: the stub's ELF file
+        // (as the process sees it) and its symbol's value there (st_value, as `nm` shows it).
+        {"kernel_file", T},
+        {"kernel_offset", I, kHex}}},
       {1,
        "exec",
        "exec_events",

@@ -50,7 +50,7 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
                                       return match(elf, path);
                                     })),
         naming_([this](uint32_t pid, uint64_t addr) {
-          return symbolizer_.symbolize(static_cast<int>(pid), addr);
+          return symbolizer_.symbol_at(static_cast<int>(pid), addr);
         }) {}
 
   Status start(const FamilyContext& ctx) override {

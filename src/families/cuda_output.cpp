@@ -105,7 +105,9 @@ event::EventRow cuda_row(const CudaEvent& e) {
                       grid = s.column("grid"), block = s.column("block"),
                       shared_mem = s.column("shared_mem"), stream = s.column("stream"),
                       handle = s.column("handle"), ptr = s.column("ptr"), bytes = s.column("bytes"),
-                      kind = s.column("kind"), mem = s.column("mem"), async = s.column("async");
+                      kind = s.column("kind"), mem = s.column("mem"), async = s.column("async"),
+                      kernel_file = s.column("kernel_file"),
+                      kernel_offset = s.column("kernel_offset");
   auto i64 = [](uint64_t v) { return static_cast<int64_t>(v); };
   auto r = event::make_row(s, i64(e.ts_ns), e.pid, e.tid, e.comm);
   r.values[call] = std::string(cuda_call_name(e.call));
@@ -115,6 +117,8 @@ event::EventRow cuda_row(const CudaEvent& e) {
   switch (e.op) {
     case CUDA_OP_LAUNCH:
       if (!e.kernel.empty()) r.values[kernel] = e.kernel;
+      if (!e.kernel_file.empty()) r.values[kernel_file] = e.kernel_file;
+      if (e.kernel_offset) r.values[kernel_offset] = i64(*e.kernel_offset);
       r.values[grid] = dims_text(e.grid);
       r.values[block] = dims_text(e.block);
       r.values[shared_mem] = int64_t{e.shared_mem};

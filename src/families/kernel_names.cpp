@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include "discover/demangle.h"
 
 namespace scope::families {
 
 namespace {
-const std::string kEmpty;
-}
+const KernelSymbol kEmpty;
+const std::string kUnknown = "?";  // a host stub without a symbol: not asked again
+}  // namespace
 
 std::string kernel_from_device_stub(const std::string& stub_name) {
   static const std::string kPrefix = "__device_stub__";
@@ -27,8 +30,12 @@ std::string kernel_from_device_stub(const std::string& stub_name) {
 }
 
 void KernelNames::learn(uint32_t pid, uint64_t handle, const std::string& name) {
-  if (handle == 0 || name.empty()) return;
-  procs_[pid].names[handle] = name;
+  learn(pid, handle, KernelSymbol{name, {}, 0});
+}
+
+void KernelNames::learn(uint32_t pid, uint64_t handle, KernelSymbol kernel) {
+  if (handle == 0 || kernel.name.empty()) return;
+  procs_[pid].names[handle] = std::move(kernel);
 }
 
 void KernelNames::alias(uint32_t pid, uint64_t function, uint64_t kernel) {
@@ -39,7 +46,7 @@ void KernelNames::alias(uint32_t pid, uint64_t function, uint64_t kernel) {
   if (it != p.names.end()) p.names[function] = it->second;
 }
 
-const std::string& KernelNames::lookup(uint32_t pid, uint64_t handle) {
+const KernelSymbol& KernelNames::kernel(uint32_t pid, uint64_t handle) {
   auto pit = procs_.find(pid);
   if (pit == procs_.end() || handle == 0) return kEmpty;
   Process& p = pit->second;
@@ -65,7 +72,7 @@ bool KernelNames::note_unnamed(uint32_t pid, uint64_t handle) {
 void KernelNames::settle(const Process& p) {
   for (const auto& [handle, count] : p.unnamed) {
     auto it = p.names.find(handle);
-    if (it != p.names.end()) settled_[it->second] += count;
+    if (it != p.names.end()) settled_[it->second.name] += count;
   }
 }
 
@@ -74,7 +81,7 @@ std::map<std::string, uint64_t> KernelNames::named_later() const {
   for (const auto& [pid, p] : procs_)
     for (const auto& [handle, count] : p.unnamed) {
       auto it = p.names.find(handle);
-      if (it != p.names.end()) out[it->second] += count;
+      if (it != p.names.end()) out[it->second.name] += count;
     }
   return out;
 }
@@ -86,36 +93,53 @@ void KernelNames::forget(uint32_t pid) {
   procs_.erase(it);
 }
 
+namespace {
+void set_kernel(CudaEvent& ev, const KernelSymbol& k) {
+  ev.kernel = k.name;
+  ev.kernel_file = k.file;
+  ev.kernel_offset = k.file.empty() ? std::nullopt : std::optional<uint64_t>(k.offset);
+}
+}  // namespace
+
 bool KernelNaming::name_launch(CudaEvent& ev, bool stub_is_caller) {
   if (ev.stub) {
     // The host stub (or, for nvcc 13's __cudaLaunchKernel, a return address inside it) is
-    // named by its ELF symbol.
+    // named by its ELF symbol, which also says where it lives.
     if (!names_.known(ev.pid, ev.stub)) {
       auto sym = symbolize_ ? symbolize_(ev.pid, ev.stub) : std::nullopt;
-      std::string name = sym ? *sym : std::string();
-      if (stub_is_caller) name = kernel_from_device_stub(name);
-      names_.learn(ev.pid, ev.stub, name.empty() ? std::string("?") : name);
+      KernelSymbol k;
+      if (sym)
+        k = {stub_is_caller ? kernel_from_device_stub(sym->name) : sym->name, sym->file,
+             sym->value};
+      if (k.name.empty()) k = {kUnknown, {}, 0};
+      names_.learn(ev.pid, ev.stub, std::move(k));
     }
-    ev.kernel = names_.lookup(ev.pid, ev.stub);
-    if (ev.kernel == "?") ev.kernel.clear();
-    if (!ev.kernel.empty() && ev.handle && !names_.known(ev.pid, ev.handle))
-      names_.learn(ev.pid, ev.handle, ev.kernel);
+    KernelSymbol k = names_.kernel(ev.pid, ev.stub);  // a copy: kernel() may add to the map
+    if (k.name != kUnknown) {
+      set_kernel(ev, k);
+      // The handle takes the stub's name, and its file where the driver's calls named it alone.
+      if (ev.handle &&
+          (!names_.known(ev.pid, ev.handle) || names_.kernel(ev.pid, ev.handle).file.empty()))
+        names_.learn(ev.pid, ev.handle, k);
+    }
   }
-  if (ev.kernel.empty()) ev.kernel = names_.lookup(ev.pid, ev.handle);
+  if (ev.kernel.empty()) set_kernel(ev, names_.kernel(ev.pid, ev.handle));
   return ev.kernel.empty() && names_.note_unnamed(ev.pid, ev.handle);
 }
 
 void KernelNaming::learn(const cuda_name_event& rec) {
   if (rec.ret != 0 || rec.handle == 0) return;
   if (rec.call == CALL___cudaGetKernel) {  // kernel handle <- host stub
-    auto name = symbolize_ ? symbolize_(rec.pid, rec.parent) : std::nullopt;
-    if (name) names_.learn(rec.pid, rec.handle, *name);
+    auto sym = symbolize_ ? symbolize_(rec.pid, rec.parent) : std::nullopt;
+    if (sym) names_.learn(rec.pid, rec.handle, KernelSymbol{sym->name, sym->file, sym->value});
     return;
   }
   if (rec.call == CALL_cuKernelGetFunction) {
     names_.alias(rec.pid, rec.handle, rec.parent);
     return;
   }
+  // Named by the driver: the kernel's file and offset stay unknown (the caller is the runtime or
+  // a library loading a module; the module's image need not be any file).
   size_t len = std::min<size_t>(rec.name_len, CUDA_NAME_MAX - 1);
   std::string mangled(rec.name, strnlen(rec.name, len));
   names_.learn(rec.pid, rec.handle, discover::demangle(mangled));

@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "discover/symbolizer.h"
 #include "event/cuda_event.h"
 
 namespace scope::families {
@@ -17,14 +18,26 @@ namespace scope::families {
 // so the stub's (demangled) name carries the kernel's; other names pass through.
 std::string kernel_from_device_stub(const std::string& stub_name);
 
+// A kernel's name and, when a host stub named it, the stub's ELF file (as the process sees
+// it) and its symbol's value there (st_value, as `nm` shows it). `file` is empty otherwise.
+struct KernelSymbol {
+  std::string name;
+  std::string file;
+  uint64_t offset = 0;
+};
+
 class KernelNames {
  public:
   // `handle` in `pid` is the kernel `name` (demangled).
   void learn(uint32_t pid, uint64_t handle, const std::string& name);
+  // ... with the file and symbol value of the host stub that named it.
+  void learn(uint32_t pid, uint64_t handle, KernelSymbol kernel);
   // cuKernelGetFunction: `function` runs `kernel`.
   void alias(uint32_t pid, uint64_t function, uint64_t kernel);
   // The name of a handle, or "" when unknown.
-  const std::string& lookup(uint32_t pid, uint64_t handle);
+  const std::string& lookup(uint32_t pid, uint64_t handle) { return kernel(pid, handle).name; }
+  // The kernel of a handle; an empty name when unknown.
+  const KernelSymbol& kernel(uint32_t pid, uint64_t handle);
   bool known(uint32_t pid, uint64_t handle) const;
   // A launch of `handle` went unnamed; true the first time for this handle.
   bool note_unnamed(uint32_t pid, uint64_t handle);
@@ -35,7 +48,7 @@ class KernelNames {
 
  private:
   struct Process {
-    std::unordered_map<uint64_t, std::string> names;
+    std::unordered_map<uint64_t, KernelSymbol> names;
     std::unordered_map<uint64_t, uint64_t> function_kernel;
     std::unordered_map<uint64_t, uint64_t> unnamed;  // handle -> unnamed launches
   };
@@ -50,11 +63,13 @@ class KernelNames {
 // host stubs' ELF symbols. Plain code: symbols come through `symbolize`.
 class KernelNaming {
  public:
-  // The name of the function containing `addr` in process `pid`, or nullopt.
-  using Symbolize = std::function<std::optional<std::string>(uint32_t pid, uint64_t addr)>;
+  // The function containing `addr` in process `pid` (its name, file and symbol value), or
+  // nullopt.
+  using Symbolize = std::function<std::optional<discover::SymbolAt>(uint32_t pid, uint64_t addr)>;
   explicit KernelNaming(Symbolize symbolize) : symbolize_(std::move(symbolize)) {}
 
-  // Sets the kernel of a decoded launch (empty when unknown). Returns true when its handle was
+  // Sets the kernel of a decoded launch (empty when unknown) and, when a host stub named it, the
+  // stub's file and symbol value (kernel_file, kernel_offset). Returns true when its handle was
   // never named in its process before: the caller then probes the runtime's launch functions for
   // a while, whose host stubs name it (a process that loaded its kernels before scope attached).
   bool name_launch(CudaEvent& launch, bool stub_is_caller);

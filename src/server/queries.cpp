@@ -407,7 +407,8 @@ Answer launch_detail(store::Store& s, const std::string& id) {
   auto key = decode_event_key(id);
   if (!key) return auth::ApiError{400, "bad_request", "\"id\" is not a launch id"};
   Sql q(s);
-  q << "SELECT " << kLaunchColumns << ", handle FROM cuda_events WHERE op = 'launch' AND ts_ns = ";
+  q << "SELECT " << kLaunchColumns
+    << ", handle, kernel_file, kernel_offset FROM cuda_events WHERE op = 'launch' AND ts_ns = ";
   q.bind(key->ts_ns) << " AND node = ";
   q.bind(key->node) << " AND seq = ";
   q.bind(key->seq);
@@ -416,6 +417,9 @@ Answer launch_detail(store::Store& s, const std::string& id) {
   RowView v(r);
   json out = launch_json(v, 0);
   out["handle"] = hex_or_null(v.at(0, "handle"));
+  // Where the kernel lives, when its host stub named it: the stub's file and symbol value.
+  out["kernel_file"] = text_or_null(v.at(0, "kernel_file"));
+  out["kernel_offset"] = hex_or_null(v.at(0, "kernel_offset"));
   // The command line: the process's last exec before the launch.
   Sql x(s);
   x << "SELECT filename, argv FROM exec_events WHERE node = ";

@@ -234,6 +234,25 @@ inline RunResult run(const std::vector<std::string>& argv, double timeout_s = 90
   return p.wait(timeout_s);
 }
 
+// The value (st_value) of `symbol` in the ELF file `path` as `nm` prints it, or nullopt (no
+// nm, or no such symbol).
+inline std::optional<uint64_t> nm_value(const std::string& path, const std::string& symbol) {
+  auto r = run({"/usr/bin/nm", "--defined-only", path}, 30);
+  if (r.status != 0) return std::nullopt;
+  std::istringstream lines(r.out);
+  std::string value, type, name;
+  while (lines >> value >> type >> name)
+    if (name == symbol) return std::stoull(value, nullptr, 16);
+  return std::nullopt;
+}
+
+// As kernel_offset and the query API show a value: "0x" and lowercase hex.
+inline std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 // `scope trace ARGS...`
 inline RunResult run_scope(const std::vector<std::string>& args, double timeout_s = 90,
                            const std::vector<std::pair<std::string, std::string>>& env = {}) {

@@ -1,5 +1,6 @@
 // Privileged tests: `scope trace -- cuda_demo ...` with the real probes, exact
 // operation counts, arguments, leaks, static runtimes, children, late dlopen.
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -343,6 +344,25 @@ TEST(TraceCudaDemo, Nvcc13LaunchPath) {
     EXPECT_EQ(e.at("shared_mem"), 256);
   }
   EXPECT_EQ(t.cuda().at("leaks"), json::array());
+  // __cudaGetKernel names the kernel from its host stub: the stub's file (the demo, as the
+  // process maps it) and its symbol's value there, as nm shows it.
+  const std::string demo = std::filesystem::canonical(kDemo).string();
+  for (const auto& [kernel, stub] : std::map<std::string, std::string>{
+           {"vector_add(float*, float*, int)", "_Z10vector_addPfS_i"},
+           {"void scope_demo::scale<float>(float*, float, int)",
+            "_ZN10scope_demo5scaleIfEEvPT_S1_i"}}) {
+    auto value = nm_value(kDemo, stub);
+    ASSERT_TRUE(value.has_value()) << "nm " << kDemo << ": no " << stub;
+    for (const auto& e : t.where("kernel", kernel)) {
+      EXPECT_EQ(e.value("kernel_file", ""), demo) << e.dump();
+      EXPECT_EQ(e.value("kernel_offset", ""), hex(*value)) << e.dump();
+    }
+  }
+  // Named only by the driver's calls: where they live is not known.
+  for (const auto& e : t.where("kernel", "cublas_gemm()")) {
+    EXPECT_FALSE(e.contains("kernel_file")) << e.dump();
+    EXPECT_FALSE(e.contains("kernel_offset")) << e.dump();
+  }
 }
 
 // 6. scope exits with the command's exit status.

@@ -31,6 +31,7 @@ class Events {
     batch_.events.push_back(event::make_row(*event::schema_for(family), ts, pid, pid, comm));
     return batch_.events.back();
   }
+  event::EventRow& last() { return batch_.events.back(); }
   event::Batch take(const std::string& node) {
     batch_.node = node;
     batch_.boot_id = "boot-1";
@@ -62,6 +63,8 @@ void write_known_events(Store& s) {
                                              {"duration_ns", ns}});
   };
   launch(10 * kS, 100, "demo", std::string("k_a"), 100);
+  // Named by its host stub: where the stub lives.
+  set(e.last(), {{"kernel_file", std::string("/opt/demo")}, {"kernel_offset", int64_t{0x1149}}});
   launch(20 * kS, 101, "o'hare", std::string("k_b"), 1000);
   launch(30 * kS, 100, "demo", event::Value{}, 5);
   launch(70 * kS, 100, "demo", std::string("k_a"), 200);
@@ -317,6 +320,14 @@ TEST_P(QueryApi, LaunchesPageWithACursorAndOpenTheirDetail) {
   EXPECT_EQ(d.body["pid"], 100);
   EXPECT_EQ(d.body["filename"], "/opt/demo");
   EXPECT_EQ(d.body["argv"], json::parse(R"(["/opt/demo","--model","x.gguf"])"));
+  EXPECT_EQ(d.body["kernel_file"], "/opt/demo");
+  EXPECT_EQ(d.body["kernel_offset"], "0x1149");
+  std::string named_by_driver = first.body["items"][1]["id"];  // n2's k_c
+  auto nd = get("/cuda/launches/" + named_by_driver);
+  ASSERT_EQ(nd.status, 200) << nd.body;
+  EXPECT_EQ(nd.body["kernel"], "k_c");
+  EXPECT_EQ(nd.body["kernel_file"], nullptr);
+  EXPECT_EQ(nd.body["kernel_offset"], nullptr);
   EXPECT_EQ(get("/cuda/launches/1-1-6e39").status, 404);
   EXPECT_EQ(get("/cuda/launches/nope").status, 400);
   EXPECT_EQ(get("/cuda/launches/1-1-27206f7220313d31").status, 400);  // "' or 1=1"

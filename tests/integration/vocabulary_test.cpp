@@ -41,7 +41,7 @@ constexpr int64_t kTs = 1'700'000'000'000'000'000;
 // A field added to one of these is a field that needs a column (and its row function must set
 // it): then change the size here.
 TEST(Vocabulary, EventStructsHaveTheFieldsTheirRowsCarry) {
-  EXPECT_EQ(sizeof(CudaEvent), 192u) << "CudaEvent changed: give the field a cuda_events column";
+  EXPECT_EQ(sizeof(CudaEvent), 240u) << "CudaEvent changed: give the field a cuda_events column";
   EXPECT_EQ(sizeof(f::ExecEvent), 144u) << "ExecEvent changed: give the field a column";
   EXPECT_EQ(sizeof(f::ExitEvent), 72u) << "ExitEvent changed: give the field a column";
   EXPECT_EQ(sizeof(f::OpenEvent), 136u) << "OpenEvent changed: give the field a column";
@@ -66,6 +66,8 @@ std::vector<EventRow> samples() {
   };
   cuda(CALL_cuLaunchKernel, CUDA_OP_LAUNCH, [](CudaEvent& e) {
     e.kernel = "gemm(float*)";
+    e.kernel_file = "/opt/app/bin/train";
+    e.kernel_offset = 0x4a1c0;
     e.handle = 0x5555;
     e.grid = {1, 2, 3};
     e.block = {4, 5, 6};

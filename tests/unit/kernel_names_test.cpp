@@ -55,11 +55,12 @@ TEST(KernelNames, UnnamedLaunchesNamedLaterAcrossExit) {
 // KernelNaming with a fake process: host stubs and call sites at known addresses.
 class KernelNamingTest : public ::testing::Test {
  protected:
-  KernelNaming naming_{[this](uint32_t pid, uint64_t addr) -> std::optional<std::string> {
+  // Every fake symbol lives in /opt/demo at its address less 0x3000.
+  KernelNaming naming_{[this](uint32_t pid, uint64_t addr) -> std::optional<discover::SymbolAt> {
     ++lookups_;
     auto it = symbols_.find({pid, addr});
     if (it == symbols_.end()) return std::nullopt;
-    return it->second;
+    return discover::SymbolAt{it->second, "/opt/demo", addr - 0x3000};
   }};
   std::map<std::pair<uint32_t, uint64_t>, std::string> symbols_;
   int lookups_ = 0;
@@ -90,6 +91,8 @@ TEST_F(KernelNamingTest, DriverNamesAreDemangled) {
   auto e = launch(7, 0xf00);
   EXPECT_FALSE(naming_.name_launch(e, false));
   EXPECT_EQ(e.kernel, "saxpy(int, float, float*, float*)");
+  EXPECT_EQ(e.kernel_file, "");  // the driver's calls say nothing of where a kernel lives
+  EXPECT_FALSE(e.kernel_offset.has_value());
   auto other = launch(8, 0xf00);  // another process: its handles are its own
   EXPECT_TRUE(naming_.name_launch(other, false));
   EXPECT_EQ(other.kernel, "");
@@ -117,12 +120,42 @@ TEST_F(KernelNamingTest, HostStubsAreSymbolizedOnceAndNameTheirHandle) {
   auto e = launch(7, 0x900, 0x4000);
   EXPECT_FALSE(naming_.name_launch(e, false));
   EXPECT_EQ(e.kernel, "vector_add(float*, float*, int)");
+  EXPECT_EQ(e.kernel_file, "/opt/demo");
+  EXPECT_EQ(e.kernel_offset, 0x1000u);
   auto again = launch(7, 0x900, 0x4000);
   EXPECT_FALSE(naming_.name_launch(again, false));
   EXPECT_EQ(lookups_, 1);
   auto by_handle = launch(7, 0x900);  // the driver's later launch of the same handle
   EXPECT_FALSE(naming_.name_launch(by_handle, false));
   EXPECT_EQ(by_handle.kernel, "vector_add(float*, float*, int)");
+  EXPECT_EQ(by_handle.kernel_file, "/opt/demo");
+  EXPECT_EQ(by_handle.kernel_offset, 0x1000u);
+}
+
+TEST_F(KernelNamingTest, AHostStubGivesADriverNamedHandleItsFile) {
+  naming_.learn(name_call(7, CALL_cuLibraryGetKernel, 0x900, 0xa0, "_Z1kv"));
+  auto by_driver = launch(7, 0x900);
+  EXPECT_FALSE(naming_.name_launch(by_driver, false));
+  EXPECT_EQ(by_driver.kernel, "k()");
+  EXPECT_FALSE(by_driver.kernel_offset.has_value());
+  symbols_[{7, 0x4100}] = "k()";
+  auto via_stub = launch(7, 0x900, 0x4100);
+  EXPECT_FALSE(naming_.name_launch(via_stub, false));
+  EXPECT_EQ(via_stub.kernel_file, "/opt/demo");
+  auto later = launch(7, 0x900);  // the handle keeps what the stub told
+  EXPECT_FALSE(naming_.name_launch(later, false));
+  EXPECT_EQ(later.kernel, "k()");
+  EXPECT_EQ(later.kernel_file, "/opt/demo");
+  EXPECT_EQ(later.kernel_offset, 0x1100u);
+}
+
+TEST_F(KernelNamingTest, AStubWithoutASymbolLeavesTheDriversName) {
+  naming_.learn(name_call(7, CALL_cuModuleGetFunction, 0x900, 0xa0, "_Z1kv"));
+  auto e = launch(7, 0x900, 0x4200);  // no symbol at 0x4200
+  EXPECT_FALSE(naming_.name_launch(e, false));
+  EXPECT_EQ(e.kernel, "k()");
+  EXPECT_EQ(e.kernel_file, "");
+  EXPECT_FALSE(e.kernel_offset.has_value());
 }
 
 TEST_F(KernelNamingTest, Nvcc13CallSitesNameTheKernelOfTheirDeviceStub) {
@@ -131,12 +164,15 @@ TEST_F(KernelNamingTest, Nvcc13CallSitesNameTheKernelOfTheirDeviceStub) {
   auto e = launch(7, 0xabc, 0x5010);
   EXPECT_FALSE(naming_.name_launch(e, /*stub_is_caller=*/true));
   EXPECT_EQ(e.kernel, "saxpy(int, float, float*, float*)");
+  EXPECT_EQ(e.kernel_offset, 0x2010u);  // the value of the symbol the return address is in
   // __cudaGetKernel: a kernel handle from its host stub's address.
   symbols_[{7, 0x6000}] = "reduce(float const*, float*, int)";
   naming_.learn(name_call(7, CALL___cudaGetKernel, 0xdef, 0x6000, ""));
   auto k = launch(7, 0xdef);
   EXPECT_FALSE(naming_.name_launch(k, false));
   EXPECT_EQ(k.kernel, "reduce(float const*, float*, int)");
+  EXPECT_EQ(k.kernel_file, "/opt/demo");
+  EXPECT_EQ(k.kernel_offset, 0x3000u);
 }
 
 TEST_F(KernelNamingTest, AnUnknownHandleAsksForNamingOnceAndIsCountedWhenNamedLater) {

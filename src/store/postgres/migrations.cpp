@@ -157,6 +157,13 @@ CREATE INDEX IF NOT EXISTS exec_events_ts_node_seq ON exec_events (ts_ns, node C
 CREATE INDEX IF NOT EXISTS net_events_ts_node_seq ON net_events (ts_ns, node COLLATE "C", seq);
 )sql";
 
+// 9: where a launch's kernel lives when its host stub named it (the stub's ELF file and its
+// symbol's value there).
+constexpr std::string_view kV9 = R"sql(
+ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS kernel_file TEXT;
+ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS kernel_offset BIGINT;
+)sql";
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -189,7 +196,8 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
           std::string(kSlotRollupsMigration),
           memory_migration(),
           std::string(kOpenRollupsMigrationPostgres),
-          decode_rollups_migration()};
+          decode_rollups_migration(),
+          std::string(kV9)};
 }
 
 }  // namespace scope::store

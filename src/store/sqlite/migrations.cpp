@@ -80,6 +80,12 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
       // prompt and generation decodes, graph computes per slot), filled from the rows already
       // stored (PostgreSQL's migration 8 too).
       decode_rollups_migration(),
+      // 8: where a launch's kernel lives when its host stub named it (the stub's ELF file and
+      // its symbol's value there).
+      R"sql(
+ALTER TABLE cuda_events ADD COLUMN kernel_file TEXT;
+ALTER TABLE cuda_events ADD COLUMN kernel_offset INTEGER;
+)sql",
   };
   return steps;
 }
