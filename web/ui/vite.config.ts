@@ -21,7 +21,7 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: { '/api': 'http://127.0.0.1:18080' },
+    proxy: { '/api': process.env.SCOPE_URL ?? 'http://127.0.0.1:18080' },
   },
   test: {
     environment: 'node',
