@@ -31,6 +31,7 @@ const up = spawn(scopeBin, ['up', '--data-dir', dir, '--listen', '127.0.0.1:0', 
   stdio: ['ignore', 'pipe', 'pipe'],
 })
 let upLog = ''
+up.on('error', (e) => (upLog += `cannot start ${scopeBin}: ${e.message}\n`))
 up.stdout.on('data', (d) => (upLog += d))
 up.stderr.on('data', (d) => (upLog += d))
 let browser
@@ -38,7 +39,7 @@ try {
   // scope up writes endpoint.json once it serves.
   let url = ''
   for (let i = 0; i < 600 && !url; i++) {
-    if (up.exitCode !== null) throw new Error(`scope up exited ${up.exitCode}:\n${upLog}`)
+    if (up.exitCode !== null || up.pid === undefined) throw new Error(`scope up exited ${up.exitCode}:\n${upLog}`)
     try {
       url = JSON.parse(readFileSync(join(dir, 'endpoint.json'), 'utf8')).url ?? ''
     } catch {
@@ -99,9 +100,9 @@ try {
     return page
   }
   // A screenshot that is an image of something: large enough and not one flat colour.
-  async function shot(page, name) {
+  async function shot(page, name, fullPage = true) {
     const file = join(artifacts, `${name}.png`)
-    const png = await page.screenshot({ path: file, fullPage: true })
+    const png = await page.screenshot({ path: file, fullPage })
     const stats = await page.evaluate(async (b64) => {
       const img = new Image()
       img.src = `data:image/png;base64,${b64}`
@@ -161,7 +162,7 @@ try {
   await page.waitForSelector('[data-test=drawer] dl')
   const drawer = await page.textContent('[data-test=drawer]')
   check(drawer.includes('cuda_demo'), 'the launch drawer shows the process')
-  await shot(page, 'cuda-launch')
+  await shot(page, 'cuda-launch', false)
   await page.keyboard.press('Escape')
   await page.click('.ranges >> text=24 h')
   await page.waitForURL(/range=24h/)
@@ -173,6 +174,8 @@ try {
   await dark.fill('input[name=password]', password)
   await dark.click('button[type=submit]')
   await dark.waitForURL(/\/fleet/)
+  await dark.waitForSelector('.node[data-state=up]', { timeout: 20000 })
+  await shot(dark, 'fleet-dark')
   await dark.goto(`${url}/cuda?range=5m`).catch(() => undefined)
   // A reload loses the in-memory tokens: the login comes back, which is what it should do.
   await dark.waitForURL(/\/login/)
@@ -190,8 +193,10 @@ try {
   console.log(`FAIL ${e?.stack ?? e}`)
 } finally {
   await browser?.close().catch(() => undefined)
-  up.kill('SIGTERM')
-  await new Promise((r) => (up.exitCode !== null ? r() : up.once('exit', r)))
+  if (up.pid !== undefined && up.exitCode === null) {
+    up.kill('SIGTERM')
+    await new Promise((r) => (up.exitCode !== null ? r() : up.once('exit', r)))
+  }
   writeFileSync(join(artifacts, 'scope-up.log'), upLog)
   rmSync(dir, { recursive: true, force: true })
 }
