@@ -140,7 +140,9 @@ try {
   await shot(page, 'login')
   await page.fill('input[name=password]', password)
   await page.click('button[type=submit]')
-  await page.waitForURL(/\/cuda\?range=5m/)
+  const cuda5m = (u) => u.pathname === '/cuda' && u.searchParams.get('range') === '5m' && !u.searchParams.has('next')
+  await page.waitForURL(cuda5m)
+  await page.waitForSelector('.ranges button.active >> text=5 m')
   check(true, 'login goes back to the page asked for')
 
   await page.click('nav >> text=Fleet')
@@ -151,7 +153,8 @@ try {
   await shot(page, 'fleet')
 
   await page.click('nav >> text=CUDA')
-  await page.waitForURL(/\/cuda\?range=5m/)
+  await page.waitForURL(cuda5m)
+  await page.waitForSelector('.ranges button.active >> text=5 m')
   await page.waitForSelector('[data-test=launches] tbody tr[tabindex]', { timeout: 20000 })
   await page.waitForFunction(() => document.querySelectorAll('.chart canvas').length >= 2)
   await sleep(800) // the charts' first animation
@@ -165,7 +168,7 @@ try {
   await shot(page, 'cuda-launch', false)
   await page.keyboard.press('Escape')
   await page.click('.ranges >> text=24 h')
-  await page.waitForURL(/range=24h/)
+  await page.waitForURL((u) => u.searchParams.get('range') === '24h')
   check(true, 'the range picker writes the URL')
 
   const dark = await newPage('dark')
