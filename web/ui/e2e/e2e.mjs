@@ -151,6 +151,18 @@ try {
   check(state?.trim() === 'up', `the fleet shows this host up (${state})`)
   check((await page.locator('.switches input[data-family=cuda]').isChecked()) === true, 'the admin sees the cuda switch on')
   await shot(page, 'fleet')
+  // An admin's switch: exec off (PUT .../probes), the node applies it, the switch stays off.
+  const put = page.waitForResponse((r) => r.url().endsWith('/probes') && r.request().method() === 'PUT')
+  await page.locator('.switches input[data-family=exec]').uncheck()
+  const putStatus = (await put).status()
+  check(putStatus === 202, `the exec switch stores a plan (${putStatus})`)
+  await page.waitForFunction(
+    () => ![...document.querySelectorAll('.node .families .chip')].some((c) => c.textContent.trim() === 'exec'),
+    null,
+    { timeout: 20000 },
+  )
+  check(!(await page.locator('.switches input[data-family=exec]').isChecked()), 'the node stopped exec and the switch is off')
+  await page.locator('.switches input[data-family=exec]').check()
 
   await page.click('nav >> text=CUDA')
   await page.waitForURL(cuda5m)
