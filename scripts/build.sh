@@ -17,7 +17,10 @@ if [ ! -f web/ui/node_modules/.package-lock.json ] ||
   npm ci --prefix web/ui --ignore-scripts --no-audit --no-fund --loglevel=error ||
     echo "build: npm ci in web/ui failed: building without the web UI" >&2
 fi
-if [ -f web/ui/node_modules/.package-lock.json ]; then
+# Built again when a source of it is newer than the last build (web/ui/dist/index.html).
+if [ -f web/ui/node_modules/.package-lock.json ] && { [ ! -f web/ui/dist/index.html ] ||
+  [ -n "$(find web/ui/src web/ui/index.html web/ui/vite.config.ts web/ui/package-lock.json \
+    web/ui/scripts -newer web/ui/dist/index.html | head -1)" ]; }; then
   npm run --prefix web/ui build >/dev/null ||
     echo "build: npm run build in web/ui failed: building without the web UI" >&2
 fi
