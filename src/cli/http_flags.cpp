@@ -3,6 +3,7 @@
 #include "auth/auth_routes.h"
 #include "http/openapi.h"
 #include "http/swagger.h"
+#include "http/webui.h"
 #include "server/queries.h"
 #include "server/sql_api.h"
 
@@ -30,6 +31,7 @@ void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions&
   options.metrics = parts.health.metrics;
   http::add_openapi_route(router);
   http::add_swagger_routes(router);
+  http::add_webui_routes(router);
   server::add_sql_routes(router, *parts.store);
   server::add_query_routes(router, *parts.store);
   parts.accounts->set_admin_token(parts.admin_token);

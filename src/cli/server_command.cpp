@@ -60,8 +60,8 @@ CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "server",
       "Fleet backend: ingest the agents' Redis stream (batches signed by enrolled nodes) into "
-      "PostgreSQL and serve the API (users, nodes, SQL, /health, /metrics; the document at "
-      "/api/v1/openapi.json, Swagger UI at /swagger/index.html) on --listen");
+      "PostgreSQL and serve the web UI at / and the API (users, nodes, SQL, /health, /metrics; "
+      "the document at /api/v1/openapi.json, Swagger UI at /swagger/index.html) on --listen");
   cmd->add_option("--redis", o.redis, "Redis URL: redis://[[user]:password@]host[:port][/db]")
       ->envname("SCOPE_REDIS")
       ->required();

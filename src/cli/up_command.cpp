@@ -81,9 +81,9 @@ CLI::App* add_up_command(CLI::App& app, UpOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "up",
       "Everything on one machine: trace every process (CUDA, ggml/llama, and the host families "
-      "asked for), keep the events in an embedded SQLite store and serve the API (users, SQL, "
-      "/health, /metrics; the document at /api/v1/openapi.json, Swagger UI at "
-      "/swagger/index.html) on --listen. Runs until Ctrl-C or SIGTERM.");
+      "asked for), keep the events in an embedded SQLite store and serve the web UI at / and "
+      "the API (users, SQL, /health, /metrics; the document at /api/v1/openapi.json, Swagger UI "
+      "at /swagger/index.html) on --listen. Runs until Ctrl-C or SIGTERM.");
   add_session_flags(cmd, o.session);
   cmd->add_option("--data-dir", o.data_dir, "Where the store, the admin token and state live")
       ->envname("SCOPE_DATA_DIR")

@@ -63,6 +63,18 @@ Route& Router::add_websocket(std::string pattern, Access access, WebSocketHandle
   return r;
 }
 
+Route& Router::set_fallback(Handler handler) {
+  fallback_.clear();
+  Route r;
+  r.method = "GET";
+  r.pattern = "/{path...}";
+  r.access = Access::kPublic;
+  r.max_body = 0;
+  r.handler = std::move(handler);
+  fallback_.push_back(std::move(r));
+  return fallback_.back();
+}
+
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   Match m;
   bool ok = false;
@@ -89,6 +101,8 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
     m.other_method = false;
     return m;
   }
+  if (!m.other_method && !fallback_.empty() && method == fallback_.front().method)
+    m.route = &fallback_.front();
   return m;
 }
 

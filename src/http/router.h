@@ -51,8 +51,14 @@ class Router {
   Match match(std::string_view method, std::string_view path) const;
   const std::deque<Route>& routes() const { return routes_; }
 
+  // The route of a GET that no route matches, on any path (the web UI's history-mode pages:
+  // /cuda?range=5m is its index.html); public, no body. Not in routes(): it is no API endpoint,
+  // and its handler answers 404 for paths it does not own (/api/...).
+  Route& set_fallback(Handler handler);
+
  private:
-  std::deque<Route> routes_;  // a deque: references stay valid as routes are added
+  std::deque<Route> routes_;    // a deque: references stay valid as routes are added
+  std::deque<Route> fallback_;  // none or one
 };
 
 // "/a/b/" -> {"a", "b"}, percent-decoded; `ok` false for a path that is not one (no leading

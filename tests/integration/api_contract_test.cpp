@@ -13,6 +13,7 @@
 #include "front_door.h"
 #include "http/openapi.h"
 #include "http/swagger.h"
+#include "http/webui.h"
 #include "tests/support/json_schema.h"
 
 namespace scope::itest {
@@ -223,6 +224,32 @@ TEST_P(ApiContract, SwaggerUiIsServedOverTheDocument) {
     EXPECT_EQ(http_get(t_.url() + path).status, 404) << path;
   call("GET", "/swagger/{file}", "/swagger/index.html", 200);
   call("GET", "/swagger/{file}", "/swagger/nothing.js", 404);
+}
+
+// The web UI from the binary, on both commands: its page at / and at its own routes (history
+// mode), hashed files under /assets/, and the API's unknown paths still JSON 404s.
+TEST_P(ApiContract, WebUiIsServed) {
+  if (!http::webui_built_in()) {
+    call("GET", "/", "/", 404);
+    std::printf("skipped: built without the web UI (npm ci && npm run build in web/ui)\n");
+    GTEST_SKIP() << "built without the web UI";
+  }
+  auto page = http_get(t_.url() + "/");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.body.find("<div id=\"app\">"), std::string::npos);
+  EXPECT_EQ(page.body.find("http"), std::string::npos) << "the page loads something from afar";
+  ASSERT_NE(page.header("content-security-policy"), nullptr);
+  for (const char* path : {"/fleet", "/cuda?range=5m", "/cuda/more"})
+    EXPECT_EQ(http_get(t_.url() + path).body, page.body) << path;
+  auto at = page.body.find("/assets/");
+  ASSERT_NE(at, std::string::npos);
+  std::string asset = page.body.substr(at, page.body.find('"', at) - at);
+  call("GET", "/", "/", 200);
+  call("GET", "/assets/{file}", asset, 200);
+  call("GET", "/assets/{file}", "/assets/nothing-0.js", 404);
+  auto api = http_get(t_.url() + "/api/v1/nothing");
+  EXPECT_EQ(api.status, 404);
+  EXPECT_EQ(json::parse(api.body, nullptr, false)["error"]["code"], "not_found") << api.body;
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, ApiContract, ::testing::Values("up", "server"),

@@ -1,0 +1,50 @@
+// The time range and the node/pid/comm filters, kept in the URL's query so that a page can be
+// shared and reloaded as it was.
+export const RANGES = ['5m', '1h', '24h'] as const
+export type Range = (typeof RANGES)[number]
+
+export interface Filters {
+  range: Range
+  node: string
+  pid: string
+  comm: string
+}
+
+type Query = Record<string, unknown>
+
+function one(v: unknown): string {
+  if (Array.isArray(v)) v = v[0]
+  return typeof v === 'string' ? v.trim() : ''
+}
+
+export function parseFilters(q: Query): Filters {
+  const range = one(q.range)
+  const pid = one(q.pid)
+  return {
+    range: (RANGES as readonly string[]).includes(range) ? (range as Range) : '1h',
+    node: one(q.node),
+    pid: /^[1-9][0-9]{0,9}$/.test(pid) ? pid : '',
+    comm: one(q.comm).slice(0, 15),
+  }
+}
+
+// The query of the page's URL: defaults left out.
+export function filtersQuery(f: Filters): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (f.range !== '1h') out.range = f.range
+  if (f.node) out.node = f.node
+  if (f.pid) out.pid = f.pid
+  if (f.comm) out.comm = f.comm
+  return out
+}
+
+// The query API's parameters: from (a duration before now), node, pid, comm, and `extra`.
+export function apiQuery(f: Filters, extra: Record<string, string | number | undefined> = {}): string {
+  const p = new URLSearchParams()
+  p.set('from', f.range === '24h' ? '1d' : f.range)
+  if (f.node) p.set('node', f.node)
+  if (f.pid) p.set('pid', f.pid)
+  if (f.comm) p.set('comm', f.comm)
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== '') p.set(k, String(v))
+  return p.toString()
+}
