@@ -16,8 +16,8 @@ constexpr Show kJson = Show::kJson;
 std::vector<FamilySchema> make_schemas() {
   // Ids are part of the batch format: append, never renumber. Columns are appended too, each
   // with a migration (store/sqlite/migrations.cpp, store/postgres/migrations.cpp): schema
-  // version 3 added those after the "v3" comments; those after "v4" came with SQLite's step 5 and
-  // PostgreSQL's step 6.
+  // version 3 added those after the "v3" comments; those after "v4" came with SQLite's step 8 and
+  // PostgreSQL's step 9.
   return {
       {0,
        "cuda",
