@@ -72,9 +72,11 @@ event::EventRow synthetic(uint64_t i, int64_t ts) {
     return e;
   }
   if (r < 54) {           // r is 50 or 51 for i % 100 == 50 or 91, 52 or 53 for 32 or 73: each
-    bool alloc = r < 52;  // allocation is freed 82 events later
-    auto e = row("cuda");
+    bool alloc = r < 52;  // allocation is freed 82 events later, by the process that made it
     uint64_t block = alloc ? i : i - 82;
+    pid = static_cast<uint32_t>(1000 + block % 8);
+    comm = "python" + std::to_string(block % 8);
+    auto e = row("cuda");
     set_column(e, "call", std::string(alloc ? "cudaMalloc" : "cudaFree"));
     set_column(e, "op", std::string(alloc ? "alloc" : "free"));
     set_column(e, "ptr", static_cast<int64_t>(0x7f0000000000 + block * 4096));
