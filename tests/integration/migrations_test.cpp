@@ -149,9 +149,12 @@ TEST(Migrations, SqliteDecodeRollupsAreFilledAsWritten) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    // Back to version 6: without the decode rollups (step 7) and the kernel's file (step 8).
     const char* sql =
         "DROP TABLE llama_decode_slots; DROP TABLE llama_decode_run_slots; DROP TABLE "
-        "ggml_graph_slots; UPDATE scope_meta SET value = '6' WHERE key = 'schema_version';";
+        "ggml_graph_slots; ALTER TABLE cuda_events DROP COLUMN kernel_file; ALTER TABLE "
+        "cuda_events DROP COLUMN kernel_offset; UPDATE scope_meta SET value = '6' WHERE key = "
+        "'schema_version';";
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << err;
     sqlite3_close(db);
