@@ -245,6 +245,29 @@ class RowView {
   if (auto* e = std::get_if<auth::ApiError>(&var##_)) return std::move(*e); \
   const store::QueryResult& var = std::get<store::QueryResult>(var##_)
 
+// The rows of [from, to): its whole buckets of `width` from `whole(q, first, last)` and the
+// partial buckets at either end from `part(q, from, to)`, in one UNION ALL; `part` alone where
+// the range holds no whole bucket or `whole_ok` is false.
+using RangeSql = std::function<void(Sql&, int64_t, int64_t)>;
+void whole_and_edges(Sql& q, int64_t from, int64_t to, int64_t width, bool whole_ok,
+                     const RangeSql& whole, const RangeSql& part) {
+  int64_t first = from + (width - from % width) % width;
+  int64_t last = to - to % width;
+  if (!whole_ok || first >= last) {
+    part(q, from, to);
+    return;
+  }
+  whole(q, first, last);
+  if (from < first) {
+    q << " UNION ALL ";
+    part(q, from, first);
+  }
+  if (last < to) {
+    q << " UNION ALL ";
+    part(q, last, to);
+  }
+}
+
 // The rows (ts_ns, columns...) of the window: whole 5-second slots from rollup `r` (store/rollup.h;
 // `columns` named as it names them), the partial slots at either end from the raw rows that
 // `raw(q, from, to)` selects with the same columns. Raw rows only where a series `step` is not
@@ -252,26 +275,14 @@ class RowView {
 // their raw rows, so the answer is the same either way.
 // [from, to) a part of the window where given.
 void slot_source(Sql& q, const QueryParams& p, const store::SlotRollup& r, std::string_view columns,
-                 int64_t step, const std::function<void(Sql&, int64_t, int64_t)>& raw,
-                 int64_t from = -1, int64_t to = -1) {
+                 int64_t step, const RangeSql& raw, int64_t from = -1, int64_t to = -1) {
   if (from < 0) from = p.from_ns;
   if (to < 0) to = p.to_ns;
-  int64_t first = from + (store::kSlotNs - from % store::kSlotNs) % store::kSlotNs;
-  int64_t last = to - to % store::kSlotNs;
-  if (first >= last || step % store::kSlotNs != 0) {
-    raw(q, from, to);
-    return;
-  }
-  q << "SELECT slot_ns AS ts_ns, " << columns << " FROM " << r.table << " WHERE ";
-  where_window(q, p, first, last, "slot_ns");
-  if (from < first) {
-    q << " UNION ALL ";
-    raw(q, from, first);
-  }
-  if (last < to) {
-    q << " UNION ALL ";
-    raw(q, last, to);
-  }
+  auto slots = [&](Sql& w, int64_t first, int64_t last) {
+    w << "SELECT slot_ns AS ts_ns, " << columns << " FROM " << r.table << " WHERE ";
+    where_window(w, p, first, last, "slot_ns");
+  };
+  whole_and_edges(q, from, to, store::kSlotNs, step % store::kSlotNs == 0, slots, raw);
 }
 
 // ---- CUDA ----------------------------------------------------------------------------------
@@ -282,32 +293,22 @@ void slot_source(Sql& q, const QueryParams& p, const store::SlotRollup& r, std::
 // the minute rollup has no comm) or raw rows only where a series `step` is not whole minutes or
 // slots.
 void launch_source(Sql& q, const QueryParams& p, int64_t step = 0) {
-  int64_t first = p.from_ns + (store::kMinuteNs - p.from_ns % store::kMinuteNs) % store::kMinuteNs;
-  int64_t last = p.to_ns - p.to_ns % store::kMinuteNs;
   auto raw = [&](Sql& r, int64_t from, int64_t to) {
     r << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
          "coalesce(duration_ns, 0) AS total_ns FROM cuda_events WHERE op = 'launch' AND ";
     where_window(r, p, from, to);
   };
-  auto slots = [&](int64_t from, int64_t to) {
-    slot_source(q, p, store::launch_slots(),
+  auto slots = [&](Sql& r, int64_t from, int64_t to) {
+    slot_source(r, p, store::launch_slots(),
                 "pid, kernel, launches, coalesce(total_ns, 0) AS total_ns", step, raw, from, to);
   };
-  if (!p.comm.empty() || first >= last || step % store::kMinuteNs != 0) {
-    slots(p.from_ns, p.to_ns);
-    return;
-  }
-  q << "SELECT minute_ns AS ts_ns, pid, kernel, launches, total_ns FROM "
-    << store::kKernelMinutesTable << " WHERE ";
-  where_window(q, p, first, last, "minute_ns");
-  if (p.from_ns < first) {
-    q << " UNION ALL ";
-    slots(p.from_ns, first);
-  }
-  if (last < p.to_ns) {
-    q << " UNION ALL ";
-    slots(last, p.to_ns);
-  }
+  auto minutes = [&](Sql& r, int64_t first, int64_t last) {
+    r << "SELECT minute_ns AS ts_ns, pid, kernel, launches, total_ns FROM "
+      << store::kKernelMinutesTable << " WHERE ";
+    where_window(r, p, first, last, "minute_ns");
+  };
+  whole_and_edges(q, p.from_ns, p.to_ns, store::kMinuteNs,
+                  p.comm.empty() && step % store::kMinuteNs == 0, minutes, slots);
 }
 
 Answer top_kernels(store::Store& s, const QueryParams& p) {
@@ -630,30 +631,19 @@ Answer memory(store::Store& s, const QueryParams& p, const store::MemoryRollup& 
     pr.last_ts = num(row[5]);
   }
   // The window's rows: whole slots from the slot rollup, the partial edges row by row.
-  const int64_t first = p.from_ns + (store::kSlotNs - p.from_ns % store::kSlotNs) % store::kSlotNs;
-  const int64_t last = p.to_ns - p.to_ns % store::kSlotNs;
   Sql w(s);
   w << "SELECT node, pid, ts_ns, max_level, last_level FROM (";
-  auto rows = [&](int64_t from, int64_t to) {
-    w << "SELECT node, pid, ts_ns, seq, level AS max_level, level AS last_level FROM " << m.table
+  auto rows = [&](Sql& q, int64_t from, int64_t to) {
+    q << "SELECT node, pid, ts_ns, seq, level AS max_level, level AS last_level FROM " << m.table
       << " WHERE ";
-    where_window(w, p, from, to);
+    where_window(q, p, from, to);
   };
-  if (first < last && step % store::kSlotNs == 0) {
-    w << "SELECT node, pid, slot_ns AS ts_ns, 0 AS seq, max_level, last_level FROM " << m.slots
+  auto slots = [&](Sql& q, int64_t first, int64_t last) {
+    q << "SELECT node, pid, slot_ns AS ts_ns, 0 AS seq, max_level, last_level FROM " << m.slots
       << " WHERE ";
-    where_window(w, p, first, last, "slot_ns");
-    if (p.from_ns < first) {
-      w << " UNION ALL ";
-      rows(p.from_ns, first);
-    }
-    if (last < p.to_ns) {
-      w << " UNION ALL ";
-      rows(last, p.to_ns);
-    }
-  } else {
-    rows(p.from_ns, p.to_ns);
-  }
+    where_window(q, p, first, last, "slot_ns");
+  };
+  whole_and_edges(w, p.from_ns, p.to_ns, store::kSlotNs, step % store::kSlotNs == 0, slots, rows);
   w << ") u ORDER BY ts_ns, seq";
   SCOPE_RUN(r, s, w, kMaxRows);
   struct Walk {
@@ -881,14 +871,8 @@ Answer processes(store::Store& s, const QueryParams& p) {
 // (store/rollup.h): the coarsest whole buckets inside, then finer ones toward the edges, then the
 // raw rows of the partial 5-second slots at either end, so that their sums are the raw rows'.
 void open_source(Sql& q, const QueryParams& p, const store::OpenRollup& r, const char* key,
-                 int64_t from, int64_t to, size_t level, bool& first_part) {
-  auto part = [&] {
-    if (!first_part) q << " UNION ALL ";
-    first_part = false;
-  };
-  if (from >= to) return;
+                 int64_t from, int64_t to, size_t level) {
   if (level == 0) {
-    part();
     q << "SELECT coalesce(" << key
       << ", '') AS k, 1 AS opens, CASE WHEN ret < 0 THEN 1 ELSE 0 END AS errors FROM open_events "
          "WHERE ";
@@ -896,18 +880,13 @@ void open_source(Sql& q, const QueryParams& p, const store::OpenRollup& r, const
     return;
   }
   const int64_t width = r.widths[level - 1];
-  int64_t first = from + (width - from % width) % width;
-  int64_t last = to - to % width;
-  if (first >= last) {
-    open_source(q, p, r, key, from, to, level - 1, first_part);
-    return;
-  }
-  part();
-  q << "SELECT " << key << " AS k, opens, errors FROM " << r.table << " WHERE width_ns = " << width
-    << " AND ";
-  where_window(q, p, first, last, "bucket_ns");
-  open_source(q, p, r, key, from, first, level - 1, first_part);
-  open_source(q, p, r, key, last, to, level - 1, first_part);
+  auto buckets = [&](Sql& w, int64_t first, int64_t last) {
+    w << "SELECT " << key << " AS k, opens, errors FROM " << r.table
+      << " WHERE width_ns = " << width << " AND ";
+    where_window(w, p, first, last, "bucket_ns");
+  };
+  auto finer = [&](Sql& w, int64_t a, int64_t b) { open_source(w, p, r, key, a, b, level - 1); };
+  whole_and_edges(q, from, to, width, true, buckets, finer);
 }
 
 Answer opens(store::Store& s, const QueryParams& p) {
@@ -915,8 +894,7 @@ Answer opens(store::Store& s, const QueryParams& p) {
                  const store::OpenRollup& rollup) -> std::variant<json, auth::ApiError> {
     Sql q(s);
     q << "SELECT k, sum(opens) AS opens, sum(errors) AS errors FROM (";
-    bool first_part = true;
-    open_source(q, p, rollup, column, p.from_ns, p.to_ns, rollup.widths.size(), first_part);
+    open_source(q, p, rollup, column, p.from_ns, p.to_ns, rollup.widths.size());
     q << ") u GROUP BY k ORDER BY opens DESC, " << q.bytewise("k") << " LIMIT ";
     q.bind(static_cast<int64_t>(p.limit));
     SCOPE_RUN(r, s, q);
