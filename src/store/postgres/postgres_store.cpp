@@ -824,6 +824,15 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
   return make_error(last_error);
 }
 
+Status PostgresStore::begin_request() {
+  if (!reader_ready_) {
+    std::lock_guard wlock(write_mu_);
+    if (auto st = ensure(db_); !st) return st;
+    if (auto st = setup_reader(); !st) return st;
+  }
+  return ensure(ro_);
+}
+
 void PostgresStore::end_request() {
   if (!ro_) return;
   auto deadline = Clock::now() + kCleanupTimeout;
@@ -854,12 +863,7 @@ Result<QueryResult> PostgresStore::query(std::string_view sql_in, const QueryOpt
     if (word != "select" && word != "with" && word != "values" && word != "table")
       return make_error("read-only: the store accepts queries only (SELECT, WITH, VALUES, TABLE)");
   }
-  if (!reader_ready_) {
-    std::lock_guard wlock(write_mu_);
-    if (auto st = ensure(db_); !st) return make_error(st.error());
-    if (auto st = setup_reader(); !st) return make_error(st.error());
-  }
-  if (auto st = ensure(ro_); !st) return make_error(st.error());
+  if (auto st = begin_request(); !st) return make_error(st.error());
   struct EndRequest {
     PostgresStore* s;
     ~EndRequest() { s->end_request(); }
@@ -981,12 +985,7 @@ Result<QueryResult> PostgresStore::select(std::string_view sql,
   std::lock_guard lock(read_mu_);
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(1, options.timeout_ms));
   const auto watch = deadline + kClientSlack;
-  if (!reader_ready_) {
-    std::lock_guard wlock(write_mu_);
-    if (auto st = ensure(db_); !st) return make_error(st.error());
-    if (auto st = setup_reader(); !st) return make_error(st.error());
-  }
-  if (auto st = ensure(ro_); !st) return make_error(st.error());
+  if (auto st = begin_request(); !st) return make_error(st.error());
   struct EndRequest {
     PostgresStore* s;
     ~EndRequest() { s->end_request(); }

@@ -71,6 +71,8 @@ class PostgresStore final : public Store {
   Status ensure_partitions(PGconn* conn, int64_t min_ts, int64_t max_ts);
   // Creates or updates the SQL API's role and its function (on the writer connection).
   Status setup_reader();
+  // The reader connection live and its role set up, for query() and select() (read_mu_ held).
+  Status begin_request();
   // Leaves the reader connection as a fresh request expects it (or drops it).
   void end_request();
   std::string qualified(std::string_view table) const;
