@@ -1069,32 +1069,43 @@ Answer tokens(store::Store& s, const QueryParams& p) {
               {"series", series}};
 }
 
-// Nearest rank.
-json percentile(std::vector<int64_t>& sorted, int pct) {
-  if (sorted.empty()) return nullptr;
-  size_t rank = (sorted.size() * static_cast<size_t>(pct) + 99) / 100;
-  return sorted[std::max<size_t>(rank, 1) - 1];
+// A histogram of durations: store::decode_bucket -> the count, smallest and largest duration in
+// the bucket (INT64_MIN as the smallest where the rollup does not keep it).
+struct Bucket {
+  int64_t count, min_ns, max_ns;
+};
+using Histogram = std::map<int64_t, Bucket>;
+
+void add(Histogram& h, int64_t bucket, Bucket b) {
+  auto [it, fresh] = h.try_emplace(bucket, b);
+  if (fresh) return;
+  it->second.count += b.count;
+  it->second.min_ns = std::min(it->second.min_ns, b.min_ns);
+  it->second.max_ns = std::max(it->second.max_ns, b.max_ns);
 }
 
-// Nearest rank in a histogram of decode durations (store::decode_bucket -> count, max): the
-// bucket's middle (within 1/128 of the exact value), or its largest duration where smaller.
-json percentile(const std::map<int64_t, std::pair<int64_t, int64_t>>& histogram, int64_t total,
-                int pct) {
+// Nearest rank in a histogram of `total` durations: the bucket's middle (within 1/128 of the
+// exact value) brought within its smallest and largest duration (so a bucket of one value is
+// exact).
+json percentile(const Histogram& histogram, int64_t total, int pct) {
   if (total <= 0) return nullptr;
   int64_t rank = std::max<int64_t>((total * pct + 99) / 100, 1), seen = 0;
-  for (const auto& [bucket, count_max] : histogram) {
-    seen += count_max.first;
-    if (seen >= rank) return std::min(store::decode_bucket_value(bucket), count_max.second);
+  for (const auto& [bucket, b] : histogram) {
+    seen += b.count;
+    if (seen >= rank)
+      return std::max(std::min(store::decode_bucket_value(bucket), b.max_ns), b.min_ns);
   }
   return nullptr;
 }
 
-// Decode latency, time to first token (a run of prompt decodes on a context to the end of its
-// last one, as `scope trace` counts it) and the share of the decoding span in graph compute.
-// Whole 5-second slots come from the rollups (store/rollup.h): a histogram of decode durations,
-// the runs of each context's prompt and generation decodes, graph computes; the partial slots at
-// either end from the raw rows (the same histogram buckets, a run per decode). The percentiles
-// of decode latency are those of the histogram (within 1/128); the rest is exact.
+// Decode latency, time to first token and the share of the decoding span in graph compute.
+// Decode latency: whole 5-second slots from a histogram of decode durations (store/rollup.h), the
+// partial slots at either end from the raw rows in the same buckets; its percentiles are the
+// histogram's (within 1/128). Time to first token: the requests whose first token (the
+// generation decode ending a context's run of prompt decodes) came in the window, kept at write
+// time (store/rollup.h): the run's first prompt decode to the end of its last, as `scope trace`
+// counts it, whether or not the prompt began in the window; whole minutes from their histogram
+// (the same buckets), the partial ones at either end from the requests. The rest is exact.
 Answer decode(store::Store& s, const QueryParams& p) {
   constexpr size_t kMaxRows = 2'000'000;
   const int64_t first_slot =
@@ -1109,35 +1120,12 @@ Answer decode(store::Store& s, const QueryParams& p) {
     if (last_slot < p.to_ns) edges.emplace_back(last_slot, p.to_ns);
   }
   bool complete = true;
-  std::map<int64_t, std::pair<int64_t, int64_t>> histogram;  // bucket -> decodes, max_ns
+  Histogram histogram;
   int64_t decodes = 0, first = INT64_MAX, last = INT64_MIN;
-  auto count = [&](int64_t bucket, int64_t n, int64_t max_ns) {
-    auto [it, fresh] = histogram.try_emplace(bucket, n, max_ns);
-    if (!fresh) {
-      it->second.first += n;
-      it->second.second = std::max(it->second.second, max_ns);
-    }
-    decodes += n;
+  auto count = [&](int64_t bucket, Bucket b) {
+    add(histogram, bucket, b);
+    decodes += b.count;
   };
-  // A context's (node, pid, ctx) runs of prompt or generation decodes: start, seq of the
-  // first decode, end of the last; `ended`: a prompt run whose generation decode the rollup
-  // folded into it (ender_ns). Nodes by number, in order of appearance.
-  struct Run {
-    size_t node;
-    int64_t pid, ctx, start, seq, end;
-    bool prompt, ended;
-    auto key() const { return std::tie(node, pid, ctx, start, seq); }
-  };
-  std::vector<std::string> nodes;
-  auto node_id = [&](const Value& v) {
-    const auto* name = std::get_if<std::string>(&v);
-    const std::string_view n = name ? std::string_view(*name) : std::string_view();
-    auto it = std::find(nodes.begin(), nodes.end(), n);
-    if (it != nodes.end()) return static_cast<size_t>(it - nodes.begin());
-    nodes.emplace_back(n);
-    return nodes.size() - 1;
-  };
-  std::vector<Run> runs;
   if (slots) {
     Sql h(s);
     h << "SELECT bucket, sum(decodes), max(max_ns), min(first_ns), max(last_ns) FROM "
@@ -1147,67 +1135,66 @@ Answer decode(store::Store& s, const QueryParams& p) {
     SCOPE_RUN(hr, s, h, kMaxRows);
     complete = complete && !hr.truncated;
     for (const auto& row : hr.rows) {
-      count(num(row[0]), num(row[1]), num(row[2]));
+      count(num(row[0]), {num(row[1]), INT64_MIN, num(row[2])});
       first = std::min(first, num(row[3]));
       last = std::max(last, num(row[4]));
     }
-    Sql rq(s);
-    // The phase and whether a generation decode was folded in as one integer: fewer values to
-    // build per row.
-    rq << "SELECT node, pid, ctx, CASE WHEN phase = 'prompt' THEN 1 ELSE 0 END + CASE WHEN "
-          "ender_ns IS NULL THEN 0 ELSE 2 END, start_ns, start_seq, end_ns FROM "
-       << store::decode_run_slots().table << " WHERE ";
-    where_window(rq, p, first_slot, last_slot, "slot_ns");
-    SCOPE_RUN(rr, s, rq, kMaxRows);
-    complete = complete && !rr.truncated;
-    runs.reserve(rr.rows.size());
-    for (const auto& row : rr.rows)
-      runs.push_back({node_id(row[0]), num(row[1]), num(row[2]), num(row[4]), num(row[5]),
-                      num(row[6]), (num(row[3]) & 1) != 0, (num(row[3]) & 2) != 0});
   }
   if (!edges.empty()) {
     Sql q(s);
     for (size_t i = 0; i < edges.size(); ++i) {
       q << (i ? " UNION ALL " : "")
-        << "SELECT node, pid, coalesce(ctx, 0), phase, ts_ns, seq, coalesce(duration_ns, 0) FROM "
-           "llama_events WHERE op = 'decode' AND ";
+        << "SELECT ts_ns, coalesce(duration_ns, 0) FROM llama_events WHERE op = 'decode' AND ";
       where_window(q, p, edges[i].first, edges[i].second);
     }
     SCOPE_RUN(r, s, q, kMaxRows);
     complete = complete && !r.truncated;
     for (const auto& row : r.rows) {
-      int64_t ts = num(row[4]), d = num(row[6]);
-      count(store::decode_bucket(d), 1, d);
+      int64_t ts = num(row[0]), d = num(row[1]);
+      count(store::decode_bucket(d), {1, d, d});
       first = std::min(first, ts);
       last = std::max(last, ts + d);
-      std::string phase = text(row[3]);
-      if (phase == "prompt" || phase == "generation")
-        runs.push_back({node_id(row[0]), num(row[1]), num(row[2]), ts, num(row[5]), ts + d,
-                        phase == "prompt", false});
     }
   }
-  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.key() < b.key(); });
-  std::vector<int64_t> ttft;
-  bool in_prompt = false;
-  int64_t start = 0, end = 0;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const Run& run = runs[i];
-    if (i > 0 && std::tie(run.node, run.pid, run.ctx) !=
-                     std::tie(runs[i - 1].node, runs[i - 1].pid, runs[i - 1].ctx))
-      in_prompt = false;
-    if (run.prompt) {
-      if (!in_prompt) start = run.start;
-      in_prompt = true;
-      end = run.end;
-      if (!run.ended) continue;
-      ttft.push_back(end - start);
-      in_prompt = false;
-    } else if (in_prompt) {
-      ttft.push_back(end - start);
-      in_prompt = false;
+  // The requests: whole minutes from llama_ttft_minutes, the partial ones at either end from
+  // llama_requests, in the same histogram.
+  Histogram ttft;
+  int64_t requests = 0;
+  auto count_request = [&](int64_t bucket, Bucket b) {
+    add(ttft, bucket, b);
+    requests += b.count;
+  };
+  const int64_t first_minute =
+      p.from_ns + (store::kMinuteNs - p.from_ns % store::kMinuteNs) % store::kMinuteNs;
+  const int64_t last_minute = p.to_ns - p.to_ns % store::kMinuteNs;
+  std::vector<std::pair<int64_t, int64_t>> minute_edges;
+  if (first_minute >= last_minute) {
+    minute_edges.emplace_back(p.from_ns, p.to_ns);
+  } else {
+    Sql m(s);
+    m << "SELECT bucket, sum(requests), min(min_ns), max(max_ns) FROM llama_ttft_minutes WHERE ";
+    where_window(m, p, first_minute, last_minute, "minute_ns");
+    m << " GROUP BY bucket";
+    SCOPE_RUN(mr, s, m, kMaxRows);
+    complete = complete && !mr.truncated;
+    for (const auto& row : mr.rows)
+      count_request(num(row[0]), {num(row[1]), num(row[2]), num(row[3])});
+    if (p.from_ns < first_minute) minute_edges.emplace_back(p.from_ns, first_minute);
+    if (last_minute < p.to_ns) minute_edges.emplace_back(last_minute, p.to_ns);
+  }
+  if (!minute_edges.empty()) {
+    Sql q(s);
+    for (size_t i = 0; i < minute_edges.size(); ++i) {
+      q << (i ? " UNION ALL " : "") << "SELECT ttft_ns FROM llama_requests WHERE ";
+      where_window(q, p, minute_edges[i].first, minute_edges[i].second, "first_token_ns");
+    }
+    SCOPE_RUN(r, s, q, kMaxRows);
+    complete = complete && !r.truncated;
+    for (const auto& row : r.rows) {
+      int64_t v = num(row[0]);
+      count_request(store::decode_bucket(v), {1, v, v});
     }
   }
-  std::sort(ttft.begin(), ttft.end());
   Sql g(s);
   g << "SELECT sum(graphs), coalesce(sum(graph_ns), 0) FROM (";
   slot_source(g, p, store::graph_slots(), "graphs, graph_ns", 0,
@@ -1226,9 +1213,9 @@ Answer decode(store::Store& s, const QueryParams& p) {
       {"decodes", decodes},
       {"decode_p50_ns", percentile(histogram, decodes, 50)},
       {"decode_p99_ns", percentile(histogram, decodes, 99)},
-      {"requests", ttft.size()},
-      {"ttft_p50_ns", percentile(ttft, 50)},
-      {"ttft_p99_ns", percentile(ttft, 99)},
+      {"requests", requests},
+      {"ttft_p50_ns", percentile(ttft, requests, 50)},
+      {"ttft_p99_ns", percentile(ttft, requests, 99)},
       {"graph_computes", graphs.rows.empty() ? 0 : num(graphs.rows[0][0])},
       {"graph_ns", graph_ns},
       {"decode_span_ns", span},

@@ -112,7 +112,9 @@ std::string bookkeeping_retention_sql(int64_t cutoff_ns) {
       sql += "; DELETE FROM " + std::string(r->table) +
              " WHERE width_ns = " + std::to_string(width) + " AND bucket_ns < " +
              std::to_string(cutoff_ns - cutoff_ns % width);
-  return sql;
+  return sql + "; DELETE FROM llama_requests WHERE first_token_ns < " + std::to_string(cutoff_ns) +
+         "; DELETE FROM llama_ttft_minutes WHERE minute_ns < " +
+         std::to_string(cutoff_ns - cutoff_ns % kMinuteNs);
 }
 
 const OpenRollup& open_comm_rollup() {
@@ -473,75 +475,99 @@ const SlotRollup& decode_slots() {
 
 namespace {
 
-// The batch's runs of a context's prompt or generation decodes of one phase and comm, per slot,
-// in (ts_ns, seq) order (seq: first_seq + the event's index). A generation run right after a
-// prompt run of the same comm is that run's ender_ns (its first decode's start), not a row.
-std::vector<SlotRow> decode_runs(const event::Batch& batch) {
-  static const Column op("llama", "op"), phase("llama", "phase"), ctx("llama", "ctx"),
-      duration("llama", "duration_ns");
+// The requests (see rollup.h) of the decodes `where` selects: a generation decode right after a
+// prompt decode of its context ends the run of prompt decodes since the generation decode before.
+// `run` numbers a context's generation decodes before each decode, so a prompt run and the
+// generation decode ending it share it.
+std::string requests_insert(const std::string& where) {
+  return "INSERT INTO llama_requests (node, pid, ctx, comm, start_ns, first_token_ns, "
+         "first_token_seq, ttft_ns) SELECT node, pid, ctx, comm, start_ns, ts_ns, seq, prev_end - "
+         "start_ns FROM (SELECT r.*, min(CASE WHEN phase = 'prompt' THEN ts_ns END) OVER "
+         "(PARTITION BY node, pid, ctx, run) AS start_ns FROM (SELECT node, pid, coalesce(ctx, 0) "
+         "AS ctx, coalesce(comm, '') AS comm, phase, ts_ns, seq, lag(phase) OVER w AS prev_phase, "
+         "lag(ts_ns + coalesce(duration_ns, 0)) OVER w AS prev_end, coalesce(sum(CASE WHEN phase "
+         "= 'generation' THEN 1 ELSE 0 END) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
+         "PRECEDING), 0) AS run FROM llama_events WHERE op = 'decode' AND phase IN ('prompt', "
+         "'generation') AND ts_ns >= 0 AND pid IS NOT NULL AND " +
+         where +
+         " WINDOW w AS (PARTITION BY node, pid, coalesce(ctx, 0) ORDER BY ts_ns, seq)) r) s WHERE "
+         "phase = 'generation' AND prev_phase = 'prompt'";
+}
+
+// llama_ttft_minutes' rows of the requests `where` selects.
+std::string ttft_minutes_insert(const std::string& where) {
+  return "INSERT INTO llama_ttft_minutes (minute_ns, node, pid, comm, bucket, requests, min_ns, "
+         "max_ns) SELECT first_token_ns - first_token_ns % 60000000000, node, pid, comm, " +
+         decode_bucket_sql("ttft_ns") +
+         ", count(*), min(ttft_ns), max(ttft_ns) FROM llama_requests WHERE " + where +
+         " GROUP BY 1, 2, 3, 4, 5";
+}
+
+}  // namespace
+
+std::vector<RequestContext> request_contexts(const event::Batch& batch) {
+  static const Column op("llama", "op"), phase("llama", "phase"), ctx("llama", "ctx");
   static const auto family = event::schema_for("llama")->id;
-  // (slot, pid, ctx, ts, index) of each decode that counts.
-  std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, size_t>> decodes;
+  std::map<std::pair<int64_t, int64_t>, RequestContext> first;
   for (size_t i = 0; i < batch.events.size(); ++i) {
     const auto& e = batch.events[i];
     if (e.family != family || e.ts_ns < 0 || !is_text(op(e), "decode") ||
         !(is_text(phase(e), "prompt") || is_text(phase(e), "generation")))
       continue;
-    decodes.emplace_back(e.ts_ns - e.ts_ns % kSlotNs, e.pid, int_or(ctx(e), 0), e.ts_ns, i);
+    RequestContext c{e.pid, int_or(ctx(e), 0), e.ts_ns, static_cast<int64_t>(batch.first_seq + i)};
+    auto [it, fresh] = first.try_emplace({c.pid, c.ctx}, c);
+    if (!fresh && std::tie(c.ts_ns, c.seq) < std::tie(it->second.ts_ns, it->second.seq))
+      it->second = c;
   }
-  std::sort(decodes.begin(), decodes.end());
-  std::vector<SlotRow> out;
-  bool folded = false;  // in a generation run that is the last row's ender_ns
-  for (size_t k = 0; k < decodes.size(); ++k) {
-    const auto& [slot, pid, context, ts, i] = decodes[k];
-    const auto& e = batch.events[i];
-    const std::string& ph = std::get<std::string>(phase(e));
-    int64_t end = ts + int_or(duration(e), 0);
-    bool same_comm = false;  // the decode before is of the same context, slot and comm
-    bool same = false;       // ... and phase
-    bool after_prompt = false;
-    if (k > 0) {
-      const auto& [s0, p0, c0, t0, i0] = decodes[k - 1];
-      const auto& before = batch.events[i0];
-      same_comm = s0 == slot && p0 == pid && c0 == context && before.comm == e.comm;
-      same = same_comm && std::get<std::string>(phase(before)) == ph;
-      after_prompt = same_comm && std::get<std::string>(phase(before)) == "prompt";
-    }
-    if (same) {
-      if (!folded) out.back().values[2] = end;
-      continue;
-    }
-    folded = ph == "generation" && after_prompt;
-    if (folded) {
-      out.back().values[3] = ts;
-      continue;
-    }
-    SlotRow run;
-    run.slot_ns = slot;
-    run.pid = pid;
-    run.comm = e.comm;
-    run.keys = {context, ph};
-    run.values = {ts, static_cast<int64_t>(batch.first_seq + i), end, Value()};
-    out.push_back(std::move(run));
-  }
+  std::vector<RequestContext> out;
+  out.reserve(first.size());
+  for (const auto& [key, c] : first) out.push_back(c);
   return out;
 }
 
-}  // namespace
+std::vector<std::string> request_update(bool dollar) {
+  auto p = [dollar](int n) { return std::string(dollar ? "$" : "?") + std::to_string(n); };
+  const std::string context = "node = " + p(1) + " AND pid = " + p(2);
+  // The context's last generation decode before the batch's earliest decode: the requests after
+  // it are the ones the batch can change. (-1, -1) where there is none: all of them.
+  auto anchor = [&](const char* col) {
+    return "coalesce((SELECT " + std::string(col) + " FROM llama_events WHERE " + context +
+           " AND coalesce(ctx, 0) = " + p(3) +
+           " AND op = 'decode' AND phase = 'generation' AND (ts_ns, seq) < (" + p(4) + ", " + p(5) +
+           ") ORDER BY ts_ns DESC, seq DESC LIMIT 1), -1)";
+  };
+  const std::string after = "(" + anchor("ts_ns") + ", " + anchor("seq") + ")";
+  // The process's minutes of requests from the anchor's on, recounted.
+  const std::string minute = "(" + anchor("ts_ns") + " - " + anchor("ts_ns") + " % 60000000000)";
+  return {
+      "DELETE FROM llama_requests WHERE " + context + " AND ctx = " + p(3) +
+          " AND (first_token_ns, first_token_seq) > " + after,
+      requests_insert(context + " AND coalesce(ctx, 0) = " + p(3) + " AND (ts_ns, seq) > " + after),
+      "DELETE FROM llama_ttft_minutes WHERE " + context + " AND minute_ns >= " + minute,
+      ttft_minutes_insert(context + " AND first_token_ns >= " + minute)};
+}
 
-const SlotRollup& decode_run_slots() {
-  static const SlotRollup r{"llama_decode_run_slots",
-                            "llama",
-                            {"ctx", "phase"},
-                            {{"start_ns", Agg::kMin},
-                             {"start_seq", Agg::kMin},
-                             {"end_ns", Agg::kMax},
-                             {"ender_ns", Agg::kMin}},
-                            nullptr,
-                            nullptr,
-                            nullptr,
-                            decode_runs};
-  return r;
+const std::string& requests_migration() {
+  static const std::string sql =
+      "\nCREATE TABLE IF NOT EXISTS llama_requests (node TEXT NOT NULL, pid BIGINT NOT NULL, ctx "
+      "BIGINT NOT NULL, comm TEXT NOT NULL, start_ns BIGINT NOT NULL, first_token_ns BIGINT NOT "
+      "NULL, first_token_seq BIGINT NOT NULL, ttft_ns BIGINT NOT NULL);\n"
+      "CREATE INDEX IF NOT EXISTS llama_requests_ctx ON llama_requests (node, pid, ctx, "
+      "first_token_ns, first_token_seq);\n"
+      "CREATE INDEX IF NOT EXISTS llama_requests_pid ON llama_requests (node, pid, "
+      "first_token_ns);\n"
+      "CREATE INDEX IF NOT EXISTS llama_requests_ts ON llama_requests (first_token_ns);\n"
+      "CREATE TABLE IF NOT EXISTS llama_ttft_minutes (minute_ns BIGINT NOT NULL, node TEXT NOT "
+      "NULL, pid BIGINT NOT NULL, comm TEXT NOT NULL, bucket BIGINT NOT NULL, requests BIGINT NOT "
+      "NULL, min_ns BIGINT NOT NULL, max_ns BIGINT NOT NULL);\n"
+      "CREATE INDEX IF NOT EXISTS llama_ttft_minutes_pid ON llama_ttft_minutes (node, pid, "
+      "minute_ns);\n"
+      "CREATE INDEX IF NOT EXISTS llama_ttft_minutes_minute ON llama_ttft_minutes (minute_ns);\n"
+      "CREATE INDEX IF NOT EXISTS llama_events_decodes ON llama_events (node, pid, (coalesce(ctx, "
+      "0)), ts_ns, seq) WHERE op = 'decode';\n"
+      "DROP TABLE IF EXISTS llama_decode_run_slots;\n" +
+      requests_insert("1 = 1") + ";\n" + ttft_minutes_insert("1 = 1") + ";\n";
+  return sql;
 }
 
 const SlotRollup& graph_slots() {
@@ -560,8 +586,8 @@ const SlotRollup& graph_slots() {
 
 const std::vector<const SlotRollup*>& slot_rollups() {
   static const std::vector<const SlotRollup*> all = {
-      &launch_slots(), &copy_slots(),   &sync_slots(),       &syscall_slots(), &sched_slots(),
-      &token_slots(),  &decode_slots(), &decode_run_slots(), &graph_slots()};
+      &launch_slots(), &copy_slots(),  &sync_slots(),   &syscall_slots(),
+      &sched_slots(),  &token_slots(), &decode_slots(), &graph_slots()};
   return all;
 }
 

@@ -68,8 +68,7 @@ struct SlotRollup {
 };
 
 // cuda/top-kernels and launch-rate (the edges of the minutes), cuda/copies, cuda/syncs,
-// host/syscalls, host/sched, llm/tokens, llm/decode (decode_slots, decode_run_slots,
-// graph_slots).
+// host/syscalls, host/sched, llm/tokens, llm/decode (decode_slots, graph_slots).
 const SlotRollup& launch_slots();
 const SlotRollup& copy_slots();
 const SlotRollup& sync_slots();
@@ -77,7 +76,6 @@ const SlotRollup& syscall_slots();
 const SlotRollup& sched_slots();
 const SlotRollup& token_slots();
 const SlotRollup& decode_slots();
-const SlotRollup& decode_run_slots();
 const SlotRollup& graph_slots();
 const std::vector<const SlotRollup*>& slot_rollups();
 
@@ -211,6 +209,28 @@ std::string decode_bucket_sql(std::string_view d);
 // reader merges the runs of all batches, so a request's prompt may span batches and slots.
 // ggml_graph_slots: graph computes and their summed duration.
 const std::string& decode_rollups_migration();
+
+// llm/decode's requests (time to first token): `llama_requests` holds one row per run of a
+// context's (node, pid, ctx) prompt decodes that a generation decode ended, in (ts_ns, seq)
+// order: start_ns the first prompt decode's start, first_token_ns/_seq the generation decode's,
+// ttft_ns the end of the last prompt decode less start_ns, comm the generation decode's. Kept in
+// the batch's transaction: after the raw rows, per context of the batch (request_contexts), the
+// requests after the context's last generation decode before the batch's earliest decode are
+// deleted and recomputed from the raw rows (request_update), so a late batch is exact too and an
+// in-order one reads only its own decodes and the prompt decodes just before them.
+// `llama_ttft_minutes` counts them per minute of their first token, node, pid, comm and
+// decode_bucket of ttft_ns (requests, min_ns, max_ns), recounted for the process from the minute of
+// the changes on.
+struct RequestContext {
+  int64_t pid = 0, ctx = 0, ts_ns = 0, seq = 0;  // the context's earliest decode in the batch
+};
+std::vector<RequestContext> request_contexts(const event::Batch& batch);
+// The statements, each with the parameters node, pid, ctx, ts_ns, seq.
+std::vector<std::string> request_update(bool dollar);
+// The requests tables, the raw decodes' index the update reads, the fill from the rows already
+// stored, and llama_decode_run_slots (what the reader assembled requests from) dropped: SQLite's
+// migration 9 and PostgreSQL's 10 (frozen with them).
+const std::string& requests_migration();
 
 // Retention of the store's own tables (both stores): the dedupe rows of
 // batches ingested before `cutoff_ns` and the rollups' whole minutes and slots before it.

@@ -30,6 +30,8 @@ const std::vector<std::string>& sql_readable_tables() {
       out.emplace_back(m->procs);
     }
     for (const OpenRollup* r : open_rollups()) out.emplace_back(r->table);
+    out.emplace_back("llama_requests");
+    out.emplace_back("llama_ttft_minutes");
     out.emplace_back("scope_batches");
     out.emplace_back("scope_meta");
     return out;

@@ -80,18 +80,35 @@ std::vector<event::Batch> decode_batches() {
   return out;
 }
 
-// The rows of llm/decode's rollups, in order.
+// The rows of llm/decode's rollups and requests, in order.
 std::vector<std::vector<event::Value>> decode_rollup_rows(Store& s) {
   std::vector<std::vector<event::Value>> out;
-  for (const SlotRollup* r : {&decode_slots(), &decode_run_slots(), &graph_slots()}) {
-    auto rows =
-        s.select("SELECT * FROM " + std::string(r->table) + " ORDER BY 1, 2, 3, 4, 5, 6", {}, {});
+  for (const std::string table : {decode_slots().table, "llama_requests", graph_slots().table}) {
+    auto rows = s.select("SELECT * FROM " + table + " ORDER BY 1, 2, 3, 4, 5, 6", {}, {});
     EXPECT_TRUE(rows) << rows.error();
     if (!rows) return out;
-    out.push_back({event::Value(std::string(r->table))});
+    out.push_back({event::Value(table)});
     for (auto& row : rows->rows) out.push_back(std::move(row));
   }
   return out;
+}
+
+// decode_batches' requests: context 7's prompts from kT + 1 to kT + 3 ended at kT + 4 (the
+// phaseless decode between is none), context 8's at kT + 2 ended at kT + 5, and context 7's
+// prompt at kT + 5 s in the first batch ended by the second batch's generation at kT + 6 s.
+void expect_decode_requests(Store& s) {
+  using V = event::Value;
+  constexpr int64_t kS = 1'000'000'000, kT = 1'700'000'000 * kS;
+  auto r = s.select(
+      "SELECT ctx, comm, start_ns, first_token_ns, ttft_ns FROM llama_requests ORDER BY "
+      "first_token_ns",
+      {}, {});
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->rows,
+            (std::vector<std::vector<V>>{
+                {V(int64_t{7}), V("a"), V(kT + 1), V(kT + 4), V(int64_t{1'007'002})},
+                {V(int64_t{8}), V("a"), V(kT + 2), V(kT + 5), V(int64_t{50})},
+                {V(int64_t{7}), V("b"), V(kT + kS), V(kT + 6 * kS), V(4 * kS + 123'456)}}));
 }
 
 // Durations around every power of two, small ones, negative ones and the largest.
@@ -144,17 +161,19 @@ TEST(Migrations, SqliteDecodeRollupsAreFilledAsWritten) {
     ASSERT_TRUE(store) << store.error();
     for (const auto& b : decode_batches()) ASSERT_TRUE((*store)->write(b));
     written = decode_rollup_rows(**store);
+    expect_decode_requests(**store);
   }
-  ASSERT_EQ(written.size(), 3u + 9u + 5u + 2u);
+  ASSERT_EQ(written.size(), 3u + 9u + 3u + 2u);
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    // Back to version 6: without the decode rollups (step 7) and the kernel's file (step 8).
+    // Back to version 6: without the decode rollups (step 7), the kernel's file (step 8) and
+    // the requests (step 9).
     const char* sql =
-        "DROP TABLE llama_decode_slots; DROP TABLE llama_decode_run_slots; DROP TABLE "
-        "ggml_graph_slots; ALTER TABLE cuda_events DROP COLUMN kernel_file; ALTER TABLE "
-        "cuda_events DROP COLUMN kernel_offset; UPDATE scope_meta SET value = '6' WHERE key = "
-        "'schema_version';";
+        "DROP TABLE llama_decode_slots; DROP TABLE llama_requests; DROP INDEX "
+        "llama_events_decodes; DROP TABLE ggml_graph_slots; ALTER TABLE cuda_events DROP COLUMN "
+        "kernel_file; ALTER TABLE cuda_events DROP COLUMN kernel_offset; UPDATE scope_meta SET "
+        "value = '6' WHERE key = 'schema_version';";
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << err;
     sqlite3_close(db);
@@ -420,12 +439,14 @@ TEST(Migrations, PostgresDecodeRollupsAreFilledAsWritten) {
     ASSERT_TRUE(store) << store.error();
     for (const auto& b : decode_batches()) ASSERT_TRUE((*store)->write(b));
     written = decode_rollup_rows(**store);
+    expect_decode_requests(**store);
   }
-  ASSERT_EQ(written.size(), 3u + 9u + 5u + 2u);
+  ASSERT_EQ(written.size(), 3u + 9u + 3u + 2u);
   PGresult* r = PQexec(c,
                        "SET search_path TO migrated_decode; DROP TABLE llama_decode_slots; DROP "
-                       "TABLE llama_decode_run_slots; DROP TABLE ggml_graph_slots; UPDATE "
-                       "scope_meta SET value = '7' WHERE key = 'schema_version';");
+                       "TABLE llama_requests; DROP INDEX llama_events_decodes; DROP TABLE "
+                       "ggml_graph_slots; UPDATE scope_meta SET value = '7' WHERE key = "
+                       "'schema_version';");
   ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
   PQclear(r);
   PQfinish(c);

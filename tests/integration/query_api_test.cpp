@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "event/row.h"
 #include "http/router.h"
 #include "server/queries.h"
+#include "store/rollup.h"
 #include "store_suite.h"
 
 namespace scope::store::testing {
@@ -798,12 +800,15 @@ TEST_P(QueryApi, LlmDecodeJoinsTheSlotRollupsAndTheEdges) {
     EXPECT_EQ(a.body["graph_ns"], 1'500);
     EXPECT_EQ(a.body["decode_span_ns"], 12 * kS + 400);
   }
-  // The window cuts the prompt run: it starts at kB + 4 s.
+  // The window cuts the prompt run: its request's first token came in the window, so it counts
+  // whole, from kB + 1 s.
+  // 1007000 is then a raw row at the edge, alone in its bucket: exact.
   auto a = get("/llm/decode", window(kB + 2 * kS, kB + 14 * kS));
   EXPECT_EQ(a.body["decodes"], 4);
   EXPECT_EQ(a.body["decode_p50_ns"], 400);
-  EXPECT_EQ(a.body["decode_p99_ns"], 1'003'520);
-  EXPECT_EQ(a.body["ttft_p50_ns"], 2 * kS + 2'000);
+  EXPECT_EQ(a.body["decode_p99_ns"], 1'007'000);
+  EXPECT_EQ(a.body["requests"], 1);
+  EXPECT_EQ(a.body["ttft_p50_ns"], 5 * kS + 2'000);
   EXPECT_EQ(a.body["decode_span_ns"], 9 * kS + 400);
   // No generation decode: no request. Less than a slot: raw rows only, 999500 alone in its
   // bucket is exact.
@@ -822,6 +827,131 @@ TEST_P(QueryApi, LlmDecodeJoinsTheSlotRollupsAndTheEdges) {
   EXPECT_EQ(a.body["graph_computes"], 0);
   a = get("/llm/decode", with(window(kB, kB + 15 * kS), {{"node", "n3"}, {"pid", "300"}}));
   EXPECT_EQ(a.body["requests"], 1);
+}
+
+// Requests (time to first token) kept at write time are those of the replay of every decode,
+// whatever order the batches come in: decodes of two nodes, three processes and two contexts
+// each, ties and phaseless decodes included, shuffled into batches written out of order. The
+// windows' whole minutes come from the per-minute histogram, their edges from the requests.
+TEST_P(QueryApi, LlmRequestsAreTheReplayOfEveryDecodeInAnyBatchOrder) {
+  std::mt19937_64 rng(20261207);
+  auto pick = [&](int64_t n) { return static_cast<int64_t>(rng() % static_cast<uint64_t>(n)); };
+  constexpr int64_t kBase = 5000 * kS;
+  struct Decode {
+    std::string node;
+    int64_t pid, ctx, ts, seq, duration;
+    std::string phase, comm;
+  };
+  std::vector<Decode> all;
+  for (const char* node : {"q1", "q2"}) {
+    std::vector<event::EventRow> rows;
+    for (int i = 0; i < 600; ++i) {
+      int64_t at = kT0 + kBase + pick(300) * kS + (pick(3) == 0 ? 0 : pick(2 * kS));
+      int64_t pid = 20 + pick(3);
+      const char* comm = pick(5) == 0 ? "other" : "llm";
+      auto row = event::make_row(*event::schema_for("llama"), at, static_cast<uint32_t>(pid),
+                                 static_cast<uint32_t>(pid), comm);
+      int64_t r = pick(20);
+      set(row, {{"call", std::string("llama_decode")},
+                {"op", std::string(r == 0 ? "init" : "decode")},
+                {"duration_ns", 1 + pick(3 * kS)},
+                {"ctx", int64_t{1 + pick(2)}}});
+      if (r != 1) event::set_column(row, "phase", std::string(r < 9 ? "prompt" : "generation"));
+      rows.push_back(std::move(row));
+    }
+    constexpr size_t kBatches = 9;
+    std::vector<event::Batch> batches(kBatches);
+    for (size_t b = 0; b < kBatches; ++b) {
+      batches[b].node = node;
+      batches[b].boot_id = "boot-q";
+      batches[b].first_seq = 1 + b * 10000;
+    }
+    for (auto& row : rows) batches[static_cast<size_t>(pick(kBatches))].events.push_back(row);
+    for (size_t b : {4, 0, 8, 2, 7, 1, 3, 6, 5}) {
+      auto w = store_->write(batches[b]);
+      ASSERT_TRUE(w) << w.error();
+      for (size_t i = 0; i < batches[b].events.size(); ++i) {
+        const auto& e = batches[b].events[i];
+        auto value = [&](const char* c) -> const event::Value& {
+          return e.values[event::schema_for("llama")->column(c)];
+        };
+        const auto* phase = std::get_if<std::string>(&value("phase"));
+        if (std::get<std::string>(value("op")) != "decode" || !phase) continue;
+        all.push_back({node, e.pid, std::get<int64_t>(value("ctx")), e.ts_ns,
+                       static_cast<int64_t>(batches[b].first_seq + i),
+                       std::get<int64_t>(value("duration_ns")), *phase, e.comm});
+      }
+    }
+  }
+  // The replay: a generation decode right after a prompt decode of its context ends the run of
+  // prompt decodes since the context's last generation decode.
+  std::sort(all.begin(), all.end(), [](const Decode& a, const Decode& b) {
+    return std::tie(a.node, a.pid, a.ctx, a.ts, a.seq) <
+           std::tie(b.node, b.pid, b.ctx, b.ts, b.seq);
+  });
+  struct Request {
+    std::string node, comm;
+    int64_t pid, first_token, ttft;
+  };
+  std::vector<Request> want;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const Decode& d = all[i];
+    bool same = i > 0 && std::tie(d.node, d.pid, d.ctx) ==
+                             std::tie(all[i - 1].node, all[i - 1].pid, all[i - 1].ctx);
+    if (d.phase != "generation" || !same || all[i - 1].phase != "prompt") continue;
+    size_t first = i - 1;
+    while (first > 0 && all[first - 1].phase == "prompt" &&
+           std::tie(all[first - 1].node, all[first - 1].pid, all[first - 1].ctx) ==
+               std::tie(d.node, d.pid, d.ctx))
+      --first;
+    want.push_back(
+        {d.node, d.comm, d.pid, d.ts, all[i - 1].ts + all[i - 1].duration - all[first].ts});
+  }
+  ASSERT_GT(want.size(), 50u);
+  auto stored = store_->select(
+      "SELECT count(*) FROM llama_requests WHERE first_token_ns >= " + std::to_string(kT0 + kBase),
+      {}, {});
+  ASSERT_TRUE(stored) << stored.error();
+  EXPECT_EQ(std::get<int64_t>(stored->rows[0][0]), static_cast<int64_t>(want.size()));
+  int compared = 0;
+  for (const auto& [from, to] :
+       std::vector<std::pair<int64_t, int64_t>>{{kBase, kBase + 400 * kS},
+                                                {kBase + 17 * kS + 5, kBase + 95 * kS},
+                                                {kBase + 100 * kS, kBase + 107 * kS + 3},
+                                                {kBase + 250 * kS, kBase + 251 * kS}}) {
+    for (const auto& f : std::vector<std::map<std::string, std::string>>{
+             {}, {{"node", "q2"}}, {{"node", "q1"}, {"pid", "21"}}, {{"comm", "other"}}}) {
+      std::vector<int64_t> ttft;
+      for (const auto& r : want)
+        if (r.first_token >= kT0 + from && r.first_token < kT0 + to &&
+            (!f.count("node") || f.at("node") == r.node) &&
+            (!f.count("pid") || f.at("pid") == std::to_string(r.pid)) &&
+            (!f.count("comm") || f.at("comm") == r.comm))
+          ttft.push_back(r.ttft);
+      std::sort(ttft.begin(), ttft.end());
+      auto rank = [&](int pct) {
+        return ttft[std::max<size_t>((ttft.size() * static_cast<size_t>(pct) + 99) / 100, 1) - 1];
+      };
+      auto a = get("/llm/decode", with(window(from, to), f));
+      ASSERT_EQ(a.status, 200) << a.body;
+      EXPECT_EQ(a.body["requests"], ttft.size()) << from << " " << to << " " << json(f);
+      if (ttft.empty()) {
+        EXPECT_EQ(a.body["ttft_p50_ns"], nullptr);
+        continue;
+      }
+      // Within 1/128 (the histogram's buckets), and in the right bucket.
+      for (int pct : {50, 99}) {
+        const auto& got = a.body[pct == 50 ? "ttft_p50_ns" : "ttft_p99_ns"];
+        ASSERT_TRUE(got.is_number()) << a.body;
+        EXPECT_EQ(decode_bucket(got.get<int64_t>()), decode_bucket(rank(pct)))
+            << pct << " " << from << " " << to << " " << json(f);
+        EXPECT_LE(std::abs(got.get<double>() - static_cast<double>(rank(pct))),
+                  static_cast<double>(rank(pct)) / 128);
+      }
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 10);
 }
 
 TEST_P(QueryApi, HostileRequestsAreRefusedOrFindNothing) {

@@ -189,6 +189,10 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // 8: llm/decode's rollups (a histogram of decode durations, the runs of each context's prompt
   // and generation decodes, graph computes per slot), filled from the rows already stored
   // (store/rollup.h; SQLite's migration 7 too).
+  // 9: where a launch's kernel lives (kV9).
+  // 10: llm/decode's requests (time to first token) kept with each batch, filled from the rows
+  // already stored; the runs they were assembled from at read time dropped (store/rollup.h;
+  // SQLite's migration 9 too).
   return {v1,
           std::string(kV2),
           std::string(kV3),
@@ -197,7 +201,8 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
           memory_migration(),
           std::string(kOpenRollupsMigrationPostgres),
           decode_rollups_migration(),
-          std::string(kV9)};
+          std::string(kV9),
+          requests_migration()};
 }
 
 }  // namespace scope::store

@@ -767,6 +767,23 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
         }
       }
     }
+    // llm/decode's requests (store/rollup.h): recomputed per context from the batch's decodes on.
+    static const std::vector<std::string> request_steps = request_update(true);
+    for (const auto& c : ok ? request_contexts(batch) : std::vector<RequestContext>{}) {
+      std::string v[] = {std::to_string(c.pid), std::to_string(c.ctx), std::to_string(c.ts_ns),
+                         std::to_string(c.seq)};
+      const char* p[] = {batch.node.c_str(), v[0].c_str(), v[1].c_str(), v[2].c_str(),
+                         v[3].c_str()};
+      for (const auto& sql : request_steps) {
+        PgResult r(PQexecParams(db_, sql.c_str(), 5, nullptr, p, nullptr, nullptr, 0));
+        if (r.status() != PGRES_COMMAND_OK) {
+          rollup_error = std::string("llama_requests: ") + PQresultErrorMessage(r.r);
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) break;
+    }
     // host/opens' rollups (store/rollup.h): one UPSERT of arrays per rollup, merged into the
     // rows already there.
     for (const OpenRollup* roll : ok ? open_rollups() : std::vector<const OpenRollup*>{}) {

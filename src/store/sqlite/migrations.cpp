@@ -86,6 +86,10 @@ ALTER TABLE ggml_events ADD COLUMN ret INTEGER;
 ALTER TABLE cuda_events ADD COLUMN kernel_file TEXT;
 ALTER TABLE cuda_events ADD COLUMN kernel_offset INTEGER;
 )sql",
+      // 9: llm/decode's requests (time to first token) kept with each batch, filled from the
+      // rows already stored; the runs they were assembled from at read time dropped
+      // (store/rollup.h; PostgreSQL's migration 10 too).
+      requests_migration(),
   };
   return steps;
 }

@@ -279,6 +279,7 @@ SqliteStore::~SqliteStore() {
   for (const auto& steps : memory_steps_)
     for (const auto& [st, slot] : steps) sqlite3_finalize(st);
   for (auto* st : open_upserts_) sqlite3_finalize(st);
+  for (auto* st : request_steps_) sqlite3_finalize(st);
   if (ro_) sqlite3_close_v2(ro_);
   if (db_) sqlite3_close_v2(db_);
 }
@@ -376,6 +377,13 @@ Status SqliteStore::init() {
         return make_error(last_error(db_));
       steps.emplace_back(st, step.slot);
     }
+  }
+  for (const auto& sql : request_update(false)) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
+        SQLITE_OK)
+      return make_error(last_error(db_));
+    request_steps_.push_back(st);
   }
   for (const OpenRollup* r : open_rollups()) {
     sqlite3_stmt* st = nullptr;
@@ -544,6 +552,18 @@ Result<WriteResult> SqliteStore::write(const event::Batch& batch) {
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) return fail(last_error(db_));
       }
+    }
+  }
+  // llm/decode's requests (store/rollup.h): recomputed per context from the batch's decodes on.
+  for (const auto& c : request_contexts(batch)) {
+    for (sqlite3_stmt* st : request_steps_) {
+      sqlite3_bind_text(st, 1, batch.node.data(), static_cast<int>(batch.node.size()),
+                        SQLITE_STATIC);
+      int col = 2;
+      for (int64_t v : {c.pid, c.ctx, c.ts_ns, c.seq}) sqlite3_bind_int64(st, col++, v);
+      rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc != SQLITE_DONE) return fail(last_error(db_));
     }
   }
   // host/opens' rollups (store/rollup.h), merged into the rows already there.

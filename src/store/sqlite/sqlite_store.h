@@ -25,7 +25,7 @@ struct SqliteOptions {
 class SqliteStore final : public Store {
  public:
   // The schema version this build writes; migrations bring older files up to it.
-  static constexpr int kSchemaVersion = 8;  // store/sqlite/migrations.cpp
+  static constexpr int kSchemaVersion = 9;  // store/sqlite/migrations.cpp
 
   static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
   ~SqliteStore() override;
@@ -64,6 +64,7 @@ class SqliteStore final : public Store {
   // Per memory_rollups() entry: the one-row insert, then memory_update()'s steps.
   std::vector<sqlite3_stmt*> memory_inserts_;
   std::vector<std::vector<std::pair<sqlite3_stmt*, bool>>> memory_steps_;
+  std::vector<sqlite3_stmt*> request_steps_;
   std::vector<sqlite3_stmt*> open_upserts_;  // per open_rollups() entry
   std::mutex write_mu_;
   std::mutex read_mu_;
