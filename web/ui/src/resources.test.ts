@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { formatBandwidth, formatPercent } from './format'
 import {
+  binaryInterval,
+  windowAxis,
   copyDirections,
   copyKindLabel,
   copySeries,
@@ -92,6 +94,19 @@ describe('memory', () => {
   it('names processes with their node when there are several nodes', () => {
     const two = { ...m, processes: [proc({ node: 'a' }), proc({ node: 'b', pid: 2 })] }
     expect(memorySeries(two).map((x) => x.label)).toEqual(['p 1 @a', 'p 2 @b'])
+  })
+})
+
+describe('axes', () => {
+  it('steps byte axes in powers of two', () => {
+    expect(binaryInterval(208 * 1024)).toBe(64 * 1024)
+    expect(binaryInterval(3 * 1024 * 1024)).toBe(1024 * 1024)
+    expect(binaryInterval(3)).toBe(1)
+    expect(binaryInterval(0)).toBeUndefined()
+  })
+  it('spans the window answered', () => {
+    expect(windowAxis(win)).toEqual({ type: 'time', min: 10_000, max: 25_000 })
+    expect(windowAxis(null)).toEqual({ type: 'time' })
   })
 })
 

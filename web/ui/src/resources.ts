@@ -228,3 +228,18 @@ export function modelOf(argv: string[] | string | null | undefined): string | nu
   if (!path) return null
   return path.split('/').pop() || path
 }
+
+// A time axis over the whole window answered (ECharts would otherwise span a lone point by days).
+export function windowAxis(w: Window | null | undefined): Record<string, unknown> {
+  return w ? { type: 'time', min: w.from_ns / 1e6, max: w.to_ns / 1e6 } : { type: 'time' }
+}
+
+// A byte axis's tick interval in binary steps (1, 2 or 4 times a power of 1024, or a power of
+// two between): ticks that read "0, 64 KiB, 128 KiB", not "0, 48.8 KiB, 97.7 KiB". About `ticks`
+// ticks up to `max`; undefined for an empty axis (ECharts picks).
+export function binaryInterval(max: number, ticks = 4): number | undefined {
+  if (!Number.isFinite(max) || max <= 0) return undefined
+  let step = 1
+  while (step * ticks < max) step *= 2
+  return step
+}
