@@ -247,9 +247,26 @@ try {
     const leak = demo.stdout.match(/^leak (0x[0-9a-f]+) (\d+)$/m)
     const n = threads * iterations
     check(want.memcpy === 5 * n && want.syncs === threads * (iterations + 1) + 1 && leak?.[2] === '3145728', `the demo says what it did: ${JSON.stringify(want)}, leak ${leak?.[1]}`)
+    // Its pid (setsid runs it in place: node's child leads no process group): probes see every
+    // process of the host, other CUDA programs included, so the page is filtered to the demo.
+    const demoPid = String(demo.pid)
     await page.click('.ranges >> text=5 m')
     await page.waitForURL(cuda5m)
+    await page.fill('input[name=pid]', demoPid)
+    await page.press('input[name=pid]', 'Enter')
+    await page.waitForURL((u) => u.searchParams.get('pid') === demoPid)
     await page.waitForSelector('[data-test=cuda-copies] tr[data-kind=htod]', { timeout: 20000 })
+    // The filtered answer is in: only the demo in the memory table.
+    await page
+      .waitForFunction(
+        (pid) => {
+          const rows = [...document.querySelectorAll('[data-test=cuda-memory-table] tbody tr[data-pid]')]
+          return rows.length > 0 && rows.every((r) => r.getAttribute('data-pid') === pid)
+        },
+        demoPid,
+        { timeout: 20000 },
+      )
+      .catch(() => undefined)
     const copies = {}
     for (const kind of ['htod', 'dtoh', 'dtod', 'default']) {
       const row = page.locator(`[data-test=cuda-copies] tr[data-kind=${kind}]`)
@@ -269,8 +286,8 @@ try {
     check(total === String(want.memcpy), `the copies total is the demo's ${want.memcpy} (${total})`)
     const syncs = await page.textContent('[data-test=cuda-syncs] [data-test=sync-count]')
     check(syncs === String(want.syncs), `the sync count is the demo's ${want.syncs} (${syncs})`)
-    const demoRow = page.locator('[data-test=cuda-memory-table] tbody tr', { hasText: 'cuda_demo' })
-    check((await demoRow.count()) === 1, 'the memory table has the demo')
+    const demoRow = page.locator(`[data-test=cuda-memory-table] tbody tr[data-pid="${demoPid}"]`)
+    check((await demoRow.count()) === 1 && (await demoRow.textContent()).includes('cuda_demo'), 'the memory table has the demo')
     const leakAttr = await demoRow.getAttribute('data-leak')
     const badge = (await demoRow.locator('[data-test=leaked]').textContent().catch(() => ''))?.trim()
     const outstanding = await demoRow.locator('[data-test=outstanding]').textContent()
@@ -280,6 +297,9 @@ try {
     check((await page.textContent('[data-test=cuda-memory] [data-test=leak-summary]')).includes('3 MiB in 1 allocation'), 'the leak summary says 3 MiB in 1 allocation')
     await sleep(800) // the new charts' first animation
     await shot(page, 'cuda-memory')
+    await page.fill('input[name=pid]', '')
+    await page.press('input[name=pid]', 'Enter')
+    await page.waitForURL((u) => u.pathname === '/cuda' && !u.searchParams.has('pid'))
   }
 
   // --- llm page ---
@@ -292,14 +312,6 @@ try {
     await page.waitForURL((u) => u.pathname === '/llm' && u.searchParams.get('range') === '5m')
     if (runner) {
       await page.waitForSelector(`[data-test=llm-processes] tr[data-pid="${runner.pid}"]`, { timeout: 20000 })
-      const kpi = async (name, sel = '[data-test=value]') => (await page.textContent(`[data-test=llm-kpis] [data-test=${name}] ${sel}`))?.trim()
-      const got = {
-        decodes: await kpi('decodes'),
-        prompt: await kpi('prompt'),
-        generation: await kpi('generation'),
-        requests: await kpi('ttft', '[data-test=requests]'),
-        graphs: await kpi('graph-share', '[data-test=graphs]'),
-      }
       const want = {
         decodes: String(runner.decode_calls),
         prompt: String(runner.prompt_tokens),
@@ -307,13 +319,12 @@ try {
         requests: String(runner.requests),
         graphs: String(runner.decode_calls),
       }
-      check(JSON.stringify(got) === JSON.stringify(want), `the LLM totals are the runner's ${JSON.stringify(want)} (${JSON.stringify(got)})`)
       const row = page.locator(`[data-test=llm-processes] tr[data-pid="${runner.pid}"]`)
       const cell = async (t) => (await row.locator(`[data-test=${t}]`).textContent())?.trim()
       const per = [await cell('decodes'), await cell('prompt-tokens'), await cell('generation-tokens'), await cell('requests'), await cell('model')]
       const perWant = [want.decodes, want.prompt, want.generation, want.requests, 'tiny.gguf']
       check(JSON.stringify(per) === JSON.stringify(perWant), `the runner's row: decodes, tokens, requests, model ${JSON.stringify(perWant)} (${JSON.stringify(per)})`)
-      check((await page.locator('[data-test=llm-processes] tbody tr[data-pid]').count()) === 1, 'ggml_alloc (no decode) is not an LLM process')
+      check((await page.locator(`[data-test=llm-processes] tbody tr[data-pid="${ggmlLeaks.pid}"]`).count()) === 0, 'ggml_alloc (no decode) is not an LLM process')
       const runnerMem = page.locator(`[data-test=llm-memory-table] tr[data-pid="${runner.pid}"]`)
       check((await runnerMem.count()) === 1 && (await runnerMem.getAttribute('data-leak')) === null, "the runner's ggml memory is shown, not leaked")
       const leakedBytes = ggmlLeaks.leaked.reduce((a, l) => a + l.bytes, 0)
@@ -323,12 +334,47 @@ try {
       const wantPtrs = ggmlLeaks.leaked.map((l) => l.ptr).sort()
       check(JSON.stringify(ptrs) === JSON.stringify(wantPtrs), `ggml_alloc's leaked pointers ${wantPtrs.join(', ')} (${ptrs.join(', ')})`)
       await page.waitForFunction(() => document.querySelectorAll('.chart canvas').length >= 2)
+      await sleep(800)
+      await shot(page, 'llm')
+      // The totals, filtered to the runner (other processes of the host may decode too).
+      await page.fill('input[name=pid]', String(runner.pid))
+      await page.press('input[name=pid]', 'Enter')
+      await page.waitForURL((u) => u.searchParams.get('pid') === String(runner.pid))
+      await page
+        .waitForFunction(
+          (pid) => {
+            const rows = [...document.querySelectorAll('[data-test=llm-memory-table] tbody tr[data-pid]')]
+            return rows.length > 0 && rows.every((r) => r.getAttribute('data-pid') === pid)
+          },
+          String(runner.pid),
+          { timeout: 20000 },
+        )
+        .catch(() => undefined)
+      const kpi = async (name, sel = '[data-test=value]') => (await page.textContent(`[data-test=llm-kpis] [data-test=${name}] ${sel}`))?.trim()
+      const got = {
+        decodes: await kpi('decodes'),
+        prompt: await kpi('prompt'),
+        generation: await kpi('generation'),
+        requests: await kpi('ttft', '[data-test=requests]'),
+        graphs: await kpi('graph-share', '[data-test=graphs]'),
+      }
+      check(JSON.stringify(got) === JSON.stringify(want), `the LLM totals for the runner's pid are ${JSON.stringify(want)} (${JSON.stringify(got)})`)
+      await page.fill('input[name=pid]', '')
+      // A filter that matches nothing, typed and sent with Enter: the empty state says what to do.
+      await page.fill('input[name=comm]', 'no-such-comm')
+      await page.press('input[name=comm]', 'Enter')
+      await page.waitForURL((u) => u.searchParams.get('comm') === 'no-such-comm')
+      await page.waitForSelector('[data-test=llm-empty]', { timeout: 20000 })
+      check((await page.textContent('.state.empty')).includes('llama'), 'a filter that matches nothing: the LLM page says to check the llama family')
+      await shot(page, 'llm-empty', false)
+      await page.fill('input[name=comm]', '')
+      await page.press('input[name=comm]', 'Enter')
+      await page.waitForURL((u) => u.pathname === '/llm' && !u.searchParams.has('comm'))
     } else {
       await page.waitForSelector('[data-test=llm-empty]', { timeout: 20000 })
       check((await page.textContent('.state.empty')).includes('llama'), 'without the runner the LLM page says to check the llama family')
+      await shot(page, 'llm')
     }
-    await sleep(800)
-    await shot(page, 'llm')
   }
 
   const dark = await newPage('dark')

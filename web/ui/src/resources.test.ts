@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { formatBandwidth, formatPercent } from './format'
 import {
-  binaryInterval,
+  binaryTicks,
   windowAxis,
   copyDirections,
   copyKindLabel,
@@ -99,10 +99,10 @@ describe('memory', () => {
 
 describe('axes', () => {
   it('steps byte axes in powers of two', () => {
-    expect(binaryInterval(208 * 1024)).toBe(64 * 1024)
-    expect(binaryInterval(3 * 1024 * 1024)).toBe(1024 * 1024)
-    expect(binaryInterval(3)).toBe(1)
-    expect(binaryInterval(0)).toBeUndefined()
+    expect(binaryTicks(208 * 1024)).toEqual({ interval: 64 * 1024, max: 256 * 1024 })
+    expect(binaryTicks(3 * 1024 * 1024)).toEqual({ interval: 1024 * 1024, max: 3 * 1024 * 1024 })
+    expect(binaryTicks(3)).toEqual({ interval: 1, max: 3 })
+    expect(binaryTicks(0)).toEqual({})
   })
   it('spans the window answered', () => {
     expect(windowAxis(win)).toEqual({ type: 'time', min: 10_000, max: 25_000 })

@@ -234,12 +234,12 @@ export function windowAxis(w: Window | null | undefined): Record<string, unknown
   return w ? { type: 'time', min: w.from_ns / 1e6, max: w.to_ns / 1e6 } : { type: 'time' }
 }
 
-// A byte axis's tick interval in binary steps (1, 2 or 4 times a power of 1024, or a power of
-// two between): ticks that read "0, 64 KiB, 128 KiB", not "0, 48.8 KiB, 97.7 KiB". About `ticks`
-// ticks up to `max`; undefined for an empty axis (ECharts picks).
-export function binaryInterval(max: number, ticks = 4): number | undefined {
-  if (!Number.isFinite(max) || max <= 0) return undefined
+// A byte axis's ticks in binary steps (a power of two): "0, 64 KiB, 128 KiB", not "0, 48.8 KiB,
+// 97.7 KiB"; about `ticks` of them up to `max`, the top a whole number of steps. Spread into
+// ECharts' yAxis ({} for an empty axis: ECharts picks).
+export function binaryTicks(max: number, ticks = 4): { interval?: number; max?: number } {
+  if (!Number.isFinite(max) || max <= 0) return {}
   let step = 1
   while (step * ticks < max) step *= 2
-  return step
+  return { interval: step, max: Math.ceil(max / step) * step }
 }
