@@ -215,6 +215,7 @@ const tokens0 = { window: win, step_ns: 5e9, prompt_tokens: 0, generation_tokens
 describe('llm and cuda resource stores', () => {
   beforeEach(() => {
     setActivePinia(createPinia())
+    vi.useFakeTimers() // the access token's renewal timer
     useAuth().accept({
       access_token: 'a',
       token_type: 'Bearer',
@@ -224,7 +225,8 @@ describe('llm and cuda resource stores', () => {
     })
   })
   afterEach(() => {
-    useAuth().$reset?.()
+    vi.clearAllTimers()
+    vi.useRealTimers()
     vi.unstubAllGlobals()
   })
 
