@@ -1,10 +1,13 @@
 // End to end: a real `scope up` (private data dir, a free port), the stand-in CUDA demo traced,
 // and Debian's chromium (headless, driven by playwright-core) through the UI: log in, the fleet
-// page shows this host up, the CUDA page draws the demo's kernels and opens a launch. Fails on a
+// page shows this host up, the CUDA page draws the demo's kernels and opens a launch, shows the
+// demo's exact copies, syncs and leak; the LLM page shows the llama runner's exact decodes and
+// tokens and ggml_alloc's leak (testdata/llama; its empty state without the fixture). Fails on a
 // console error, a page error or a failed request; saves a screenshot of each page (checked to be
 // no blank image) in $SCOPE_E2E_ARTIFACTS (default build/webui-e2e).
 //
-// env: SCOPE_BIN (the scope binary), SCOPE_TESTDATA_BIN (testdata's bin/ with cuda_demo),
+// env: SCOPE_BIN (the scope binary), SCOPE_TESTDATA_BIN (testdata's bin/ with cuda_demo and
+//      ggml_alloc), SCOPE_LLAMA_DIR (the llama fixture, default SCOPE_TESTDATA_BIN/../llama),
 //      CHROMIUM (default /usr/bin/chromium). Needs root, as `scope up` does.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -27,7 +30,8 @@ function check(ok, what) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 const dir = mkdtempSync(join(tmpdir(), 'scope-webui-e2e-'))
-const up = spawn(scopeBin, ['up', '--data-dir', dir, '--listen', '127.0.0.1:0', '--probes', 'cuda,exec'], {
+// llama and ggml for the LLM page (the llama runner and ggml_alloc below).
+const up = spawn(scopeBin, ['up', '--data-dir', dir, '--listen', '127.0.0.1:0', '--probes', 'cuda,exec,llama,ggml'], {
   stdio: ['ignore', 'pipe', 'pipe'],
 })
 let upLog = ''
@@ -87,6 +91,53 @@ try {
     if (!kernels) await sleep(500)
   }
   check(kernels > 0, `the demo's kernels are stored (${kernels})`)
+
+  // --- llm page: its workloads, run now while exec is on (the model comes from the command line) ---
+  // The llama runner (node-llama-cpp's prebuilt llama.cpp, a tiny generated model: testdata/llama)
+  // and ggml_alloc (6 ggml buffers, the last 2 never freed). Without the fixture (no npm registry
+  // when it was built) the LLM page's empty state is checked instead.
+  const llamaDir = process.env.SCOPE_LLAMA_DIR ?? join(demoDir, '..', 'llama')
+  let llamaWhyNot = ''
+  try {
+    const status = readFileSync(join(llamaDir, 'status'), 'utf8').trim()
+    if (status !== 'ok') llamaWhyNot = `the llama fixture is not set up: ${status}`
+  } catch {
+    llamaWhyNot = `no llama fixture in ${llamaDir} (build the llama_fixture target)`
+  }
+  let runner = null // the runner's report: prompt_tokens, decode_calls, generation_decodes, requests, pid
+  let ggmlLeaks = null // ggml_alloc's report: {leaked: [{ptr, bytes}], pid}
+  const authed = { headers: { Authorization: `Bearer ${login.access_token}` } }
+  if (!llamaWhyNot) {
+    const jsonLine = (out) => JSON.parse(out.split('\n').filter((l) => l.startsWith('{')).pop() ?? 'null')
+    // A batch of 16 splits the 37-token prompt into 16 + 16 + 5; two requests of 12 tokens.
+    const run = spawnSync(
+      '/usr/bin/setsid',
+      ['--wait', process.execPath, join(llamaDir, 'runner.mjs'), join(llamaDir, 'tiny.gguf'), '--tokens', '12', '--ctx', '256', '--batch', '16', '--repeat', '2'],
+      { encoding: 'utf8', timeout: 120000 },
+    )
+    runner = run.status === 0 ? jsonLine(run.stdout) : null
+    check(runner !== null && runner.requests === 2, `the llama runner ran (${run.status}) ${run.stderr ?? ''}`)
+    const lib = join(llamaDir, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so')
+    const alloc = spawnSync('/usr/bin/setsid', ['--wait', join(demoDir, 'ggml_alloc'), lib, '--allocs', '6', '--leak', '2'], {
+      encoding: 'utf8',
+      timeout: 60000,
+    })
+    ggmlLeaks = alloc.status === 0 ? jsonLine(alloc.stdout) : null
+    check(ggmlLeaks?.leaked?.length === 2, `ggml_alloc ran and leaked 2 buffers (${alloc.status}) ${alloc.stderr ?? ''}`)
+    // Stored: every decode of the runner, and ggml_alloc's exit (its leak needs it).
+    let decodes = -1
+    let leakedBytes = -1
+    for (let i = 0; i < 60 && (decodes !== runner?.decode_calls || leakedBytes <= 0); i++) {
+      const d = await (await fetch(`${url}/api/v1/query/llm/decode?from=5m&pid=${runner?.pid}`, authed)).json()
+      const m = await (await fetch(`${url}/api/v1/query/llm/memory?from=5m&pid=${ggmlLeaks?.pid}`, authed)).json()
+      decodes = d.decodes ?? -1
+      leakedBytes = m.processes?.[0]?.leaked_bytes ?? -1
+      if (decodes !== runner?.decode_calls || leakedBytes <= 0) await sleep(500)
+    }
+    check(decodes === runner?.decode_calls, `the runner's decodes are stored (${decodes} of ${runner?.decode_calls})`)
+  } else {
+    console.log(`skip the llama workload: ${llamaWhyNot}`)
+  }
 
   browser = await chromium.launch({ executablePath: browserPath, headless: true, args: ['--no-sandbox'] })
   const problems = []
@@ -183,6 +234,149 @@ try {
   await page.waitForURL((u) => u.searchParams.get('range') === '24h')
   check(true, 'the range picker writes the URL')
 
+  // --- cuda memory/copies/syncs ---
+  // What cuda_demo does (testdata/demo/cuda_demo.cpp), per thread: a cudaMallocHost, a
+  // cudaMallocManaged and a cudaMallocAsync each freed, one cudaEventSynchronize; per iteration a
+  // cudaMalloc of (thread + 1) MiB freed, five copies (cudaMemcpy htod, dtoh, dtod, default of
+  // 4 KiB, cudaMemcpyAsync htod of 8 KiB) and one cudaStreamSynchronize; at the end one
+  // cudaDeviceSynchronize and a 3 MiB cudaMalloc never freed (printed as `leak PTR BYTES`).
+  {
+    const threads = 2
+    const iterations = 10
+    const want = JSON.parse(demo.stdout.match(/^expect (\{.*\})$/m)?.[1] ?? '{}')
+    const leak = demo.stdout.match(/^leak (0x[0-9a-f]+) (\d+)$/m)
+    const n = threads * iterations
+    check(want.memcpy === 5 * n && want.syncs === threads * (iterations + 1) + 1 && leak?.[2] === '3145728', `the demo says what it did: ${JSON.stringify(want)}, leak ${leak?.[1]}`)
+    // Its pid (setsid runs it in place: node's child leads no process group): probes see every
+    // process of the host, other CUDA programs included, so the page is filtered to the demo.
+    const demoPid = String(demo.pid)
+    await page.click('.ranges >> text=5 m')
+    await page.waitForURL(cuda5m)
+    await page.fill('input[name=pid]', demoPid)
+    await page.press('input[name=pid]', 'Enter')
+    await page.waitForURL((u) => u.searchParams.get('pid') === demoPid)
+    await page.waitForSelector('[data-test=cuda-copies] tr[data-kind=htod]', { timeout: 20000 })
+    // The filtered answer is in: only the demo in the memory table.
+    await page
+      .waitForFunction(
+        (pid) => {
+          const rows = [...document.querySelectorAll('[data-test=cuda-memory-table] tbody tr[data-pid]')]
+          return rows.length > 0 && rows.every((r) => r.getAttribute('data-pid') === pid)
+        },
+        demoPid,
+        { timeout: 20000 },
+      )
+      .catch(() => undefined)
+    const copies = {}
+    for (const kind of ['htod', 'dtoh', 'dtod', 'default']) {
+      const row = page.locator(`[data-test=cuda-copies] tr[data-kind=${kind}]`)
+      copies[kind] = [await row.locator('[data-test=copies]').textContent(), await row.locator('[data-test=bytes]').getAttribute('title')]
+    }
+    check(
+      JSON.stringify(copies) ===
+        JSON.stringify({
+          htod: [String(2 * n), `${n * (4096 + 8192)} bytes`],
+          dtoh: [String(n), `${n * 4096} bytes`],
+          dtod: [String(n), `${n * 4096} bytes`],
+          default: [String(n), `${n * 4096} bytes`],
+        }),
+      `the copies table: count and bytes per direction (${JSON.stringify(copies)})`,
+    )
+    const total = await page.textContent('[data-test=cuda-copies] [data-test=copies-total]')
+    check(total === String(want.memcpy), `the copies total is the demo's ${want.memcpy} (${total})`)
+    const syncs = await page.textContent('[data-test=cuda-syncs] [data-test=sync-count]')
+    check(syncs === String(want.syncs), `the sync count is the demo's ${want.syncs} (${syncs})`)
+    const demoRow = page.locator(`[data-test=cuda-memory-table] tbody tr[data-pid="${demoPid}"]`)
+    check((await demoRow.count()) === 1 && (await demoRow.textContent()).includes('cuda_demo'), 'the memory table has the demo')
+    const leakAttr = await demoRow.getAttribute('data-leak')
+    const badge = (await demoRow.locator('[data-test=leaked]').textContent().catch(() => ''))?.trim()
+    const outstanding = await demoRow.locator('[data-test=outstanding]').textContent()
+    check(leakAttr === '3145728' && badge === 'leaked 3 MiB' && outstanding === '1', `the demo's 3 MiB leak is marked (${leakAttr}, ${badge}, ${outstanding} outstanding)`)
+    const ptrs = await page.locator('[data-test=cuda-memory-leaks] [data-test=ptr]').allTextContents()
+    check(ptrs.length === 1 && ptrs[0] === leak?.[1], `the leaked pointer is the demo's ${leak?.[1]} (${ptrs.join(', ')})`)
+    check((await page.textContent('[data-test=cuda-memory] [data-test=leak-summary]')).includes('3 MiB in 1 allocation'), 'the leak summary says 3 MiB in 1 allocation')
+    await sleep(800) // the new charts' first animation
+    await shot(page, 'cuda-memory')
+    await page.fill('input[name=pid]', '')
+    await page.press('input[name=pid]', 'Enter')
+    await page.waitForURL((u) => u.pathname === '/cuda' && !u.searchParams.has('pid'))
+  }
+
+  // --- llm page ---
+  // Reached from the nav by keyboard; with the runner, its exact counts: decodes = ceil(37 / 16)
+  // prompt batches + 11 generation decodes per request, prompt tokens 2 × 37, generated tokens
+  // (decoded ones) 2 × 11, 2 requests, one ggml graph per decode; ggml_alloc's 2 buffers leaked.
+  {
+    await page.focus('nav >> text=LLM')
+    await page.keyboard.press('Enter')
+    await page.waitForURL((u) => u.pathname === '/llm' && u.searchParams.get('range') === '5m')
+    if (runner) {
+      await page.waitForSelector(`[data-test=llm-processes] tr[data-pid="${runner.pid}"]`, { timeout: 20000 })
+      const want = {
+        decodes: String(runner.decode_calls),
+        prompt: String(runner.prompt_tokens),
+        generation: String(runner.generation_decodes),
+        requests: String(runner.requests),
+        graphs: String(runner.decode_calls),
+      }
+      const row = page.locator(`[data-test=llm-processes] tr[data-pid="${runner.pid}"]`)
+      const cell = async (t) => (await row.locator(`[data-test=${t}]`).textContent())?.trim()
+      const per = [await cell('decodes'), await cell('prompt-tokens'), await cell('generation-tokens'), await cell('requests'), await cell('model')]
+      const perWant = [want.decodes, want.prompt, want.generation, want.requests, 'tiny.gguf']
+      check(JSON.stringify(per) === JSON.stringify(perWant), `the runner's row: decodes, tokens, requests, model ${JSON.stringify(perWant)} (${JSON.stringify(per)})`)
+      check((await page.locator(`[data-test=llm-processes] tbody tr[data-pid="${ggmlLeaks.pid}"]`).count()) === 0, 'ggml_alloc (no decode) is not an LLM process')
+      const runnerMem = page.locator(`[data-test=llm-memory-table] tr[data-pid="${runner.pid}"]`)
+      check((await runnerMem.count()) === 1 && (await runnerMem.getAttribute('data-leak')) === null, "the runner's ggml memory is shown, not leaked")
+      const leakedBytes = ggmlLeaks.leaked.reduce((a, l) => a + l.bytes, 0)
+      const allocMem = page.locator(`[data-test=llm-memory-table] tr[data-pid="${ggmlLeaks.pid}"]`)
+      check((await allocMem.getAttribute('data-leak')) === String(leakedBytes), `ggml_alloc's ${leakedBytes} bytes leaked are marked (${await allocMem.getAttribute('data-leak')})`)
+      const ptrs = (await page.locator(`[data-test=llm-memory-leaks][data-pid="${ggmlLeaks.pid}"] [data-test=ptr]`).allTextContents()).sort()
+      const wantPtrs = ggmlLeaks.leaked.map((l) => l.ptr).sort()
+      check(JSON.stringify(ptrs) === JSON.stringify(wantPtrs), `ggml_alloc's leaked pointers ${wantPtrs.join(', ')} (${ptrs.join(', ')})`)
+      await page.waitForFunction(() => document.querySelectorAll('.chart canvas').length >= 2)
+      await sleep(800)
+      await shot(page, 'llm')
+      // The totals, filtered to the runner (other processes of the host may decode too).
+      await page.fill('input[name=pid]', String(runner.pid))
+      await page.press('input[name=pid]', 'Enter')
+      await page.waitForURL((u) => u.searchParams.get('pid') === String(runner.pid))
+      await page
+        .waitForFunction(
+          (pid) => {
+            const rows = [...document.querySelectorAll('[data-test=llm-memory-table] tbody tr[data-pid]')]
+            return rows.length > 0 && rows.every((r) => r.getAttribute('data-pid') === pid)
+          },
+          String(runner.pid),
+          { timeout: 20000 },
+        )
+        .catch(() => undefined)
+      const kpi = async (name, sel = '[data-test=value]') => (await page.textContent(`[data-test=llm-kpis] [data-test=${name}] ${sel}`))?.trim()
+      const got = {
+        decodes: await kpi('decodes'),
+        prompt: await kpi('prompt'),
+        generation: await kpi('generation'),
+        requests: await kpi('ttft', '[data-test=requests]'),
+        graphs: await kpi('graph-share', '[data-test=graphs]'),
+      }
+      check(JSON.stringify(got) === JSON.stringify(want), `the LLM totals for the runner's pid are ${JSON.stringify(want)} (${JSON.stringify(got)})`)
+      await page.fill('input[name=pid]', '')
+      // A filter that matches nothing, typed and sent with Enter: the empty state says what to do.
+      await page.fill('input[name=comm]', 'no-such-comm')
+      await page.press('input[name=comm]', 'Enter')
+      await page.waitForURL((u) => u.searchParams.get('comm') === 'no-such-comm')
+      await page.waitForSelector('[data-test=llm-empty]', { timeout: 20000 })
+      check((await page.textContent('.state.empty')).includes('llama'), 'a filter that matches nothing: the LLM page says to check the llama family')
+      await shot(page, 'llm-empty', false)
+      await page.fill('input[name=comm]', '')
+      await page.press('input[name=comm]', 'Enter')
+      await page.waitForURL((u) => u.pathname === '/llm' && !u.searchParams.has('comm'))
+    } else {
+      await page.waitForSelector('[data-test=llm-empty]', { timeout: 20000 })
+      check((await page.textContent('.state.empty')).includes('llama'), 'without the runner the LLM page says to check the llama family')
+      await shot(page, 'llm')
+    }
+  }
+
   const dark = await newPage('dark')
   await dark.goto(`${url}/login`)
   await dark.fill('input[name=username]', user)
@@ -201,6 +395,12 @@ try {
   await dark.waitForFunction(() => document.querySelectorAll('.chart canvas').length >= 2)
   await sleep(800)
   await shot(dark, 'cuda-dark')
+  // --- llm page (dark) ---
+  await dark.click('nav >> text=LLM')
+  await dark.waitForURL(/\/llm/)
+  await dark.waitForSelector(runner ? '[data-test=llm-processes] tr[data-pid]' : '[data-test=llm-empty]', { timeout: 20000 })
+  await sleep(800)
+  await shot(dark, 'llm-dark')
 
   check(problems.length === 0, `no console errors or failed requests${problems.length ? ':\n  ' + problems.join('\n  ') : ''}`)
 } catch (e) {

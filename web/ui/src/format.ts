@@ -97,3 +97,16 @@ export function shortKernel(name: string | null | undefined, max = 60): string {
   }
   return s.length > max ? s.slice(0, max - 1) + '…' : s
 }
+
+// Bytes per second in binary units: "812 B/s", "1.5 GiB/s"; null (no timed copy): "—".
+export function formatBandwidth(bytesPerS: number | null | undefined): string {
+  if (bytesPerS === null || bytesPerS === undefined || !Number.isFinite(bytesPerS)) return '—'
+  if (bytesPerS < 1024) return `${trim(bytesPerS)} B/s`
+  return `${formatBytes(bytesPerS)}/s`
+}
+
+// A share (0..1) as a percentage: 0.4213 -> "42.1 %", 0.00012 -> "0.01 %"; null: "—".
+export function formatPercent(share: number | null | undefined): string {
+  if (share === null || share === undefined || !Number.isFinite(share)) return '—'
+  return `${trim(share * 100)} %`
+}

@@ -10,6 +10,7 @@ export const router = createRouter({
     { path: '/login', component: LoginView, meta: { public: true, title: 'Log in' } },
     { path: '/fleet', component: FleetView, meta: { title: 'Fleet' } },
     { path: '/cuda', component: () => import('./views/CudaView.vue'), meta: { title: 'CUDA' } },
+    { path: '/llm', component: () => import('./views/LlmView.vue'), meta: { title: 'LLM' } },
     { path: '/:rest(.*)*', component: () => import('./views/NotFound.vue'), meta: { title: 'Not found' } },
   ],
 })
