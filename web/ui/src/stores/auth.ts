@@ -96,7 +96,10 @@ export const useAuth = defineStore('auth', {
         body: JSON.stringify({ username, password, invite }),
       })
       if (!res.ok) throw await errorOf(res)
+      // Read to the end: a body left unread is cancelled (a failed request) when the page leaves.
+      const user = (await res.json()) as User
       await this.login(username, password, f)
+      return user
     },
     // A new token pair from the refresh token; false (and logged out) when the session is over.
     // Concurrent callers share one request: a refresh token works once.
