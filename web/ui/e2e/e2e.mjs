@@ -228,8 +228,9 @@ try {
   check(true, 'the nodes page shows this host up (and that scope up enrolls no node)')
   await shot(page, 'admin-nodes')
 
-  // The console against the API: the same count of the demo's stored rows.
-  const countSql = "SELECT count(*) AS n FROM cuda_events WHERE comm = 'cuda_demo'"
+  // The console against the API: the same count of the demo's stored rows (its pid: another
+  // cuda_demo on this host, a parallel test's, is traced too and must not change the count).
+  const countSql = `SELECT count(*) AS n FROM cuda_events WHERE comm = 'cuda_demo' AND pid = ${demo.pid}`
   const apiCount = await (
     await fetch(`${url}/api/v1/sql`, {
       method: 'POST',
@@ -273,9 +274,27 @@ try {
   await guest.goto(inviteUrl)
   await guest.waitForSelector('input[name=username]')
   check((await guest.locator('input[name=invite]').count()) === 0, 'the invite comes from the link')
+  // The rules first: a short password is caught before any request.
   await guest.fill('input[name=username]', viewer)
+  await guest.fill('input[name=password]', 'short')
+  await guest.fill('input[name=repeat]', 'short')
+  await guest.click('button[type=submit]')
+  await guest.waitForSelector('[data-test=register-error]')
+  check((await guest.textContent('[data-test=register-error]')).includes('at least 10 bytes'), 'a short password is refused with the rule')
+  // A taken name: the server's 409, said so, and the invite still works afterwards.
+  const before409 = problems.length
+  await guest.fill('input[name=username]', user)
   await guest.fill('input[name=password]', viewerPassword)
   await guest.fill('input[name=repeat]', viewerPassword)
+  const taken = guest.waitForResponse((r) => r.url().endsWith('/api/v1/auth/register'))
+  await guest.click('button[type=submit]')
+  check((await taken).status() === 409, 'registering a taken name is a 409')
+  await guest.waitForFunction(() => document.querySelector('[data-test=register-error]')?.textContent.includes('taken'))
+  check((await guest.textContent('[data-test=register-error]')).includes('pick another name'), 'a taken name says to pick another')
+  await shot(guest, 'register-taken')
+  const extra409 = problems.splice(before409).filter((p) => !/HTTP 409: .*\/api\/v1\/auth\/register$/.test(p) && !/console: .*409/.test(p))
+  problems.push(...extra409)
+  await guest.fill('input[name=username]', viewer)
   await shot(guest, 'register')
   await guest.click('button[type=submit]')
   await guest.waitForURL(/\/fleet/)
