@@ -402,6 +402,152 @@ try {
   await sleep(800)
   await shot(dark, 'llm-dark')
 
+  // --- admin pages ---
+  // As the admin (still logged in on `page`): users, an invite, nodes, the SQL console, the
+  // audit log; then the invite opened in a fresh context registers a viewer, who sees no admin.
+  const viewer = 'e2e-viewer'
+  const viewerPassword = 'a viewer with a long password'
+  await page.click('[data-test=admin-link]')
+  await page.waitForURL((u) => u.pathname === '/admin/users')
+  await page.waitForSelector(`[data-test=users] tr[data-user="${user}"]`)
+  check((await page.textContent(`[data-test=users] tr[data-user="${user}"] [data-test=role]`)).trim() === 'admin', 'the users page lists the admin')
+  await shot(page, 'admin-users')
+
+  await page.click('.tabs >> text=Invites')
+  await page.selectOption('select[name=role]', 'viewer')
+  const invited = page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/invites'))
+  await page.click('button:has-text("Create invite")')
+  check((await invited).status() === 201, 'the invites page creates an invite')
+  const inviteUrl = await page.inputValue('[data-test=invite-link]')
+  check(inviteUrl.startsWith(`${url}/register?invite=scope_inv_`), `the invite link is shown (${inviteUrl.slice(0, url.length + 30)}…)`)
+  await shot(page, 'admin-invites')
+
+  await page.click('.tabs >> text=Nodes')
+  await page.waitForSelector('[data-test=nodes] tr[data-state=up]', { timeout: 20000 })
+  await page.waitForSelector('[data-test=no-enroll]') // scope up enrolls no other node, and says so
+  check(true, 'the nodes page shows this host up (and that scope up enrolls no node)')
+  await shot(page, 'admin-nodes')
+
+  // The console against the API: the same count of the demo's stored rows (its pid: another
+  // cuda_demo on this host, a parallel test's, is traced too and must not change the count).
+  const countSql = `SELECT count(*) AS n FROM cuda_events WHERE comm = 'cuda_demo' AND pid = ${demo.pid}`
+  const apiCount = await (
+    await fetch(`${url}/api/v1/sql`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${login.access_token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ query: countSql }),
+    })
+  ).json()
+  const expected = apiCount.rows?.[0]?.[0]
+  check(Number(expected) > 0, `the API counts the demo's rows (${expected})`)
+  await page.click('.tabs >> text=SQL')
+  await page.fill('[data-test=sql-input]', countSql)
+  await page.press('[data-test=sql-input]', 'Control+Enter')
+  await page.waitForSelector('[data-test=sql-result] tbody td')
+  const cell = (await page.textContent('[data-test=sql-result] tbody td')).trim()
+  const header = (await page.textContent('[data-test=sql-result] thead th')).trim()
+  check(header === 'n' && cell === String(expected), `Ctrl+Enter runs the query: the console counts ${cell}, the API ${expected}`)
+  await shot(page, 'admin-sql')
+  const before = problems.length
+  const refused = page.waitForResponse((r) => r.url().endsWith('/api/v1/sql'))
+  await page.fill('[data-test=sql-input]', 'DELETE FROM cuda_events')
+  await page.click('.sql-form button[type=submit]')
+  check((await refused).status() === 400, 'the API refuses a DELETE')
+  await page.waitForSelector('[data-test=sql-error]')
+  const refusal = await page.textContent('[data-test=sql-error]')
+  check(refusal.includes('Refused') && refusal.includes('read-only'), `the refusal is shown as an error (${refusal.trim().slice(0, 80)}…)`)
+  await shot(page, 'admin-sql-refused')
+  // The 400 of the refused DELETE was expected; anything else stays a problem.
+  const extra = problems.splice(before).filter((p) => !/HTTP 400: .*\/api\/v1\/sql$/.test(p) && !/console: .*400/.test(p))
+  problems.push(...extra)
+  const refusedCount = await (
+    await fetch(`${url}/api/v1/sql`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${login.access_token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ query: countSql }),
+    })
+  ).json()
+  check(String(refusedCount.rows?.[0]?.[0]) === String(expected), 'the refused DELETE deleted nothing')
+
+  // A fresh browser (no session): the invite link registers a viewer, logged in at once.
+  const guest = await newPage('light')
+  await guest.goto(inviteUrl)
+  await guest.waitForSelector('input[name=username]')
+  check((await guest.locator('input[name=invite]').count()) === 0, 'the invite comes from the link')
+  // The rules first: a short password is caught before any request.
+  await guest.fill('input[name=username]', viewer)
+  await guest.fill('input[name=password]', 'short')
+  await guest.fill('input[name=repeat]', 'short')
+  await guest.click('button[type=submit]')
+  await guest.waitForSelector('[data-test=register-error]')
+  check((await guest.textContent('[data-test=register-error]')).includes('at least 10 bytes'), 'a short password is refused with the rule')
+  // A taken name: the server's 409, said so, and the invite still works afterwards.
+  const before409 = problems.length
+  await guest.fill('input[name=username]', user)
+  await guest.fill('input[name=password]', viewerPassword)
+  await guest.fill('input[name=repeat]', viewerPassword)
+  const taken = guest.waitForResponse((r) => r.url().endsWith('/api/v1/auth/register'))
+  await guest.click('button[type=submit]')
+  check((await taken).status() === 409, 'registering a taken name is a 409')
+  await guest.waitForFunction(() => document.querySelector('[data-test=register-error]')?.textContent.includes('taken'))
+  check((await guest.textContent('[data-test=register-error]')).includes('pick another name'), 'a taken name says to pick another')
+  await shot(guest, 'register-taken')
+  const extra409 = problems.splice(before409).filter((p) => !/HTTP 409: .*\/api\/v1\/auth\/register$/.test(p) && !/console: .*409/.test(p))
+  problems.push(...extra409)
+  await guest.fill('input[name=username]', viewer)
+  await shot(guest, 'register')
+  await guest.click('button[type=submit]')
+  await guest.waitForURL(/\/fleet/)
+  check((await guest.textContent('[data-test=user]')).includes(`${viewer} · viewer`), 'the invite registered a viewer, logged in')
+  check((await guest.locator('[data-test=admin-link]').count()) === 0, 'a viewer has no Admin link')
+  // Log out, then log in with the new password on the way to /admin: the admins-only state.
+  await guest.click('button:has-text("Log out")')
+  await guest.waitForURL(/\/login/)
+  await guest.goto(`${url}/admin`)
+  await guest.waitForURL(/\/login\?next=/)
+  await guest.fill('input[name=username]', viewer)
+  await guest.fill('input[name=password]', viewerPassword)
+  await guest.click('button[type=submit]')
+  await guest.waitForSelector('[data-test=admins-only]')
+  check((await guest.textContent('[data-test=admins-only]')).includes('Admins only'), 'the viewer logs in again and /admin says admins only')
+  check((await guest.locator('[data-test=admin-link]').count()) === 0, 'still no Admin link for the viewer')
+  await shot(guest, 'admin-viewer')
+  // The same invite again: used up.
+  const reuse = await fetch(`${url}/api/v1/auth/register`, {
+    method: 'POST',
+    body: JSON.stringify({ username: 'e2e-third', password: viewerPassword, invite: new URL(inviteUrl).searchParams.get('invite') }),
+  })
+  check(reuse.status === 403, `an invite works once (${reuse.status})`)
+
+  // Back to the admin: the viewer is listed; end their sessions, then delete them.
+  await page.click('.tabs >> text=Users')
+  await page.waitForSelector(`[data-test=users] tr[data-user="${viewer}"]`)
+  const row = page.locator(`[data-test=users] tr[data-user="${viewer}"]`)
+  check((await row.locator('[data-test=role]').textContent()).trim() === 'viewer', 'the users page lists the new viewer')
+  const revoked = page.waitForResponse((r) => r.url().endsWith(`/users/${viewer}/revoke`))
+  await row.locator('button:has-text("End sessions")').click()
+  check((await revoked).status() === 204, "the admin ends the viewer's sessions")
+  await row.locator('button:has-text("Delete")').click()
+  await shot(page, 'admin-users-confirm')
+  const deleted = page.waitForResponse((r) => r.url().endsWith(`/users/${viewer}`) && r.request().method() === 'DELETE')
+  await row.locator('button:has-text("Yes, delete")').click()
+  check((await deleted).status() === 204, 'the admin deletes the viewer (after a confirmation)')
+  await page.waitForSelector(`[data-test=users] tr[data-user="${viewer}"]`, { state: 'detached' })
+
+  await page.click('.tabs >> text=Audit log')
+  await page.waitForSelector('[data-test=audit] tr[data-action=delete_user]')
+  check((await page.locator('[data-test=audit] tr[data-action=invite]').count()) > 0, 'the audit log shows the invite and the deletion')
+  await shot(page, 'admin-audit')
+  // The theme toggle: dark by choice in a light browser, kept across a reload.
+  await page.click('[data-test=theme]') // system -> light
+  await page.click('[data-test=theme]') // light -> dark
+  check((await page.evaluate(() => document.documentElement.dataset.theme)) === 'dark', 'the theme toggle picks dark')
+  await shot(page, 'admin-audit-dark')
+  await page.reload()
+  await page.waitForURL(/\/login/)
+  check((await page.evaluate(() => document.documentElement.dataset.theme)) === 'dark', 'the theme choice outlives a reload')
+  // --- end of admin pages ---
+
   check(problems.length === 0, `no console errors or failed requests${problems.length ? ':\n  ' + problems.join('\n  ') : ''}`)
 } catch (e) {
   failures.push(String(e?.stack ?? e))

@@ -8,9 +8,24 @@ export const router = createRouter({
   routes: [
     { path: '/', redirect: '/fleet' },
     { path: '/login', component: LoginView, meta: { public: true, title: 'Log in' } },
+    { path: '/register', component: () => import('./views/RegisterView.vue'), meta: { public: true, title: 'Register' } },
     { path: '/fleet', component: FleetView, meta: { title: 'Fleet' } },
     { path: '/cuda', component: () => import('./views/CudaView.vue'), meta: { title: 'CUDA' } },
     { path: '/llm', component: () => import('./views/LlmView.vue'), meta: { title: 'LLM' } },
+    // Admin pages: their own chunks, loaded when an admin opens them. A viewer gets the layout's
+    // "admins only" state and none of the pages (whose API calls would all be 403).
+    {
+      path: '/admin',
+      component: () => import('./views/AdminView.vue'),
+      redirect: '/admin/users',
+      children: [
+        { path: 'users', component: () => import('./views/admin/UsersPage.vue'), meta: { title: 'Users' } },
+        { path: 'invites', component: () => import('./views/admin/InvitesPage.vue'), meta: { title: 'Invites' } },
+        { path: 'nodes', component: () => import('./views/admin/NodesPage.vue'), meta: { title: 'Nodes' } },
+        { path: 'sql', component: () => import('./views/admin/SqlPage.vue'), meta: { title: 'SQL' } },
+        { path: 'audit', component: () => import('./views/admin/AuditPage.vue'), meta: { title: 'Audit log' } },
+      ],
+    },
     { path: '/:rest(.*)*', component: () => import('./views/NotFound.vue'), meta: { title: 'Not found' } },
   ],
 })

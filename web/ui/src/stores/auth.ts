@@ -88,6 +88,19 @@ export const useAuth = defineStore('auth', {
       if (!res.ok) throw await errorOf(res)
       this.accept((await res.json()) as Tokens)
     },
+    // A new account with an admin's invite (POST /api/v1/auth/register), then logged in as it.
+    async register(username: string, password: string, invite: string, f: Fetch = fetch) {
+      const res = await f('/api/v1/auth/register', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username, password, invite }),
+      })
+      if (!res.ok) throw await errorOf(res)
+      // Read to the end: a body left unread is cancelled (a failed request) when the page leaves.
+      const user = (await res.json()) as User
+      await this.login(username, password, f)
+      return user
+    },
     // A new token pair from the refresh token; false (and logged out) when the session is over.
     // Concurrent callers share one request: a refresh token works once.
     renew(f: Fetch = fetch): Promise<boolean> {

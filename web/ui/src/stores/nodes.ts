@@ -30,6 +30,13 @@ export interface NodeInfo {
     spool_pending?: number
     queue_fill?: number
   }
+  // scope server only: the node's enrollment.
+  enrolled?: boolean
+  created_by?: string
+  created_ns?: number
+  public_key_fingerprint?: string
+  enrolled_ns?: number
+  enroll_expires_ns?: number
   probes: {
     desired: { version: number; plan: ProbePlan; updated_by: string; updated_ns: number } | null
     applied: { version?: number; plan?: ProbePlan; errors?: Record<string, string>; applied_ns?: number } | null
