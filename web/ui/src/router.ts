@@ -10,6 +10,8 @@ export const router = createRouter({
     { path: '/login', component: LoginView, meta: { public: true, title: 'Log in' } },
     { path: '/fleet', component: FleetView, meta: { title: 'Fleet' } },
     { path: '/cuda', component: () => import('./views/CudaView.vue'), meta: { title: 'CUDA' } },
+    { path: '/host', component: () => import('./views/HostView.vue'), meta: { title: 'Host' } },
+    { path: '/nodes/:name', component: () => import('./views/NodeView.vue'), meta: { title: 'Node' } },
     { path: '/:rest(.*)*', component: () => import('./views/NotFound.vue'), meta: { title: 'Not found' } },
   ],
 })

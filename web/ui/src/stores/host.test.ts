@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
-import { argvText, endpoint, exitLabel, processTree, schedSeries, useHost, type Process } from './host'
+import { argvText, endpoint, exitLabel, processTree, schedSeries, useHost, visibleRows, type Process } from './host'
 import { historyMinutes, uptimeShare, useNode, type NodeMinute } from './nodes'
 import { useAuth } from './auth'
 import { parseFilters } from '../filters'
@@ -54,6 +54,16 @@ describe('processTree', () => {
       ['worker', 2, false],
       ['p11', 0, false],
     ])
+  })
+
+  it('folds the subtrees of collapsed processes away', () => {
+    const rows = processTree([proc(10, 1, 1), proc(20, 10, 2), proc(30, 20, 3), proc(21, 10, 4), proc(99, 98, 5)])
+    const pids = (c: string[]) => visibleRows(rows, new Set(c)).map((r) => r.p.pid)
+    expect(pids([])).toEqual([10, 20, 30, 21, 99])
+    expect(pids([rows[1].p.id])).toEqual([10, 20, 21, 99])
+    expect(pids([rows[0].p.id])).toEqual([10, 99])
+    expect(pids([rows[0].p.id, rows[1].p.id])).toEqual([10, 99])
+    expect(pids([rows[2].p.id])).toEqual([10, 20, 30, 21, 99]) // a leaf: nothing to fold
   })
 
   it('does not put a child under a parent that exec’d after it (a reused pid)', () => {

@@ -134,6 +134,18 @@ export function processTree(items: Process[]): TreeRow[] {
   return out
 }
 
+// The rows left to show when the subtrees under `collapsed` (process ids) are folded away.
+export function visibleRows(rows: TreeRow[], collapsed: ReadonlySet<string>): TreeRow[] {
+  const out: TreeRow[] = []
+  let hideBelow = Infinity // rows deeper than this are inside a folded subtree
+  for (const r of rows) {
+    if (r.depth > hideBelow) continue
+    hideBelow = collapsed.has(r.p.id) && r.children ? r.depth : Infinity
+    out.push(r)
+  }
+  return out
+}
+
 // A process's command line: argv joined (quoted where a word has a space), or its file name.
 export function argvText(p: Pick<Process, 'argv' | 'argv_truncated' | 'filename' | 'comm'>): string {
   let words: string[]
