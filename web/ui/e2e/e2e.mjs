@@ -302,6 +302,23 @@ try {
     await page.click('[data-test=sched] .ranges >> text=Off-CPU')
     await page.waitForSelector('[data-test=sched] .chart canvas, [data-test=sched] .state', { timeout: 20000 })
 
+    // A comm nothing ran under: every panel says so and names the family to check.
+    await page.fill('input[name=comm]', 'scopenothing')
+    await page.click('.filters button[type=submit]')
+    await page.waitForURL((u) => u.searchParams.get('comm') === 'scopenothing')
+    await page.waitForSelector('[data-test=tcp] .state.empty', { timeout: 20000 })
+    for (const [panel, words, family] of [
+      ['processes', 'No process started', 'exec'],
+      ['opens', 'No file opens seen', 'open'],
+      ['sched', 'No scheduling seen', 'sched'],
+      ['syscalls', 'No syscalls seen', 'syscalls'],
+      ['tcp', 'No TCP connections seen', 'net'],
+    ]) {
+      await page.waitForSelector(`[data-test=${panel}] .state.empty`, { timeout: 20000 })
+      const text = await page.textContent(`[data-test=${panel}] .state.empty`)
+      check(text.includes(words) && text.includes(`${family} probe`) && text.includes('clear the'), `empty ${panel}: "${words}", the ${family} probe, the filters`)
+    }
+
     // Back to every command, then the screenshot; a click on a process sets the pid filter.
     await page.click('[data-test=clear-comm]')
     await page.waitForURL((u) => u.pathname === '/host' && !u.searchParams.has('comm'))
