@@ -253,14 +253,14 @@ try {
     const kidRows = await kids.evaluateAll((rows) =>
       rows.map((r) => ({
         comm: r.querySelector('button.proc').textContent.trim().split(/\s+/)[0],
-        level: r.getAttribute('aria-level'),
+        depth: r.dataset.depth,
         exit: r.querySelector('[data-test=exit]').textContent.trim(),
         argv: r.children[1].textContent.trim(),
       })),
     )
-    const shLevel = Number(await page.getAttribute(shRow, 'aria-level'))
+    const shDepth = Number(await page.getAttribute(shRow, 'data-depth'))
     check(kidRows.length === 6, `the loop shell has 6 children in the tree (${kidRows.length})`)
-    check(kidRows.every((k) => k.comm === 'scopecat' && Number(k.level) === shLevel + 1), 'each one level under the shell, as scopecat')
+    check(kidRows.every((k) => k.comm === 'scopecat' && Number(k.depth) === shDepth + 1), 'each one level under the shell, as scopecat')
     check(
       kidRows.filter((k) => k.exit === '0' && k.argv.endsWith(`scopecat ${marker}`)).length === 5,
       `5 children cat the marker and exit 0 (${kidRows.map((k) => k.exit).join(' ')})`,
