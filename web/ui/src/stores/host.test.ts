@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { argvText, endpoint, exitLabel, processTree, schedSeries, useHost, visibleRows, type Process } from './host'
-import { historyMinutes, uptimeShare, useNode, type NodeMinute } from './nodes'
+import { historyMinutes, uptimeShare, useNode, type NodeMinute } from './node'
 import { useAuth } from './auth'
 import { parseFilters } from '../filters'
 
