@@ -26,6 +26,8 @@ export const router = createRouter({
         { path: 'audit', component: () => import('./views/admin/AuditPage.vue'), meta: { title: 'Audit log' } },
       ],
     },
+    { path: '/host', component: () => import('./views/HostView.vue'), meta: { title: 'Host' } },
+    { path: '/nodes/:name', component: () => import('./views/NodeView.vue'), meta: { title: 'Node' } },
     { path: '/:rest(.*)*', component: () => import('./views/NotFound.vue'), meta: { title: 'Not found' } },
   ],
 })

@@ -17,9 +17,12 @@ export interface NodeInfo {
   state: 'up' | 'stale' | 'down' | 'stopped' | 'never'
   since_ns?: number
   last_seen_ns?: number
+  first_seen_ns?: number
   report: {
+    ts_ns?: number
     version?: string
     kernel?: string
+    boot_id?: string
     cpus?: number
     memory_bytes?: number
     gpus?: Record<string, string>[]
@@ -29,6 +32,7 @@ export interface NodeInfo {
     dropped?: Record<string, number>
     spool_pending?: number
     queue_fill?: number
+    stopping?: boolean
   }
   // scope server only: the node's enrollment.
   enrolled?: boolean
