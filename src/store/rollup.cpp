@@ -488,7 +488,7 @@ std::string requests_insert(const std::string& where) {
          "lag(ts_ns + coalesce(duration_ns, 0)) OVER w AS prev_end, coalesce(sum(CASE WHEN phase "
          "= 'generation' THEN 1 ELSE 0 END) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
          "PRECEDING), 0) AS run FROM llama_events WHERE op = 'decode' AND phase IN ('prompt', "
-         "'generation') AND ts_ns >= 0 AND pid IS NOT NULL AND " +
+         "'generation') AND pid IS NOT NULL AND " +
          where +
          " WINDOW w AS (PARTITION BY node, pid, coalesce(ctx, 0) ORDER BY ts_ns, seq)) r) s WHERE "
          "phase = 'generation' AND prev_phase = 'prompt'";
@@ -528,23 +528,31 @@ std::vector<RequestContext> request_contexts(const event::Batch& batch) {
 std::vector<std::string> request_update(bool dollar) {
   auto p = [dollar](int n) { return std::string(dollar ? "$" : "?") + std::to_string(n); };
   const std::string context = "node = " + p(1) + " AND pid = " + p(2);
-  // The context's last generation decode before the batch's earliest decode: the requests after
-  // it are the ones the batch can change. (-1, -1) where there is none: all of them.
-  auto anchor = [&](const char* col) {
-    return "coalesce((SELECT " + std::string(col) + " FROM llama_events WHERE " + context +
-           " AND coalesce(ctx, 0) = " + p(3) +
-           " AND op = 'decode' AND phase = 'generation' AND (ts_ns, seq) < (" + p(4) + ", " + p(5) +
-           ") ORDER BY ts_ns DESC, seq DESC LIMIT 1), -1)";
+  // (ts, seq) after (or before) (at, at_seq), spelled out: SQLite bounds an index range by the
+  // first column's comparison, not by a row value's (which scans the context from its start).
+  auto after = [](const std::string& ts, const std::string& seq, const std::string& at,
+                  const std::string& at_seq, const char* op) {
+    return ts + " " + op + "= " + at + " AND (" + ts + " " + op + " " + at + " OR " + seq + " " +
+           op + " " + at_seq + ")";
   };
-  const std::string after = "(" + anchor("ts_ns") + ", " + anchor("seq") + ")";
+  // The context's last generation decode before the batch's earliest decode: the requests after
+  // it are the ones the batch can change. (0, -1) where there is none: all of them (negative
+  // timestamps are in no window).
+  auto anchor = [&](const char* col, const char* none) {
+    return "coalesce((SELECT " + std::string(col) + " FROM llama_events WHERE " + context +
+           " AND coalesce(ctx, 0) = " + p(3) + " AND op = 'decode' AND phase = 'generation' AND " +
+           after("ts_ns", "seq", p(4), p(5), "<") + " ORDER BY ts_ns DESC, seq DESC LIMIT 1), " +
+           none + ")";
+  };
+  const std::string at = anchor("ts_ns", "0"), at_seq = anchor("seq", "-1");
   // The process's minutes of requests from the anchor's on, recounted.
-  const std::string minute = "(" + anchor("ts_ns") + " - " + anchor("ts_ns") + " % 60000000000)";
-  return {
-      "DELETE FROM llama_requests WHERE " + context + " AND ctx = " + p(3) +
-          " AND (first_token_ns, first_token_seq) > " + after,
-      requests_insert(context + " AND coalesce(ctx, 0) = " + p(3) + " AND (ts_ns, seq) > " + after),
-      "DELETE FROM llama_ttft_minutes WHERE " + context + " AND minute_ns >= " + minute,
-      ttft_minutes_insert(context + " AND first_token_ns >= " + minute)};
+  const std::string minute = "(" + at + " - " + at + " % 60000000000)";
+  return {"DELETE FROM llama_requests WHERE " + context + " AND ctx = " + p(3) + " AND " +
+              after("first_token_ns", "first_token_seq", at, at_seq, ">"),
+          requests_insert(context + " AND coalesce(ctx, 0) = " + p(3) + " AND " +
+                          after("ts_ns", "seq", at, at_seq, ">")),
+          "DELETE FROM llama_ttft_minutes WHERE " + context + " AND minute_ns >= " + minute,
+          ttft_minutes_insert(context + " AND first_token_ns >= " + minute)};
 }
 
 const std::string& requests_migration() {
@@ -566,7 +574,7 @@ const std::string& requests_migration() {
       "CREATE INDEX IF NOT EXISTS llama_events_decodes ON llama_events (node, pid, (coalesce(ctx, "
       "0)), ts_ns, seq) WHERE op = 'decode';\n"
       "DROP TABLE IF EXISTS llama_decode_run_slots;\n" +
-      requests_insert("1 = 1") + ";\n" + ttft_minutes_insert("1 = 1") + ";\n";
+      requests_insert("ts_ns >= 0") + ";\n" + ttft_minutes_insert("1 = 1") + ";\n";
   return sql;
 }
 
