@@ -14,6 +14,7 @@
 #include "agent/shipper.h"
 #include "agent/spool.h"
 #include "auth/crypto.h"
+#include "cli/credentials.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/host.h"
@@ -150,11 +151,12 @@ CLI::App* add_agent_command(CLI::App& app, AgentOptions& o) {
   add_session_flags(cmd, o.session);
   cmd->add_option("--redis", o.redis,
                   "Redis URL: redis://[[user]:password@]host[:port][/db] (required, except to "
-                  "only enroll)")
+                  "only enroll; else the systemd credential `redis`)")
       ->envname("SCOPE_REDIS");
   cmd->add_option("--enroll", o.enroll_token,
                   "Enroll this node with the one-time token from POST /api/v1/nodes (prefer "
-                  "--enroll-file or SCOPE_ENROLL_TOKEN: argv is visible to other users)")
+                  "--enroll-file, SCOPE_ENROLL_TOKEN or the systemd credential `enroll-token`: "
+                  "argv is visible to other users)")
       ->envname("SCOPE_ENROLL_TOKEN");
   cmd->add_option("--enroll-file", o.enroll_file, "Read the enrollment token from this file");
   cmd->add_option("--server", o.server, "The scope server to enroll with: http://HOST:PORT")
@@ -221,6 +223,13 @@ Result<std::string> enrollment_token(const AgentOptions& o) {
 
 int run_agent(const AgentOptions& given) {
   AgentOptions o = given;
+  if (auto st = flag_or_credential(o.redis, "--redis", "SCOPE_REDIS", "redis", false); !st)
+    return report(st.failure(), "scope agent");
+  if (o.enroll_file.empty())
+    if (auto st = flag_or_credential(o.enroll_token, "--enroll", "SCOPE_ENROLL_TOKEN",
+                                     "enroll-token", false);
+        !st)
+      return report(st.failure(), "scope agent");
   auto token = enrollment_token(o);
   if (!token) return report(token.failure(), "scope agent");
   if (o.redis.empty() && token->empty())

@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
 #include "auth/auth_db.h"
 #include "auth/nodes.h"
 #include "auth/revoked_in_redis.h"
+#include "cli/credentials.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "common/stop_signal.h"
@@ -62,13 +64,14 @@ CLI::App* add_server_command(CLI::App& app, ServerOptions& o) {
       "Fleet backend: ingest the agents' Redis stream (batches signed by enrolled nodes) into "
       "PostgreSQL and serve the web UI at / and the API (users, nodes, SQL, /health, /metrics; "
       "the document at /api/v1/openapi.json, Swagger UI at /swagger/index.html) on --listen");
-  cmd->add_option("--redis", o.redis, "Redis URL: redis://[[user]:password@]host[:port][/db]")
-      ->envname("SCOPE_REDIS")
-      ->required();
+  cmd->add_option("--redis", o.redis,
+                  "Redis URL: redis://[[user]:password@]host[:port][/db] (required; else the "
+                  "systemd credential `redis`)")
+      ->envname("SCOPE_REDIS");
   cmd->add_option("--postgres", o.postgres,
-                  "PostgreSQL URL or conninfo: postgresql://user@host:port/db")
-      ->envname("SCOPE_POSTGRES")
-      ->required();
+                  "PostgreSQL URL or conninfo: postgresql://user@host:port/db (required; else the "
+                  "systemd credential `postgres`)")
+      ->envname("SCOPE_POSTGRES");
   add_http_flags(cmd, o.http);
   cmd->add_option("--data-dir", o.data_dir, "Server state")
       ->envname("SCOPE_DATA_DIR")
@@ -128,7 +131,15 @@ int run_server(const ServerOptions&) {
   return 2;
 }
 #else
-int run_server(const ServerOptions& o) {
+int run_server(const ServerOptions& given) {
+  ServerOptions o = given;
+  for (auto [value, flag, env, name] :
+       {std::tuple{&o.redis, "--redis", "SCOPE_REDIS", "redis"},
+        std::tuple{&o.postgres, "--postgres", "SCOPE_POSTGRES", "postgres"}})
+    if (auto st = flag_or_credential(*value, flag, env, name, true); !st) {
+      std::fprintf(stderr, "scope server: %s\n", st.error().c_str());
+      return 2;
+    }
   auto endpoint = transport::parse_redis_url(o.redis);
   if (!endpoint) {
     std::fprintf(stderr, "scope server: --redis: %s\n", endpoint.error().c_str());

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "common/redact.h"
+
 namespace scope::transport {
 
 namespace {
@@ -81,6 +83,13 @@ std::vector<StreamEntry> parse_entries(const RedisValue& list) {
 
 }  // namespace
 
+// A URL as an error may show it: its password as ***, since errors end up in logs.
+std::string shown(std::string_view url) {
+  std::vector<std::string> words{std::string(url)};
+  redact_argv(words);
+  return words[0];
+}
+
 std::string RedisEndpoint::text() const { return host + ":" + std::to_string(port); }
 
 Result<RedisEndpoint> parse_redis_url(std::string_view url) {
@@ -89,7 +98,7 @@ Result<RedisEndpoint> parse_redis_url(std::string_view url) {
   if (rest.rfind("redis://", 0) == 0)
     rest.remove_prefix(8);
   else
-    return make_error("invalid Redis URL '" + std::string(url) +
+    return make_error("invalid Redis URL '" + shown(url) +
                       "': expected redis://[[user]:password@]host[:port][/db]");
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view cred = rest.substr(0, at);
@@ -108,14 +117,14 @@ Result<RedisEndpoint> parse_redis_url(std::string_view url) {
     if (!db.empty()) {
       auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), ep.db);
       if (ec != std::errc() || p != db.data() + db.size() || ep.db < 0)
-        return make_error("invalid Redis URL '" + std::string(url) + "': bad database number");
+        return make_error("invalid Redis URL '" + shown(url) + "': bad database number");
     }
   }
-  if (hostport.empty()) return make_error("invalid Redis URL '" + std::string(url) + "': no host");
+  if (hostport.empty()) return make_error("invalid Redis URL '" + shown(url) + "': no host");
   if (hostport.front() == '[') {  // [::1]:6379
     auto close = hostport.find(']');
     if (close == std::string_view::npos)
-      return make_error("invalid Redis URL '" + std::string(url) + "'");
+      return make_error("invalid Redis URL '" + shown(url) + "'");
     ep.host = std::string(hostport.substr(1, close - 1));
     hostport.remove_prefix(close + 1);
     if (!hostport.empty() && hostport.front() == ':')
@@ -133,9 +142,9 @@ Result<RedisEndpoint> parse_redis_url(std::string_view url) {
     auto [p, ec] = std::from_chars(hostport.data(), hostport.data() + hostport.size(), ep.port);
     if (ec != std::errc() || p != hostport.data() + hostport.size() || ep.port <= 0 ||
         ep.port > 65535)
-      return make_error("invalid Redis URL '" + std::string(url) + "': bad port");
+      return make_error("invalid Redis URL '" + shown(url) + "': bad port");
   }
-  if (ep.host.empty()) return make_error("invalid Redis URL '" + std::string(url) + "': no host");
+  if (ep.host.empty()) return make_error("invalid Redis URL '" + shown(url) + "': no host");
   return ep;
 }
 
