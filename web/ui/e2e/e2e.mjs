@@ -703,6 +703,24 @@ try {
     await friend.waitForURL((u) => u.searchParams.get('from') === picked.get('from') && u.searchParams.get('to') === picked.get('to'))
     check(true, 'Back returns to the range before the brush')
     await friend.waitForLoadState('networkidle')
+    // The launches table is virtual: fewer rows in the DOM than loaded; the keyboard walks them
+    // all (End scrolls to the last loaded one) and Enter opens one.
+    const launchRows = page.locator('[data-test=launches] tbody tr[tabindex]')
+    const rendered = await launchRows.count()
+    const loaded = Number(await page.getAttribute('[data-test=launches] table', 'aria-rowcount')) - 1
+    check(loaded <= 18 || rendered < loaded, `the launches table renders ${rendered} of ${loaded} loaded rows`)
+    await launchRows.first().focus()
+    await page.keyboard.press('ArrowDown')
+    await page.keyboard.press('ArrowDown')
+    const second = await page.evaluate(() => document.activeElement?.getAttribute('aria-rowindex'))
+    await page.keyboard.press('End')
+    await sleep(100)
+    const last = await page.evaluate(() => document.activeElement?.getAttribute('aria-rowindex'))
+    check(second === '4' && last === String(loaded + 1), `arrows and End move the focus between rows (rows ${second}, ${last} of ${loaded + 1})`)
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('[data-test=drawer] dl')
+    check((await page.textContent('[data-test=drawer]')).includes('cuda_demo'), 'Enter on the last row opens its launch')
+    await page.keyboard.press('Escape')
     // A preset leaves the custom range.
     await page.click('.filters .ranges >> text=5 m')
     await page.waitForURL((u) => u.searchParams.get('range') === '5m' && !u.searchParams.has('from') && !u.searchParams.has('to'))
