@@ -616,6 +616,7 @@ try {
       }, ms)
     await page.fill('[data-test=custom-editor] input[name=from]', await local(fromMs))
     await page.fill('[data-test=custom-editor] input[name=to]', await local(toMs))
+    await shot(page, 'custom-range-editor', false)
     await page.click('[data-test=custom-editor] button:has-text("Show")')
     await page.waitForURL((u) => u.searchParams.has('from') && u.searchParams.has('to'))
     const picked = new URL(page.url()).searchParams
