@@ -183,6 +183,35 @@ try {
     check(png.length > 10000 && stats.variance > 50, `${name}.png is not blank (${png.length} bytes, variance ${stats.variance.toFixed(0)})`)
   }
 
+  // --- virtual tables ---
+  // A VirtualTable (`box`, its scrolling element) renders only the rows in view: scroll it until
+  // the row `rowSel` is rendered, then bring it to the top of the box. False where no row is.
+  async function revealRow(p, box, rowSel) {
+    return p.evaluate(
+      async ([box, rowSel]) => {
+        const el = document.querySelector(box)
+        if (!el) return false
+        const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))
+        el.scrollTop = 0
+        await frame()
+        for (;;) {
+          const row = el.querySelector(rowSel)
+          if (row) {
+            const head = el.querySelector('thead')?.getBoundingClientRect().height ?? 0
+            el.scrollTop += row.getBoundingClientRect().top - el.getBoundingClientRect().top - head
+            await frame()
+            return !!el.querySelector(rowSel)
+          }
+          if (el.scrollTop + el.clientHeight >= el.scrollHeight - 1) return false
+          el.scrollTop += Math.max(32, el.clientHeight - 64)
+          await frame()
+        }
+      },
+      [box, rowSel],
+    )
+  }
+  // --- end of virtual tables ---
+
   const page = await newPage('light')
   await page.goto(`${url}/cuda?range=5m`)
   await page.waitForURL(/\/login\?next=/)
@@ -435,8 +464,9 @@ try {
     // The tree: the loop's shell, and under it its 6 children, 5 exit 0 and 1 exit 1.
     const shRow = `[data-test=processes] tr[data-pid="${shPid}"]`
     // Oldest first, 500 a page: other processes of this host may come first.
+    // The tree is a VirtualTable: only rows in view are in the DOM, so scroll the row into view.
     const findShRow = async () => {
-      for (let i = 0; i < 20 && !(await page.locator(shRow).count()); i++) {
+      for (let i = 0; i < 20 && !(await revealRow(page, '[data-test=processes] .vt', shRow)); i++) {
         await page.waitForSelector('[data-test=processes] .more', { timeout: 20000 })
         const more = page.locator('[data-test=processes] .more button:not([disabled])')
         if (await more.count()) await more.click()
@@ -560,6 +590,145 @@ try {
   check(true, 'the node page links to the Host page with node= set')
   await page.waitForSelector('[data-test=processes] tbody tr[data-pid]', { timeout: 20000 })
   // --- end of host and node pages ----------------------------------------------------------
+
+  // --- shared URL ---------------------------------------------------------------------------
+  // The CUDA page narrowed to the demo: a custom range picked in the range editor (a window
+  // around the demo's launches), pid and comm. Its URL opened in a fresh browser (logged in via
+  // ?next=) shows the same range, filters, rows and numbers. Then a drag across the launch-rate
+  // chart narrows the range (a custom one inside it), and Back returns to the shared one.
+  {
+    const demoPid = String(demo.pid)
+    const want = JSON.parse(demo.stdout.match(/^expect (\{.*\})$/m)?.[1] ?? '{}')
+    const first = await apiGet(`/api/v1/query/cuda/launches?from=1d&pid=${demoPid}&limit=1`)
+    const firstMs = Math.floor((first.items?.[0]?.ts_ns ?? Date.now() * 1e6) / 1e6)
+    const fromMs = Math.floor(firstMs / 1000) * 1000 - 60_000
+    const toMs = Math.ceil(Date.now() / 1000) * 1000 + 1000
+    await page.click('nav >> text=CUDA')
+    await page.waitForURL((u) => u.pathname === '/cuda')
+    await page.click('[data-test=custom-range]')
+    await page.waitForSelector('[data-test=custom-editor]')
+    // datetime-local takes local time: the browser's own, as the page will read it.
+    const local = (ms) =>
+      page.evaluate((ms) => {
+        const d = new Date(ms)
+        const p = (n) => String(n).padStart(2, '0')
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+      }, ms)
+    await page.fill('[data-test=custom-editor] input[name=from]', await local(fromMs))
+    await page.fill('[data-test=custom-editor] input[name=to]', await local(toMs))
+    await shot(page, 'custom-range-editor', false)
+    await page.click('[data-test=custom-editor] button:has-text("Show")')
+    await page.waitForURL((u) => u.searchParams.has('from') && u.searchParams.has('to'))
+    const picked = new URL(page.url()).searchParams
+    check(
+      Date.parse(picked.get('from')) === fromMs && Date.parse(picked.get('to')) === toMs && !picked.has('range'),
+      `the custom range editor writes from/to to the URL (${picked.get('from')} .. ${picked.get('to')})`,
+    )
+    const apiCall = page.waitForRequest((r) => r.url().includes('/api/v1/query/cuda/launches?') && r.url().includes('pid='))
+    await page.fill('input[name=pid]', demoPid)
+    await page.fill('input[name=comm]', 'cuda_demo')
+    await page.press('input[name=comm]', 'Enter')
+    await page.waitForURL((u) => u.searchParams.get('pid') === demoPid && u.searchParams.get('comm') === 'cuda_demo')
+    const sent = new URL((await apiCall).url()).searchParams
+    check(
+      sent.get('from') === `${fromMs}000000` && sent.get('to') === `${toMs}000000`,
+      `the API gets the custom range in ns (from=${sent.get('from')} to=${sent.get('to')})`,
+    )
+    // The view as a user sees it, once the filtered answers are in.
+    const viewOf = async (p) => {
+      await p.waitForSelector('[data-test=launches] tbody tr[tabindex]', { timeout: 20000 })
+      await p.waitForSelector('[data-test=cuda-copies] [data-test=copies-total]', { timeout: 20000 })
+      await p.waitForLoadState('networkidle')
+      await sleep(300)
+      const q = new URL(p.url()).searchParams
+      return {
+        query: [...q.entries()].sort().map(([k, v]) => `${k}=${v}`).join('&'),
+        range: (await p.textContent('.filters .ranges button.active'))?.trim(),
+        pid: await p.inputValue('input[name=pid]'),
+        comm: await p.inputValue('input[name=comm]'),
+        copies: (await p.textContent('[data-test=cuda-copies] [data-test=copies-total]'))?.trim(),
+        syncs: (await p.textContent('[data-test=cuda-syncs] [data-test=sync-count]'))?.trim(),
+        launches: await p.getAttribute('[data-test=launches] table', 'aria-rowcount'),
+        firstRows: await p
+          .locator('[data-test=launches] tbody tr[tabindex]')
+          .evaluateAll((rs) => rs.slice(0, 8).map((r) => r.textContent.replace(/\s+/g, ' ').trim())),
+      }
+    }
+    const shared = page.url()
+    const mine = await viewOf(page)
+    check(
+      mine.copies === String(want.memcpy) && mine.syncs === String(want.syncs) && mine.firstRows.every((r) => r.includes('cuda_demo')),
+      `the custom range and filters show the demo: ${mine.copies} copies, ${mine.syncs} syncs, ${Number(mine.launches) - 1} launches loaded`,
+    )
+    check(mine.range !== '5 m' && mine.range?.includes('→'), `the custom range button is the active one (${mine.range})`)
+    await shot(page, 'cuda-custom-range')
+
+    const friend = await newPage('light')
+    await friend.goto(shared)
+    await friend.waitForURL(/\/login\?next=/)
+    await friend.fill('input[name=username]', user)
+    await friend.fill('input[name=password]', password)
+    await friend.click('button[type=submit]')
+    await friend.waitForURL((u) => u.pathname === '/cuda' && u.searchParams.get('pid') === demoPid && !u.searchParams.has('next'))
+    const theirs = await viewOf(friend)
+    check(
+      JSON.stringify(theirs) === JSON.stringify(mine),
+      `the shared URL in a fresh browser shows the same view${JSON.stringify(theirs) === JSON.stringify(mine) ? '' : `:\n  ${JSON.stringify(mine)}\n  ${JSON.stringify(theirs)}`}`,
+    )
+
+    // Brushing: drag across the middle of the launch-rate chart's plot (grid: 56 px left, 16
+    // right, 30 top, 48 bottom).
+    await friend.waitForSelector('.chart[data-brush=x] canvas')
+    await sleep(800) // the first animation
+    const chart = await friend.locator('.chart[data-brush=x]').first().boundingBox()
+    const plotW = chart.width - 56 - 16
+    const y = chart.y + 30 + (chart.height - 78) / 2
+    const x0 = chart.x + 56 + plotW * 0.3
+    const x1 = chart.x + 56 + plotW * 0.7
+    await friend.mouse.move(x0, y)
+    await friend.mouse.down()
+    await friend.mouse.move((x0 + x1) / 2, y, { steps: 6 })
+    await friend.mouse.move(x1, y, { steps: 6 })
+    await friend.mouse.up()
+    await friend.waitForURL((u) => u.searchParams.get('from') !== picked.get('from'), { timeout: 10000 })
+    const narrowed = new URL(friend.url()).searchParams
+    const [bf, bt] = [Date.parse(narrowed.get('from')), Date.parse(narrowed.get('to'))]
+    check(
+      bf > fromMs && bt < toMs && bt - bf < (toMs - fromMs) * 0.6 && !narrowed.has('range') && narrowed.get('pid') === demoPid,
+      `brushing the chart narrows the range: ${narrowed.get('from')} .. ${narrowed.get('to')} inside the shared one, filters kept`,
+    )
+    await friend.waitForSelector('.chart[data-brush=x] canvas')
+    await sleep(800)
+    await shot(friend, 'cuda-brushed')
+    await friend.goBack()
+    await friend.waitForURL((u) => u.searchParams.get('from') === picked.get('from') && u.searchParams.get('to') === picked.get('to'))
+    check(true, 'Back returns to the range before the brush')
+    await friend.waitForLoadState('networkidle')
+    // The launches table is virtual: fewer rows in the DOM than loaded; the keyboard walks them
+    // all (End scrolls to the last loaded one) and Enter opens one.
+    const launchRows = page.locator('[data-test=launches] tbody tr[tabindex]')
+    const rendered = await launchRows.count()
+    const loaded = Number(await page.getAttribute('[data-test=launches] table', 'aria-rowcount')) - 1
+    check(loaded <= 18 || rendered < loaded, `the launches table renders ${rendered} of ${loaded} loaded rows`)
+    await launchRows.first().focus()
+    await page.keyboard.press('ArrowDown')
+    await page.keyboard.press('ArrowDown')
+    const second = await page.evaluate(() => document.activeElement?.getAttribute('aria-rowindex'))
+    await page.keyboard.press('End')
+    await sleep(100)
+    const last = await page.evaluate(() => document.activeElement?.getAttribute('aria-rowindex'))
+    check(second === '4' && last === String(loaded + 1), `arrows and End move the focus between rows (rows ${second}, ${last} of ${loaded + 1})`)
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('[data-test=drawer] dl')
+    check((await page.textContent('[data-test=drawer]')).includes('cuda_demo'), 'Enter on the last row opens its launch')
+    await page.keyboard.press('Escape')
+    // A preset leaves the custom range.
+    await page.click('.filters .ranges >> text=5 m')
+    await page.waitForURL((u) => u.searchParams.get('range') === '5m' && !u.searchParams.has('from') && !u.searchParams.has('to'))
+    check(true, 'a preset click leaves the custom range')
+    await friend.context().close()
+  }
+  // --- end of shared URL --------------------------------------------------------------------
 
   const dark = await newPage('dark')
   await dark.goto(`${url}/login`)

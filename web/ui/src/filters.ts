@@ -1,10 +1,15 @@
 // The time range and the node/pid/comm filters, kept in the URL's query so that a page can be
-// shared and reloaded as it was.
+// shared and reloaded as it was. The range is a preset (?range=5m, the last 5 minutes) or, where
+// ?from=&to= are given, a custom absolute window (custom.ts: picked, or brushed on a chart).
+import { parseCustom, customQuery, type Custom } from './custom'
+
 export const RANGES = ['5m', '1h', '24h'] as const
 export type Range = (typeof RANGES)[number]
 
 export interface Filters {
   range: Range
+  // Set: this window instead of `range` (which stays the preset to go back to).
+  custom?: Custom
   node: string
   pid: string
   comm: string
@@ -20,31 +25,44 @@ function one(v: unknown): string {
 export function parseFilters(q: Query): Filters {
   const range = one(q.range)
   const pid = one(q.pid)
-  return {
+  const f: Filters = {
     range: (RANGES as readonly string[]).includes(range) ? (range as Range) : '1h',
     node: one(q.node),
     pid: /^[1-9][0-9]{0,9}$/.test(pid) ? pid : '',
     comm: one(q.comm).slice(0, 15),
   }
+  const custom = parseCustom(one(q.from), one(q.to))
+  if (custom) f.custom = custom
+  return f
 }
 
 // The query of the page's URL: defaults left out.
 export function filtersQuery(f: Filters): Record<string, string> {
   const out: Record<string, string> = {}
-  if (f.range !== '1h') out.range = f.range
+  if (f.custom) Object.assign(out, customQuery(f.custom))
+  else if (f.range !== '1h') out.range = f.range
   if (f.node) out.node = f.node
   if (f.pid) out.pid = f.pid
   if (f.comm) out.comm = f.comm
   return out
 }
 
-// The query API's parameters: from (a duration before now), node, pid, comm, and `extra`.
+// The query API's parameters: from (a duration before now, or with to Unix ns), node, pid, comm,
+// and `extra`.
 export function apiQuery(f: Filters, extra: Record<string, string | number | undefined> = {}): string {
   const p = new URLSearchParams()
-  p.set('from', f.range === '24h' ? '1d' : f.range)
+  if (f.custom) {
+    p.set('from', msToNs(f.custom.from))
+    p.set('to', msToNs(f.custom.to))
+  } else p.set('from', f.range === '24h' ? '1d' : f.range)
   if (f.node) p.set('node', f.node)
   if (f.pid) p.set('pid', f.pid)
   if (f.comm) p.set('comm', f.comm)
   for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== '') p.set(k, String(v))
   return p.toString()
+}
+
+// Unix ms to the API's Unix ns, exactly (a double cannot hold ns since 1970).
+function msToNs(ms: number): string {
+  return `${Math.max(0, Math.round(ms))}000000`.replace(/^0+(?=\d)/, '')
 }
