@@ -307,6 +307,131 @@ try {
     await page.waitForURL((u) => u.pathname === '/cuda' && !u.searchParams.has('pid'))
   }
 
+  // --- live mode ---------------------------------------------------------------------------
+  // Live on the CUDA page, filtered to a copy of cuda_demo under a name of its own (the probes
+  // see every CUDA program of this host, other tests' demos too): its launches appear on top of
+  // the launches table without a reload, exactly as many as it says it made, within a few
+  // seconds, and the rate chart and top kernels count them. Then, from the fleet page in another
+  // tab, the cuda family switched off: a demo run brings no event to the page and no row to the
+  // store; switched on again, the next run streams in again.
+  {
+    const liveDir = mkdtempSync(join(tmpdir(), 'scope-webui-e2e-live-'))
+    const liveComm = 'scopelivecuda'
+    copyFileSync(join(demoDir, 'cuda_demo'), join(liveDir, liveComm))
+    spawnSync('chmod', ['755', join(liveDir, liveComm)])
+    const runDemo = () => {
+      const r = spawnSync('/usr/bin/setsid', ['--wait', join(liveDir, liveComm), '--threads', '2'], { encoding: 'utf8', timeout: 60000 })
+      const want = JSON.parse(r.stdout?.match(/^expect (\{.*\})$/m)?.[1] ?? '{}')
+      return { status: r.status, pid: String(r.pid), launches: want.launches ?? -1, stderr: r.stderr ?? '' }
+    }
+    const liveRows = (pid) => page.locator(`[data-test=live-launches] tbody tr[data-pid="${pid}"]`).count()
+    const waitRows = async (pid, n, ms) => {
+      const t0 = Date.now()
+      await page
+        .waitForFunction(([p, k]) => document.querySelectorAll(`[data-test=live-launches] tbody tr[data-pid="${p}"]`).length >= k, [pid, n], {
+          timeout: ms,
+        })
+        .catch(() => undefined)
+      return (Date.now() - t0) / 1000
+    }
+    const sqlCount = async (query) =>
+      Number(
+        (
+          await (
+            await fetch(`${url}/api/v1/sql`, {
+              method: 'POST',
+              headers: { Authorization: `Bearer ${login.access_token}`, 'Content-Type': 'application/json' },
+              body: JSON.stringify({ query }),
+            })
+          ).json()
+        ).rows?.[0]?.[0] ?? -1,
+      )
+    const running = async () => (await (await fetch(`${url}/api/v1/nodes`, authed)).json()).nodes?.[0]?.report?.running ?? []
+    let fleet
+    try {
+      await page.fill('input[name=comm]', liveComm)
+      await page.press('input[name=comm]', 'Enter')
+      await page.waitForURL((u) => u.pathname === '/cuda' && u.searchParams.get('comm') === liveComm)
+      await page.click('[data-test=live-toggle]')
+      await page.waitForURL((u) => u.searchParams.get('live') === '1' && u.searchParams.get('comm') === liveComm)
+      await page.waitForSelector('[data-test=live][data-state=live]', { timeout: 10000 })
+      check(true, 'Live on: live=1 in the URL, and the page says live')
+      await page.evaluate(() => (window.__scopeNoReload = true))
+
+      const first = runDemo()
+      check(first.status === 0 && first.launches > 0, `the renamed demo ran (${first.status}, ${first.launches} launches) ${first.stderr}`)
+      const took = await waitRows(first.pid, first.launches, 5000)
+      await sleep(1000) // and no more come
+      const got = await liveRows(first.pid)
+      check(got === first.launches, `live: the demo's ${first.launches} launches are on top of the launches table in ${took.toFixed(1)} s (${got})`)
+      check(await page.evaluate(() => window.__scopeNoReload === true), 'live: without a reload')
+      const newest = await page.locator('[data-test=live-launches] tbody tr[data-pid]').first().getAttribute('data-pid')
+      check(newest === first.pid, `live: the newest launch is the top row (pid ${newest})`)
+      const topSum = (await page.locator('[data-test=top-kernels] td[data-launches]').evaluateAll((tds) => tds.map((td) => Number(td.dataset.launches)))).reduce((a, b) => a + b, 0)
+      const rateSum = Number(await page.getAttribute('[data-test=launch-rate]', 'data-launches'))
+      check(topSum === first.launches && rateSum === first.launches, `live: the top kernels and the launch rate count them (${topSum}, ${rateSum})`)
+      await page.locator('[data-test=live-launches] tbody tr[data-pid]').first().click()
+      await page.waitForSelector('[data-test=drawer] dl')
+      check((await page.textContent('[data-test=drawer]')).includes(liveComm), 'live: a live launch opens its stored detail')
+      await page.keyboard.press('Escape')
+      await sleep(800)
+      await shot(page, 'cuda-live')
+
+      // The cuda switch off, from the fleet page of another tab (the same admin).
+      fleet = await newPage('light')
+      await fleet.goto(`${url}/login`)
+      await fleet.fill('input[name=username]', user)
+      await fleet.fill('input[name=password]', password)
+      await fleet.click('button[type=submit]')
+      await fleet.waitForURL(/\/fleet/)
+      await fleet.waitForSelector('.node[data-state=up]', { timeout: 20000 })
+      const off = fleet.waitForResponse((r) => r.url().endsWith('/probes') && r.request().method() === 'PUT')
+      await fleet.locator('.switches input[data-family=cuda]').uncheck()
+      check((await off).status() === 202, 'live: the cuda switch goes off')
+      await fleet.waitForFunction(
+        () => ![...document.querySelectorAll('.node .families .chip')].some((c) => c.textContent.trim() === 'cuda'),
+        null,
+        { timeout: 20000 },
+      )
+      for (let i = 0; i < 100 && (await running()).includes('cuda'); i++) await sleep(200)
+      await sleep(1500) // batches on their way when it stopped
+      const rowsBefore = await sqlCount('SELECT count(*) AS n FROM cuda_events')
+      const receivedBefore = await page.getAttribute('[data-test=live-launches]', 'data-received')
+      const second = runDemo()
+      check(second.status === 0, `the demo ran with cuda off (${second.status})`)
+      await sleep(3000)
+      const rowsAfter = await sqlCount('SELECT count(*) AS n FROM cuda_events')
+      const offRows = await liveRows(second.pid)
+      const receivedAfter = await page.getAttribute('[data-test=live-launches]', 'data-received')
+      check(offRows === 0 && receivedAfter === receivedBefore, `live: with cuda off no launch of the demo appears (${offRows} rows, ${receivedBefore} -> ${receivedAfter} received)`)
+      check(rowsBefore > 0 && rowsAfter === rowsBefore, `live: with cuda off the store's cuda rows do not grow (${rowsBefore} -> ${rowsAfter})`)
+      check((await page.getAttribute('[data-test=live]', 'data-state')) === 'live', 'live: the stream stayed open meanwhile')
+
+      // On again: the next run streams in.
+      const on = fleet.waitForResponse((r) => r.url().endsWith('/probes') && r.request().method() === 'PUT')
+      await fleet.locator('.switches input[data-family=cuda]').check()
+      check((await on).status() === 202, 'live: the cuda switch goes on again')
+      for (let i = 0; i < 100 && !(await running()).includes('cuda'); i++) await sleep(200)
+      check((await running()).includes('cuda'), 'the node runs cuda again')
+      const third = runDemo()
+      const took3 = await waitRows(third.pid, third.launches, 8000)
+      const got3 = await liveRows(third.pid)
+      check(third.status === 0 && got3 === third.launches, `live: cuda on again, the next run's ${third.launches} launches stream in (${got3} in ${took3.toFixed(1)} s)`)
+
+      // Live off: the socket closes, the page is as it was.
+      await page.click('[data-test=live-toggle]')
+      await page.waitForURL((u) => !u.searchParams.has('live'))
+      await page.waitForSelector('[data-test=live-launches]', { state: 'detached' })
+      await page.fill('input[name=comm]', '')
+      await page.press('input[name=comm]', 'Enter')
+      await page.waitForURL((u) => u.pathname === '/cuda' && !u.searchParams.has('comm'))
+    } finally {
+      await fleet?.context().close().catch(() => undefined)
+      rmSync(liveDir, { recursive: true, force: true })
+    }
+  }
+  // --- end of live mode --------------------------------------------------------------------
+
   // --- llm page ---
   // Reached from the nav by keyboard; with the runner, its exact counts: decodes = ceil(37 / 16)
   // prompt batches + 11 generation decodes per request, prompt tokens 2 × 37, generated tokens
