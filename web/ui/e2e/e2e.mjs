@@ -357,6 +357,7 @@ try {
       await page.waitForSelector('[data-test=live][data-state=live]', { timeout: 10000 })
       check(true, 'Live on: live=1 in the URL, and the page says live')
       await page.evaluate(() => (window.__scopeNoReload = true))
+      await sleep(1000) // the page's data read again after subscribing
 
       const first = runDemo()
       check(first.status === 0 && first.launches > 0, `the renamed demo ran (${first.status}, ${first.launches} launches) ${first.stderr}`)
@@ -425,6 +426,44 @@ try {
       await page.fill('input[name=comm]', '')
       await page.press('input[name=comm]', 'Enter')
       await page.waitForURL((u) => u.pathname === '/cuda' && !u.searchParams.has('comm'))
+
+      // The Host page, live: a shell under a name of its own starts, opens its libraries and
+      // exits 3; its process (with the exit) and its opens come in without a reload, the opens
+      // counted as the API counts them.
+      const shName = 'scopelivesh'
+      copyFileSync('/bin/sh', join(liveDir, shName))
+      spawnSync('chmod', ['755', join(liveDir, shName)])
+      await page.click('nav >> text=Host')
+      await page.waitForURL((u) => u.pathname === '/host')
+      await page.fill('input[name=comm]', shName)
+      await page.press('input[name=comm]', 'Enter')
+      await page.waitForURL((u) => u.pathname === '/host' && u.searchParams.get('comm') === shName)
+      await page.click('[data-test=live-toggle]')
+      await page.waitForURL((u) => u.pathname === '/host' && u.searchParams.get('live') === '1')
+      await page.waitForSelector('[data-test=live][data-state=live]', { timeout: 10000 })
+      await sleep(1000)
+      await page.evaluate(() => (window.__scopeNoReload = true))
+      const sh = spawnSync(join(liveDir, shName), ['-c', 'exit 3'], { encoding: 'utf8', timeout: 30000, env: { PATH: '/usr/bin:/bin' } })
+      check(sh.status === 3, `the renamed shell ran (${sh.status})`)
+      const shRow = `[data-test=processes] tr[data-pid="${sh.pid}"]`
+      const t0 = Date.now()
+      await page
+        .waitForFunction((sel) => document.querySelector(`${sel} [data-test=exit]`)?.textContent.trim() === '3', shRow, { timeout: 5000 })
+        .catch(() => undefined)
+      const shExit = (await page.locator(`${shRow} [data-test=exit]`).textContent().catch(() => ''))?.trim()
+      check(shExit === '3', `live host: the shell's process and its exit 3 appear in ${((Date.now() - t0) / 1000).toFixed(1)} s (${shExit})`)
+      await sleep(1500)
+      const apiOpens = (await (await fetch(`${url}/api/v1/query/host/opens?from=5m&comm=${shName}`, authed)).json()).comms?.[0]?.opens ?? -1
+      const pageOpens = (await page.locator(`[data-test=comms] tr[data-comm="${shName}"] td.num`).first().textContent().catch(() => ''))?.trim()
+      check(apiOpens > 0 && pageOpens === String(apiOpens), `live host: the shell's opens counted as the API does (${pageOpens}, API ${apiOpens})`)
+      check(await page.evaluate(() => window.__scopeNoReload === true), 'live host: without a reload')
+      await shot(page, 'host-live')
+      await page.click('[data-test=live-toggle]')
+      await page.waitForURL((u) => !u.searchParams.has('live'))
+      await page.click('[data-test=clear-comm]')
+      await page.waitForURL((u) => u.pathname === '/host' && !u.searchParams.has('comm'))
+      await page.click('nav >> text=CUDA')
+      await page.waitForURL(cuda5m)
     } finally {
       await fleet?.context().close().catch(() => undefined)
       rmSync(liveDir, { recursive: true, force: true })

@@ -163,6 +163,13 @@ describe('live client', () => {
     // A new filter goes on the open socket.
     c.resubscribe({ type: 'subscribe', events: ['cuda'], pids: [42] })
     expect(JSON.parse(ws.sent[1])).toEqual({ type: 'subscribe', events: ['cuda'], pids: [42] })
+    // Events of the old filter, until the server says the new one is in effect, are dropped.
+    ws.recv(`{"type":"events","events":[${launchJson(3)}]}`)
+    expect(got).toHaveLength(1)
+    ws.recv({ type: 'subscribed', filter: { pids: [42] } })
+    ws.recv(`{"type":"events","events":[${launchJson(4)}]}`)
+    expect(got.map((b) => b[0].seq)).toEqual([1, 4])
+    expect(subscribed).toHaveBeenCalledTimes(2)
     c.stop()
     expect(ws.closed?.code).toBe(1000)
     expect(states[states.length - 1]).toBe('off')

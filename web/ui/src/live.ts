@@ -192,6 +192,8 @@ export class LiveClient {
   private stopped = true
   private sub: LiveSubscribe
   private generation = 0
+  // A new filter was sent: the events before its `subscribed` are of the old one.
+  private stale = false
 
   constructor(private o: LiveClientOptions) {
     this.sub = o.subscribe
@@ -231,7 +233,10 @@ export class LiveClient {
   // next connection.
   resubscribe(sub: LiveSubscribe) {
     this.sub = sub
-    if (this.ws && this.ws.readyState === OPEN) this.ws.send(JSON.stringify(sub))
+    if (this.ws && this.ws.readyState === OPEN) {
+      this.stale = true
+      this.ws.send(JSON.stringify(sub))
+    }
   }
 
   // Skip the wait of a planned reconnect.
@@ -267,15 +272,18 @@ export class LiveClient {
     }
     this.ws = ws
     let subscribed = false
+    this.stale = false
     ws.onopen = () => ws.send(JSON.stringify(this.sub))
     ws.onmessage = (ev) => {
       const m = parseMessage(ev.data)
       if (!m) return
       if (m.type === 'subscribed') {
         subscribed = true
+        this.stale = false
         this.set({ status: 'live', message: 'Live', attempt: 0, retryAt: 0 })
         this.o.onSubscribed?.()
       } else if (m.type === 'events') {
+        if (this.stale) return
         this.state.received += m.events.length
         if (m.events.length) this.o.onEvents(m.events, this.state.sampleEvery)
       } else if (m.type === 'aggregate') {
