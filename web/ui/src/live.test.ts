@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { LiveClient, Ring, backoffMs, eventId, parseMessage, subscribeOf, type LiveEvent, type SocketLike } from './live'
 import { countLaunches, dropBefore, launchOf, mergeRate, mergeTop, type Counts } from './stores/cudaLive'
-import { applyOpens, applyProcesses } from './stores/hostLive'
-import type { Process } from './stores/host'
+import { applyHost, applyOpens, applyProcesses, refreshHost } from './stores/hostLive'
+import { useHost, type Process } from './stores/host'
+import { useAuth } from './stores/auth'
+import { parseFilters } from './filters'
+import { createPinia, setActivePinia } from 'pinia'
 
 // A WebSocket stand-in: the test opens, sends and closes it by hand.
 class FakeSocket implements SocketLike {
@@ -338,5 +341,35 @@ describe('host live', () => {
     ])
     expect(a.comms[0].opens).toBe(2)
     expect(applyOpens(a, [ev({ event: 'open', ts_ns: 5 })])).toBeNull()
+  })
+})
+
+describe('host live, on the store', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+  it('applies events to the loaded panels and asks the others again without a loading state', async () => {
+    const auth = useAuth()
+    const calls: string[] = []
+    vi.spyOn(auth, 'call').mockImplementation(async (path: string) => {
+      calls.push(path)
+      if (path.includes('/host/opens')) return { window: { from_ns: 0, to_ns: 100 }, comms: [], paths: [] }
+      return { window: { from_ns: 0, to_ns: 100 }, items: [], next_cursor: null, step_ns: 1, comms: [], series: [], syscalls: [] }
+    })
+    const host = useHost()
+    const f = parseFilters({ range: '5m', comm: 'sh', live: '1' })
+    expect(f.live).toBe(true)
+    await host.load(f)
+    applyHost(host, [ev({ event: 'exec', ts_ns: 200, seq: 1, pid: 7, comm: 'sh' }), ev({ event: 'open', ts_ns: 201, seq: 2, pid: 7, comm: 'sh', path: '/etc/x', ret: 3 })])
+    expect(host.processes.data?.items.map((p) => p.pid)).toEqual([7])
+    expect(host.opens.data?.comms).toEqual([{ comm: 'sh', opens: 1, errors: 0 }])
+    calls.length = 0
+    const loading: boolean[] = []
+    const refreshing = refreshHost(host, f)
+    loading.push(host.sched.loading, host.syscalls.loading, host.tcp.loading)
+    await refreshing
+    expect(loading).toEqual([false, false, false])
+    expect(calls.map((c) => c.split('?')[0]).sort()).toEqual(['/api/v1/query/host/sched', '/api/v1/query/host/syscalls', '/api/v1/query/host/tcp'])
+    expect(calls.every((c) => c.includes('comm=sh') && !c.includes('live'))).toBe(true)
+    // The streamed panels are left as they are.
+    expect(host.processes.data?.items).toHaveLength(1)
   })
 })

@@ -3,6 +3,7 @@
 // syscalls and TCP are asked again on a timer. Opens older than the answer's end are in it
 // already and are not counted again; a process already listed (the same id) is not added again.
 import { eventId, type LiveEvent } from '../live'
+import { useAuth } from './auth'
 import { apiQuery, type Filters } from '../filters'
 import type { OpensAnswer, Process } from './host'
 import type { useHost } from './host'
@@ -118,12 +119,24 @@ export function applyHost(store: Host, events: readonly LiveEvent[]) {
   }
 }
 
+// A panel asked again without its loading state (an empty panel would flash "Loading…").
+async function quietly<T>(store: Host, p: { data: T | null; error: unknown }, path: string) {
+  const gen = store.generation
+  try {
+    const data = await useAuth().call<T>(path)
+    if (gen !== store.generation) return
+    p.data = data
+    p.error = null
+  } catch (e) {
+    if (gen === store.generation) p.error = e
+  }
+}
+
 // The panels that do not stream, asked again (their data stays shown meanwhile).
 export async function refreshHost(store: Host, f: Filters) {
-  const gen = store.generation
   await Promise.all([
-    store.fetchInto(store.sched, `/api/v1/query/host/sched?${apiQuery(f, { limit: 8 })}`, gen),
-    store.fetchInto(store.syscalls, store.syscallsPath(f), gen),
-    store.fetchInto(store.tcp, `/api/v1/query/host/tcp?${apiQuery(f, { limit: 100 })}`, gen),
+    quietly(store, store.sched, `/api/v1/query/host/sched?${apiQuery(f, { limit: 8 })}`),
+    quietly(store, store.syscalls, store.syscallsPath(f)),
+    quietly(store, store.tcp, `/api/v1/query/host/tcp?${apiQuery(f, { limit: 100 })}`),
   ])
 }
