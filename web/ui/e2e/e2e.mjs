@@ -458,12 +458,34 @@ try {
       check(apiOpens > 0 && pageOpens === String(apiOpens), `live host: the shell's opens counted as the API does (${pageOpens}, API ${apiOpens})`)
       check(await page.evaluate(() => window.__scopeNoReload === true), 'live host: without a reload')
       await shot(page, 'host-live')
-      await page.click('[data-test=live-toggle]')
-      await page.waitForURL((u) => !u.searchParams.has('live'))
-      await page.click('[data-test=clear-comm]')
-      await page.waitForURL((u) => u.pathname === '/host' && !u.searchParams.has('comm'))
+      // One socket while live (the server's gauge); leaving the page closes it, and so does
+      // turning Live off (the nav keeps live=1 and the filters: the CUDA page opens live).
+      const liveClients = async () => Number((await (await fetch(`${url}/metrics`)).text()).match(/^scope_live_clients (\d+)/m)?.[1] ?? -1)
+      const clientsAfter = async (want) => {
+        let n = -1
+        for (let i = 0; i < 50 && n !== want; i++) {
+          n = await liveClients()
+          if (n !== want) await sleep(100)
+        }
+        return n
+      }
+      check((await liveClients()) === 1, `live: one socket while the page is live (${await liveClients()})`)
+      await page.click('nav >> text=Fleet')
+      await page.waitForURL((u) => u.pathname === '/fleet')
+      const left = await clientsAfter(0)
+      check(left === 0, `live: leaving the page closes its socket (${left} open)`)
       await page.click('nav >> text=CUDA')
+      await page.waitForURL((u) => u.pathname === '/cuda' && u.searchParams.get('live') === '1' && u.searchParams.get('comm') === shName)
+      await page.waitForSelector('[data-test=live][data-state=live]', { timeout: 10000 })
+      check((await clientsAfter(1)) === 1, 'live: the nav keeps Live on, the CUDA page opens its socket')
+      await page.click('[data-test=live-toggle]')
+      await page.waitForURL((u) => u.pathname === '/cuda' && !u.searchParams.has('live'))
+      const offClients = await clientsAfter(0)
+      check(offClients === 0, `live: Live off closes the socket (${offClients} open)`)
+      await page.fill('input[name=comm]', '')
+      await page.press('input[name=comm]', 'Enter')
       await page.waitForURL(cuda5m)
+      await page.waitForURL((u) => !u.searchParams.has('comm'))
     } finally {
       await fleet?.context().close().catch(() => undefined)
       rmSync(liveDir, { recursive: true, force: true })
