@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { LiveClient, Ring, backoffMs, eventId, parseMessage, subscribeOf, type LiveEvent, type SocketLike } from './live'
-import { countLaunches, dropBefore, launchOf, mergeRate, mergeTop, type Counts } from './stores/cudaLive'
+import { LIVE_LAUNCHES, countLaunches, dropBefore, launchOf, mergeRate, mergeTop, useCudaLive, type Counts } from './stores/cudaLive'
 import { applyHost, applyOpens, applyProcesses, refreshHost } from './stores/hostLive'
 import { useHost, type Process } from './stores/host'
 import { useAuth } from './stores/auth'
@@ -274,12 +274,14 @@ describe('cuda live', () => {
       { kernel: 'a', ts_ns: 62.5 * s, duration_ns: 100 },
       { kernel: 'b', ts_ns: 125 * s, duration_ns: null },
     ].map((x, i) => ({ ...launchOf(ev({ event: 'cuda', op: 'launch', seq: i, ...x }))! }))
-    countLaunches(counts, launches, 2)
-    const rate = { window: { from_ns: 0, to_ns: 120 * s }, step_ns: 60 * s, series: [{ ts_ns: 60 * s, kernel: 'a', launches: 3, total_ns: 300 }] }
+    countLaunches(counts, launches, 2) // 1-second cells
+    expect(counts.size).toBe(2)
+    // The API's bucket start a float's rounding off the step's multiple.
+    const rate = { window: { from_ns: 0, to_ns: 120 * s }, step_ns: 60 * s, series: [{ ts_ns: 60 * s + 256, kernel: 'a', launches: 3, total_ns: 300 }] }
     const m = mergeRate(rate, counts, 130 * s)!
     expect(m.window).toEqual({ from_ns: 10 * s, to_ns: 130 * s })
     expect(m.series).toEqual([
-      { ts_ns: 60 * s, kernel: 'a', launches: 7, total_ns: 700 },
+      { ts_ns: 60 * s + 256, kernel: 'a', launches: 7, total_ns: 700 },
       { ts_ns: 120 * s, kernel: 'b', launches: 2, total_ns: 0 },
     ])
     expect(rate.series[0].launches).toBe(3) // the answer itself is left as it was
@@ -290,6 +292,34 @@ describe('cuda live', () => {
     // A newer answer covers up to 100 s: the counts before are in it.
     dropBefore(counts, 100 * s)
     expect([...counts.values()].map((c) => c.kernel)).toEqual(['b'])
+    // Cells of the chart's step: one per kernel and bucket however many launches.
+    const wide: Counts = new Map()
+    countLaunches(wide, Array.from({ length: 1000 }, (_, i) => ({ ...launches[0], ts_ns: i * 0.05 * s })), 1, 10 * s)
+    expect([...wide.values()].map((c) => [c.start_ns / s, c.launches])).toEqual([
+      [0, 200],
+      [10, 200],
+      [20, 200],
+      [30, 200],
+      [40, 200],
+    ])
+  })
+  it('keeps the last launches, counts those after the answer, forgets on reset', () => {
+    setActivePinia(createPinia())
+    const live = useCudaLive()
+    const launch = (seq: number, ts: number) => ev({ event: 'cuda', op: 'launch', kernel: 'k', seq, ts_ns: ts, ts_text: String(ts) })
+    live.resync(1000, 100, 10000)
+    live.apply([launch(1, 900), launch(2, 1000), launch(3, 1100), ev({ event: 'cuda', op: 'memcpy', seq: 4 })], 1)
+    expect(live.launches.map((l) => l.id)).toEqual(['1100-3-6e', '1000-2-6e', '900-1-6e'])
+    expect(live.received).toBe(3)
+    expect(mergeTop([], live.counts)).toEqual([{ kernel: 'k', launches: 2, total_ns: 0 }]) // 900 was in the answer
+    live.apply([launch(3, 1100)], 1) // again: not twice
+    expect(live.received).toBe(3)
+    live.apply(Array.from({ length: LIVE_LAUNCHES + 5 }, (_, i) => launch(10 + i, 2000 + i)), 1)
+    expect(live.launches).toHaveLength(LIVE_LAUNCHES)
+    expect(live.launches[0].id).toBe(`${2000 + LIVE_LAUNCHES + 4}-${10 + LIVE_LAUNCHES + 4}-6e`)
+    live.reset()
+    expect(live.launches).toEqual([])
+    expect(live.counts.size).toBe(0)
   })
 })
 

@@ -41,26 +41,29 @@ export function launchOf(e: LiveEvent): Launch | null {
 
 export interface Cell {
   kernel: string
-  sec: number // the second it started, in s since the epoch
+  start_ns: number // the start of its bucket
+  width_ns: number
   launches: number
   total_ns: number
 }
 export type Counts = Map<string, Cell>
 
-// Adds launches (each counting `weight`: the server's sampling when this page fell behind).
-export function countLaunches(counts: Counts, launches: readonly Launch[], weight = 1) {
+// Adds launches (each counting `weight`: the server's sampling when this page fell behind), in
+// buckets of `widthNs` (the chart's step: a cell per kernel and bucket, whatever the rate).
+export function countLaunches(counts: Counts, launches: readonly Launch[], weight = 1, widthNs = 1e9) {
   for (const l of launches) {
     const kernel = l.kernel ?? ''
-    const sec = Math.floor(l.ts_ns / 1e9)
-    const key = `${sec}\u0000${kernel}`
-    const c = counts.get(key) ?? { kernel, sec, launches: 0, total_ns: 0 }
+    const start = Math.floor(l.ts_ns / widthNs) * widthNs
+    const key = `${start}\u0000${widthNs}\u0000${kernel}`
+    const c = counts.get(key) ?? { kernel, start_ns: start, width_ns: widthNs, launches: 0, total_ns: 0 }
     c.launches += weight
     c.total_ns += (l.duration_ns ?? 0) * weight
     counts.set(key, c)
   }
 }
+// Drops the cells that end at or before `ns`.
 export function dropBefore(counts: Counts, ns: number) {
-  for (const [k, c] of counts) if ((c.sec + 1) * 1e9 <= ns) counts.delete(k)
+  for (const [k, c] of counts) if (c.start_ns + c.width_ns <= ns) counts.delete(k)
 }
 
 // The launch rate with the live counts added, its window ending at `nowNs` (as long as it was).
@@ -74,13 +77,22 @@ export function mergeRate(
   const window = { from_ns: Math.max(rate.window.from_ns, nowNs - span), to_ns: Math.max(rate.window.to_ns, nowNs) }
   const step = rate.step_ns
   const series = rate.series.map((r) => ({ ...r }))
+  // By kernel and bucket number (the API's bucket starts are multiples of the step, give or
+  // take a float's rounding).
+  const at = new Map<string, RatePoint>()
+  for (const r of series) at.set(`${Math.round(r.ts_ns / step)}\u0000${r.kernel}`, r)
   for (const c of counts.values()) {
-    const bucket = Math.floor((c.sec * 1e9) / step) * step
-    const row = series.find((r) => r.kernel === c.kernel && Math.abs(r.ts_ns - bucket) < step / 2)
+    const n = Math.floor((c.start_ns + c.width_ns / 2) / step)
+    const key = `${n}\u0000${c.kernel}`
+    const row = at.get(key)
     if (row) {
       row.launches += c.launches
       row.total_ns += c.total_ns
-    } else series.push({ ts_ns: bucket, kernel: c.kernel, launches: c.launches, total_ns: c.total_ns })
+    } else {
+      const r = { ts_ns: n * step, kernel: c.kernel, launches: c.launches, total_ns: c.total_ns }
+      series.push(r)
+      at.set(key, r)
+    }
   }
   return { window, step_ns: step, series: series.filter((r) => r.ts_ns + step > window.from_ns) }
 }
@@ -109,6 +121,8 @@ export const useCudaLive = defineStore('cudaLive', {
     received: 0, // launches since live mode went on (the ring keeps the last LIVE_LAUNCHES)
     version: 0,
     cutoffNs: 0,
+    stepNs: 1e9, // the chart's step, the width of the count cells
+    spanNs: 0, // the range's length: older cells are dropped
   }),
   getters: {
     counts: (s): Counts => (s.version >= 0 ? counts : counts),
@@ -127,13 +141,18 @@ export const useCudaLive = defineStore('cudaLive', {
         counts,
         launches.filter((l) => l.ts_ns >= this.cutoffNs),
         weight,
+        this.stepNs,
       )
+      if (this.spanNs > 0) dropBefore(counts, launches[launches.length - 1].ts_ns - this.spanNs - this.stepNs)
       this.launches = ring.items
       this.version++
     },
-    // A new answer of the query API, up to `toNs`: it has the launches before.
-    resync(toNs: number) {
+    // A new answer of the query API, up to `toNs`, over `spanNs` in buckets of `stepNs`: it has
+    // the launches before.
+    resync(toNs: number, stepNs = 1e9, spanNs = 0) {
       this.cutoffNs = toNs
+      if (stepNs > 0) this.stepNs = stepNs
+      this.spanNs = spanNs
       dropBefore(counts, toNs)
       this.version++
     },
