@@ -375,6 +375,12 @@ try {
       await page.waitForSelector('[data-test=drawer] dl')
       check((await page.textContent('[data-test=drawer]')).includes(liveComm), 'live: a live launch opens its stored detail')
       await page.keyboard.press('Escape')
+      // Memory, copies and syncs are asked again after CUDA events: the demo's row comes in.
+      const memRow = await page
+        .waitForSelector(`[data-test=cuda-memory-table] tbody tr[data-pid="${first.pid}"]`, { timeout: 8000 })
+        .then(() => true)
+        .catch(() => false)
+      check(memRow, 'live: the memory table gets the demo without a reload')
       await sleep(800)
       await shot(page, 'cuda-live')
 
