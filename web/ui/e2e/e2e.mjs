@@ -4,8 +4,9 @@
 // demo's exact copies, syncs and leak; the LLM page shows the llama runner's exact decodes and
 // tokens and ggml_alloc's leak (testdata/llama; its empty state without the fixture); the Host
 // page shows the exact processes, opens and syscalls of a shell-loop workload and of
-// syscall_workload, and the node page shows this host; the admin pages register a viewer by
-// invite and run SQL. Fails on a console error, a page error or a failed request; saves a
+// syscall_workload, and the node page shows this host; live mode streams a demo's launches and
+// a shell's process and opens in without a reload, stops with the family switched off,
+// reconnects and closes its socket; the admin pages register a viewer by invite and run SQL. Fails on a console error, a page error or a failed request; saves a
 // screenshot of each page (checked to be no blank image) in $SCOPE_E2E_ARTIFACTS (default
 // build/webui-e2e).
 //
@@ -444,6 +445,10 @@ try {
       await page.fill('input[name=comm]', shName)
       await page.press('input[name=comm]', 'Enter')
       await page.waitForURL((u) => u.pathname === '/host' && u.searchParams.get('comm') === shName)
+      // The page's live sockets through playwright (passed on as they are), so that the test can
+      // close one from the server's side below.
+      const routed = []
+      await page.routeWebSocket(/\/api\/v1\/live$/, (ws) => routed.push({ page: ws, server: ws.connectToServer() }))
       await page.click('[data-test=live-toggle]')
       await page.waitForURL((u) => u.pathname === '/host' && u.searchParams.get('live') === '1')
       await page.waitForSelector('[data-test=live][data-state=live]', { timeout: 10000 })
@@ -464,6 +469,21 @@ try {
       check(apiOpens > 0 && pageOpens === String(apiOpens), `live host: the shell's opens counted as the API does (${pageOpens}, API ${apiOpens})`)
       check(await page.evaluate(() => window.__scopeNoReload === true), 'live host: without a reload')
       await shot(page, 'host-live')
+      // The server side closes (as a restarting scope does): the page says reconnecting, opens a
+      // new socket and is live again, in about a second.
+      check(routed.length === 1, `live host: one socket (${routed.length})`)
+      const tClose = Date.now()
+      await routed[0].page.close({ code: 1001, reason: 'going away' }) // to the page: as scope closing it
+      await routed[0].server.close() // and to scope
+      const sawReconnecting = await page
+        .waitForSelector('[data-test=live][data-state=reconnecting]', { timeout: 3000 })
+        .then(() => true)
+        .catch(() => false)
+      await page.waitForSelector('[data-test=live][data-state=live]', { timeout: 10000 }).catch(() => undefined)
+      check(
+        sawReconnecting && routed.length === 2 && (await page.getAttribute('[data-test=live]', 'data-state')) === 'live',
+        `live host: a closed stream reconnects (reconnecting, then live in ${((Date.now() - tClose) / 1000).toFixed(1)} s, ${routed.length} sockets)`,
+      )
       // One socket while live (the server's gauge); leaving the page closes it, and so does
       // turning Live off (the nav keeps live=1 and the filters: the CUDA page opens live).
       const liveClients = async () => Number((await (await fetch(`${url}/metrics`)).text()).match(/^scope_live_clients (\d+)/m)?.[1] ?? -1)
@@ -475,7 +495,8 @@ try {
         }
         return n
       }
-      check((await liveClients()) === 1, `live: one socket while the page is live (${await liveClients()})`)
+      const liveOpen = await clientsAfter(1)
+      check(liveOpen === 1, `live: one socket while the page is live (${liveOpen})`)
       await page.click('nav >> text=Fleet')
       await page.waitForURL((u) => u.pathname === '/fleet')
       const left = await clientsAfter(0)
