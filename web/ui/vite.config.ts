@@ -21,7 +21,8 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: { '/api': process.env.SCOPE_URL ?? 'http://127.0.0.1:18080' },
+    // ws: the live stream (/api/v1/live) is a WebSocket.
+    proxy: { '/api': { target: process.env.SCOPE_URL ?? 'http://127.0.0.1:18080', ws: true } },
   },
   test: {
     environment: 'node',

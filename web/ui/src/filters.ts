@@ -13,6 +13,8 @@ export interface Filters {
   node: string
   pid: string
   comm: string
+  // Live mode (live=1): the page follows the live stream (stores/liveMode.ts).
+  live?: boolean
 }
 
 type Query = Record<string, unknown>
@@ -30,6 +32,8 @@ export function parseFilters(q: Query): Filters {
     node: one(q.node),
     pid: /^[1-9][0-9]{0,9}$/.test(pid) ? pid : '',
     comm: one(q.comm).slice(0, 15),
+    // Only when on: a page's filters without it are what they were before live mode.
+    ...(one(q.live) === '1' ? { live: true } : {}),
   }
   const custom = parseCustom(one(q.from), one(q.to))
   if (custom) f.custom = custom
@@ -44,6 +48,7 @@ export function filtersQuery(f: Filters): Record<string, string> {
   if (f.node) out.node = f.node
   if (f.pid) out.pid = f.pid
   if (f.comm) out.comm = f.comm
+  if (f.live) out.live = '1'
   return out
 }
 
