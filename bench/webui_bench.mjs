@@ -143,7 +143,10 @@ try {
   })
   const page = await ctx.newPage()
   const problems = []
+  if (process.env.WEBUI_BENCH_DEBUG) page.on('request', (r) => r.url().includes('/api/') && console.error('request', r.url()))
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+  if (process.env.WEBUI_BENCH_DEBUG) page.on('pageerror', (e) => console.error('page error', e.message, e.stack))
+  if (process.env.WEBUI_BENCH_DEBUG) page.on('console', (m) => console.error('console', m.type(), m.text()))
   page.on('response', (r) => r.status() >= 400 && problems.push(`HTTP ${r.status()}: ${r.url()}`))
   await page.goto(`${url}/login?next=/no-data-here`)
   await page.fill('input[name=username]', user)
@@ -153,29 +156,36 @@ try {
   await page.evaluate(() => performance.setResourceTimingBufferSize(100000))
   const nodes = (await apiGet('/api/v1/nodes')).body.nodes ?? []
   const hostNode = nodes.find((n) => n.name !== 'bench-node')?.name ?? nodes[0]?.name
+  // The SQL page: the launches per kernel of the data's last 5 minutes (the README's example
+  // query, bounded in time).
   const sqlQuery =
-    "SELECT kernel, count(*) AS launches FROM cuda_events WHERE op = 'launch' AND ts >= (CAST(strftime('%s','now') AS INTEGER) - 300) * 1000000000 GROUP BY kernel ORDER BY launches DESC LIMIT 10"
+    "SELECT kernel, count(*) AS launches FROM cuda_events WHERE op = 'launch' AND ts_ns >= (SELECT max(ts_ns) FROM cuda_events) - 300000000000 GROUP BY kernel ORDER BY launches DESC LIMIT 10"
   // Each page: its path, the elements that say its data is drawn, what to do to get data.
   const pages = [
     { name: 'fleet', path: '/fleet', ready: ['.node[data-state]'] },
     { name: 'cuda', path: '/cuda', ready: ['[data-test=launches] tbody tr[tabindex]'], charts: 2 },
-    { name: 'llm', path: '/llm', ready: ['[data-test=llm-processes] tr[data-pid]'], charts: 2 },
+    { name: 'llm', path: '/llm', ready: ['[data-test=llm-kpis]'], charts: 1 },
     { name: 'host', path: '/host', ready: ['[data-test=processes] tbody tr[data-pid]'], charts: 3 },
     { name: 'node', path: `/nodes/${encodeURIComponent(hostNode)}`, ready: ['.node-page [data-test=liveness] .chart canvas'], charts: 1 },
     { name: 'admin-sql', path: '/admin/sql', ready: ['[data-test=sql-result] tbody td'], sql: sqlQuery },
   ]
+  // Points in an answer: each array of numbers, of [t, v] pairs or of objects with a ts_ns (a
+  // series) counts its length; the total of the answer and its longest series.
   const countPoints = (b) => {
-    // Every array of numbers or of [t, v] pairs in the answer, counted; the longest one reported.
     let total = 0
     let longest = 0
     const walk = (x, key) => {
       if (Array.isArray(x)) {
-        if (x.length && (typeof x[0] === 'number' || x[0] === null || Array.isArray(x[0])) && key !== 'window') {
+        const first = x[0]
+        const series =
+          key !== 'window' &&
+          x.length > 0 &&
+          (typeof first === 'number' || first === null || Array.isArray(first) || (first && typeof first === 'object' && ('ts_ns' in first || 'minute_ns' in first)))
+        if (series) {
           total += x.length
           longest = Math.max(longest, x.length)
-          return
         }
-        x.forEach((y) => walk(y, key))
+        if (!series || (first && typeof first === 'object' && !Array.isArray(first))) x.forEach((y) => walk(y, key))
       } else if (x && typeof x === 'object') for (const [k, v] of Object.entries(x)) walk(v, k)
     }
     walk(b, '')
@@ -224,7 +234,12 @@ try {
               if (ok && since === null) since = now
               if (!ok) since = null
               if (since !== null && now - since >= 300) return res(since)
-              if (now - start > 30000) return rej(new Error(`not drawn in 30 s: ${JSON.stringify(ready)}`))
+              if (now - start > 30000)
+                return rej(
+                  new Error(
+                    `not drawn in 30 s: ${JSON.stringify({ ready: ready.map((s) => !!document.querySelector(s)), charts: document.querySelectorAll('.chart canvas').length, loading: document.querySelector('.state.loading, [aria-busy=true]')?.outerHTML, open: window.__apiOpen, url: location.href })}`,
+                  ),
+                )
               requestAnimationFrame(tick)
             }
             requestAnimationFrame(tick)
@@ -237,6 +252,7 @@ try {
           .filter((e) => e.name.includes('/api/v1/'))
           .map((e) => ({ name: e.name, start: e.startTime, end: e.responseEnd })),
       )
+      if (process.env.WEBUI_BENCH_DEBUG) console.error(pg.name, t0, JSON.stringify(entries))
       let last = t0
       for (const e of entries) {
         if (e.start < t0 - 1) continue

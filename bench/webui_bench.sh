@@ -13,9 +13,9 @@ loads=${3:-20}
 mkdir -p "$store"
 if [ "${REFILL:-0}" = 1 ] || [ ! -f "$store/query_bench.db" ] ||
   [ -n "$(find "$store/query_bench.db" -mmin +20)" ]; then
-  # The hour ends when the fill is about done (about 90 s per 10 million events on SQLite on
+  # The hour ends when the fill is about done (about 150 s per 10 million events on SQLite on
   # the 2-vCPU VM; later is fine: the pages' hour then holds the data's last minutes).
-  end=$(($(date +%s) + 120 * events / 10000000))
+  end=$(($(date +%s) + 150 * events / 10000000))
   echo "webui_bench: filling $store with $events events ending at $(date -u -d "@$end" +%T) UTC" >&2
   SCOPE_BENCH_END=$end SCOPE_BENCH_PATHS=/cuda/syncs build/bench/query_bench sqlite "$store" "$events" 1 >/dev/null
 fi
