@@ -36,7 +36,7 @@ if (!existsSync(db)) throw new Error(`no ${db}: fill it first (bench/webui_bench
 
 const pct = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b)
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN
+  return s.length ? s[Math.max(0, Math.ceil(q * s.length) - 1)] : NaN // nearest rank: of 20, p95 is the 19th
 }
 const r1 = (x) => Math.round(x * 10) / 10
 const results = []
@@ -293,6 +293,8 @@ try {
       first_load_drawn_ms: r1(drawnMs[0]),
       max_chart_points: maxPoints,
       endpoints,
+      data_ms: dataMs.map(r1),
+      drawn_ms: drawnMs.map(r1),
     }
     emit(o)
     summary.push(o)
