@@ -13,7 +13,9 @@
 //     of their loading state, its page-specific elements present, held for 300 ms of frames);
 //     p50/p95 of each;
 //   - the points the series endpoints answer for the 1 h and 24 h windows (server-side
-//     downsampling) and the most points any chart of a page draws (ECharts' own series data).
+//     downsampling) and the most points one answer of each page holds (what its largest chart
+//     draws; the Host page's is its process tree's rows).
+//   WEBUI_BENCH_DEBUG=1 logs each request, console message and page error.
 // Prints one JSON object per result and a summary table on stderr.
 //
 //   node bench/webui_bench.mjs STORE_DIR [LOADS]      (STORE_DIR/query_bench.db; see webui_bench.sh)
