@@ -8,6 +8,7 @@
 // EVENTS 0: the store written by an earlier run, as it is. ONLY "verify-memory": no timing; each
 // process's cuda/memory and llm/memory answer from the memory rollup (a pid) and from the replay
 // of its rows (its comm, which only it has) compared, one line each.
+// SCOPE_BENCH_END (optional, unix seconds): the hour ends there rather than at a fixed time.
 // SCOPE_BENCH_PATHS (optional, comma-separated, e.g. "/host/opens,/llm/decode") calls only
 // those endpoints.
 // Prints one JSON object per endpoint and window.
@@ -35,8 +36,12 @@ namespace {
 
 constexpr int64_t kS = 1'000'000'000;
 constexpr int64_t kHour = 3600 * kS;
-constexpr int64_t kT0 = 1'790'000'000 * kS;  // the dataset's start: 20 s into a minute, so that
-                                             // windows cut minutes as the UI's do
+// The dataset's start: 20 s into a minute, so that windows cut minutes as the UI's do.
+// SCOPE_BENCH_END (unix seconds) ends the hour there instead (webui_bench: an hour that ends now).
+const int64_t kT0 = [] {
+  const char* end = std::getenv("SCOPE_BENCH_END");
+  return end && *end ? std::stoll(end) * kS - kHour : 1'790'000'000 * kS;
+}();
 
 [[noreturn]] void die(const std::string& why) {
   std::fprintf(stderr, "query_bench: %s\n", why.c_str());

@@ -27,6 +27,19 @@ const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium'
 const artifacts = process.env.SCOPE_E2E_ARTIFACTS ?? join(repo, 'build/webui-e2e')
 mkdirSync(artifacts, { recursive: true })
 
+// --- docs screenshots ---
+// With SCOPE_DOCS_SCREENSHOTS=DIR (scripts/update-screenshots.sh: docs/screenshots), the main
+// pages' light screenshots are also written there as viewport images (README's pictures); never
+// into the source tree otherwise.
+const docsShots = process.env.SCOPE_DOCS_SCREENSHOTS
+const docsPages = new Set(['fleet', 'cuda', 'llm', 'host', 'node', 'admin-sql'])
+if (docsShots) mkdirSync(docsShots, { recursive: true })
+async function docsShot(page, name) {
+  if (!docsShots || !docsPages.has(name)) return
+  await page.screenshot({ path: join(docsShots, `${name}.png`), fullPage: false })
+}
+// --- end of docs screenshots ---
+
 const failures = []
 function check(ok, what) {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`)
@@ -182,6 +195,7 @@ try {
       return { variance: sq / n - mean * mean }
     }, png.toString('base64'))
     check(png.length > 10000 && stats.variance > 50, `${name}.png is not blank (${png.length} bytes, variance ${stats.variance.toFixed(0)})`)
+    await docsShot(page, name) // --- docs screenshots ---
   }
 
   // --- virtual tables ---
