@@ -5,6 +5,8 @@ import { parseCustom, customQuery, type Custom } from './custom'
 
 export const RANGES = ['5m', '1h', '24h'] as const
 export type Range = (typeof RANGES)[number]
+// The presets as the range buttons show them.
+export const RANGE_OPTIONS = RANGES.map((r) => ({ key: r, label: r === '5m' ? '5 m' : r === '1h' ? '1 h' : '24 h' }))
 
 export interface Filters {
   range: Range
