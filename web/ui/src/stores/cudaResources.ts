@@ -3,6 +3,7 @@
 // and error state, so that one failing query does not hide the other sections.
 import { defineStore } from 'pinia'
 import { useAuth } from './auth'
+import { loadLatest } from './latest'
 import { apiQuery, type Filters } from '../filters'
 import type { Copies, Memory, Syncs } from '../resources'
 
@@ -26,24 +27,20 @@ export const useCudaResources = defineStore('cudaResources', {
   actions: {
     async load(f: Filters) {
       const auth = useAuth()
-      const seq = ++this.seq
-      this.loading = true
-      try {
-        const [memory, copies, syncs] = await Promise.all([
-          auth.call<Memory>(`/api/v1/query/cuda/memory?${apiQuery(f, { limit: 10 })}`),
-          auth.call<Copies>(`/api/v1/query/cuda/copies?${apiQuery(f)}`),
-          auth.call<Syncs>(`/api/v1/query/cuda/syncs?${apiQuery(f)}`),
-        ])
-        if (seq !== this.seq) return
-        this.memory = memory
-        this.copies = copies
-        this.syncs = syncs
-        this.error = null
-      } catch (e) {
-        if (seq === this.seq) this.error = e
-      } finally {
-        if (seq === this.seq) this.loading = false
-      }
+      await loadLatest(
+        this,
+        () =>
+          Promise.all([
+            auth.call<Memory>(`/api/v1/query/cuda/memory?${apiQuery(f, { limit: 10 })}`),
+            auth.call<Copies>(`/api/v1/query/cuda/copies?${apiQuery(f)}`),
+            auth.call<Syncs>(`/api/v1/query/cuda/syncs?${apiQuery(f)}`),
+          ]),
+        ([memory, copies, syncs]) => {
+          this.memory = memory
+          this.copies = copies
+          this.syncs = syncs
+        },
+      )
     },
   },
 })

@@ -3,6 +3,7 @@
 // processes ggml memory names, each asked with its pid), with the model its command line names.
 import { defineStore } from 'pinia'
 import { useAuth } from './auth'
+import { loadLatest } from './latest'
 import { apiQuery, type Filters } from '../filters'
 import { modelOf, processKey, type Decode, type Memory, type TokenRates } from '../resources'
 
@@ -42,26 +43,21 @@ export const useLlm = defineStore('llm', {
   actions: {
     async load(f: Filters) {
       const auth = useAuth()
-      const seq = ++this.seq
-      this.loading = true
-      try {
-        const [tokens, decode, memory] = await Promise.all([
-          auth.call<TokenRates>(`/api/v1/query/llm/tokens?${apiQuery(f)}`),
-          auth.call<Decode>(`/api/v1/query/llm/decode?${apiQuery(f)}`),
-          auth.call<Memory>(`/api/v1/query/llm/memory?${apiQuery(f, { limit: 10 })}`),
-        ])
-        if (seq !== this.seq) return
-        this.tokens = tokens
-        this.decode = decode
-        this.memory = memory
-        this.error = null
-      } catch (e) {
-        if (seq === this.seq) this.error = e
-        return
-      } finally {
-        if (seq === this.seq) this.loading = false
-      }
-      await this.loadProcesses(f, seq)
+      const seq = await loadLatest(
+        this,
+        () =>
+          Promise.all([
+            auth.call<TokenRates>(`/api/v1/query/llm/tokens?${apiQuery(f)}`),
+            auth.call<Decode>(`/api/v1/query/llm/decode?${apiQuery(f)}`),
+            auth.call<Memory>(`/api/v1/query/llm/memory?${apiQuery(f, { limit: 10 })}`),
+          ]),
+        ([tokens, decode, memory]) => {
+          this.tokens = tokens
+          this.decode = decode
+          this.memory = memory
+        },
+      )
+      if (seq !== null) await this.loadProcesses(f, seq)
     },
     // Each process of ggml memory asked on its own (its node and pid over the page's filters).
     async loadProcesses(f: Filters, seq: number) {
