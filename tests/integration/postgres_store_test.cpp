@@ -127,6 +127,48 @@ TEST(PostgresStore, SurvivesAPostgresRestart) {
   EXPECT_EQ(std::get<int64_t>(q->rows[0][0]), 20);
 }
 
+// A prompt decode and the generation decode after it on context 7 of pid 9: one request.
+event::Batch request(uint64_t first_seq, int64_t ts0) {
+  event::Batch b;
+  b.node = "n1";
+  b.boot_id = "boot";
+  b.first_seq = first_seq;
+  for (const char* phase : {"prompt", "generation"}) {
+    b.events.push_back(event::make_row(*event::schema_for("llama"),
+                                       ts0 + static_cast<int64_t>(b.events.size()) * 1000, 9, 9,
+                                       "llm"));
+    event::set_column(b.events.back(), "op", std::string("decode"));
+    event::set_column(b.events.back(), "phase", std::string(phase));
+    event::set_column(b.events.back(), "duration_ns", int64_t{500});
+    event::set_column(b.events.back(), "ctx", int64_t{7});
+  }
+  return b;
+}
+
+// The requests' statements are prepared on the writer's connection: a new connection (the old
+// one's backend ended) prepares them again.
+TEST(PostgresStore, RequestStatementsArePreparedAgainOnANewConnection) {
+  SCOPE_FLEET_REQUIRE(true);
+  auto s = open_store("pgs_prepared");
+  ASSERT_TRUE(s);
+  int64_t ts = today() * kDay;
+  ASSERT_TRUE(s->write(request(0, ts)));
+  Pg admin("");
+  // The store's connections (the tests run one at a time).
+  EXPECT_GE(admin.scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                         "pg_stat_activity WHERE application_name = 'scope' AND pid <> "
+                         "pg_backend_pid()) t"),
+            1);
+  auto w = s->write(request(10, ts + kDay / 2));
+  if (!w) w = s->write(request(10, ts + kDay / 2));  // the caller's retry, as ingest does
+  ASSERT_TRUE(w) << w.error();
+  const char* sql = "SELECT count(*), min(ttft_ns), max(ttft_ns) FROM llama_requests";
+  auto q = s->query(sql, {});
+  if (!q) q = s->query(sql, {});  // the reader's connection ended too
+  ASSERT_TRUE(q) << q.error();
+  EXPECT_EQ(q->rows[0], (std::vector<event::Value>{int64_t{2}, int64_t{500}, int64_t{500}}));
+}
+
 TEST(PostgresStore, RefusesABadSchemaNameAndAnUnreachableServer) {
   SCOPE_FLEET_REQUIRE();
   store::PostgresOptions o;

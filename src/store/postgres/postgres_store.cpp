@@ -768,14 +768,33 @@ Result<WriteResult> PostgresStore::write(const event::Batch& batch) {
       }
     }
     // llm/decode's requests (store/rollup.h): recomputed per context from the batch's decodes on.
+    // Prepared once per connection: planning their SQL for every context of every batch cost
+    // more than running it.
     static const std::vector<std::string> request_steps = request_update(true);
-    for (const auto& c : ok ? request_contexts(batch) : std::vector<RequestContext>{}) {
+    const std::vector<RequestContext> contexts =
+        ok ? request_contexts(batch) : std::vector<RequestContext>{};
+    auto step_name = [this](size_t i) {
+      return "scope_request_" + std::to_string(requests_generation_) + "_" + std::to_string(i);
+    };
+    if (!contexts.empty() && (requests_conn_ != db_ || requests_backend_ != PQbackendPID(db_))) {
+      ++requests_generation_;
+      for (size_t i = 0; i < request_steps.size() && ok; ++i) {
+        PgResult r(PQprepare(db_, step_name(i).c_str(), request_steps[i].c_str(), 5, nullptr));
+        if (r.status() != PGRES_COMMAND_OK) {
+          rollup_error = std::string("llama_requests: ") + PQresultErrorMessage(r.r);
+          ok = false;
+        }
+      }
+      requests_conn_ = ok ? db_ : nullptr;
+      requests_backend_ = ok ? PQbackendPID(db_) : 0;
+    }
+    for (const auto& c : ok ? contexts : std::vector<RequestContext>{}) {
       std::string v[] = {std::to_string(c.pid), std::to_string(c.ctx), std::to_string(c.ts_ns),
                          std::to_string(c.seq)};
       const char* p[] = {batch.node.c_str(), v[0].c_str(), v[1].c_str(), v[2].c_str(),
                          v[3].c_str()};
-      for (const auto& sql : request_steps) {
-        PgResult r(PQexecParams(db_, sql.c_str(), 5, nullptr, p, nullptr, nullptr, 0));
+      for (size_t i = 0; i < request_steps.size(); ++i) {
+        PgResult r(PQexecPrepared(db_, step_name(i).c_str(), 5, p, nullptr, nullptr, 0));
         if (r.status() != PGRES_COMMAND_OK) {
           rollup_error = std::string("llama_requests: ") + PQresultErrorMessage(r.r);
           ok = false;

@@ -79,7 +79,11 @@ class PostgresStore final : public Store {
 
   PostgresOptions options_;
   std::string partitioning_ = "native";
-  PGconn* db_ = nullptr;          // writer
+  PGconn* db_ = nullptr;  // writer
+  // The writer's connection (and its backend) on which the requests' statements are prepared.
+  PGconn* requests_conn_ = nullptr;
+  int requests_backend_ = 0;
+  int requests_generation_ = 0;   // in their names: a failed preparation is never in the way
   PGconn* ro_ = nullptr;          // reader
   std::set<int64_t> partitions_;  // day numbers whose partitions exist (native)
   std::string reader_role_;       // "<schema>_reader"
