@@ -5,7 +5,7 @@ PKGS=(cmake ninja-build g++ clang llvm bpftool libbpf-dev libelf-dev libdw-dev z
       pkg-config libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev
       libbenchmark-dev clang-format clang-tidy jq bc libsqlite3-dev sqlite3 libpq-dev libhiredis-dev
       libboost1.81-dev libjwt-dev libsodium-dev wrk postgresql redis-server libclang-rt-14-dev strace
-      nginx openssl systemd dpkg-dev chromium)
+      nginx openssl systemd dpkg-dev chromium protobuf-compiler)
 # The llama/ggml workload (node-llama-cpp) needs Node.js 20+ with npm. A node
 # already installed (e.g. NodeSource's, which bundles npm) is kept; Debian 12's
 # own nodejs is 18, with which the llama tests skip with that reason.
