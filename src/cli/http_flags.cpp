@@ -4,6 +4,7 @@
 #include "http/openapi.h"
 #include "http/swagger.h"
 #include "http/webui.h"
+#include "server/export_route.h"
 #include "server/queries.h"
 #include "server/sql_api.h"
 
@@ -34,6 +35,7 @@ void serve_api(const ApiParts& parts, http::Router& router, http::ServerOptions&
   http::add_webui_routes(router);
   server::add_sql_routes(router, *parts.store);
   server::add_query_routes(router, *parts.store);
+  server::add_export_routes(router, *parts.store);
   parts.accounts->set_admin_token(parts.admin_token);
   auth::add_auth_routes(router, *parts.accounts);
   if (parts.fleet) server::add_fleet_routes(router, *parts.fleet, parts.nodes);

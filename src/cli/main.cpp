@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/agent_command.h"
+#include "cli/export_command.h"
 #include "cli/login_command.h"
 #include "cli/nodes_command.h"
 #include "cli/probes_command.h"
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
   CLI::App* up_cmd = scope::cli::add_up_command(app, up);
   scope::cli::SqlOptions sql;
   CLI::App* sql_cmd = scope::cli::add_sql_command(app, sql);
+  scope::cli::ExportOptions export_options;
+  CLI::App* export_cmd = scope::cli::add_export_command(app, export_options);
   scope::cli::NodesOptions nodes;
   scope::cli::NodesCommand nodes_cmd = scope::cli::add_nodes_command(app, nodes);
   scope::cli::ProbesOptions probes;
@@ -85,6 +88,7 @@ int main(int argc, char** argv) {
   if (trace_cmd->parsed()) return scope::cli::run_trace(trace);
   if (up_cmd->parsed()) return scope::cli::run_up(up);
   if (sql_cmd->parsed()) return scope::cli::run_sql(sql);
+  if (export_cmd->parsed()) return scope::cli::run_export(export_options);
   if (nodes_cmd.nodes->parsed()) return scope::cli::run_nodes(nodes_cmd, nodes);
   if (probes_cmd->parsed()) return scope::cli::run_probes(probes);
   if (login_cmd->parsed()) return scope::cli::run_login(login);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "cli/perfetto_sink.h"
 #include "common/clock.h"
 #include "common/stop_signal.h"
 #include "common/strings.h"
@@ -71,7 +72,14 @@ class Trace {
     sink_ = std::make_unique<session::LineSink>(
         session::LineSinkOptions{o_.json, o_.quiet, 50'000'000, !o_.session.no_redact_args},
         *writer_);
-    auto s = session::Session::open(options_, sink_.get());
+    families::EventSink* sink = sink_.get();
+    if (!o_.perfetto.empty()) {
+      auto p = PerfettoSink::open(o_.perfetto, sink_.get(), !o_.session.no_redact_args);
+      if (!p) return p.failure();
+      perfetto_ = std::move(p.value());
+      sink = perfetto_.get();
+    }
+    auto s = session::Session::open(options_, sink);
     if (!s) return s.failure();
     session_ = std::move(s.value());
     if (o_.pid) (void)session_->follow(static_cast<uint32_t>(o_.pid), probe::kTracedOn);
@@ -127,6 +135,7 @@ class Trace {
     while (true) {
       int n = session_->poll(5);
       sink_->release();
+      if (perfetto_) perfetto_->release();
       if (n < 0 && n != -EINTR)
         return make_error("reading the ring buffers failed: " + errno_text(-n));
       if (!stalled && session_->stats().events > 0) {  // test hook: fill the ring once
@@ -160,6 +169,15 @@ class Trace {
   int report() {
     session_->finish();
     sink_->release_all();
+    if (perfetto_) {
+      if (auto st = perfetto_->finish(); !st)
+        std::fprintf(stderr, "scope: %s\n", st.error().c_str());
+      else
+        std::fprintf(stderr, "scope: wrote %s: %llu bytes, %llu launches, %llu CUDA calls\n",
+                     o_.perfetto.c_str(), static_cast<unsigned long long>(perfetto_->bytes()),
+                     static_cast<unsigned long long>(perfetto_->counts().launches),
+                     static_cast<unsigned long long>(perfetto_->counts().cuda_calls));
+    }
     std::string cmd = command_ ? o_.command[0] : "";
     if (command_ && session_->probes_libraries() && !session_->found_libraries() &&
         session_->running().size() == library_families())
@@ -224,6 +242,7 @@ class Trace {
   int output_fd_ = -1;
   std::unique_ptr<session::LineWriter> writer_;
   std::unique_ptr<session::LineSink> sink_;
+  std::unique_ptr<PerfettoSink> perfetto_;  // --perfetto: takes every event first
   std::unique_ptr<session::Session> session_;
   std::unique_ptr<session::Command> command_;
   std::optional<int> exit_status_;
@@ -251,6 +270,9 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
       ->envname("SCOPE_JSON");
   cmd->add_flag("-q,--quiet", o.quiet, "Print only the summary, not each event")
       ->envname("SCOPE_QUIET");
+  cmd->add_option("--perfetto", o.perfetto,
+                  "Also write the events as a Perfetto trace to FILE (open it at "
+                  "https://ui.perfetto.dev)");
   cmd->add_option("-o,--output", o.output, "Write events and the summary to FILE, not stdout")
       ->envname("SCOPE_OUTPUT");
   cmd->add_option("-d,--duration", o.duration_s, "Stop after this many seconds")

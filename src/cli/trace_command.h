@@ -16,6 +16,7 @@ struct TraceOptions {
   bool quiet = false;  // no per-event lines: the summary only
   double duration_s = 0;
   std::string output;              // -o: events and summary to this file
+  std::string perfetto;            // --perfetto: also a Perfetto trace to this file
   bool no_follow_orphans = false;  // stop at the command's exit
   int reader_stall_ms = 0;         // test hook: stall the reader to fill the ring
   std::vector<std::string> command;

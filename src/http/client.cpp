@@ -103,20 +103,40 @@ Result<ClientResponse> fetch(const ClientRequest& request) {
     auto [wec, written] = co_await bhttp::async_write(stream, req, kTuple);
     if (wec) co_return fail("send", wec);
     beast::flat_buffer buffer;
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(request.max_body);
-    auto [rdec, got] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
-    if (rdec) co_return fail("read the answer", rdec);
     ClientResponse r;
-    auto& res = parser.get();
-    r.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) {
-      std::string name(field.name_string());
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      r.headers.emplace_back(std::move(name), std::string(field.value()));
+    auto take_header = [&r](const auto& res) {
+      r.status = static_cast<int>(res.result_int());
+      for (const auto& field : res) {
+        std::string name(field.name_string());
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        r.headers.emplace_back(std::move(name), std::string(field.value()));
+      }
+    };
+    bhttp::response_parser<bhttp::empty_body> head;
+    head.body_limit(request.save_to.empty() ? request.max_body : UINT64_MAX);
+    auto [hec, hgot] = co_await bhttp::async_read_header(stream, buffer, head, kTuple);
+    if (hec) co_return fail("read the answer", hec);
+    if (!request.save_to.empty() && head.get().result_int() == 200) {
+      bhttp::response_parser<bhttp::file_body> parser(std::move(head));
+      parser.body_limit(boost::none);  // a trace of any size: it goes to disk
+      beast::error_code fec;
+      parser.get().body().open(request.save_to.c_str(), beast::file_mode::write, fec);
+      if (fec) {
+        out = make_error(Errc::kBadInput, request.save_to + ": " + fec.message());
+        co_return;
+      }
+      auto [rdec, got] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      if (rdec) co_return fail("read the answer", rdec);
+      take_header(parser.get());
+    } else {
+      bhttp::response_parser<bhttp::string_body> parser(std::move(head));
+      parser.body_limit(request.max_body);
+      auto [rdec, got] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      if (rdec) co_return fail("read the answer", rdec);
+      take_header(parser.get());
+      r.body = std::move(parser.get().body());
     }
-    r.body = std::move(res.body());
     out = std::move(r);
     done = true;
   };

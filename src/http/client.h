@@ -21,6 +21,9 @@ struct ClientRequest {
   std::string content_type = "application/json";  // sent when there is a body
   std::chrono::milliseconds timeout{30000};
   size_t max_body = 256 << 20;  // a larger answer is an error
+  // When set, a 200 answer's body goes to this file (created or truncated; max_body does not
+  // apply) and ClientResponse::body stays empty; any other answer is read as usual.
+  std::string save_to;
 };
 
 struct ClientResponse {

@@ -1,6 +1,12 @@
 #include "http/message.h"
 
+#include <unistd.h>
+
 namespace scope::http {
+
+FileBody::~FileBody() {
+  if (fd >= 0) ::close(fd);
+}
 
 const std::string* Request::header(std::string_view lower_name) const {
   for (const auto& [name, value] : headers)

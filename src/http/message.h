@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -42,11 +43,22 @@ struct Request {
   nlohmann::json json_body(std::string* error) const;
 };
 
+// An open file sent as a response's body from its start, closed when sent (or dropped): an
+// answer too large to hold in memory (a Perfetto trace) is written to an unlinked temporary file.
+struct FileBody {
+  int fd = -1;
+  explicit FileBody(int f) : fd(f) {}
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
+  ~FileBody();
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  std::shared_ptr<FileBody> file;  // when set, the body instead of `body`
 
   static Response json(int status, const nlohmann::json& body);
   // {"error": {"code": CODE, "message": MESSAGE}} (DESIGN.md's typed API errors).

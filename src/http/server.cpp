@@ -553,6 +553,8 @@ class Connection {
                                         Clock::time_point started);
   asio::awaitable<bool> write(beast::tcp_stream& stream, const Request& req, Response response,
                               unsigned version, bool keep_alive, Clock::time_point started);
+  asio::awaitable<bool> write_file(beast::tcp_stream& stream, const Request& req, Response response,
+                                   unsigned version, bool keep_alive, Clock::time_point started);
   void log_access(const Request& req, int status, size_t bytes, Clock::time_point started);
   void add_common_headers(const Request& req, Response& r) const;
 
@@ -826,6 +828,8 @@ asio::awaitable<bool> Connection::write(beast::tcp_stream& stream, const Request
                                         Response response, unsigned version, bool keep_alive,
                                         Clock::time_point started) {
   add_common_headers(req, response);
+  if (response.file)
+    co_return co_await write_file(stream, req, std::move(response), version, keep_alive, started);
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(response.status), version};
   res.set(bhttp::field::server, "scope");
   if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
@@ -839,6 +843,36 @@ asio::awaitable<bool> Connection::write(beast::tcp_stream& stream, const Request
   log_access(req, response.status, bytes, started);
   if (ec == beast::error::timeout) Counters::add(state_->counters.timeout_write);
   co_return !ec;
+}
+
+asio::awaitable<bool> Connection::write_file(beast::tcp_stream& stream, const Request& req,
+                                             Response response, unsigned version, bool keep_alive,
+                                             Clock::time_point started) {
+  bhttp::response<bhttp::file_body> res{static_cast<bhttp::status>(response.status), version};
+  res.set(bhttp::field::server, "scope");
+  if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
+  for (auto& [name, value] : response.headers) res.set(name, value);
+  beast::file_posix file;
+  file.native_handle(response.file->fd);
+  response.file->fd = -1;  // the body owns it now
+  beast::error_code ec;
+  file.seek(0, ec);
+  if (!ec) res.body().reset(std::move(file), ec);
+  if (ec) {
+    Response failed = Response::error(500, "internal", "the answer's file: " + ec.message());
+    co_return co_await write(stream, req, std::move(failed), version, false, started);
+  }
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  uint64_t bytes = res.body().size();
+  // A large file takes as long as the client reads it: a second more a MiB (a client reading at
+  // least 1 MiB/s finishes).
+  stream.expires_after(state_->options.limits.write_timeout +
+                       std::chrono::seconds(static_cast<int64_t>(bytes >> 20)));
+  auto [wec, n] = co_await bhttp::async_write(stream, res, kTuple);
+  log_access(req, response.status, static_cast<size_t>(bytes), started);
+  if (wec == beast::error::timeout) Counters::add(state_->counters.timeout_write);
+  co_return !wec;
 }
 
 asio::awaitable<void> Connection::serve(tcp::socket socket) {

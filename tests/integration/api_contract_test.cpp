@@ -127,6 +127,12 @@ TEST_P(ApiContract, RealAnswersMatchTheDocument) {
     call("GET", path, path + "?sql=SELECT%201", 400, nullptr, access);
     call("GET", path, path, 401);
   }
+  // The Perfetto export: its errors (a trace itself is checked by perfetto_test.cpp).
+  call("GET", "/api/v1/export/perfetto", "/api/v1/export/perfetto?from=2000&to=1000", 400, nullptr,
+       access);
+  call("GET", "/api/v1/export/perfetto", "/api/v1/export/perfetto?comm=python", 400, nullptr,
+       access);
+  call("GET", "/api/v1/export/perfetto", "/api/v1/export/perfetto", 401);
   // Processes (scope up runs the exec probe) give a page to follow.
   json procs = call("GET", "/api/v1/query/host/processes", "/api/v1/query/host/processes?limit=1",
                     200, nullptr, access);
@@ -168,6 +174,8 @@ TEST_P(ApiContract, RealAnswersMatchTheDocument) {
   }
   if (GetParam() == "server") {
     call("GET", "/api/v1/nodes", "/api/v1/nodes", 200, nullptr, access);
+    // No agent has sent a batch: nothing to export.
+    call("GET", "/api/v1/export/perfetto", "/api/v1/export/perfetto", 404, nullptr, access);
     call("POST", "/api/v1/nodes", "/api/v1/nodes", 400, {{"name", "no spaces"}}, access);
     json node = call("POST", "/api/v1/nodes", "/api/v1/nodes", 201, {{"name", "gpu-1"}}, access);
     ASSERT_TRUE(node.is_object());
