@@ -344,6 +344,26 @@ try {
     const ptrs = await page.locator('[data-test=cuda-memory-leaks] [data-test=ptr]').allTextContents()
     check(ptrs.length === 1 && ptrs[0] === leak?.[1], `the leaked pointer is the demo's ${leak?.[1]} (${ptrs.join(', ')})`)
     check((await page.textContent('[data-test=cuda-memory] [data-test=leak-summary]')).includes('3 MiB in 1 allocation'), 'the leak summary says 3 MiB in 1 allocation')
+    // "Perfetto trace": this range and pid as a file (GET /api/v1/export/perfetto), saved by the
+    // browser; protoc decodes it against the repository's .proto, and it holds the demo's launches.
+    const exported = page.waitForResponse((r) => r.url().includes('/api/v1/export/perfetto?'))
+    const download = page.waitForEvent('download')
+    await page.click('[data-test=perfetto-download]')
+    const answer = await exported
+    const summary = JSON.parse(answer.headers()['x-scope-export'] ?? '{}')
+    const traceFile = join(artifacts, 'cuda_demo.pftrace')
+    await (await download).saveAs(traceFile)
+    const decoded = spawnSync(
+      'sh',
+      ['-c', `protoc --proto_path='${join(repo, 'src/export')}' --decode=perfetto.protos.Trace perfetto_trace.proto < '${traceFile}'`],
+      { encoding: 'utf8', maxBuffer: 256 << 20 },
+    )
+    const instants = (decoded.stdout?.match(/type: TYPE_INSTANT/g) ?? []).length
+    const launches = want.launches + want.graph_launches // kernels and graphs: instants on the stream tracks
+    check(
+      answer.status() === 200 && decoded.status === 0 && summary.launches === launches && instants >= launches,
+      `the Perfetto download holds the demo's ${launches} launches and graph launches (${answer.status()}, ${summary.launches} launches, protoc ${decoded.status}, ${instants} instants)`,
+    )
     await sleep(800) // the new charts' first animation
     await shot(page, 'cuda-memory')
     await page.fill('input[name=pid]', '')

@@ -137,6 +137,21 @@ export const useAuth = defineStore('auth', {
           headers: { Authorization: `Bearer ${access}` },
         }).catch(() => undefined)
     },
+    // An authenticated GET whose answer is a file: its bytes and the name the server gave it
+    // (Content-Disposition), or an ApiError. One 401 tries a refresh.
+    async download(path: string, f: Fetch = fetch): Promise<{ blob: Blob; filename: string }> {
+      const send = () => f(path, { headers: { Authorization: `Bearer ${this.access}` } })
+      let res = await send()
+      if (res.status === 401 && (await this.renew(f))) res = await send()
+      if (!res.ok) {
+        const err = await errorOf(res)
+        if (res.status === 401) this.clear()
+        throw err
+      }
+      const disposition = res.headers.get('Content-Disposition') ?? ''
+      const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'scope.pftrace'
+      return { blob: await res.blob(), filename }
+    },
     // An authenticated call to the API: JSON back, or an ApiError. One 401 tries a refresh.
     async call<T>(path: string, init: RequestInit = {}, f: Fetch = fetch): Promise<T> {
       const send = () =>

@@ -77,6 +77,28 @@ describe('auth store', () => {
     expect(auth.loggedIn).toBe(false)
   })
 
+  it('downloads a file with the token, named as the server says, refreshing once on a 401', async () => {
+    const auth = useAuth()
+    auth.accept(tokens(1))
+    const bytes = new Uint8Array([10, 3, 8, 0, 1])
+    const f = vi.fn(async (url: string, init?: RequestInit) => {
+      if (url === '/api/v1/auth/refresh') return json(200, tokens(2))
+      const token = (init?.headers as Record<string, string>).Authorization
+      if (token !== 'Bearer access-2') return json(401, { error: { code: 'unauthorized', message: 'expired' } })
+      return new Response(bytes, {
+        status: 200,
+        headers: { 'Content-Disposition': 'attachment; filename="scope-gpu-1.pftrace"' },
+      })
+    })
+    const got = await auth.download('/api/v1/export/perfetto?from=5m', f as unknown as typeof fetch)
+    expect(got.filename).toBe('scope-gpu-1.pftrace')
+    expect(new Uint8Array(await got.blob.arrayBuffer())).toEqual(bytes)
+    const bad = async () => json(400, { error: { code: 'bad_request', message: 'the store holds several nodes' } })
+    await expect(auth.download('/api/v1/export/perfetto', bad as unknown as typeof fetch)).rejects.toThrow(
+      'the store holds several nodes',
+    )
+  })
+
   it('renews the access token a minute before it expires', async () => {
     const auth = useAuth()
     const f = vi.fn(async () => json(200, tokens(2)))
