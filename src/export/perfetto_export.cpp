@@ -21,8 +21,8 @@ int64_t num(const Value& v) {
 class Cursor {
  public:
   // `columns` after ts_ns and seq; `family`: the schema's id, or -1 for a memory rollup.
-  Cursor(store::Store& s, const ExportOptions& o, std::string table, std::string columns,
-         int family, std::string memory_family)
+  Cursor(store::Store& s, const ExportOptions& o, const std::string& table,
+         const std::string& columns, int family, std::string memory_family)
       : store_(s), o_(o), family_(family), memory_family_(std::move(memory_family)) {
     bool dollar = s.kind() == "postgres";
     auto p = [&](int n) { return (dollar ? "$" : "?") + std::to_string(n); };

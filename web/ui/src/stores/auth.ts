@@ -137,24 +137,10 @@ export const useAuth = defineStore('auth', {
           headers: { Authorization: `Bearer ${access}` },
         }).catch(() => undefined)
     },
-    // An authenticated GET whose answer is a file: its bytes and the name the server gave it
-    // (Content-Disposition), or an ApiError. One 401 tries a refresh.
-    async download(path: string, f: Fetch = fetch): Promise<{ blob: Blob; filename: string }> {
-      const send = () => f(path, { headers: { Authorization: `Bearer ${this.access}` } })
-      let res = await send()
-      if (res.status === 401 && (await this.renew(f))) res = await send()
-      if (!res.ok) {
-        const err = await errorOf(res)
-        if (res.status === 401) this.clear()
-        throw err
-      }
-      const disposition = res.headers.get('Content-Disposition') ?? ''
-      const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'scope.pftrace'
-      return { blob: await res.blob(), filename }
-    },
-    // An authenticated call to the API: JSON back, or an ApiError. One 401 tries a refresh.
-    async call<T>(path: string, init: RequestInit = {}, f: Fetch = fetch): Promise<T> {
-      const send = () =>
+    // An authenticated request: the answer when it is ok, else an ApiError. One 401 tries a
+    // refresh; a second logs out.
+    async send(path: string, init: RequestInit = {}, f: Fetch = fetch): Promise<Response> {
+      const attempt = () =>
         f(path, {
           ...init,
           headers: {
@@ -163,15 +149,28 @@ export const useAuth = defineStore('auth', {
             Authorization: `Bearer ${this.access}`,
           },
         })
-      let res = await send()
-      if (res.status === 401 && (await this.renew(f))) res = await send()
+      let res = await attempt()
+      if (res.status === 401 && (await this.renew(f))) res = await attempt()
       if (!res.ok) {
         const err = await errorOf(res)
         if (res.status === 401) this.clear()
         throw err
       }
+      return res
+    },
+    // An authenticated call to the API: JSON back, or an ApiError.
+    async call<T>(path: string, init: RequestInit = {}, f: Fetch = fetch): Promise<T> {
+      const res = await this.send(path, init, f)
       if (res.status === 204) return undefined as T
       return (await res.json()) as T
+    },
+    // An authenticated GET whose answer is a file: its bytes and the name the server gave it
+    // (Content-Disposition), or an ApiError.
+    async download(path: string, f: Fetch = fetch): Promise<{ blob: Blob; filename: string }> {
+      const res = await this.send(path, {}, f)
+      const disposition = res.headers.get('Content-Disposition') ?? ''
+      const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'scope.pftrace'
+      return { blob: await res.blob(), filename }
     },
   },
 })
