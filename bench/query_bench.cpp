@@ -5,6 +5,8 @@
 //   query_bench sqlite DIR [EVENTS] [ROUNDS] [ONLY]
 //   query_bench postgres URL [EVENTS] [ROUNDS] [ONLY]     (schema query_bench, dropped first)
 // ONLY: call just the endpoints whose path contains it ("memory": cuda/memory and llm/memory).
+// ONLY "export": no endpoint; the Perfetto export (export/perfetto_export.h) of the last 5
+// minutes and of the whole hour, timed, with its size, bytes a launch and peak memory.
 // EVENTS 0: the store written by an earlier run, as it is. ONLY "verify-memory": no timing; each
 // process's cuda/memory and llm/memory answer from the memory rollup (a pid) and from the replay
 // of its rows (its comm, which only it has) compared, one line each.
@@ -12,6 +14,8 @@
 // SCOPE_BENCH_PATHS (optional, comma-separated, e.g. "/host/opens,/llm/decode") calls only
 // those endpoints.
 // Prints one JSON object per endpoint and window.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "event/row.h"
+#include "export/perfetto_export.h"
 #include "http/router.h"
 #include "server/queries.h"
 #include "store/sqlite/sqlite_store.h"
@@ -226,6 +231,44 @@ int main(int argc, char** argv) {
     PQfinish(c);
   }
 #endif
+  if (only == "export") {
+    auto rss_mib = [] {
+      rusage u{};
+      getrusage(RUSAGE_SELF, &u);
+      return static_cast<double>(u.ru_maxrss) / 1024.0;
+    };
+    for (const auto& [window, from] : std::vector<std::pair<std::string, int64_t>>{
+             {"5m", kT0 + kHour - 300 * kS}, {"1h", kT0}}) {
+      double rss_before = rss_mib();
+      perfetto::ExportOptions o;
+      o.from_ns = from;
+      o.to_ns = kT0 + kHour;
+      auto t = Clock::now();
+      auto r = perfetto::export_trace(*store, o, [](std::string_view) { return true; });
+      double s = std::chrono::duration<double>(Clock::now() - t).count();
+      if (!r) die(r.error());
+      const auto& e = r->events;
+      uint64_t rows = e.launches + e.cuda_calls + e.llama_calls + e.ggml_calls + e.execs + e.exits +
+                      e.sched + e.memory_values;
+      nlohmann::json out = {
+          {"bench", "perfetto_export"},
+          {"store", kind},
+          {"events", n},
+          {"window", window},
+          {"rows_written", rows},
+          {"launches", e.launches},
+          {"seconds", s},
+          {"rows_per_s", static_cast<double>(rows) / s},
+          {"bytes", r->file.bytes},
+          {"bytes_per_row", static_cast<double>(r->file.bytes) / static_cast<double>(rows)},
+          {"clamped_slices", r->file.clamped},
+          {"max_rss_mib_before", rss_before},
+          {"max_rss_mib_after", rss_mib()}};
+      std::printf("%s\n", out.dump().c_str());
+      std::fflush(stdout);
+    }
+    return 0;
+  }
   http::Router router;
   server::add_query_routes(router, *store);
   const std::vector<std::string> paths = {

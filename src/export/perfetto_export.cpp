@@ -17,7 +17,11 @@ int64_t num(const Value& v) {
 }
 
 // One table read in (ts_ns, seq) order, a page at a time (keyset paging: each page starts after
-// the last row of the one before, so a page costs the same at any depth).
+// the last row of the one before, so a page costs the same at any depth). The keyset is spelled
+// `ts_ns >= T AND (ts_ns > T OR seq > S)` with T the one lower bound: a plain range on ts_ns that
+// the index scans in order and the LIMIT stops. Written as an OR of the two cases, PostgreSQL
+// bitmap-scans and sorts the rest of the window for every page; with the window's start as a
+// second bound, SQLite may scan from there.
 class Cursor {
  public:
   // `columns` after ts_ns and seq; `family`: the schema's id, or -1 for a memory rollup.
@@ -27,18 +31,17 @@ class Cursor {
     bool dollar = s.kind() == "postgres";
     auto p = [&](int n) { return (dollar ? "$" : "?") + std::to_string(n); };
     sql_ = "SELECT ts_ns, seq, " + columns + " FROM " + table + " WHERE node = " + p(1) +
-           " AND ts_ns >= " + p(2) + " AND ts_ns < " + p(3) + " AND (ts_ns > " + p(4) +
-           " OR (ts_ns = " + p(4) + " AND seq > " + p(5) + "))" +
-           (o.pid ? " AND pid = " + p(6) : std::string()) + " ORDER BY ts_ns, seq LIMIT " +
-           std::to_string(o.page_rows);
-    last_ts_ = o.from_ns - 1;
+           " AND ts_ns >= " + p(2) + " AND ts_ns < " + p(3) + " AND (ts_ns > " + p(2) +
+           " OR seq > " + p(4) + ")" + (o.pid ? " AND pid = " + p(5) : std::string()) +
+           " ORDER BY ts_ns, seq LIMIT " + std::to_string(o.page_rows);
+    last_ts_ = o.from_ns;
   }
 
   // The current row, fetching the next page when the last is used up; false at the end.
   Result<bool> ready() {
     if (i_ < page_.rows.size()) return true;
     if (done_) return false;
-    std::vector<Value> params = {o_.node, o_.from_ns, o_.to_ns, last_ts_, last_seq_};
+    std::vector<Value> params = {o_.node, last_ts_, o_.to_ns, last_seq_};
     if (o_.pid) params.emplace_back(static_cast<int64_t>(*o_.pid));
     store::QueryOptions q;
     q.max_rows = o_.page_rows + 1;
@@ -69,7 +72,7 @@ class Cursor {
   store::QueryResult page_;
   size_t i_ = 0;
   bool done_ = false;
-  int64_t last_ts_ = 0, last_seq_ = 0;
+  int64_t last_ts_ = 0, last_seq_ = INT64_MIN;  // the first page: every row from from_ns on
 };
 
 // The node to export: the one asked for, or the store's only one.
