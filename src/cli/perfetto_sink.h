@@ -30,7 +30,7 @@ class PerfettoSink final : public families::EventSink {
   // Writes the rest and closes the file; an error when a write failed.
   Status finish();
   const perfetto::EventCounts& counts() const { return events_->counts(); }
-  uint64_t bytes() const { return writer_->stats().bytes; }
+  const perfetto::WriterStats& file() const { return writer_->stats(); }
 
  private:
   PerfettoSink(std::FILE* f, families::EventSink* inner, bool redact_args);

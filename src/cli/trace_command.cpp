@@ -173,10 +173,15 @@ class Trace {
       if (auto st = perfetto_->finish(); !st)
         std::fprintf(stderr, "scope: %s\n", st.error().c_str());
       else
-        std::fprintf(stderr, "scope: wrote %s: %llu bytes, %llu launches, %llu CUDA calls\n",
-                     o_.perfetto.c_str(), static_cast<unsigned long long>(perfetto_->bytes()),
+        std::fprintf(stderr,
+                     "scope: wrote %s: %llu bytes, %llu launches, %llu CUDA calls, %llu llama and "
+                     "%llu ggml calls, %llu slices cut to nest\n",
+                     o_.perfetto.c_str(), static_cast<unsigned long long>(perfetto_->file().bytes),
                      static_cast<unsigned long long>(perfetto_->counts().launches),
-                     static_cast<unsigned long long>(perfetto_->counts().cuda_calls));
+                     static_cast<unsigned long long>(perfetto_->counts().cuda_calls),
+                     static_cast<unsigned long long>(perfetto_->counts().llama_calls),
+                     static_cast<unsigned long long>(perfetto_->counts().ggml_calls),
+                     static_cast<unsigned long long>(perfetto_->file().clamped));
     }
     std::string cmd = command_ ? o_.command[0] : "";
     if (command_ && session_->probes_libraries() && !session_->found_libraries() &&

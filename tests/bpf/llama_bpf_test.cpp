@@ -4,11 +4,13 @@
 // and bad input (no library, a stripped copy, renamed symbols).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
 
 #include "run_scope.h"
+#include "tests/support/perfetto_decode.h"
 
 namespace scope::bpftest {
 namespace {
@@ -186,6 +188,40 @@ TEST(LlamaBpf, GraphComputesCarryNodesAndBuffersBalance) {
   }
   EXPECT_TRUE(base && cpu) << ggml["libraries"].dump();
   EXPECT_EQ(ggml["not_found"].size(), 0u) << ggml["not_found"].dump();
+}
+
+// The same run as a Perfetto trace (--perfetto beside --json): every llama and ggml call a slice
+// on its thread, named by the call, with the decode's tokens and phase; nothing cut to nest; the
+// file decodes with protoc against the repository's .proto.
+TEST(LlamaBpf, PerfettoTraceHasEveryCallAsASlice) {
+  LLAMA_REQUIRE();
+  if (scope::testing::protoc_path().empty()) GTEST_SKIP() << "no protoc";
+  std::string dir = std::filesystem::temp_directory_path() / "scope-llama-perfetto-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  std::string file = dir + "/llama.pftrace";
+  Trace t = trace({"--json", "--probes", "llama,ggml", "--perfetto", file, "--", node_binary(),
+                   kLlamaDir + "/runner.mjs", kModel, "--tokens", "6", "--batch", "16"},
+                  180);
+  ASSERT_EQ(t.run.status, 0) << t.describe();
+  EXPECT_NE(t.run.err.find(", 0 slices cut to nest"), std::string::npos) << t.run.err;
+  auto decoded = scope::testing::decode_trace(
+      file, std::string(SCOPE_SOURCE_DIR) + "/src/export/perfetto_trace.proto");
+  ASSERT_EQ(decoded.error, "");
+  std::map<std::string, size_t> want, got;
+  for (const auto& e : t.events)
+    if (e.value("event", "") == "llama" || e.value("event", "") == "ggml")
+      ++want[e.value("call", "")];
+  ASSERT_FALSE(want.empty()) << t.describe();
+  for (const auto& e : decoded.events)
+    if (e.type == "TYPE_SLICE_BEGIN") ++got[e.name];
+  for (const auto& [call, n] : want) EXPECT_EQ(got[call], n) << call;
+  size_t prompts = 0;
+  for (const auto& e : decoded.events)
+    if (e.name == "llama_decode" && e.type == "TYPE_SLICE_BEGIN") {
+      EXPECT_TRUE(e.args.count("tokens") && e.args.count("phase")) << e.name;
+      prompts += e.args.count("phase") && e.args.at("phase") == "prompt";
+    }
+  EXPECT_GT(prompts, 0u);
 }
 
 TEST(LlamaBpf, HumanOutputHasTheLlmTable) {
