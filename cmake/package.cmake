@@ -9,6 +9,7 @@ install(FILES deploy/systemd/scope-agent.service deploy/systemd/scope-server@.se
         DESTINATION lib/systemd/system)
 install(FILES deploy/nginx/scope.conf DESTINATION ${CMAKE_INSTALL_DATADIR}/scope/nginx)
 install(FILES deploy/docker-compose.yml DESTINATION ${CMAKE_INSTALL_DATADIR}/scope)
+install(DIRECTORY deploy/grafana DESTINATION ${CMAKE_INSTALL_DATADIR}/scope)
 install(FILES README.md docs/api/openapi.json DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(CPACK_PACKAGE_NAME scope)
