@@ -65,7 +65,8 @@ if (cd "$build" && cpack -G DEB -B "$tmp/deb" >"$tmp/cpack.out" 2>&1); then
   listing=$(dpkg-deb -c "$deb" | awk '{print $6}')
   for f in ./usr/bin/scope ./usr/lib/systemd/system/scope-agent.service \
     ./usr/lib/systemd/system/scope-server@.service ./usr/lib/systemd/system/scope-up.service \
-    ./usr/share/scope/nginx/scope.conf; do
+    ./usr/share/scope/nginx/scope.conf ./usr/share/scope/grafana/dashboards/cuda.json \
+    ./usr/share/scope/grafana/provisioning/datasources/scope.yaml; do
     if grep -qx -- "$f" <<<"$listing"; then echo "ok   the package holds $f"; else
       echo "FAIL the package lacks $f"
       failures=$((failures + 1))
