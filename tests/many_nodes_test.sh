@@ -303,11 +303,10 @@ ip -n "${A[2]}" link set "va2-$$" down
 cut_ns=$(date +%s%N)
 say "node2's link down"
 seen_gap=
-cut_until=$(($(date +%s) + CUT_S))
-while [ "$(date +%s)" -lt "$cut_until" ]; do
+while [ "$(date +%s%N)" -lt $((cut_ns + CUT_S * 1000000000)) ]; do
   state=$(node_state node2)
   [ "$state" != up ] && [ -z "$seen_gap" ] && seen_gap=$state && say "node2 is $state"
-  sleep 1
+  sleep 0.5
 done
 ip -n "${A[2]}" link set "va2-$$" up
 say "node2's link up again after $((($(date +%s%N) - cut_ns) / 1000000)) ms"
