@@ -29,6 +29,8 @@ for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pgbin=$d; done
 id postgres >/dev/null 2>&1 || skip "no postgres user to run PostgreSQL as"
 cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$cgroot" ] || skip "no cgroup v2 hierarchy mounted"
+mkdir "$cgroot/scope-probe-$$" 2>/dev/null || skip "cannot create a cgroup in $cgroot"
+rmdir "$cgroot/scope-probe-$$"
 ip netns add "scopeprobe-$$" 2>/dev/null || skip "cannot create network namespaces (ip netns add)"
 ip netns del "scopeprobe-$$"
 
