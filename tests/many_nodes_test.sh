@@ -422,9 +422,19 @@ else
 fi
 
 # --- The web UI through nginx.
-page=$(in_agent 1 curl -sk --fail-with-body https://10.213.1.1/)
-if grep -q '<title>scope</title>' <<<"$page"; then
-  ok "GET / through nginx: the web UI ($(wc -c <<<"$page") bytes of HTML)"
+page=$(in_agent 1 curl -sk --fail-with-body https://10.213.1.1/ || true)
+script=$(grep -o 'src="/assets/[^"]*\.js"' <<<"$page" | head -1 | cut -d'"' -f2)
+if [ ! -f "$src/web/ui/dist/index.html" ]; then
+  echo "--   the web UI not checked: web/ui/dist is not built, nor then compiled into scope"
+elif grep -q '<title>scope</title>' <<<"$page" && [ -n "$script" ]; then
+  # Its script as a browser asks for it: gzip, through nginx's proxy buffers.
+  got=$(in_agent 1 curl -sk -o /dev/null -w '%{http_code} %{size_download}' \
+    -H 'Accept-Encoding: gzip' "https://10.213.1.1$script")
+  if [ "${got% *}" = 200 ] && [ "${got#* }" -gt 0 ]; then
+    ok "GET / through nginx: the web UI ($(wc -c <<<"$page") bytes of HTML; $script, ${got#* } bytes)"
+  else
+    fail "GET $script through nginx: $got"
+  fi
 else
   fail "GET / through nginx: $(head -c 300 <<<"$page")"
 fi
