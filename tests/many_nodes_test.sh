@@ -7,10 +7,11 @@
 #                      running an enrolled `scope agent --probes exec,open --cgroup` on a workload
 #                      of its own: a loop in its own cgroup that execs a uniquely named copy of
 #                      true and opens a uniquely named file a known number of times
-# Mid-run one server is killed (-9) and agent 2's link is cut for 20 s. At the end, through nginx
-# only: every node's events are stored exactly once (each unique name counted, no (node, seq)
-# twice, nothing on another node), GET /api/v1/nodes lists the three with agent 2's gap in its
-# liveness, and the web UI is served. Everything it made is removed on exit.
+# Mid-run one server is hung (until it holds unacknowledged entries) and killed (-9), and agent
+# 2's link is cut for 20 s. At the end, through nginx only: every node's events are stored exactly
+# once (each unique name counted, no (node, seq) twice, nothing on another node), GET
+# /api/v1/nodes lists the three with agent 2's gap in its liveness, the spool and the take-over
+# did their part, and the web UI is served. Everything it made is removed on exit (by pid, name).
 #   tests/many_nodes_test.sh SOURCE_DIR SCOPE_BINARY
 # KEEP=1 keeps the temporary directory (logs) for a look afterwards.
 set -euo pipefail
