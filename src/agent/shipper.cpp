@@ -99,6 +99,9 @@ bool Shipper::replay() {
       redis_up_ = false;
       return false;
     }
+    if (!redis_up_)  // at the outage warning's level, so that a log showing it shows its end
+      spdlog::warn("scope: Redis at {} answers again: replaying the spool ({} events)",
+                   options_.redis.text(), spool_->stats().pending_events);
     redis_up_ = true;
     if (auto st = spool_->pop(); !st) spdlog::error("scope: {}", st.error());
     ++shipped_batches_;
@@ -117,7 +120,7 @@ void Shipper::ship(std::vector<std::string>&& encoded, std::vector<uint64_t>&& e
     auto added = producer_.add_many(views);
     if (added) {
       done = *added;
-      if (!redis_up_) spdlog::info("scope: Redis at {} is reachable", options_.redis.text());
+      if (!redis_up_) spdlog::warn("scope: Redis at {} answers again", options_.redis.text());
       redis_up_ = done == encoded.size();
       for (size_t i = 0; i < done; ++i) {
         ++shipped_batches_;

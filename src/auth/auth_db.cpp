@@ -254,6 +254,10 @@ class PostgresAuthDb final : public AuthDb {
       conn_ = nullptr;
       return make_error(Errc::kUnavailable, "auth db: cannot connect to PostgreSQL: " + message);
     }
+    // Notices ("schema ... already exists, skipping" at every start but the first) are not
+    // errors; libpq's default prints them to stderr, into every server's log.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     auto exec = [this](const std::string& sql) -> Status {
       PGresult* res = PQexec(conn_, sql.c_str());
       const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
