@@ -32,8 +32,12 @@ declare -A pid=()
 stop_server() {
   local name=$1
   [ -n "${pid[$name]:-}" ] || return 0
+  # Its store write time (sum and count of scope_batch_write_seconds) and its summary, per start.
+  curl -sf "$(cat "$work/$name/url")/metrics" | awk '/^scope_batch_write_seconds_(sum|count)/ {printf "%s ", $2} END {print ""}' \
+    >>"$work/$name.writes" || true
   kill -TERM "${pid[$name]}" 2>/dev/null || true
   wait "${pid[$name]}" 2>/dev/null || true
+  tail -1 "$work/$name/out" >>"$work/$name.summaries"
   unset "pid[$name]"
 }
 cleanup() {
@@ -106,8 +110,17 @@ check=$($LOAD check --postgres "$PG" --schema "$schema" --keys "$work/keys" --ex
   exact=1
 echo "$check"
 stop_server A
-a_stats=$(tail -1 "$work/A/out")
-b_stats=$(tail -1 "$work/B/out")
+# Per server, over all its starts: batches and events stored, mean store write per batch.
+stats() {
+  local stored batches
+  stored=$(sed -E 's/.*"stored":([0-9]+).*/\1/' "$work/$1.summaries" | paste -sd+ | bc)
+  batches=$(sed -E 's/.*"batches":([0-9]+).*/\1/' "$work/$1.summaries" | paste -sd+ | bc)
+  awk -v s="$stored" -v b="$batches" -v n="$(wc -l <"$work/$1.summaries")" \
+    '{sum += $1; count += $2} END {printf "%d start(s), %d batches, %d events stored, mean store write %.1f ms per batch", n, b, s, count ? 1000 * sum / count : 0}' \
+    "$work/$1.writes"
+}
+a_stats=$(stats A)
+b_stats=$(stats B)
 echo "server A: $a_stats"
 echo "server B: $b_stats"
 runtime=$(($(date +%s) - started))
