@@ -28,6 +28,7 @@ schema=bench_load_$$
 stream=scope:bench:load:$$
 work=$(mktemp -d)
 started=$(date +%s)
+started_utc=$(date -u '+%Y-%m-%d %H:%M')
 declare -A pid=()
 stop_server() {
   local name=$1
@@ -129,7 +130,7 @@ echo "runtime: ${runtime} s"
 section=$(
   cat <<EOF
 
-## $NODES enrolled nodes, one and two servers (\`bench/fleet_load.sh $NODES $BATCHES $EVENTS $ROUNDS\`, $(date -u '+%Y-%m-%d %H:%M UTC'))
+## $NODES enrolled nodes, one and two servers (\`bench/fleet_load.sh $NODES $BATCHES $EVENTS $ROUNDS\`, $started_utc-$(date -u '+%H:%M') UTC)
 
 Machine: $machine; load average before the run $load_before. Commit $commit. PostgreSQL and
 Redis from \`scripts/services.sh\` on the same machine as both servers and the load generator.
