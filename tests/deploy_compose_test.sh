@@ -47,14 +47,20 @@ for name, s in services.items():
             continue
         if source.startswith(made_by_operator):
             continue
-        if source.startswith("./grafana/") and not os.path.isdir(os.path.join(deploy, "grafana")):
-            print(f"note: {name} mounts {source}: deploy/grafana/ is not in this tree yet")
-            continue
         if not os.path.exists(os.path.join(deploy, source)):
             errors.append(f"{name}: mounts {source}, which does not exist")
     build = s.get("build")
     if build and not os.path.exists(os.path.join(deploy, build["context"], build["dockerfile"])):
         errors.append(f"{name}: no {build['dockerfile']}")
+# Grafana's provisioning names variables: the grafana service sets each one.
+graf_env = services.get("grafana", {}).get("environment", {})
+import re as _re
+for root, _, files in os.walk(os.path.join(deploy, "grafana", "provisioning")):
+    for f in files:
+        text = "".join(l for l in open(os.path.join(root, f)) if not l.lstrip().startswith("#"))
+        for var in _re.findall(r"\$\{(\w+)\}", text):
+            if var not in graf_env:
+                errors.append(f"grafana: provisioning file {f} names ${{{var}}}, which the service does not set")
 for secret in doc.get("secrets", {}).values():
     if not secret["file"].startswith("./secrets/"):
         errors.append(f"secret file {secret['file']} outside ./secrets/")
