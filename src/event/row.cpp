@@ -1,6 +1,7 @@
 #include "event/row.h"
 
 #include <cinttypes>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/text.h"
@@ -63,6 +64,39 @@ nlohmann::json row_json(const EventRow& row) {
     if (const auto* t = std::get_if<std::string>(&call); t && *t == "exit") j["event"] = "exit";
   }
   return j;
+}
+
+std::optional<EventRow> row_from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("event") || !j["event"].is_string()) return std::nullopt;
+  const FamilySchema* s = schema_for(j["event"].get<std::string>());
+  auto num = [&](const char* key) -> int64_t {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  };
+  if (!s || !j.contains("ts_ns")) return std::nullopt;
+  auto comm = j.find("comm");
+  EventRow row = make_row(*s, num("ts_ns"), static_cast<uint32_t>(num("pid")),
+                          static_cast<uint32_t>(num("tid")),
+                          comm != j.end() && comm->is_string() ? comm->get<std::string>() : "");
+  for (size_t i = 0; i < s->columns.size(); ++i) {
+    const Column& c = s->columns[i];
+    auto it = j.find(std::string(c.name));
+    if (it == j.end() || it->is_null()) continue;
+    if (c.type == ColumnType::kInt) {
+      if (it->is_boolean())
+        row.values[i] = int64_t{it->get<bool>() ? 1 : 0};
+      else if (it->is_number_integer())
+        row.values[i] = it->get<int64_t>();
+      else if (it->is_number_unsigned())
+        row.values[i] = static_cast<int64_t>(it->get<uint64_t>());
+      else if (it->is_string())  // hex: "0x7f..."
+        row.values[i] =
+            static_cast<int64_t>(std::strtoull(it->get<std::string>().c_str(), nullptr, 0));
+    } else {
+      row.values[i] = it->is_string() ? it->get<std::string>() : it->dump();
+    }
+  }
+  return row;
 }
 
 }  // namespace scope::event

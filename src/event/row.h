@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -40,5 +41,8 @@ const Value& column_value(const EventRow& row, std::string_view name);
 // The event's JSON (DESIGN.md's vocabulary): "event" (its family, or "exit" for an exec
 // family's exit), the common keys, and every non-NULL column as its Show says.
 nlohmann::json row_json(const EventRow& row);
+// The row of an event's JSON (row_json's inverse: `scope trace --json` lines read back); keys
+// that are no column (cmdline, ...) are left out. nullopt for what is no event of a family.
+std::optional<EventRow> row_from_json(const nlohmann::json& j);
 
 }  // namespace scope::event
