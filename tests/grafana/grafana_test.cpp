@@ -21,6 +21,8 @@
 // answers on the same store. A query that fails, or a panel without an expected answer, fails.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -202,8 +204,9 @@ struct Rows {
 
 class Reader {
  public:
-  Reader() : conn_(PQconnectdb(std::getenv("SCOPE_TEST_POSTGRES_URL"))) {
-    exec(std::string("SET search_path TO ") + kSchema + "; SET TimeZone TO 'UTC'");
+  explicit Reader(const char* schema = kSchema)
+      : conn_(PQconnectdb(std::getenv("SCOPE_TEST_POSTGRES_URL"))) {
+    exec(std::string("SET search_path TO ") + schema + "; SET TimeZone TO 'UTC'");
   }
   ~Reader() { PQfinish(conn_); }
   // One read-only transaction per query, as a SELECT-only role would run it.
@@ -859,5 +862,108 @@ TEST_F(GrafanaPanels, PanelsAgreeWithTheQueryApi) {
         "time to first token");
   }
 }
+
+// ---- a trace of the CUDA demo ------------------------------------------------------------------
+
+// The CUDA dashboard over events traced for real: `scope trace --json` of the stand-in CUDA demo
+// (testdata/demo/cuda_demo.cpp), its lines read back into rows (event::row_from_json) and
+// written to a PostgreSQL store of its own, then every dashboard's queries run over the trace's
+// range. The CUDA panels answer what the demo says it did: its copies per direction with their
+// bytes, its launches, its syncs and the 3 MiB it leaks at exit.
+TEST(GrafanaOnATrace, CudaPanelsCountTheDemoTracedForReal) {
+  if (const char* why = skip_reason()) {
+    std::printf("skipped: %s\n", why);
+    GTEST_SKIP() << why;
+  }
+  if (geteuid() != 0) {
+    std::printf("skipped: tracing needs root\n");
+    GTEST_SKIP() << "tracing needs root";
+  }
+  const std::string out =
+      fs::temp_directory_path() / ("scope-grafana-trace-" + std::to_string(getpid()));
+  const std::string cmd = std::string(SCOPE_BINARY) + " trace --json --probes cuda,exec -- " +
+                          SCOPE_TESTDATA_DIR + "/bin/cuda_demo --threads 2 > " + out + ".json 2> " +
+                          out + ".err";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(out + ".err");
+  // The demo's stdout goes to stderr under --json: its `expect {...}` line.
+  json want;
+  {
+    std::istringstream err(slurp(out + ".err"));
+    for (std::string line; std::getline(err, line);)
+      if (line.rfind("expect ", 0) == 0) want = json::parse(line.substr(7), nullptr, false);
+  }
+  ASSERT_TRUE(want.is_object()) << slurp(out + ".err");
+  event::Batch batch;
+  batch.node = "traced";
+  batch.boot_id = "boot-1";
+  batch.first_seq = 1;
+  int64_t first = INT64_MAX, last = 0;
+  uint32_t demo = 0;
+  {
+    std::istringstream events(slurp(out + ".json"));
+    for (std::string line; std::getline(events, line);) {
+      auto row = event::row_from_json(json::parse(line, nullptr, false));
+      if (!row) continue;
+      first = std::min(first, row->ts_ns);
+      last = std::max(last, row->ts_ns);
+      if (row->comm == "cuda_demo") demo = row->pid;
+      batch.events.push_back(std::move(*row));
+    }
+  }
+  fs::remove(out + ".json");
+  fs::remove(out + ".err");
+  ASSERT_NE(demo, 0u);
+  const char* schema = "grafana_trace";
+  PGconn* c = PQconnectdb(std::getenv("SCOPE_TEST_POSTGRES_URL"));
+  PQclear(PQexec(c, (std::string("SET client_min_messages TO warning; DROP SCHEMA IF EXISTS ") +
+                     schema + " CASCADE")
+                        .c_str()));
+  PQfinish(c);
+  store::PostgresOptions o;
+  o.url = std::getenv("SCOPE_TEST_POSTGRES_URL");
+  o.schema = schema;
+  auto st = store::PostgresStore::open(o);
+  ASSERT_TRUE(st) << st.error();
+  ASSERT_TRUE((*st)->write(batch));
+
+  // The trace's range in whole minutes (Grafana's range has millisecond precision).
+  const int64_t minute = 60 * kS;
+  Range range{first / minute * minute, (last / minute + 1) * minute};
+  Reader db(schema);
+  std::map<std::string, Rows> r;
+  for (const auto& d : dashboards()) {  // every query runs on the trace (an error fails)
+    auto one = run_dashboard(db, d, {}, range, "1m", 60000);
+    r.insert(one.begin(), one.end());
+  }
+  const int64_t n = 2 * 10;  // threads x iterations
+  std::map<std::string, std::string> copies;
+  for (const auto& row : r["cuda.json/Copies by direction/A"].rows)
+    copies[row[0]] = row[1] + "|" + row[2];
+  EXPECT_EQ(copies, (std::map<std::string, std::string>{
+                        {"default", std::to_string(n) + "|" + std::to_string(n * 4096)},
+                        {"dtod", std::to_string(n) + "|" + std::to_string(n * 4096)},
+                        {"dtoh", std::to_string(n) + "|" + std::to_string(n * 4096)},
+                        {"htod", std::to_string(2 * n) + "|" + std::to_string(n * (4096 + 8192))}}))
+      << joined(lines(r["cuda.json/Copies by direction/A"]));
+  int64_t launches = 0;
+  for (const auto& row : r["cuda.json/Top kernels/A"].rows) launches += std::stoll(row[1]);
+  EXPECT_EQ(launches, want["launches"].get<int64_t>())
+      << joined(lines(r["cuda.json/Top kernels/A"]));
+  int64_t syncs = 0;
+  for (const auto& row : r["cuda.json/Synchronisation stalls by duration/A"].rows)
+    syncs += std::stoll(row.back());
+  EXPECT_EQ(syncs, want["syncs"].get<int64_t>());
+  bool leak = false;
+  for (const auto& row : r["cuda.json/Outstanding device memory at the end of the range/A"].rows)
+    if (row[1] == std::to_string(demo)) {
+      leak = true;
+      EXPECT_EQ(row[4], "3145728");
+      EXPECT_EQ(row[5], "t");  // it exited holding it: a leak
+    }
+  EXPECT_TRUE(leak) << joined(
+      lines(r["cuda.json/Outstanding device memory at the end of the range/A"]));
+}
+
 }  // namespace
 }  // namespace scope::grafanatest
