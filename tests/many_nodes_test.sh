@@ -165,13 +165,17 @@ in_srv runuser -u postgres -- "$pgbin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/serv
 in_srv "$pgbin/psql" -qAt -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE scope" >/dev/null
 say "redis-server and PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') up"
 
-# --- Two scope servers. Behind nginx a request may reach either: they need the same admin token
-# (it lives in each one's --data-dir), so B gets a copy of A's.
+# --- Two scope servers. Behind nginx a request may reach either: they share one admin token,
+# the systemd credential admin-token (a file in $CREDENTIALS_DIRECTORY, as LoadCredential= gives it).
+install -d -m 0700 "$tmp/creds"
+(umask 077 && printf 'scope_%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+  >"$tmp/creds/admin-token")
 start_server() { # NAME PORT
   # shellcheck disable=SC2030 # the URLs only for this subshell, which becomes the server
   (
     export SCOPE_REDIS="redis://:$redis_pw@127.0.0.1:6379"
     export SCOPE_POSTGRES="postgresql://postgres@127.0.0.1:5432/scope"
+    export CREDENTIALS_DIRECTORY="$tmp/creds"
     exec nsenter --net="/run/netns/$S" -- "$scope" server --listen "0.0.0.0:$2" \
       --consumer "$1" --data-dir "$tmp/$1" --claim-idle-ms 3000 >"$tmp/$1.log" 2>&1
   ) &
@@ -180,10 +184,13 @@ start_server() { # NAME PORT
 }
 start_server server-a 18080
 server_a=${pids[-1]}
-install -d -m 0700 "$tmp/server-b"
-install -m 0600 "$tmp/server-a/admin.token" "$tmp/server-b/admin.token"
 start_server server-b 18081
-admin=$(cat "$tmp/server-a/admin.token")
+admin=$(cat "$tmp/creds/admin-token")
+for s in server-a server-b; do
+  if [ "$(cat "$tmp/$s/admin.token")" = "$admin" ]; then
+    ok "$s took the shared admin token (and keeps it in its data dir for the host's CLI)"
+  else fail "$s's admin.token is not the shared one"; fi
+done
 
 # --- nginx with deploy/nginx/scope.conf as shipped, but for the certificate's directory.
 mkdir -p "$tmp/nginx/tls"

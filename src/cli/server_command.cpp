@@ -175,10 +175,18 @@ int run_server(const ServerOptions& given) {
     return 1;
   }
   ::umask(077);  // what it creates from here on is its user's only
-  auto token = load_or_create_admin_token(o.data_dir);
+  // Servers behind one front (nginx) share one admin token: the credential admin-token (a
+  // file in $CREDENTIALS_DIRECTORY); without it each has its own, made in its data dir.
+  auto shared = systemd_credential("admin-token");
+  if (!shared) {
+    std::fprintf(stderr, "scope server: %s\n", shared.error().c_str());
+    return 2;
+  }
+  auto token = shared->empty() ? load_or_create_admin_token(o.data_dir)
+                               : use_admin_token(o.data_dir, *shared);
   if (!token) {
     std::fprintf(stderr, "scope server: %s\n", token.error().c_str());
-    return 1;
+    return token.code() == Errc::kBadInput ? 2 : 1;
   }
   install_stop_signal_handlers();
 

@@ -223,6 +223,34 @@ Result<AdminToken> load_or_create_admin_token(const std::string& dir) {
   return t;
 }
 
+Result<AdminToken> use_admin_token(const std::string& dir, const std::string& token) {
+  if (token.size() < 32)
+    return make_error(Errc::kBadInput, "the shared admin token is shorter than 32 characters");
+  for (char c : token)
+    if (c < 0x21 || c > 0x7e)
+      return make_error(Errc::kBadInput,
+                        "the shared admin token holds a character that is not "
+                        "printable ASCII (a space or a newline inside it?)");
+  AdminToken t;
+  t.token = token;
+  auto existing = read_admin_token(dir);
+  if (existing && *existing == token) return t;
+  if (!existing && existing.code() != Errc::kNotFound) return existing.failure();
+  std::string path = dir + "/admin.token";
+  ::unlink(path.c_str());
+  auto fd = create_private_file(path);
+  if (!fd) return fd.failure();
+  std::string line = token + "\n";
+  bool ok =
+      ::write(*fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && !::fsync(*fd);
+  ::close(*fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    return make_error("cannot write " + path);
+  }
+  return t;
+}
+
 Status write_endpoint(const std::string& dir, const std::string& url) {
   // Rewritten at every start; not worth an fsync.
   return replace_file(dir + "/endpoint.json",

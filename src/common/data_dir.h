@@ -64,6 +64,10 @@ struct AdminToken {
 // DIR/admin.token: read it (refused unless a regular 0600-or-stricter file of
 // this user), or create a random one (mode 0600).
 Result<AdminToken> load_or_create_admin_token(const std::string& dir);
+// `token` (one several servers share, e.g. behind nginx: a systemd credential) as the admin
+// token: refused when shorter than 32 characters or not printable ASCII; written to
+// DIR/admin.token (0600) when that holds another or none, so that the host's CLI finds it.
+Result<AdminToken> use_admin_token(const std::string& dir, const std::string& token);
 // DIR/admin.token as load_or_create_admin_token checks it; never creates it.
 Result<std::string> read_admin_token(const std::string& dir);
 

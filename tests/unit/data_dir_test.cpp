@@ -95,6 +95,33 @@ TEST_F(DataDirTest, AFreshDirIsCreated0700AndTheToken0600) {
   EXPECT_EQ(*r, t->token);
 }
 
+// Servers behind one front share an admin token (the credential admin-token): it replaces the
+// data dir's own, which then holds it for the host's CLI; a weak or mangled one is refused.
+TEST_F(DataDirTest, ASharedAdminTokenReplacesTheDirsOwn) {
+  std::string d = good_dir("shared");
+  auto own = load_or_create_admin_token(d);
+  ASSERT_TRUE(own) << own.error();
+  const std::string shared = "scope_0123456789abcdef0123456789abcdef0123456789abcdef";
+  auto t = use_admin_token(d, shared);
+  ASSERT_TRUE(t) << t.error();
+  EXPECT_EQ(t->token, shared);
+  EXPECT_FALSE(t->created);  // nothing to print: the operator made it
+  EXPECT_EQ(*read_admin_token(d), shared);
+  EXPECT_EQ(lstat_of(d + "/admin.token").st_mode & 07777, 0600u);
+  EXPECT_TRUE(use_admin_token(d, shared));  // again: unchanged
+  auto loaded = load_or_create_admin_token(d);
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->token, shared);
+  EXPECT_FALSE(loaded->created);
+  for (const std::string& bad :
+       {std::string("scope_short"), shared + " x", shared + "\n" + shared}) {
+    auto r = use_admin_token(d, bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.code(), Errc::kBadInput);
+  }
+  EXPECT_EQ(*read_admin_token(d), shared);  // a refused one changes nothing
+}
+
 TEST_F(DataDirTest, AWorldWritableDirIsRefusedAndLeftAsItIs) {
   std::string d = base_ + "/shared";
   ASSERT_EQ(::mkdir(d.c_str(), 0700), 0);
