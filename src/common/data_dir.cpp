@@ -185,6 +185,26 @@ Status replace_file(const std::string& path, std::string_view content, bool sync
   return make_error("cannot write " + path + ": " + std::strerror(err));
 }
 
+namespace {
+
+// A new private file holding `token` and a newline, synced; none at all when it cannot be
+// written whole (half a token would be refused at the next start).
+Status write_token_file(const std::string& path, const std::string& token) {
+  auto fd = create_private_file(path);
+  if (!fd) return fd.failure();
+  std::string line = token + "\n";
+  bool ok =
+      ::write(*fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && !::fsync(*fd);
+  ::close(*fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    return make_error("cannot write " + path);
+  }
+  return Ok{};
+}
+
+}  // namespace
+
 Result<std::string> read_admin_token(const std::string& dir) {
   std::string path = dir + "/admin.token";
   auto text = read_private_file(path, FileAccess::kSecret, 4096);
@@ -210,15 +230,7 @@ Result<AdminToken> load_or_create_admin_token(const std::string& dir) {
   if (!ok) return make_error("cannot read /dev/urandom for the admin token");
   t.token = "scope_";
   for (unsigned char c : raw) t.token += sfmt("%02x", c);
-  auto fd = create_private_file(path);
-  if (!fd) return fd.failure();
-  std::string line = t.token + "\n";
-  ok = ::write(*fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && !::fsync(*fd);
-  ::close(*fd);
-  if (!ok) {
-    ::unlink(path.c_str());  // half a token would be refused at the next start
-    return make_error("cannot write " + path);
-  }
+  if (auto st = write_token_file(path, t.token); !st) return st.failure();
   t.created = true;
   return t;
 }
@@ -238,16 +250,7 @@ Result<AdminToken> use_admin_token(const std::string& dir, const std::string& to
   if (!existing && existing.code() != Errc::kNotFound) return existing.failure();
   std::string path = dir + "/admin.token";
   ::unlink(path.c_str());
-  auto fd = create_private_file(path);
-  if (!fd) return fd.failure();
-  std::string line = token + "\n";
-  bool ok =
-      ::write(*fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && !::fsync(*fd);
-  ::close(*fd);
-  if (!ok) {
-    ::unlink(path.c_str());
-    return make_error("cannot write " + path);
-  }
+  if (auto st = write_token_file(path, token); !st) return st.failure();
   return t;
 }
 
