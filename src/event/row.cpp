@@ -20,6 +20,16 @@ EventRow make_row(const FamilySchema& schema, int64_t ts_ns, uint32_t pid, uint3
   return r;
 }
 
+int64_t int_or(const Value& v, int64_t otherwise) {
+  const auto* n = std::get_if<int64_t>(&v);
+  return n ? *n : otherwise;
+}
+
+std::string_view text_or_empty(const Value& v) {
+  const auto* t = std::get_if<std::string>(&v);
+  return t ? std::string_view(*t) : std::string_view();
+}
+
 void set_column(EventRow& row, std::string_view name, Value value) {
   row.values.at(schemas().at(row.family).column(name)) = std::move(value);
 }

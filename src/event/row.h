@@ -33,6 +33,10 @@ struct EventRow {
 // A row of `schema`'s family with every column NULL.
 EventRow make_row(const FamilySchema& schema, int64_t ts_ns, uint32_t pid, uint32_t tid,
                   std::string comm);
+// A value's integer, or `otherwise` when it is NULL or text.
+int64_t int_or(const Value& v, int64_t otherwise = 0);
+// A value's text, or "" when it is NULL or an integer.
+std::string_view text_or_empty(const Value& v);
 // Sets the column called `name` (tests and tools; families index their columns once).
 void set_column(EventRow& row, std::string_view name, Value value);
 // The value of the column called `name` (NULL when the family has none).

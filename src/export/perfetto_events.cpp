@@ -10,14 +10,8 @@ namespace {
 enum Family : uint8_t { kCuda = 0, kExec = 1, kSched = 5, kLlama = 6, kGgml = 7 };
 
 bool has(const event::Value& v) { return !std::holds_alternative<std::monostate>(v); }
-int64_t num(const event::Value& v) {
-  if (const auto* i = std::get_if<int64_t>(&v)) return *i;
-  return 0;
-}
-std::string_view text(const event::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
+using event::int_or;
+using event::text_or_empty;
 
 // The columns each family's rows are read by, found once.
 struct Columns {
@@ -129,10 +123,10 @@ void EventTranslator::cuda(const event::EventRow& row) {
                       bytes = c["bytes"], kind = c["kind"], mem = c["mem"], async = c["async"];
   const auto& v = row.values;
   Process& p = process(row.pid, row.ts_ns, row.comm);
-  std::string_view op = text(v[op_col]);
+  std::string_view op = text_or_empty(v[op_col]);
   args_.clear();
   if (op == "launch" || op == "graph_launch") {
-    int64_t s = num(v[stream]);
+    int64_t s = int_or(v[stream]);
     auto [it, added] = p.streams.try_emplace(s);
     if (added) {
       it->second = w_.new_uuid();
@@ -141,29 +135,29 @@ void EventTranslator::cuda(const event::EventRow& row) {
       w_.describe_track(it->second, row.ts_ns, p.uuid, name);
     }
     if (op == "launch") {
-      scratch_ = "<<<" + dims(text(v[grid])) + ", " + dims(text(v[block])) + ", " +
-                 std::to_string(num(v[shared])) + ">>>";
+      scratch_ = "<<<" + dims(text_or_empty(v[grid])) + ", " + dims(text_or_empty(v[block])) +
+                 ", " + std::to_string(int_or(v[shared])) + ">>>";
       args_.push_back(Arg::label("launch", scratch_));
     }
-    std::string_view name = text(v[kernel]);
+    std::string_view name = text_or_empty(v[kernel]);
     if (name.empty()) name = op == "launch" ? "(unnamed kernel)" : "graph launch";
     w_.instant(it->second, row.ts_ns, name, args_);
     ++counts_.launches;
     return;
   }
   uint64_t track = thread(p, row.pid, row.tid, row.ts_ns, row.comm);
-  if (has(v[bytes])) args_.push_back(Arg::integer("bytes", num(v[bytes])));
-  if (has(v[ptr])) args_.push_back(Arg::pointer("ptr", num(v[ptr])));
-  if (has(v[kind])) args_.push_back(Arg::label("kind", text(v[kind])));
-  if (has(v[mem])) args_.push_back(Arg::label("mem", text(v[mem])));
-  if (has(v[async])) args_.push_back(Arg::flag("async", num(v[async]) != 0));
-  if (num(v[ret]) != 0) args_.push_back(Arg::integer("ret", num(v[ret])));
-  std::string_view name = text(v[call]);
-  w_.slice(track, row.ts_ns, num(v[dur]), name.empty() ? op : name, args_);
+  if (has(v[bytes])) args_.push_back(Arg::integer("bytes", int_or(v[bytes])));
+  if (has(v[ptr])) args_.push_back(Arg::pointer("ptr", int_or(v[ptr])));
+  if (has(v[kind])) args_.push_back(Arg::label("kind", text_or_empty(v[kind])));
+  if (has(v[mem])) args_.push_back(Arg::label("mem", text_or_empty(v[mem])));
+  if (has(v[async])) args_.push_back(Arg::flag("async", int_or(v[async]) != 0));
+  if (int_or(v[ret]) != 0) args_.push_back(Arg::integer("ret", int_or(v[ret])));
+  std::string_view name = text_or_empty(v[call]);
+  w_.slice(track, row.ts_ns, int_or(v[dur]), name.empty() ? op : name, args_);
   ++counts_.cuda_calls;
-  bool ok = !has(v[ret]) || num(v[ret]) == 0;
+  bool ok = !has(v[ret]) || int_or(v[ret]) == 0;
   if (ok && (op == "alloc" || op == "free"))
-    account(p, 0, op == "alloc", row.pid, row.ts_ns, num(v[ptr]), num(v[bytes]));
+    account(p, 0, op == "alloc", row.pid, row.ts_ns, int_or(v[ptr]), int_or(v[bytes]));
 }
 
 void EventTranslator::exec(const event::EventRow& row) {
@@ -175,22 +169,22 @@ void EventTranslator::exec(const event::EventRow& row) {
   Process& p = process(row.pid, row.ts_ns, row.comm);
   uint64_t track = thread(p, row.pid, row.tid, row.ts_ns, row.comm);
   args_.clear();
-  std::string_view what = text(v[call]);
+  std::string_view what = text_or_empty(v[call]);
   if (what == "exit") {
-    if (has(v[exit_code])) args_.push_back(Arg::integer("exit_code", num(v[exit_code])));
-    if (num(v[signal])) args_.push_back(Arg::integer("signal", num(v[signal])));
-    if (num(v[core])) args_.push_back(Arg::flag("core_dumped", true));
-    if (has(v[lifetime])) args_.push_back(Arg::integer("lifetime_ns", num(v[lifetime])));
+    if (has(v[exit_code])) args_.push_back(Arg::integer("exit_code", int_or(v[exit_code])));
+    if (int_or(v[signal])) args_.push_back(Arg::integer("signal", int_or(v[signal])));
+    if (int_or(v[core])) args_.push_back(Arg::flag("core_dumped", true));
+    if (has(v[lifetime])) args_.push_back(Arg::integer("lifetime_ns", int_or(v[lifetime])));
     w_.instant(track, row.ts_ns, "exit", args_);
     ++counts_.exits;
     return;
   }
-  args_.push_back(Arg::text_value("filename", text(v[filename])));
-  args_.push_back(Arg::text_value("argv", text(v[argv])));
-  args_.push_back(Arg::integer("ret", num(v[ret])));
+  args_.push_back(Arg::text_value("filename", text_or_empty(v[filename])));
+  args_.push_back(Arg::text_value("argv", text_or_empty(v[argv])));
+  args_.push_back(Arg::integer("ret", int_or(v[ret])));
   w_.instant(track, row.ts_ns, what.empty() ? "exec" : what, args_);
   ++counts_.execs;
-  if (num(v[ret]) == 0 && lookup_) {  // the process is another program now
+  if (int_or(v[ret]) == 0 && lookup_) {  // the process is another program now
     auto details = lookup_(row.pid, row.ts_ns);
     if (details)
       w_.describe_process(p.uuid, row.ts_ns, row.pid,
@@ -211,30 +205,30 @@ void EventTranslator::llama_or_ggml(const event::EventRow& row, bool llama) {
   static constexpr std::string_view kGgmlInts[] = {"nodes", "bytes", "nested_calls", "ret"};
   if (llama) {
     for (auto name : {"phase", "op"})
-      if (has(v[c[name]])) args_.push_back(Arg::label(name, text(v[c[name]])));
+      if (has(v[c[name]])) args_.push_back(Arg::label(name, text_or_empty(v[c[name]])));
     for (auto name : kLlamaInts)
-      if (has(v[c[name]])) args_.push_back(Arg::integer(name, num(v[c[name]])));
-    if (has(v[c["ctx"]])) args_.push_back(Arg::pointer("ctx", num(v[c["ctx"]])));
-    if (has(v[c["path"]])) args_.push_back(Arg::text_value("path", text(v[c["path"]])));
+      if (has(v[c[name]])) args_.push_back(Arg::integer(name, int_or(v[c[name]])));
+    if (has(v[c["ctx"]])) args_.push_back(Arg::pointer("ctx", int_or(v[c["ctx"]])));
+    if (has(v[c["path"]])) args_.push_back(Arg::text_value("path", text_or_empty(v[c["path"]])));
   } else {
     for (auto name : {"backend", "op"})
-      if (has(v[c[name]])) args_.push_back(Arg::label(name, text(v[c[name]])));
+      if (has(v[c[name]])) args_.push_back(Arg::label(name, text_or_empty(v[c[name]])));
     for (auto name : kGgmlInts)
-      if (has(v[c[name]])) args_.push_back(Arg::integer(name, num(v[c[name]])));
+      if (has(v[c[name]])) args_.push_back(Arg::integer(name, int_or(v[c[name]])));
     for (auto name : {"ptr", "graph"})
-      if (has(v[c[name]])) args_.push_back(Arg::pointer(name, num(v[c[name]])));
+      if (has(v[c[name]])) args_.push_back(Arg::pointer(name, int_or(v[c[name]])));
   }
-  std::string_view call = text(v[c["call"]]);
-  w_.slice(track, row.ts_ns, num(v[c["duration_ns"]]),
+  std::string_view call = text_or_empty(v[c["call"]]);
+  w_.slice(track, row.ts_ns, int_or(v[c["duration_ns"]]),
            call.empty() ? (llama ? "llama" : "ggml") : call, args_);
   ++(llama ? counts_.llama_calls : counts_.ggml_calls);
   if (!llama) {
-    std::string_view op = text(v[c["op"]]);
+    std::string_view op = text_or_empty(v[c["op"]]);
     if (op.empty()) op = call;
     bool alloc = in(op, {"alloc", "cuda_alloc"}), release = in(op, {"free", "cuda_free"});
-    bool ok = !has(v[c["ret"]]) || num(v[c["ret"]]) == 0;
+    bool ok = !has(v[c["ret"]]) || int_or(v[c["ret"]]) == 0;
     if (ok && (alloc || release))
-      account(p, 1, alloc, row.pid, row.ts_ns, num(v[c["ptr"]]), num(v[c["bytes"]]));
+      account(p, 1, alloc, row.pid, row.ts_ns, int_or(v[c["ptr"]]), int_or(v[c["bytes"]]));
   }
 }
 
@@ -250,8 +244,8 @@ void EventTranslator::sched(const event::EventRow& row) {
     t.runq = w_.new_uuid();
     w_.describe_counter(t.runq, row.ts_ns, thread_track, "run-queue ns", CounterUnit::kTimeNs);
   }
-  w_.counter(t.offcpu, row.ts_ns, num(row.values[offcpu]));
-  w_.counter(t.runq, row.ts_ns, num(row.values[runq]));
+  w_.counter(t.offcpu, row.ts_ns, int_or(row.values[offcpu]));
+  w_.counter(t.runq, row.ts_ns, int_or(row.values[runq]));
   ++counts_.sched;
 }
 

@@ -11,10 +11,7 @@ namespace {
 
 using event::Value;
 
-int64_t num(const Value& v) {
-  if (const auto* i = std::get_if<int64_t>(&v)) return *i;
-  return 0;
-}
+using event::int_or;
 
 // One table read in (ts_ns, seq) order, a page at a time (keyset paging: each page starts after
 // the last row of the one before, so a page costs the same at any depth). The keyset is spelled
@@ -52,12 +49,12 @@ class Cursor {
     i_ = 0;
     if (page_.rows.size() < o_.page_rows) done_ = true;
     if (page_.rows.empty()) return false;
-    last_ts_ = num(page_.rows.back()[0]);
-    last_seq_ = num(page_.rows.back()[1]);
+    last_ts_ = int_or(page_.rows.back()[0]);
+    last_seq_ = int_or(page_.rows.back()[1]);
     return true;
   }
-  int64_t ts() const { return num(page_.rows[i_][0]); }
-  int64_t seq() const { return num(page_.rows[i_][1]); }
+  int64_t ts() const { return int_or(page_.rows[i_][0]); }
+  int64_t seq() const { return int_or(page_.rows[i_][1]); }
   int family() const { return family_; }
   const std::string& memory_family() const { return memory_family_; }
   std::vector<Value>& row() { return page_.rows[i_]; }
@@ -182,13 +179,13 @@ Result<ExportSummary> export_trace(store::Store& store, const ExportOptions& opt
     if (!next) break;
     auto& v = next->row();
     if (next->family() < 0) {
-      events.memory_level(next->memory_family(), static_cast<uint32_t>(num(v[2])), next->ts(),
-                          num(v[3]));
+      events.memory_level(next->memory_family(), static_cast<uint32_t>(int_or(v[2])), next->ts(),
+                          int_or(v[3]));
     } else {
       row.family = static_cast<uint8_t>(next->family());
       row.ts_ns = next->ts();
-      row.pid = static_cast<uint32_t>(num(v[2]));
-      row.tid = static_cast<uint32_t>(num(v[3]));
+      row.pid = static_cast<uint32_t>(int_or(v[2]));
+      row.tid = static_cast<uint32_t>(int_or(v[3]));
       const auto* comm = std::get_if<std::string>(&v[4]);
       row.comm = comm ? *comm : std::string();
       row.values.assign(std::make_move_iterator(v.begin() + 5), std::make_move_iterator(v.end()));

@@ -255,6 +255,7 @@ int64_t stall_bucket(int64_t duration_ns) {
 namespace {
 
 using event::EventRow;
+using event::int_or;
 using event::Value;
 
 // Column `name` of `family`, by index (looked up once per call site).
@@ -268,10 +269,6 @@ struct Column {
 bool is_text(const Value& v, std::string_view s) {
   const auto* t = std::get_if<std::string>(&v);
   return t && *t == s;
-}
-int64_t int_or(const Value& v, int64_t otherwise) {
-  const auto* n = std::get_if<int64_t>(&v);
-  return n ? *n : otherwise;
 }
 // coalesce(column, `otherwise`) for a text column.
 Value text_or(const Value& v, const char* otherwise) {
