@@ -373,3 +373,53 @@ int BPF_PROG(cuda_exit, struct task_struct *p) {
   bpf_map_delete_elem(&name_inflight, &tid);
   return 0;
 }
+
+/* scope's CUPTI injection library (bpf/shared/gpu_activity.h) handing over GPU records, a kernel
+ * name, or its status. Called once a batch of up to GPU_BATCH_MAX records: entry only. */
+SEC("uprobe")
+int gpu_activity(struct pt_regs *ctx) {
+  __u64 call = bpf_get_attach_cookie(ctx);
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!is_traced(pid_tgid >> 32)) return 0;
+  if (call == CALL_scope_gpu_records) {
+    __u32 count = (__u32)PT_REGS_PARM2(ctx);
+    if (count == 0) return 0;
+    if (count > GPU_BATCH_MAX) count = GPU_BATCH_MAX;
+    __u64 size = (__u64)count * sizeof(struct gpu_record);
+    barrier_var(size); /* the verifier must see the bound on the register the helper gets */
+    if (size > sizeof(((struct cuda_gpu_event *)0)->records))
+      size = sizeof(((struct cuda_gpu_event *)0)->records);
+    struct cuda_gpu_event *g = bpf_ringbuf_reserve(&events, sizeof(*g), 0);
+    if (!g) {
+      count_drop(CUDA_DROP_GPU);
+      return 0;
+    }
+    g->record = REC_GPU;
+    g->pid = pid_tgid >> 32;
+    g->tid = (__u32)pid_tgid;
+    bpf_get_current_comm(g->comm, sizeof(g->comm));
+    if (bpf_probe_read_user(g->records, size, (const void *)PT_REGS_PARM1(ctx))) count = 0;
+    g->count = count;
+    bpf_ringbuf_submit(g, SCOPE_SUBMIT_FLAGS(&events, wakeup_bytes));
+    return 0;
+  }
+  struct cuda_name_event *ne = bpf_ringbuf_reserve(&events, sizeof(*ne), 0);
+  if (!ne) {
+    count_drop(CUDA_DROP_GPU);
+    return 0;
+  }
+  ne->record = call == CALL_scope_gpu_kernel_name ? REC_GPU_NAME : REC_GPU_STATUS;
+  ne->pid = pid_tgid >> 32;
+  ne->tid = (__u32)pid_tgid;
+  ne->call = call;
+  ne->reserved = 0;
+  ne->handle = (__u32)PT_REGS_PARM1(ctx);
+  ne->parent = 0;
+  ne->ret = (__s32)PT_REGS_PARM1(ctx);
+  long n = bpf_probe_read_user_str(ne->name, sizeof(ne->name), (const void *)PT_REGS_PARM2(ctx));
+  ne->name_len = n > 0 ? n - 1 : 0;
+  if (n <= 0) ne->name[0] = 0;
+  /* Records that follow need the name: wake the reader. */
+  bpf_ringbuf_submit(ne, BPF_RB_FORCE_WAKEUP);
+  return 0;
+}

@@ -3,6 +3,7 @@
 # Swagger UI are inside the binary.
 include(GNUInstallDirs)
 install(TARGETS scope RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS scope_cupti LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/scope)
 # Units go where Debian's systemd looks for packaged ones, whatever the prefix.
 install(FILES deploy/systemd/scope-agent.service deploy/systemd/scope-server@.service
               deploy/systemd/scope-up.service

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A allowed=(
   [common]=""
+  [inject]=""
   [discover]="common"
   [probe]="common"
   [event]="common"

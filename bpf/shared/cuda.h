@@ -8,6 +8,8 @@
 #include <linux/types.h> /* __u8 .. __u64 as the kernel (and libbpf) define them */
 #endif
 
+#include "bpf/shared/gpu_activity.h"
+
 /* Operations, as named in DESIGN.md's `cuda` vocabulary. */
 enum cuda_op {
   CUDA_OP_NONE = 0,
@@ -19,9 +21,14 @@ enum cuda_op {
   CUDA_OP_SYNC = 6,
   CUDA_OP_GRAPH_LAUNCH = 7,
   CUDA_OP_NAME = 8, /* internal: a name->handle call (cuModuleGetFunction, ...) */
+  CUDA_OP_GPU = 9,  /* internal: a call of scope's CUPTI injection library (gpu_activity.h) */
+  /* What the GPU did, from CUPTI: a kernel's or a copy's start and end on the device. */
+  CUDA_OP_GPU_KERNEL = 10,
+  CUDA_OP_GPU_MEMCPY = 11,
 };
 
-enum cuda_layer { CUDA_LAYER_RUNTIME = 0, CUDA_LAYER_DRIVER = 1 };
+/* ACTIVITY: scope's own CUPTI injection library (libscope_cupti.so). */
+enum cuda_layer { CUDA_LAYER_RUNTIME = 0, CUDA_LAYER_DRIVER = 1, CUDA_LAYER_ACTIVITY = 2 };
 
 /* Memory a call allocates or frees. */
 enum cuda_mem { CUDA_MEM_DEVICE = 0, CUDA_MEM_HOST = 1, CUDA_MEM_MANAGED = 2 };
@@ -55,6 +62,7 @@ enum cuda_args {
   ARGS_GET_FUNCTION,     /* (out handle*, module/library, const char *name) */
   ARGS_KERNEL_GET_FN,    /* (CUfunction *out, CUkernel kernel) */
   ARGS_GET_KERNEL,       /* nvcc 13's __cudaGetKernel(cudaKernel_t *out, const void *host_stub) */
+  ARGS_GPU,              /* scope_gpu_*: (records, count) or (id/code, const char *text) */
 };
 
 /* Every API symbol scope probes:
@@ -129,7 +137,10 @@ enum cuda_args {
   X(CALL_cuModuleGetFunction, cuModuleGetFunction, DRIVER, NAME, GET_FUNCTION, 0, 0, 0) \
   X(CALL_cuLibraryGetKernel, cuLibraryGetKernel, DRIVER, NAME, GET_FUNCTION, 0, 0, 0)   \
   X(CALL_cuKernelGetFunction, cuKernelGetFunction, DRIVER, NAME, KERNEL_GET_FN, 0, 0, 0) \
-  X(CALL___cudaGetKernel, __cudaGetKernel, RUNTIME, NAME, GET_KERNEL, 0, 0, 0)
+  X(CALL___cudaGetKernel, __cudaGetKernel, RUNTIME, NAME, GET_KERNEL, 0, 0, 0)      \
+  X(CALL_scope_gpu_records, scope_gpu_records, ACTIVITY, GPU, GPU, 0, 0, 0)           \
+  X(CALL_scope_gpu_kernel_name, scope_gpu_kernel_name, ACTIVITY, GPU, GPU, 0, 0, 0)   \
+  X(CALL_scope_gpu_status, scope_gpu_status, ACTIVITY, GPU, GPU, 0, 0, 0)
 
 // clang-format on
 #define CUDA_CALL_ENUM(id, sym, layer, op, args, kind, async, mem) id,
@@ -137,10 +148,16 @@ enum cuda_call { CALL_NONE = 0, CUDA_CALLS(CUDA_CALL_ENUM) CALL_COUNT };
 #undef CUDA_CALL_ENUM
 
 /* Ring-buffer record types. */
-enum cuda_record { REC_CUDA = 1, REC_NAME = 2 };
+enum cuda_record {
+  REC_CUDA = 1,
+  REC_NAME = 2,
+  REC_GPU = 3,        /* struct cuda_gpu_event */
+  REC_GPU_NAME = 4,   /* struct cuda_name_event: handle = name id, name = mangled kernel name */
+  REC_GPU_STATUS = 5, /* struct cuda_name_event: ret = enum gpu_status, name = message */
+};
 
 /* Slots of the `dropped` per-CPU array: records the ring buffer could not take. */
-enum cuda_drop { CUDA_DROP_EVENT = 0, CUDA_DROP_NAME = 1, CUDA_DROP_SLOTS = 2 };
+enum cuda_drop { CUDA_DROP_EVENT = 0, CUDA_DROP_NAME = 1, CUDA_DROP_GPU = 2, CUDA_DROP_SLOTS = 3 };
 
 enum cuda_flags {
   CUDA_F_HAS_RET = 1 << 0,      /* `ret` was observed (the call was probed on return) */
@@ -192,6 +209,16 @@ struct cuda_name_event {
   char name[CUDA_NAME_MAX];
 };
 
+/* A batch of GPU records from scope's CUPTI injection library, copied as it passed them. */
+struct cuda_gpu_event {
+  __u32 record; /* REC_GPU */
+  __u32 pid;
+  __u32 tid; /* the thread that delivered the batch (CUPTI's), not the launching one */
+  __u32 count;
+  char comm[16];
+  struct gpu_record records[GPU_BATCH_MAX];
+};
+
 /* Per-thread state from a probed entry to its return, keyed by thread id. */
 struct cuda_inflight {
   __u64 start_ns;
@@ -204,10 +231,12 @@ struct cuda_inflight {
 };
 
 #ifdef __cplusplus
+static_assert(sizeof(struct cuda_gpu_event) == 32 + 56 * GPU_BATCH_MAX, "cuda_gpu_event changed");
 static_assert(sizeof(struct cuda_event) == 128, "cuda_event layout changed");
 static_assert(sizeof(struct cuda_name_event) == 520, "cuda_name_event layout changed");
 static_assert(sizeof(struct cuda_inflight) == 152, "cuda_inflight layout changed");
 #else
+_Static_assert(sizeof(struct cuda_gpu_event) == 32 + 56 * GPU_BATCH_MAX, "cuda_gpu_event changed");
 _Static_assert(sizeof(struct cuda_event) == 128, "cuda_event layout changed");
 _Static_assert(sizeof(struct cuda_name_event) == 520, "cuda_name_event layout changed");
 _Static_assert(sizeof(struct cuda_inflight) == 152, "cuda_inflight layout changed");

@@ -91,12 +91,14 @@ int run_export(const ExportOptions& o) {
     std::fprintf(
         stderr,
         "scope: wrote %s (node %s): %llu bytes, %llu processes, %llu launches, %llu CUDA "
-        "calls, %llu llama and %llu ggml calls, %llu execs, %llu exits, %llu memory values",
+        "calls, %llu GPU runs, %llu llama and %llu ggml calls, %llu execs, %llu exits, %llu memory "
+        "values",
         o.output.c_str(), j.value("node", std::string("?")).c_str(),
         static_cast<unsigned long long>(bytes),
         static_cast<unsigned long long>(j.value("processes", 0ULL)),
         static_cast<unsigned long long>(launches),
         static_cast<unsigned long long>(j.value("cuda_calls", 0ULL)),
+        static_cast<unsigned long long>(j.value("gpu_runs", 0ULL)),
         static_cast<unsigned long long>(j.value("llama_calls", 0ULL)),
         static_cast<unsigned long long>(j.value("ggml_calls", 0ULL)),
         static_cast<unsigned long long>(j.value("execs", 0ULL)),

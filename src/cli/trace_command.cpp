@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "discover/proc_maps.h"
 #include "families/registry.h"
 #include "session/command.h"
+#include "session/gpu_injection.h"
 #include "session/session.h"
 #include "session/sinks.h"
 
@@ -109,6 +112,12 @@ class Trace {
     }
     // Under --json on stdout the command's own output goes to stderr: the JSON lines stay whole.
     int command_stdout = o_.json && output_fd_ < 0 ? STDERR_FILENO : -1;
+    if (families_.count("cuda") && !o_.no_gpu_times) {
+      if (auto lib = session::offer_gpu_injection())
+        spdlog::info("GPU times: the command gets CUDA_INJECTION64_PATH={}", *lib);
+      else if (!std::getenv("CUDA_INJECTION64_PATH"))
+        spdlog::info("GPU times: no libscope_cupti.so beside scope; launches only");
+    }
     auto c = session::Command::fork_gated(command_path_, o_.command, command_stdout);
     if (!c) return c.failure();
     command_ = std::move(c.value());
@@ -174,11 +183,12 @@ class Trace {
         std::fprintf(stderr, "scope: %s\n", st.error().c_str());
       else
         std::fprintf(stderr,
-                     "scope: wrote %s: %llu bytes, %llu launches, %llu CUDA calls, %llu llama and "
-                     "%llu ggml calls, %llu slices cut to nest\n",
+                     "scope: wrote %s: %llu bytes, %llu launches, %llu CUDA calls, %llu GPU runs, "
+                     "%llu llama and %llu ggml calls, %llu slices cut to nest\n",
                      o_.perfetto.c_str(), static_cast<unsigned long long>(perfetto_->file().bytes),
                      static_cast<unsigned long long>(perfetto_->counts().launches),
                      static_cast<unsigned long long>(perfetto_->counts().cuda_calls),
+                     static_cast<unsigned long long>(perfetto_->counts().gpu_runs),
                      static_cast<unsigned long long>(perfetto_->counts().llama_calls),
                      static_cast<unsigned long long>(perfetto_->counts().ggml_calls),
                      static_cast<unsigned long long>(perfetto_->file().clamped));
@@ -283,6 +293,10 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
   cmd->add_option("-d,--duration", o.duration_s, "Stop after this many seconds")
       ->envname("SCOPE_DURATION")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-gpu-times", o.no_gpu_times,
+                "Do not give COMMAND scope's CUPTI library (CUDA_INJECTION64_PATH), which adds "
+                "each kernel's and copy's time on the GPU")
+      ->envname("SCOPE_NO_GPU_TIMES");
   cmd->add_flag("--no-follow-orphans", o.no_follow_orphans,
                 "Stop when COMMAND exits, not when the last process it started has exited")
       ->envname("SCOPE_NO_FOLLOW_ORPHANS");

@@ -18,6 +18,7 @@ struct TraceOptions {
   std::string output;              // -o: events and summary to this file
   std::string perfetto;            // --perfetto: also a Perfetto trace to this file
   bool no_follow_orphans = false;  // stop at the command's exit
+  bool no_gpu_times = false;       // do not hand COMMAND scope's CUPTI library
   int reader_stall_ms = 0;         // test hook: stall the reader to fill the ring
   std::vector<std::string> command;
 };

@@ -42,6 +42,8 @@ const char* to_string(CudaLibraryKind kind) {
       return "driver";
     case CudaLibraryKind::kStaticRuntime:
       return "static_runtime";
+    case CudaLibraryKind::kGpuActivity:
+      return "gpu_activity";
     case CudaLibraryKind::kNone:
       break;
   }
@@ -52,6 +54,7 @@ CudaLibraryKind classify_path(std::string_view path) {
   std::string_view file = base_name(path);
   if (matches_lib(file, "libcudart.so")) return CudaLibraryKind::kRuntime;
   if (matches_lib(file, "libcuda.so")) return CudaLibraryKind::kDriver;
+  if (matches_lib(file, "libscope_cupti.so")) return CudaLibraryKind::kGpuActivity;
   return CudaLibraryKind::kNone;
 }
 

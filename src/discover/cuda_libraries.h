@@ -12,6 +12,7 @@ enum class CudaLibraryKind {
   kRuntime,        // libcudart.so[.N[.N...]]
   kDriver,         // libcuda.so[.N[.N...]], or soname libcuda.so.1
   kStaticRuntime,  // an executable or library with the CUDA runtime linked in statically
+  kGpuActivity,    // libscope_cupti.so: scope's own CUPTI injection library (GPU times)
 };
 
 const char* to_string(CudaLibraryKind kind);

@@ -13,7 +13,12 @@ std::optional<uint32_t> cuda_record_type(const void* data, size_t size) {
       if (size < sizeof(cuda_event)) return std::nullopt;
       break;
     case REC_NAME:
+    case REC_GPU_NAME:
+    case REC_GPU_STATUS:
       if (size < sizeof(cuda_name_event)) return std::nullopt;
+      break;
+    case REC_GPU:
+      if (size < sizeof(cuda_gpu_event)) return std::nullopt;
       break;
     default:
       return std::nullopt;

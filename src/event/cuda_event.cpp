@@ -44,6 +44,10 @@ std::string_view cuda_op_name(uint8_t op) {
       return "graph_launch";
     case CUDA_OP_NAME:
       return "name";
+    case CUDA_OP_GPU_KERNEL:
+      return "gpu_kernel";
+    case CUDA_OP_GPU_MEMCPY:
+      return "gpu_memcpy";
     default:
       return "";
   }

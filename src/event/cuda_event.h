@@ -52,6 +52,10 @@ struct CudaEvent {
   uint8_t kind = CUDA_COPY_DEFAULT;  // memcpy
   uint8_t mem = CUDA_MEM_DEVICE;     // alloc/free
   bool async = false;
+  // gpu_kernel/gpu_memcpy (from CUPTI): ts_ns is the GPU start, duration_ns the time on the GPU,
+  // tid the launching thread; queue_ns from the launch call's start to the GPU start.
+  std::optional<uint64_t> queue_ns;
+  uint32_t correlation_id = 0;
 };
 
 }  // namespace scope

@@ -17,7 +17,7 @@ std::vector<FamilySchema> make_schemas() {
   // Ids are part of the batch format: append, never renumber. Columns are appended too, each
   // with a migration (store/sqlite/migrations.cpp, store/postgres/migrations.cpp): schema
   // version 3 added those after the "v3" comments; those after "v4" came with SQLite's step 8 and
-  // PostgreSQL's step 9.
+  // PostgreSQL's step 9, those after "v5" with SQLite's step 10 and PostgreSQL's step 11.
   return {
       {0,
        "cuda",
@@ -40,7 +40,11 @@ std::vector<FamilySchema> make_schemas() {
         // v4: where a launch's kernel lives, when its host stub named it: the stub's ELF file
         // (as the process sees it) and its symbol's value there (st_value, as `nm` shows it).
         {"kernel_file", T},
-        {"kernel_offset", I, kHex}}},
+        {"kernel_offset", I, kHex},
+        // v5: what the GPU did (op gpu_kernel/gpu_memcpy, from CUPTI): from the launch call's
+        // start to the GPU start, and CUPTI's id joining the GPU record to its call.
+        {"queue_ns", I},
+        {"correlation_id", I}}},
       {1,
        "exec",
        "exec_events",

@@ -65,9 +65,54 @@ void CudaAccounting::add(const CudaEvent& event) {
     case CUDA_OP_GRAPH_LAUNCH:
       ++graph_launches_;
       break;
+    case CUDA_OP_GPU_KERNEL:
+    case CUDA_OP_GPU_MEMCPY:
+      on_gpu(event);
+      break;
     default:
       break;
   }
+}
+
+void CudaAccounting::on_gpu(const CudaEvent& event) {
+  uint64_t ns = event.duration_ns.value_or(0);
+  if (gpu_.kernels + gpu_.copies == 0 || event.ts_ns < gpu_.first_start_ns)
+    gpu_.first_start_ns = event.ts_ns;
+  gpu_.last_end_ns = std::max(gpu_.last_end_ns, event.ts_ns + ns);
+  if (event.op == CUDA_OP_GPU_MEMCPY) {
+    ++gpu_.copies;
+    gpu_.copy_ns += ns;
+    return;
+  }
+  ++gpu_.kernels;
+  gpu_.kernel_ns += ns;
+  if (event.kernel.empty()) return;
+  auto [it, inserted] = kernels_.try_emplace(event.kernel);
+  CudaKernelStats& stats = it->second;
+  if (inserted) stats.kernel = event.kernel;
+  ++stats.gpu_count;
+  stats.gpu_ns += ns;
+  if (event.queue_ns) {
+    ++stats.queued;
+    stats.queue_ns += *event.queue_ns;
+  }
+}
+
+void CudaAccounting::gpu_status(uint32_t pid, int32_t code, const std::string& message) {
+  if (code == GPU_STATUS_ON)
+    gpu_problems_.erase(pid);
+  else
+    gpu_problems_[pid] = message;
+}
+
+std::vector<CudaKernelStats> CudaAccounting::kernels_by_gpu_time() const {
+  std::vector<CudaKernelStats> out;
+  for (const auto& [name, stats] : kernels_)
+    if (stats.gpu_count) out.push_back(stats);
+  std::stable_sort(out.begin(), out.end(), [](const CudaKernelStats& a, const CudaKernelStats& b) {
+    return a.gpu_ns > b.gpu_ns;
+  });
+  return out;
 }
 
 CudaMemoryStats& CudaAccounting::mem_stats(uint32_t pid, uint8_t mem) {
@@ -139,7 +184,8 @@ void CudaAccounting::finish() { leak(true, 0, "trace_end"); }
 std::vector<CudaKernelStats> CudaAccounting::kernels() const {
   std::vector<CudaKernelStats> out;
   out.reserve(kernels_.size());
-  for (const auto& [name, stats] : kernels_) out.push_back(stats);
+  for (const auto& [name, stats] : kernels_)
+    if (stats.count) out.push_back(stats);
   std::stable_sort(out.begin(), out.end(), [](const CudaKernelStats& a, const CudaKernelStats& b) {
     return a.count > b.count;
   });

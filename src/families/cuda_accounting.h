@@ -17,6 +17,12 @@ namespace scope {
 struct CudaKernelStats {
   std::string kernel;
   uint64_t count = 0;
+  // From CUPTI (gpu_kernel events): executions seen on the GPU, their time there, and the time
+  // from their launch calls' start to their start on the GPU (where the launch was joined).
+  uint64_t gpu_count = 0;
+  uint64_t gpu_ns = 0;
+  uint64_t queued = 0;
+  uint64_t queue_ns = 0;
   std::array<uint32_t, 3> grid{};  // of the first launch seen
   std::array<uint32_t, 3> block{};
 };
@@ -49,6 +55,20 @@ struct CudaCopyStats {
   uint64_t count = 0;
   uint64_t bytes = 0;
   uint64_t total_ns = 0;
+};
+
+// What the GPU did, from CUPTI: kernel and copy time and the span from the first start to the
+// last end (busy share = busy_ns / span_ns; overlapping work counts once per item).
+struct CudaGpuStats {
+  uint64_t kernels = 0;
+  uint64_t kernel_ns = 0;
+  uint64_t copies = 0;
+  uint64_t copy_ns = 0;
+  uint64_t first_start_ns = 0;
+  uint64_t last_end_ns = 0;
+  uint64_t span_ns() const {
+    return last_end_ns > first_start_ns ? last_end_ns - first_start_ns : 0;
+  }
 };
 
 struct CudaMemsetStats {
@@ -96,6 +116,12 @@ class CudaAccounting {
   CudaMemsetStats memset_stats() const { return memset_; }
   // Per call, by total_ns descending.
   std::vector<CudaSyncStats> sync_stats() const;
+  const CudaGpuStats& gpu() const { return gpu_; }
+  // Why GPU times are missing, per process (from scope's CUPTI library); empty when they came.
+  const std::map<uint32_t, std::string>& gpu_problems() const { return gpu_problems_; }
+  void gpu_status(uint32_t pid, int32_t code, const std::string& message);
+  // Kernels with GPU time, by it descending.
+  std::vector<CudaKernelStats> kernels_by_gpu_time() const;
 
  private:
   struct Allocation {
@@ -107,6 +133,7 @@ class CudaAccounting {
   using MemKey = std::pair<uint32_t, uint8_t>;     // (pid, mem)
 
   void on_alloc(const CudaEvent& event);
+  void on_gpu(const CudaEvent& event);
   void on_free(const CudaEvent& event);
   CudaMemoryStats& mem_stats(uint32_t pid, uint8_t mem);
   void release(const Allocation& alloc, uint32_t pid);
@@ -125,6 +152,8 @@ class CudaAccounting {
   std::map<uint8_t, CudaCopyStats> memcpy_;
   CudaMemsetStats memset_;
   std::map<uint16_t, CudaSyncStats> sync_;
+  CudaGpuStats gpu_;
+  std::map<uint32_t, std::string> gpu_problems_;
 };
 
 }  // namespace scope

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -22,6 +23,7 @@
 #include "bpf/shared/cuda.h"
 #include "cuda.skel.h"
 #include "discover/cuda_libraries.h"
+#include "discover/demangle.h"
 #include "discover/ld_search.h"
 #include "discover/symbolizer.h"
 #include "event/cuda_decode.h"
@@ -37,7 +39,13 @@ namespace {
 using discover::CudaLibraryKind;
 
 // LibraryProbes' program pairs.
-enum Programs { kCallPrograms = 0, kDriverLaunchPrograms = 1, kNamePrograms = 2, kProgramCount };
+enum Programs {
+  kCallPrograms = 0,
+  kDriverLaunchPrograms = 1,
+  kNamePrograms = 2,
+  kGpuPrograms = 3,  // scope's CUPTI injection library
+  kProgramCount
+};
 // The runtime's launch functions: attached only when asked (set_tagged).
 const std::string kLaunchTag = "runtime_launch";
 
@@ -60,13 +68,14 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
       while (ring < ctx.options.ring_bytes) ring <<= 1;  // a power of two, as the kernel wants
       bpf_map__set_max_entries(s->maps.events, ring);
       auto& p = s->progs;
-      LibraryPrograms out{
-          {p.call_entry, p.call_return, p.driver_launch, p.name_entry, p.name_return},
-          p.cuda_exit,
-          std::vector<LibraryProbes::Programs>(kProgramCount)};
+      LibraryPrograms out{{p.call_entry, p.call_return, p.driver_launch, p.name_entry,
+                           p.name_return, p.gpu_activity},
+                          p.cuda_exit,
+                          std::vector<LibraryProbes::Programs>(kProgramCount)};
       out.per_symbol[kCallPrograms] = {p.call_entry, p.call_return};
       out.per_symbol[kDriverLaunchPrograms] = {p.driver_launch, nullptr};
       out.per_symbol[kNamePrograms] = {p.name_entry, p.name_return};
+      out.per_symbol[kGpuPrograms] = {p.gpu_activity, nullptr};
       return out;
     });
     if (!st) return st;
@@ -94,8 +103,9 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
                const std::vector<std::string>& taken) override {
     if (taken.empty()) return;
     for (const auto& key : taken)
-      if (auto f = files_.find(key);
-          f != files_.end() && f->second.kind != CudaLibraryKind::kDriver)
+      if (auto f = files_.find(key); f != files_.end() &&
+                                     f->second.kind != CudaLibraryKind::kDriver &&
+                                     f->second.kind != CudaLibraryKind::kGpuActivity)
         runtimes_of_[pid].insert(key);
     // Kept while a held process still waits: a short-lived process may be gone by the time its
     // launches are named from its host stubs.
@@ -109,7 +119,9 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
     forget(pid);
   }
 
-  std::vector<std::string> hold_names() const override { return {"libcuda"}; }
+  // libscope_cupti: a program given scope's CUPTI library waits until it is probed, so that its
+  // first GPU records and its status are seen.
+  std::vector<std::string> hold_names() const override { return {"libcuda", "libscope_cupti"}; }
   std::string looked_for() const override {
     return "no CUDA library (libcudart, libcuda, or the runtime linked in)";
   }
@@ -119,6 +131,17 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
   int handle_record(const void* data, size_t size) override {
     auto type = cuda_record_type(data, size);
     if (!type) return count(false), 0;
+    if (*type == REC_GPU) return on_gpu_records(data), 0;
+    if (*type == REC_GPU_NAME || *type == REC_GPU_STATUS) {
+      cuda_name_event rec;
+      std::memcpy(&rec, data, sizeof rec);
+      std::string text(rec.name, std::min<size_t>(rec.name_len, sizeof rec.name));
+      if (*type == REC_GPU_NAME)
+        gpu_names_[{rec.pid, static_cast<uint32_t>(rec.handle)}] = discover::demangle(text);
+      else
+        on_gpu_status(rec.pid, rec.ret, text);
+      return 0;
+    }
     if (*type == REC_NAME) {
       cuda_name_event rec;
       std::memcpy(&rec, data, sizeof rec);  // ring records are only 8-byte aligned
@@ -171,7 +194,9 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
     CudaLibraryKind kind = discover::classify_file(elf, path);
     if (kind == CudaLibraryKind::kNone) return {};
     kinds_[path] = kind;
-    int layer = kind == CudaLibraryKind::kDriver ? CUDA_LAYER_DRIVER : CUDA_LAYER_RUNTIME;
+    int layer = kind == CudaLibraryKind::kDriver        ? CUDA_LAYER_DRIVER
+                : kind == CudaLibraryKind::kGpuActivity ? CUDA_LAYER_ACTIVITY
+                                                        : CUDA_LAYER_RUNTIME;
     std::vector<LibrarySymbol> out;
     for (uint16_t call = 1; call < CALL_COUNT; ++call) {
       if (cuda_call_layer(call) != layer) continue;
@@ -181,7 +206,9 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
       auto off = elf.file_offset(sym->vaddr);
       if (!off) continue;
       LibrarySymbol s{symbol, call, kCallPrograms, *off, "", false};
-      if (cuda_call_op(call) == CUDA_OP_NAME) {
+      if (cuda_call_op(call) == CUDA_OP_GPU) {
+        s.programs = kGpuPrograms;
+      } else if (cuda_call_op(call) == CUDA_OP_NAME) {
         s.programs = kNamePrograms;
       } else if (cuda_call_op(call) == CUDA_OP_LAUNCH) {
         // Every launch reaches the driver, which reports it with one trap; the runtime's own
@@ -237,8 +264,46 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
     }
   }
 
+  // GPU records from scope's CUPTI library: one event each, named by the names it sent first.
+  void on_gpu_records(const void* data) {
+    cuda_gpu_event rec;
+    std::memcpy(&rec, data, sizeof rec);
+    uint32_t n = std::min<uint32_t>(rec.count, GPU_BATCH_MAX);
+    for (uint32_t i = 0; i < n; ++i) {
+      const gpu_record& g = rec.records[i];
+      CudaEvent ev;
+      ev.ts_ns = g.start_ns;  // CUPTI's clock is Unix time already
+      ev.pid = rec.pid;
+      ev.tid = g.tid ? g.tid : rec.tid;
+      ev.comm.assign(rec.comm, strnlen(rec.comm, sizeof rec.comm));
+      ev.op = g.kind == GPU_MEMCPY ? CUDA_OP_GPU_MEMCPY : CUDA_OP_GPU_KERNEL;
+      ev.duration_ns = g.end_ns > g.start_ns ? g.end_ns - g.start_ns : 0;
+      if (g.api_start_ns && g.start_ns >= g.api_start_ns) ev.queue_ns = g.start_ns - g.api_start_ns;
+      ev.correlation_id = g.correlation_id;
+      ev.stream = g.stream_id;
+      ev.bytes = g.bytes;
+      ev.kind = g.copy_kind <= CUDA_COPY_DEFAULT ? g.copy_kind : uint8_t{CUDA_COPY_DEFAULT};
+      if (auto it = gpu_names_.find({rec.pid, g.name_id}); it != gpu_names_.end())
+        ev.kernel = it->second;
+      count(true);
+      acct_.add(ev);
+      families::emit(
+          ctx_.sink, ev.ts_ns, [&] { return cuda_row(ev); },
+          [&](uint64_t start) { return format_cuda_line(ev, start); });
+    }
+  }
+
+  void on_gpu_status(uint32_t pid, int32_t code, const std::string& message) {
+    if (code == GPU_STATUS_ON)
+      spdlog::info("cuda: pid {}: GPU times on (CUPTI)", pid);
+    else
+      spdlog::warn("cuda: pid {}: {}", pid, message);
+    acct_.gpu_status(pid, code, message);
+  }
+
   void forget(uint32_t pid) {
     naming_.forget(pid);
+    std::erase_if(gpu_names_, [pid](const auto& kv) { return kv.first.first == pid; });
     runtimes_of_.erase(pid);
     symbolizer_.invalidate(static_cast<int>(pid));
   }
@@ -249,6 +314,7 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
     naming_keys_.clear();
   }
 
+  std::map<std::pair<uint32_t, uint32_t>, std::string> gpu_names_;  // (pid, name id) -> kernel
   discover::ProcessSymbolizer symbolizer_;
   KernelNaming naming_;
   CudaAccounting acct_;

@@ -22,6 +22,8 @@ nlohmann::json dims_json(const std::array<uint32_t, 3>& d) {
   return nlohmann::json::array({d[0], d[1], d[2]});
 }
 
+bool is_gpu_op(uint8_t op) { return op == CUDA_OP_GPU_KERNEL || op == CUDA_OP_GPU_MEMCPY; }
+
 }  // namespace
 
 std::string cuda_hex(uint64_t value) { return sfmt("0x%" PRIx64, value); }
@@ -34,7 +36,8 @@ std::string format_cuda_line(const CudaEvent& e, uint64_t trace_start_ns) {
   double secs = (static_cast<double>(e.ts_ns) - static_cast<double>(trace_start_ns)) / 1e9;
   std::string who = sfmt("%s[%" PRIu32 "/%" PRIu32 "]", e.comm.c_str(), e.pid, e.tid);
   std::string call(cuda_call_name(e.call));
-  if (call.empty()) call = sfmt("call#%u", static_cast<unsigned>(e.call));
+  if (call.empty())
+    call = is_gpu_op(e.op) ? "cupti" : sfmt("call#%u", static_cast<unsigned>(e.call));
   std::string line = sfmt("%11.6f ", secs) + pad_right(who, 24) + " " + pad_right(call, 22) + " " +
                      pad_right(std::string(cuda_op_name(e.op)), 12) + " ";
 
@@ -87,6 +90,19 @@ std::string format_cuda_line(const CudaEvent& e, uint64_t trace_start_ns) {
       add("graph=" + cuda_hex(e.handle));
       add("stream=" + cuda_hex(e.stream));
       break;
+    case CUDA_OP_GPU_KERNEL:
+    case CUDA_OP_GPU_MEMCPY:
+      if (e.op == CUDA_OP_GPU_KERNEL) {
+        add(e.kernel.empty() ? "?" : e.kernel);
+      } else {
+        add(std::string(cuda_copy_kind_name(e.kind)));
+        add(sfmt("%" PRIu64 "B", e.bytes));
+      }
+      add("gpu=" + cuda_duration(e.duration_ns.value_or(0)));
+      if (e.queue_ns) add("queued=" + cuda_duration(*e.queue_ns));
+      add(sfmt("stream=%" PRIu64, e.stream));
+      add(sfmt("corr=%" PRIu32, e.correlation_id));
+      break;
     default:
       add_duration();
       break;
@@ -107,10 +123,11 @@ event::EventRow cuda_row(const CudaEvent& e) {
                       handle = s.column("handle"), ptr = s.column("ptr"), bytes = s.column("bytes"),
                       kind = s.column("kind"), mem = s.column("mem"), async = s.column("async"),
                       kernel_file = s.column("kernel_file"),
-                      kernel_offset = s.column("kernel_offset");
+                      kernel_offset = s.column("kernel_offset"), queue_ns = s.column("queue_ns"),
+                      correlation_id = s.column("correlation_id");
   auto i64 = [](uint64_t v) { return static_cast<int64_t>(v); };
   auto r = event::make_row(s, i64(e.ts_ns), e.pid, e.tid, e.comm);
-  r.values[call] = std::string(cuda_call_name(e.call));
+  r.values[call] = is_gpu_op(e.op) ? std::string("cupti") : std::string(cuda_call_name(e.call));
   r.values[op] = std::string(cuda_op_name(e.op));
   if (e.ret) r.values[ret] = int64_t{*e.ret};
   if (e.duration_ns) r.values[duration_ns] = i64(*e.duration_ns);
@@ -150,6 +167,17 @@ event::EventRow cuda_row(const CudaEvent& e) {
     case CUDA_OP_GRAPH_LAUNCH:
       r.values[stream] = i64(e.stream);
       r.values[handle] = i64(e.handle);
+      break;
+    case CUDA_OP_GPU_KERNEL:
+    case CUDA_OP_GPU_MEMCPY:
+      if (e.op == CUDA_OP_GPU_KERNEL && !e.kernel.empty()) r.values[kernel] = e.kernel;
+      if (e.op == CUDA_OP_GPU_MEMCPY) {
+        r.values[bytes] = i64(e.bytes);
+        r.values[kind] = std::string(cuda_copy_kind_name(e.kind));
+      }
+      r.values[stream] = i64(e.stream);
+      if (e.queue_ns) r.values[queue_ns] = i64(*e.queue_ns);
+      r.values[correlation_id] = int64_t{e.correlation_id};
       break;
     default:
       break;
@@ -210,6 +238,27 @@ nlohmann::json cuda_summary_json(const CudaAccounting& acct) {
                          {"max_ns", s.max_ns}});
   }
   j["graph_launches"] = acct.graph_launches();
+  const CudaGpuStats& g = acct.gpu();
+  nlohmann::json gpu = {{"kernels", g.kernels},
+                        {"kernel_ns", g.kernel_ns},
+                        {"copies", g.copies},
+                        {"copy_ns", g.copy_ns},
+                        {"span_ns", g.span_ns()},
+                        {"busy_share", g.span_ns() ? static_cast<double>(g.kernel_ns + g.copy_ns) /
+                                                         static_cast<double>(g.span_ns())
+                                                   : 0.0},
+                        {"top_kernels", nlohmann::json::array()},
+                        {"problems", nlohmann::json::array()}};
+  for (const CudaKernelStats& k : acct.kernels_by_gpu_time())
+    gpu["top_kernels"].push_back(
+        {{"kernel", k.kernel},
+         {"count", k.gpu_count},
+         {"gpu_ns", k.gpu_ns},
+         {"mean_ns", k.gpu_ns / k.gpu_count},
+         {"mean_queue_ns", k.queued ? nlohmann::json(k.queue_ns / k.queued) : nlohmann::json()}});
+  for (const auto& [pid, message] : acct.gpu_problems())
+    gpu["problems"].push_back({{"pid", pid}, {"message", message}});
+  j["gpu"] = gpu;
   return j;
 }
 
@@ -236,6 +285,28 @@ void print_cuda_summary(std::FILE* out, const CudaAccounting& acct, size_t top_n
       std::fprintf(out, "  ... %zu more kernels\n", kernels.size() - top_n);
     }
   }
+
+  std::vector<CudaKernelStats> by_gpu = acct.kernels_by_gpu_time();
+  const CudaGpuStats& gpu = acct.gpu();
+  if (!by_gpu.empty()) {
+    double busy = gpu.span_ns() ? 100.0 * static_cast<double>(gpu.kernel_ns + gpu.copy_ns) /
+                                      static_cast<double>(gpu.span_ns())
+                                : 0.0;
+    std::fprintf(out, "\nTop kernels by GPU time (CUPTI; GPU busy %.1f%% of %s)\n", busy,
+                 cuda_duration(gpu.span_ns()).c_str());
+    std::fprintf(out, "  %10s %12s %12s %12s  %s\n", "COUNT", "GPU TIME", "MEAN", "QUEUED",
+                 "KERNEL");
+    size_t shown = 0;
+    for (const CudaKernelStats& k : by_gpu) {
+      if (shown++ == top_n) break;
+      std::string queued = k.queued ? cuda_duration(k.queue_ns / k.queued) : "-";
+      std::fprintf(out, "  %10" PRIu64 " %12s %12s %12s  %s\n", k.gpu_count,
+                   cuda_duration(k.gpu_ns).c_str(), cuda_duration(k.gpu_ns / k.gpu_count).c_str(),
+                   queued.c_str(), k.kernel.c_str());
+    }
+  }
+  for (const auto& [pid, message] : acct.gpu_problems())
+    std::fprintf(out, "\nNo GPU times for pid %" PRIu32 ": %s\n", pid, message.c_str());
 
   std::vector<CudaMemoryStats> memory = acct.memory();
   if (!memory.empty()) {

@@ -4,12 +4,15 @@
  * Every exported function is a real out-of-line function: uprobes attach at
  * the symbol's first byte. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "standin_activity.h"
 #include "standin_cuda.h"
 
 #define EXPORT __attribute__((noinline, noipa, used, visibility("default")))
@@ -141,11 +144,45 @@ static CUresult alloc_dev(CUdeviceptr *dptr, size_t bytes) {
   return CUDA_SUCCESS;
 }
 
-static CUresult copy(void *dst, const void *src, size_t n) {
+/* The stand-in CUPTI, once a CUPTI injection turned activity on (standin_activity.h). */
+static const struct standin_activity_sink *g_sink;
+
+EXPORT void standin_driver_set_activity_sink(const struct standin_activity_sink *sink) {
+  __atomic_store_n(&g_sink, sink, __ATOMIC_RELEASE);
+}
+
+static uint64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CUPTI's callback ids of the calls the sink hears of (cupti_driver_cbid.h). */
+enum {
+  CBID_cuMemcpy = 0, /* the generic copies report no id of their own here */
+  CBID_cuMemcpyHtoD_v2 = 279,
+  CBID_cuMemcpyDtoH_v2 = 281,
+  CBID_cuMemcpyDtoD_v2 = 283,
+  CBID_cuLaunchKernel = 307,
+  CBID_cuLaunchKernel_ptsz = 442,
+  CBID_cuLaunchKernelEx = 652,
+  CBID_cuLaunchKernelEx_ptsz = 653,
+};
+
+static void report_copy(uint32_t cbid, uint8_t kind, size_t n, uint64_t start);
+
+/* `kind` is CUPTI's copy kind (1 HtoD, 2 DtoH, 8 DtoD, 0 not known). */
+static CUresult copy_kind(void *dst, const void *src, size_t n, uint32_t cbid, uint8_t kind) {
+  uint64_t start = realtime_ns();
   if (n == 0) return CUDA_SUCCESS;
   if (!dst || !src) return CUDA_ERROR_INVALID_VALUE;
   memmove(dst, src, n);
+  report_copy(cbid, kind, n, start);
   return CUDA_SUCCESS;
+}
+
+static CUresult copy(void *dst, const void *src, size_t n) {
+  return copy_kind(dst, src, n, CBID_cuMemcpy, 0);
 }
 
 #define P(d) ((void *)(uintptr_t)(d))
@@ -163,13 +200,22 @@ static CUresult set32(CUdeviceptr d, unsigned v, size_t n) {
   return CUDA_SUCCESS;
 }
 
-static CUresult launch(CUfunction f) {
-  return handle_known(f, H_FUNCTION, H_KERNEL) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+static CUresult launch(uint32_t cbid, CUfunction f, const unsigned grid[3], const unsigned block[3],
+                       CUstream stream) {
+  uint64_t start = realtime_ns();
+  if (!handle_known(f, H_FUNCTION, H_KERNEL)) return CUDA_ERROR_INVALID_HANDLE;
+  const struct standin_activity_sink *sink = __atomic_load_n(&g_sink, __ATOMIC_ACQUIRE);
+  if (sink)
+    sink->launch(cbid, ((const struct handle *)f)->name, start, (uint32_t)gettid(), grid, block,
+                 (uint64_t)(uintptr_t)stream);
+  return CUDA_SUCCESS;
 }
 
-static CUresult launch_ex(const CUlaunchConfig *config, CUfunction f) {
+static CUresult launch_ex(uint32_t cbid, const CUlaunchConfig *config, CUfunction f) {
   if (!config) return CUDA_ERROR_INVALID_VALUE;
-  return launch(f);
+  unsigned grid[3] = {config->gridDimX, config->gridDimY, config->gridDimZ};
+  unsigned block[3] = {config->blockDimX, config->blockDimY, config->blockDimZ};
+  return launch(cbid, f, grid, block, config->hStream);
 }
 
 static CUresult sync_sleep(void) {
@@ -177,10 +223,29 @@ static CUresult sync_sleep(void) {
   return CUDA_SUCCESS;
 }
 
+static void report_copy(uint32_t cbid, uint8_t kind, size_t n, uint64_t start) {
+  const struct standin_activity_sink *sink = __atomic_load_n(&g_sink, __ATOMIC_ACQUIRE);
+  if (sink) sink->copy(cbid, kind, n, start, (uint32_t)gettid());
+}
+
 /* ---- initialisation, devices, contexts ---------------------------------- */
 
+/* As the real driver does: CUDA_INJECTION64_PATH names a library to load at the first cuInit,
+ * whose InitializeInjection is called before cuInit returns. */
+static void load_injection(void) {
+  const char *path = getenv("CUDA_INJECTION64_PATH");
+  if (!path || !*path) return;
+  void *h = dlopen(path, RTLD_NOW);
+  if (!h) return;
+  int (*init)(void) = (int (*)(void))dlsym(h, "InitializeInjection");
+  if (init) init();
+}
+
 EXPORT CUresult cuInit(unsigned int flags) {
-  return flags == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+  static pthread_once_t injection_once = PTHREAD_ONCE_INIT;
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  pthread_once(&injection_once, load_injection);
+  return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuDriverGetVersion(int *version) {
@@ -275,9 +340,10 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int
                                unsigned int blockDimY, unsigned int blockDimZ,
                                unsigned int sharedMemBytes, CUstream hStream, void **kernelParams,
                                void **extra) {
-  (void)gridDimX, (void)gridDimY, (void)gridDimZ, (void)blockDimX, (void)blockDimY;
-  (void)blockDimZ, (void)sharedMemBytes, (void)hStream, (void)kernelParams, (void)extra;
-  return launch(f);
+  (void)sharedMemBytes, (void)kernelParams, (void)extra;
+  unsigned grid[3] = {gridDimX, gridDimY, gridDimZ};
+  unsigned block[3] = {blockDimX, blockDimY, blockDimZ};
+  return launch(CBID_cuLaunchKernel, f, grid, block, hStream);
 }
 
 EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
@@ -285,21 +351,22 @@ EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigne
                                     unsigned int blockDimY, unsigned int blockDimZ,
                                     unsigned int sharedMemBytes, CUstream hStream,
                                     void **kernelParams, void **extra) {
-  (void)gridDimX, (void)gridDimY, (void)gridDimZ, (void)blockDimX, (void)blockDimY;
-  (void)blockDimZ, (void)sharedMemBytes, (void)hStream, (void)kernelParams, (void)extra;
-  return launch(f);
+  (void)sharedMemBytes, (void)kernelParams, (void)extra;
+  unsigned grid[3] = {gridDimX, gridDimY, gridDimZ};
+  unsigned block[3] = {blockDimX, blockDimY, blockDimZ};
+  return launch(CBID_cuLaunchKernel_ptsz, f, grid, block, hStream);
 }
 
 EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams,
                                  void **extra) {
   (void)kernelParams, (void)extra;
-  return launch_ex(config, f);
+  return launch_ex(CBID_cuLaunchKernelEx, config, f);
 }
 
 EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f,
                                       void **kernelParams, void **extra) {
   (void)kernelParams, (void)extra;
-  return launch_ex(config, f);
+  return launch_ex(CBID_cuLaunchKernelEx_ptsz, config, f);
 }
 
 /* ---- memory -------------------------------------------------------------- */
@@ -366,33 +433,33 @@ EXPORT CUresult cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t Byte
 }
 
 EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
-  return copy(P(dstDevice), srcHost, ByteCount);
+  return copy_kind(P(dstDevice), srcHost, ByteCount, CBID_cuMemcpyHtoD_v2, 1);
 }
 
 EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
-  return copy(dstHost, P(srcDevice), ByteCount);
+  return copy_kind(dstHost, P(srcDevice), ByteCount, CBID_cuMemcpyDtoH_v2, 2);
 }
 
 EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount) {
-  return copy(P(dstDevice), P(srcDevice), ByteCount);
+  return copy_kind(P(dstDevice), P(srcDevice), ByteCount, CBID_cuMemcpyDtoD_v2, 8);
 }
 
 EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
                                      CUstream hStream) {
   (void)hStream;
-  return copy(P(dstDevice), srcHost, ByteCount);
+  return copy_kind(P(dstDevice), srcHost, ByteCount, CBID_cuMemcpyHtoD_v2, 1);
 }
 
 EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
                                      CUstream hStream) {
   (void)hStream;
-  return copy(dstHost, P(srcDevice), ByteCount);
+  return copy_kind(dstHost, P(srcDevice), ByteCount, CBID_cuMemcpyDtoH_v2, 2);
 }
 
 EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,
                                      CUstream hStream) {
   (void)hStream;
-  return copy(P(dstDevice), P(srcDevice), ByteCount);
+  return copy_kind(P(dstDevice), P(srcDevice), ByteCount, CBID_cuMemcpyDtoD_v2, 8);
 }
 
 EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dstDevice, unsigned char uc, size_t N) {

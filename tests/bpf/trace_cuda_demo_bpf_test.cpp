@@ -1,5 +1,6 @@
 // Privileged tests: `scope trace -- cuda_demo ...` with the real probes, exact
-// operation counts, arguments, leaks, static runtimes, children, late dlopen.
+// operation counts, arguments, leaks, static runtimes, children, late dlopen. The calls only
+// (--no-gpu-times): what the GPU ran is tests/bpf/gpu_times_bpf_test.cpp's.
 #include <filesystem>
 #include <map>
 #include <set>
@@ -17,7 +18,7 @@ const std::string kDemo = kBin + "/cuda_demo";
 // (every scope run pays for detaching ~100 uprobes).
 const Trace& default_run() {
   static std::optional<Trace> t;
-  if (!t) t = trace({"--json", "--", kDemo}, 120);
+  if (!t) t = trace({"--json", "--no-gpu-times", "--", kDemo}, 120);
   return *t;
 }
 
@@ -275,7 +276,8 @@ TEST(TraceCudaDemo, LeakReportedAtPrintedPointer) {
   EXPECT_TRUE(found_device);
 
   // --no-leak: nothing leaked.
-  Trace nl = trace({"--json", "--", kDemo, "--threads", "1", "--iterations", "2", "--no-leak"});
+  Trace nl = trace({"--json", "--no-gpu-times", "--", kDemo, "--threads", "1", "--iterations", "2",
+                    "--no-leak"});
   ASSERT_FALSE(nl.summary.is_null()) << nl.describe();
   EXPECT_EQ(nl.run.status, 0);
   EXPECT_EQ(nl.cuda().at("leaks"), json::array()) << nl.describe();
@@ -286,7 +288,7 @@ TEST(TraceCudaDemo, LeakReportedAtPrintedPointer) {
 // 4. The runtime linked in statically; and stripped (seen at the driver).
 TEST(TraceCudaDemo, StaticRuntimeSameCounts) {
   SCOPE_BPF_REQUIRE();
-  Trace st = trace({"--json", "--", kBin + "/cuda_demo_static"}, 120);
+  Trace st = trace({"--json", "--no-gpu-times", "--", kBin + "/cuda_demo_static"}, 120);
   ASSERT_FALSE(st.summary.is_null()) << st.describe();
   EXPECT_EQ(st.run.status, 0) << st.describe();
   expect_ops_match(st);
@@ -295,7 +297,7 @@ TEST(TraceCudaDemo, StaticRuntimeSameCounts) {
   EXPECT_EQ(st.count("call", "cuMemAlloc_v2"), 0u);
   EXPECT_EQ(st.count("kernel", "vector_add(float*, float*, int)"), 40u);
 
-  Trace sp = trace({"--json", "--", kBin + "/cuda_demo_static_stripped"}, 120);
+  Trace sp = trace({"--json", "--no-gpu-times", "--", kBin + "/cuda_demo_static_stripped"}, 120);
   ASSERT_FALSE(sp.summary.is_null()) << sp.describe();
   EXPECT_EQ(sp.run.status, 0) << sp.describe();
   expect_ops_match(sp);
@@ -310,8 +312,9 @@ TEST(TraceCudaDemo, StaticRuntimeSameCounts) {
 // launches are probed once, at the driver (call cuLaunchKernel*), not at the runtime as well.
 TEST(TraceCudaDemo, DriverFoundThroughTheExecutablesRpath) {
   SCOPE_BPF_REQUIRE();
-  Trace t =
-      trace({"--json", "--", kBin + "/cuda_demo_rpath", "--threads", "1", "--iterations", "1"}, 60);
+  Trace t = trace({"--json", "--no-gpu-times", "--", kBin + "/cuda_demo_rpath", "--threads", "1",
+                   "--iterations", "1"},
+                  60);
   ASSERT_EQ(t.run.status, 0) << t.describe();
   expect_ops_match(t);
   auto launches = t.where("op", "launch");
@@ -327,8 +330,8 @@ TEST(TraceCudaDemo, DriverFoundThroughTheExecutablesRpath) {
 // 5. nvcc 13's __cudaGetKernel + __cudaLaunchKernel path.
 TEST(TraceCudaDemo, Nvcc13LaunchPath) {
   SCOPE_BPF_REQUIRE();
-  Trace t = trace({"--json", "--", kDemo, "--nvcc13-launch", "--threads", "1", "--iterations", "1",
-                   "--no-leak"});
+  Trace t = trace({"--json", "--no-gpu-times", "--", kDemo, "--nvcc13-launch", "--threads", "1",
+                   "--iterations", "1", "--no-leak"});
   ASSERT_FALSE(t.summary.is_null()) << t.describe();
   EXPECT_EQ(t.run.status, 0) << t.describe();
   expect_ops_match(t);
@@ -368,8 +371,8 @@ TEST(TraceCudaDemo, Nvcc13LaunchPath) {
 // 6. scope exits with the command's exit status.
 TEST(TraceCudaDemo, ExitStatusPropagated) {
   SCOPE_BPF_REQUIRE();
-  Trace t =
-      trace({"--json", "--", kDemo, "--exit-code", "3", "--threads", "1", "--iterations", "1"});
+  Trace t = trace({"--json", "--no-gpu-times", "--", kDemo, "--exit-code", "3", "--threads", "1",
+                   "--iterations", "1"});
   EXPECT_EQ(t.run.status, 3) << t.describe();
   ASSERT_FALSE(t.summary.is_null()) << t.describe();
   EXPECT_EQ(t.summary.at("exit_status"), 3);
@@ -379,7 +382,7 @@ TEST(TraceCudaDemo, ExitStatusPropagated) {
 // 7. Children are followed: forking_demo execs cuda_demo in a child.
 TEST(TraceCudaDemo, ChildrenFollowed) {
   SCOPE_BPF_REQUIRE();
-  Trace t = trace({"--json", "--", kBin + "/forking_demo", kDemo});
+  Trace t = trace({"--json", "--no-gpu-times", "--", kBin + "/forking_demo", kDemo});
   ASSERT_FALSE(t.summary.is_null()) << t.describe();
   EXPECT_EQ(t.run.status, 0) << t.describe();
   int64_t child = -1;
@@ -405,7 +408,7 @@ TEST(TraceCudaDemo, ChildrenFollowed) {
 // 8. A runtime dlopen()ed 200 ms after start: nothing missed.
 TEST(TraceCudaDemo, LateDlopenNothingMissed) {
   SCOPE_BPF_REQUIRE();
-  Trace t = trace({"--json", "--", kBin + "/late_dlopen", kLib});
+  Trace t = trace({"--json", "--no-gpu-times", "--", kBin + "/late_dlopen", kLib});
   ASSERT_FALSE(t.summary.is_null()) << t.describe();
   EXPECT_EQ(t.run.status, 0) << t.describe();
   EXPECT_EQ(t.op("alloc"), 1) << t.describe();

@@ -167,13 +167,14 @@ TEST(Migrations, SqliteDecodeRollupsAreFilledAsWritten) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    // Back to version 6: without the decode rollups (step 7), the kernel's file (step 8) and
-    // the requests (step 9).
+    // Back to version 6: without the decode rollups (step 7), the kernel's file (step 8), the
+    // requests (step 9) and the GPU times' columns (step 10).
     const char* sql =
         "DROP TABLE llama_decode_slots; DROP TABLE llama_requests; DROP INDEX "
         "llama_events_decodes; DROP TABLE ggml_graph_slots; ALTER TABLE cuda_events DROP COLUMN "
-        "kernel_file; ALTER TABLE cuda_events DROP COLUMN kernel_offset; UPDATE scope_meta SET "
-        "value = '6' WHERE key = 'schema_version';";
+        "kernel_file; ALTER TABLE cuda_events DROP COLUMN kernel_offset; ALTER TABLE cuda_events "
+        "DROP COLUMN queue_ns; ALTER TABLE cuda_events DROP COLUMN correlation_id; UPDATE "
+        "scope_meta SET value = '6' WHERE key = 'schema_version';";
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << err;
     sqlite3_close(db);

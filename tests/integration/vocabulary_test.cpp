@@ -41,7 +41,7 @@ constexpr int64_t kTs = 1'700'000'000'000'000'000;
 // A field added to one of these is a field that needs a column (and its row function must set
 // it): then change the size here.
 TEST(Vocabulary, EventStructsHaveTheFieldsTheirRowsCarry) {
-  EXPECT_EQ(sizeof(CudaEvent), 240u) << "CudaEvent changed: give the field a cuda_events column";
+  EXPECT_EQ(sizeof(CudaEvent), 264u) << "CudaEvent changed: give the field a cuda_events column";
   EXPECT_EQ(sizeof(f::ExecEvent), 144u) << "ExecEvent changed: give the field a column";
   EXPECT_EQ(sizeof(f::ExitEvent), 72u) << "ExitEvent changed: give the field a column";
   EXPECT_EQ(sizeof(f::OpenEvent), 136u) << "OpenEvent changed: give the field a column";
@@ -88,6 +88,22 @@ std::vector<EventRow> samples() {
     e.kind = CUDA_COPY_DTOH;
     e.async = true;
     e.stream = 0x78;
+  });
+  // What the GPU ran (scope's CUPTI library).
+  cuda(CALL_NONE, CUDA_OP_GPU_KERNEL, [](CudaEvent& e) {
+    e.kernel = "gemm(float*)";
+    e.duration_ns = 5000;
+    e.queue_ns = 1200;
+    e.correlation_id = 42;
+    e.stream = 7;
+  });
+  cuda(CALL_NONE, CUDA_OP_GPU_MEMCPY, [](CudaEvent& e) {
+    e.duration_ns = 700;
+    e.bytes = 64;
+    e.kind = CUDA_COPY_HTOD;
+    e.queue_ns = 300;
+    e.correlation_id = 43;
+    e.stream = 7;
   });
   f::ExecEvent exec;
   exec.ts_ns = kTs + 100;

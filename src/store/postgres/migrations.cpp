@@ -164,6 +164,12 @@ ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS kernel_file TEXT;
 ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS kernel_offset BIGINT;
 )sql";
 
+// 11: GPU times from CUPTI (op gpu_kernel/gpu_memcpy): the queue delay and the correlation id.
+constexpr std::string_view kV11 = R"sql(
+ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS queue_ns BIGINT;
+ALTER TABLE cuda_events ADD COLUMN IF NOT EXISTS correlation_id BIGINT;
+)sql";
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -193,6 +199,7 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
   // 10: llm/decode's requests (time to first token) kept with each batch, filled from the rows
   // already stored; the runs they were assembled from at read time dropped (store/rollup.h;
   // SQLite's migration 9 too).
+  // 11: GPU times from CUPTI (kV11).
   return {v1,
           std::string(kV2),
           std::string(kV3),
@@ -202,7 +209,8 @@ std::vector<std::string> postgres_migrations(const PostgresMigrationParams& p) {
           std::string(kOpenRollupsMigrationPostgres),
           decode_rollups_migration(),
           std::string(kV9),
-          requests_migration()};
+          requests_migration(),
+          std::string(kV11)};
 }
 
 }  // namespace scope::store

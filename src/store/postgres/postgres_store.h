@@ -48,7 +48,7 @@ struct PostgresOptions {
 class PostgresStore final : public Store {
  public:
   // The schema version this build writes; migrations bring older databases up to it.
-  static constexpr int kSchemaVersion = 10;  // store/postgres/migrations.cpp
+  static constexpr int kSchemaVersion = 11;  // store/postgres/migrations.cpp
 
   static Result<std::unique_ptr<PostgresStore>> open(const PostgresOptions& options);
   ~PostgresStore() override;

@@ -90,6 +90,12 @@ ALTER TABLE cuda_events ADD COLUMN kernel_offset INTEGER;
       // rows already stored; the runs they were assembled from at read time dropped
       // (store/rollup.h; PostgreSQL's migration 10 too).
       requests_migration(),
+      // 10: GPU times from CUPTI (op gpu_kernel/gpu_memcpy): the queue delay and the correlation
+      // id.
+      R"sql(
+ALTER TABLE cuda_events ADD COLUMN queue_ns INTEGER;
+ALTER TABLE cuda_events ADD COLUMN correlation_id INTEGER;
+)sql",
   };
   return steps;
 }

@@ -25,7 +25,7 @@ struct SqliteOptions {
 class SqliteStore final : public Store {
  public:
   // The schema version this build writes; migrations bring older files up to it.
-  static constexpr int kSchemaVersion = 9;  // store/sqlite/migrations.cpp
+  static constexpr int kSchemaVersion = 10;  // store/sqlite/migrations.cpp
 
   static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
   ~SqliteStore() override;
