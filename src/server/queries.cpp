@@ -287,15 +287,17 @@ void slot_source(Sql& q, const QueryParams& p, const store::SlotRollup& r, std::
 
 // ---- CUDA ----------------------------------------------------------------------------------
 
-// The launches of the window as rows (ts_ns, pid, kernel, launches, total_ns): whole minutes
+// The launches of the window as rows (ts_ns, pid, kernel, launches, total_ns; total_ns is the
+// kernels' time on the GPU where CUPTI gave it, gpu_kernel rows): whole minutes
 // from the minute rollup kept with each batch (store/rollup.h), the partial minutes at either
 // end from the 5-second slots, and the partial slots from cuda_events. Slots only (a comm filter:
 // the minute rollup has no comm) or raw rows only where a series `step` is not whole minutes or
 // slots.
 void launch_source(Sql& q, const QueryParams& p, int64_t step = 0) {
   auto raw = [&](Sql& r, int64_t from, int64_t to) {
-    r << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, 1 AS launches, "
-         "coalesce(duration_ns, 0) AS total_ns FROM cuda_events WHERE op = 'launch' AND ";
+    r << "SELECT ts_ns, pid, coalesce(kernel, '') AS kernel, CASE WHEN op = 'launch' THEN 1 "
+         "ELSE 0 END AS launches, coalesce(duration_ns, 0) AS total_ns FROM cuda_events WHERE op "
+         "IN ('launch', 'gpu_kernel') AND ";
     where_window(r, p, from, to);
   };
   auto slots = [&](Sql& r, int64_t from, int64_t to) {

@@ -72,18 +72,20 @@ std::vector<KernelMinute> kernel_minutes(const event::Batch& batch) {
   std::map<std::tuple<int64_t, int64_t, std::string_view>, KernelMinute> agg;
   for (const auto& e : batch.events) {
     if (e.family != cuda.id) continue;
+    // A launch counts; a kernel's run on the GPU (CUPTI) adds its time.
     const auto* o = std::get_if<std::string>(&e.values[op]);
-    if (!o || *o != "launch") continue;
+    if (!o || (*o != "launch" && *o != "gpu_kernel")) continue;
     const auto* k = std::get_if<std::string>(&e.values[kernel]);
     int64_t minute = e.ts_ns - ((e.ts_ns % kMinuteNs) + kMinuteNs) % kMinuteNs;
     std::string_view name = k ? std::string_view(*k) : std::string_view();
-    auto& m = agg[{minute, e.pid, name}];
-    if (m.launches == 0) {
+    auto [it, fresh] = agg.try_emplace({minute, e.pid, name});
+    auto& m = it->second;
+    if (fresh) {
       m.minute_ns = minute;
       m.pid = e.pid;
       m.kernel = std::string(name);
     }
-    ++m.launches;
+    if (*o == "launch") ++m.launches;
     if (const auto* d = std::get_if<int64_t>(&e.values[duration])) m.total_ns += *d;
   }
   std::vector<KernelMinute> out;
@@ -283,11 +285,12 @@ const SlotRollup& launch_slots() {
       "cuda_launch_slots",
       "cuda",
       {"kernel"},
-      {{"launches", Agg::kCount}, {"total_ns", Agg::kSum}},
-      [](const EventRow& e) { return is_text(op(e), "launch"); },
+      {{"launches", Agg::kSum}, {"total_ns", Agg::kSum}},
+      // Launches count; kernels' runs on the GPU (CUPTI) add their time.
+      [](const EventRow& e) { return is_text(op(e), "launch") || is_text(op(e), "gpu_kernel"); },
       [](const EventRow& e) { return std::vector<Value>{text_or(kernel(e), "")}; },
       [](const EventRow& e) {
-        return std::vector<Value>{Value(), duration(e)};
+        return std::vector<Value>{Value(int64_t{is_text(op(e), "launch") ? 1 : 0}), duration(e)};
       }};
   return r;
 }

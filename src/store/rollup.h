@@ -21,7 +21,8 @@ struct KernelMinute {
   int64_t pid = 0;
   std::string kernel;  // "" for a launch whose name is not known
   int64_t launches = 0;
-  int64_t total_ns = 0;
+  int64_t total_ns =
+      0;  // the kernel's runs on the GPU (gpu_kernel rows, CUPTI) and launch durations
 };
 
 // The batch's launches, aggregated.

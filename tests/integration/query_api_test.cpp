@@ -269,6 +269,56 @@ TEST_P(QueryApi, TopKernelsJoinTheMinuteRollupAndTheEdgesExactly) {
   EXPECT_EQ(a.body["kernels"].size(), 1u);
 }
 
+// GPU runs (gpu_kernel rows from scope's CUPTI library) give each kernel its GPU time; they are
+// not launches. Over whole minutes (the minute rollup), their edges (the slots) and the partial
+// slots (the rows), the answer is the same.
+TEST_P(QueryApi, TopKernelsByGpuTimeFromTheGpuRuns) {
+  Events e;
+  const int64_t base = -600 * kS;  // before every known event
+  int64_t want_a = 0, want_b = 0;
+  for (int64_t at : {base + 2 * kS, base + 61 * kS, base + 61 * kS + 3, base + 125 * kS}) {
+    set(e.add("cuda", kT0 + at, 300, "gpu"), {{"call", std::string("cuLaunchKernel")},
+                                              {"op", std::string("launch")},
+                                              {"kernel", std::string("k_gpu")}});
+    set(e.add("cuda", kT0 + at + 4000, 300, "gpu"), {{"call", std::string("cupti")},
+                                                     {"op", std::string("gpu_kernel")},
+                                                     {"kernel", std::string("k_gpu")},
+                                                     {"duration_ns", int64_t{250'000}},
+                                                     {"queue_ns", int64_t{4000}},
+                                                     {"correlation_id", at}});
+    want_a += 250'000;
+  }
+  // A kernel that only ran (its launch before the window): GPU time, no launches.
+  set(e.add("cuda", kT0 + base + 70 * kS, 300, "gpu"), {{"call", std::string("cupti")},
+                                                        {"op", std::string("gpu_kernel")},
+                                                        {"kernel", std::string("k_long")},
+                                                        {"duration_ns", int64_t{9'000'000}},
+                                                        {"correlation_id", int64_t{1}}});
+  want_b += 9'000'000;
+  // Copies on the GPU are not kernels.
+  set(e.add("cuda", kT0 + base + 71 * kS, 300, "gpu"), {{"call", std::string("cupti")},
+                                                        {"op", std::string("gpu_memcpy")},
+                                                        {"bytes", int64_t{4096}},
+                                                        {"kind", std::string("htod")},
+                                                        {"duration_ns", int64_t{800}},
+                                                        {"correlation_id", int64_t{2}}});
+  ASSERT_TRUE(store_->write(e.take("n3")));  // a node of its own: n1's sequence numbers are taken
+  for (auto [from, to] : {std::pair{base, base + 180 * kS}, {base + 1 * kS, base + 126 * kS}}) {
+    auto a = get("/cuda/top-kernels", window(from, to));
+    ASSERT_EQ(a.status, 200) << a.body;
+    EXPECT_EQ(a.body["kernels"],
+              json::parse(R"([{"kernel": "k_long", "launches": 0, "total_ns": )" +
+                          std::to_string(want_b) + R"(},
+      {"kernel": "k_gpu", "launches": 4, "total_ns": )" +
+                          std::to_string(want_a) + "}]"))
+        << from << " " << to;
+  }
+  // A comm filter reads the slots and rows only: the same.
+  auto a = get("/cuda/top-kernels", with(window(base, base + 180 * kS), {{"comm", "gpu"}}));
+  EXPECT_EQ(a.body["kernels"][1], json::parse(R"({"kernel": "k_gpu", "launches": 4, "total_ns": )" +
+                                              std::to_string(want_a) + "}"));
+}
+
 TEST_P(QueryApi, LaunchRateCountsPerBucketForTheTopKernels) {
   auto a = get("/cuda/launch-rate", with(window(0, 120 * kS), {{"node", "n1"}, {"limit", "1"}}));
   ASSERT_EQ(a.status, 200) << a.body;
