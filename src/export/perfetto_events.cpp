@@ -120,7 +120,8 @@ void EventTranslator::cuda(const event::EventRow& row) {
   static const size_t call = c["call"], op_col = c["op"], ret = c["ret"], dur = c["duration_ns"],
                       kernel = c["kernel"], grid = c["grid"], block = c["block"],
                       shared = c["shared_mem"], stream = c["stream"], ptr = c["ptr"],
-                      bytes = c["bytes"], kind = c["kind"], mem = c["mem"], async = c["async"];
+                      bytes = c["bytes"], kind = c["kind"], mem = c["mem"], async = c["async"],
+                      queue = c["queue_ns"], correlation = c["correlation_id"];
   const auto& v = row.values;
   Process& p = process(row.pid, row.ts_ns, row.comm);
   std::string_view op = text_or_empty(v[op_col]);
@@ -143,6 +144,27 @@ void EventTranslator::cuda(const event::EventRow& row) {
     if (name.empty()) name = op == "launch" ? "(unnamed kernel)" : "graph launch";
     w_.instant(it->second, row.ts_ns, name, args_);
     ++counts_.launches;
+    return;
+  }
+  if (op == "gpu_kernel" || op == "gpu_memcpy") {
+    // What the GPU did (CUPTI): slices on a track per GPU stream, which runs one at a time.
+    int64_t s = int_or(v[stream]);
+    auto [it, added] = p.gpu_streams.try_emplace(s);
+    if (added) {
+      it->second = w_.new_uuid();
+      char name[48];
+      std::snprintf(name, sizeof name, "GPU stream %" PRId64, s);
+      w_.describe_track(it->second, row.ts_ns, p.uuid, name);
+    }
+    if (has(v[bytes])) args_.push_back(Arg::integer("bytes", int_or(v[bytes])));
+    if (has(v[kind])) args_.push_back(Arg::label("kind", text_or_empty(v[kind])));
+    if (has(v[queue])) args_.push_back(Arg::integer("queue_ns", int_or(v[queue])));
+    args_.push_back(Arg::integer("correlation_id", int_or(v[correlation])));
+    args_.push_back(Arg::integer("launched_by_tid", row.tid));
+    std::string_view name = text_or_empty(v[kernel]);
+    if (name.empty()) name = op == "gpu_kernel" ? "(unnamed kernel)" : "memcpy";
+    w_.slice(it->second, row.ts_ns, int_or(v[dur]), name, args_);
+    ++counts_.gpu_runs;
     return;
   }
   uint64_t track = thread(p, row.pid, row.tid, row.ts_ns, row.comm);

@@ -31,6 +31,7 @@ using ProcessLookup = std::function<std::optional<ProcessDetails>(uint32_t pid, 
 struct EventCounts {
   uint64_t launches = 0;     // cuda launch and graph_launch instants
   uint64_t cuda_calls = 0;   // cuda slices
+  uint64_t gpu_runs = 0;     // gpu_kernel and gpu_memcpy slices (CUPTI), on GPU stream tracks
   uint64_t llama_calls = 0;  // llama slices
   uint64_t ggml_calls = 0;   // ggml slices
   uint64_t execs = 0;        // exec instants (exits counted apart)
@@ -57,8 +58,9 @@ class EventTranslator {
     uint64_t uuid = 0;
     std::unordered_map<uint32_t, uint64_t> threads;
     std::unordered_map<int64_t, uint64_t> streams;
-    uint64_t cuda_memory = 0, ggml_memory = 0;     // counter tracks, 0 until needed
-    std::unordered_map<int64_t, int64_t> live[2];  // cuda, ggml: ptr -> bytes (account_memory)
+    std::unordered_map<int64_t, uint64_t> gpu_streams;  // CUPTI's stream id -> track
+    uint64_t cuda_memory = 0, ggml_memory = 0;          // counter tracks, 0 until needed
+    std::unordered_map<int64_t, int64_t> live[2];       // cuda, ggml: ptr -> bytes (account_memory)
     int64_t level[2] = {0, 0};
   };
   struct ThreadCounters {

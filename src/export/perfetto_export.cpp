@@ -136,6 +136,7 @@ nlohmann::json summary_json(const ExportSummary& s) {
           {"processes", e.processes},
           {"launches", e.launches},
           {"cuda_calls", e.cuda_calls},
+          {"gpu_runs", e.gpu_runs},
           {"llama_calls", e.llama_calls},
           {"ggml_calls", e.ggml_calls},
           {"execs", e.execs},

@@ -24,10 +24,20 @@ size_t stream_instants(const DecodedTrace& t) {
     n += e.type == "TYPE_INSTANT" && t.tracks.at(e.track).name.rfind("CUDA stream", 0) == 0;
   return n;
 }
-// The other CUDA calls: slices named cuda*/cu*.
+// What the GPU ran (CUPTI): slices on the process's GPU stream tracks.
+size_t gpu_slices(const DecodedTrace& t, const std::string& name_prefix = "") {
+  size_t n = 0;
+  for (const auto& e : t.events)
+    n += e.type == "TYPE_SLICE_BEGIN" && t.tracks.at(e.track).name.rfind("GPU stream", 0) == 0 &&
+         e.name.rfind(name_prefix, 0) == 0;
+  return n;
+}
+// The other CUDA calls: slices named cuda*/cu* on the threads' tracks.
 size_t cuda_slices(const DecodedTrace& t) {
   size_t n = 0;
-  for (const auto& e : t.events) n += e.type == "TYPE_SLICE_BEGIN" && e.name.rfind("cu", 0) == 0;
+  for (const auto& e : t.events)
+    n += e.type == "TYPE_SLICE_BEGIN" && e.name.rfind("cu", 0) == 0 &&
+         t.tracks.at(e.track).name.rfind("GPU stream", 0) != 0;
   return n;
 }
 
@@ -106,6 +116,12 @@ TEST(PerfettoTrace, TraceWritesTheFileAsItGoes) {
   for (const char* key : {"allocs", "frees", "memcpy", "memset", "syncs"})
     calls += expect[key].get<int64_t>();
   EXPECT_EQ(static_cast<int64_t>(cuda_slices(t)), calls);
+  // scope trace gave the demo scope's CUPTI library: every launch ran on a GPU stream track (graph
+  // launches run no kernel on the stand-in), every copy with bytes too.
+  EXPECT_EQ(static_cast<int64_t>(gpu_slices(t)) - static_cast<int64_t>(gpu_slices(t, "memcpy")),
+            expect["launches"].get<int64_t>());
+  EXPECT_GT(gpu_slices(t, "memcpy"), 0u);
+  EXPECT_NE(r.err.find(" GPU runs,"), std::string::npos) << r.err;
   // The demo's leak: device memory ends 3 MiB above where the trace began for it.
   int64_t last = -1;
   for (const auto& e : t.events)
