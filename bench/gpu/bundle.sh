@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cmake --preset portable >/dev/null
-ninja -C build-portable scope noop_uprobe noop_tp
+ninja -C build-portable scope scope_cupti noop_uprobe noop_tp
 mkdir -p build-portable/lib
 for lib in $(ldd build-portable/scope | awk '/=> \// {print $3}'); do
   case "$(basename "$lib")" in
@@ -14,5 +14,6 @@ for lib in $(ldd build-portable/scope | awk '/=> \// {print $3}'); do
   esac
 done
 # Debug info would take the carry limit (64 MiB) on its own.
-strip --strip-debug build-portable/scope build-portable/bench/noop_uprobe build-portable/bench/noop_tp
-ls -la build-portable/scope build-portable/lib
+strip --strip-debug build-portable/scope build-portable/libscope_cupti.so \
+  build-portable/bench/noop_uprobe build-portable/bench/noop_tp
+ls -la build-portable/scope build-portable/libscope_cupti.so build-portable/lib

@@ -150,6 +150,54 @@ up_unnamed = load("up_unnamed.json")
 if up_unnamed:
     results["up_unnamed_launches"] = up_unnamed["rows"][0][0]
 
+# GPU times (scope's CUPTI library): per launch cost with activity on, every launch's run on the
+# GPU, and kernel durations against torch.profiler's for the same work (issue target: 2 %).
+gpu_deltas = []
+for path in rounds("torch_launch_gputimes"):
+    r = path.split("_")[-1].split(".")[0]
+    w_g, w_u = load(f"torch_launch_gputimes_{r}.workload.json"), load(f"torch_launch_untraced_{r}.workload.json")
+    s = load(f"torch_launch_gputimes_{r}.summary.json")
+    if not (w_g and w_u and s):
+        check(False, f"torch launch with GPU times r{r}: missing output")
+        continue
+    gpu_deltas.append(w_g["us_per_op"] - w_u["us_per_op"])
+    g = s["cuda"].get("gpu", {})
+    check(g.get("kernels", 0) >= w_g["add_kernels"],
+          f"torch launch r{r}: GPU runs {g.get('kernels')} >= add kernels {w_g['add_kernels']}; problems {g.get('problems')}")
+if gpu_deltas:
+    results["torch_launch_gputimes_added_us"] = statistics.median(gpu_deltas)
+    print(f"   GPU times on: +{statistics.median(gpu_deltas):.3f} us/launch (target <= 2)")
+for v in ("shared", "static"):
+    s = load(f"cu_{v}_gputimes.summary.json")
+    if not s:
+        check(False, f"cu_{v} with GPU times: missing output")
+        continue
+    g = s["cuda"].get("gpu", {})
+    check(g.get("kernels") == s["cuda"]["launches"],
+          f"cu_{v} with GPU times: runs {g.get('kernels')} == launches {s['cuda']['launches']}; problems {g.get('problems')}")
+prof, mine = load("torch_profile_profiler.workload.json"), load("torch_profile_scope.summary.json")
+if prof and mine and prof.get("kernels"):
+    ours = {k["kernel"]: k for k in mine["cuda"].get("gpu", {}).get("top_kernels", [])}
+    compared = 0
+    for name, (count, total_us) in sorted(prof["kernels"].items(), key=lambda kv: -kv[1][1])[:5]:
+        k = ours.get(name)
+        if not k:
+            print(f"   not in scope's list by that name: {name[:100]}")
+            continue
+        # scope saw the warm-up as well: compare means.
+        theirs_ns = total_us * 1e3 / count
+        mean_ns = k["gpu_ns"] / k["count"]
+        ratio = mean_ns / theirs_ns
+        compared += 1
+        results.setdefault("gpu_time_vs_torch_profiler", {})[name[:80]] = round(ratio, 4)
+        check(abs(ratio - 1) <= 0.02, f"GPU time of {name[:60]}: scope {mean_ns:.0f} ns vs torch.profiler {theirs_ns:.0f} ns (x{ratio:.4f})")
+    check(compared > 0, "GPU times: kernels compared with torch.profiler")
+else:
+    check(False, "GPU times vs torch.profiler: missing output")
+busy = load("torch_profile_busy.summary.json")
+if busy:
+    results["cupti_busy_problems"] = busy["cuda"].get("gpu", {}).get("problems")
+    print(f"   torch.profiler and scope at once: {results['cupti_busy_problems']}")
 
 print("\nRESULTS " + json.dumps(results, sort_keys=True))
 print(f"{len(failures)} failed")

@@ -42,7 +42,11 @@ traced() {
   local name=$1
   shift
   local t0=$SECONDS
-  timeout 300 "$SCOPE" trace --probes cuda --quiet --json -- "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+  # $GPU_TIMES empty: launches only (the overhead figure, as before GPU times); "on": with
+  # scope's CUPTI library.
+  local gpu=--no-gpu-times
+  [ "${GPU_TIMES:-}" = on ] && gpu=
+  timeout 300 "$SCOPE" trace --probes cuda $gpu --quiet --json -- "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
   local rc=$?
   grep '"event":"summary"' "$WORK/$name.out" | tail -1 >"$OUT/$name.summary.json"
   grep '^{' "$WORK/$name.err" | tail -1 >"$OUT/$name.workload.json"
@@ -73,7 +77,17 @@ say "PyTorch"
 for r in $(seq 1 "$ROUNDS"); do
   untraced "torch_launch_untraced_$r" $PY bench/gpu/torch_workload.py launch "$N_TORCH"
   traced "torch_launch_traced_$r" $PY bench/gpu/torch_workload.py launch "$N_TORCH"
+  GPU_TIMES=on traced "torch_launch_gputimes_$r" $PY bench/gpu/torch_workload.py launch "$N_TORCH"
 done
+# GPU times against torch.profiler (CUPTI too) on the same kernels, in separate runs: one
+# process holds CUPTI's activity API at a time.
+SCOPE_TORCH_PROFILE=1 untraced torch_profile_profiler $PY bench/gpu/torch_workload.py profile 200
+GPU_TIMES=on traced torch_profile_scope $PY bench/gpu/torch_workload.py profile 200
+for v in shared static; do
+  GPU_TIMES=on traced "cu_${v}_gputimes" "$WORK/workload_$v" "$N_CU"
+done
+# Another profiler first: scope must say so and keep the launches.
+SCOPE_TORCH_PROFILE=1 GPU_TIMES=on traced torch_profile_busy $PY bench/gpu/torch_workload.py profile 20
 # Every family at once on the launch loop: they must coexist (counts checked by check.py).
 t0=$SECONDS
 timeout 300 "$SCOPE" trace --probes cuda,exec,open,syscalls,sched,net --quiet --json -- \

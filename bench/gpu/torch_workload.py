@@ -1,5 +1,6 @@
 """PyTorch workloads for bench/gpu/run.sh; each prints one JSON line of what it did."""
 import json
+import os
 import sys
 import time
 
@@ -48,6 +49,32 @@ def main() -> None:
         torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         out.update(copies=2 * n, bytes_each=size, gbps=2 * n * size / dt / 1e9)
+    elif mode == "profile":  # the same kernels under torch.profiler (CUPTI) or scope's GPU times
+        a = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16)
+        b = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16)
+
+        def work() -> None:
+            for _ in range(n):
+                c = a @ b
+                x.add_(1)
+                del c
+            torch.cuda.synchronize()
+
+        work()  # warm-up: cuBLAS picks its kernels
+        if os.environ.get("SCOPE_TORCH_PROFILE") == "1":
+            from torch.profiler import ProfilerActivity, profile
+
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                work()
+            kernels = {}
+            for e in prof.events():
+                if e.device_type == torch.autograd.DeviceType.CUDA and e.device_time > 0:
+                    k = kernels.setdefault(e.name, [0, 0.0])
+                    k[0] += 1
+                    k[1] += e.device_time  # us
+            out.update(kernels=kernels)
+        else:
+            work()
     elif mode == "alloc":  # run with PYTORCH_NO_CUDA_MEMORY_CACHING=1
         t0 = time.perf_counter()
         for _ in range(n):
