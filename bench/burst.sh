@@ -23,7 +23,7 @@ run_scope() {
   times >"$PRIV/times"; c0=$(tail -1 "$PRIV/times" | awk '{ gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }')
   t0=$(now_s)
   # Under --json the command's own stdout (its ns_per_launch line) is on scope's stderr.
-  "$SCOPE" trace --probes cuda --quiet --json -- "$LOOP" "$@" >"$OUT" 2>&1 &
+  "$SCOPE" trace --probes cuda --no-gpu-times --quiet --json -- "$LOOP" "$@" >"$OUT" 2>&1 &
   local pid=$!
   while read -r line 2>/dev/null <"/proc/$pid/stat"; do
     f=(${line##*) })  # fields after "(comm) ": f[0] is state (field 3)
@@ -61,7 +61,7 @@ rate() { awk -v e="$EVENTS" -v t="$1" 'BEGIN {if (t > 0) printf "%.0f", e / t; e
 cat <<MD
 ### Burst (launch_loop $PER $THREADS: $TOTAL launches from $THREADS threads)
 
-Command: \`scope trace --probes cuda --quiet --json -- launch_loop $PER $THREADS\`
+Command: \`scope trace --probes cuda --no-gpu-times --quiet --json -- launch_loop $PER $THREADS\`
 
 | measure | value |
 |---|---:|

@@ -18,7 +18,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   NS[a]+="$("$LOOP" "$N" | ns) "
   NS[b]+="$("$NOOP" "$LIBCUDA" cuLaunchKernel -- "$LOOP" "$N" | ns) "
   # Under --json the loop's own stdout is on stderr (this build); the other may print it on stdout.
-  NS[c]+="$("$SCOPE" trace --probes cuda --quiet --json -- "$LOOP" "$N" 2>&1 | ns) "
+  NS[c]+="$("$SCOPE" trace --probes cuda --no-gpu-times --quiet --json -- "$LOOP" "$N" 2>&1 | ns) "
   NS[o]+="$("$PRIV/bin/other_scope" trace --probes cuda --quiet --json -- "$LOOP" "$N" 2>&1 | ns) "
 done
 med() { tr ' ' '\n' <<<"${NS[$1]}" | grep . | median; }
