@@ -27,10 +27,13 @@ need_built() {
 make_private_copy() {
   PRIV=$(mktemp -d /tmp/scope-bench.XXXXXX)
   mkdir -p "$PRIV/lib" "$PRIV/bin"
-  cp -L "$BUILD/testdata/lib/libcuda.so.1" "$BUILD/testdata/lib/libcudart.so.13" "$PRIV/lib/"
+  cp -L "$BUILD/testdata/lib/libcuda.so.1" "$BUILD/testdata/lib/libcudart.so.13" \
+    "$BUILD/testdata/lib/libcupti.so.13" "$PRIV/lib/"
   cp "$BUILD/testdata/bin/launch_loop" "$PRIV/bin/"
   # scope itself too: others may rebuild build/scope while a run is under way.
   cp "$SCOPE" "$NOOP" "$PRIV/bin/"
+  # scope's CUPTI library, found beside the binary (GPU times).
+  [ -f "$BUILD/libscope_cupti.so" ] && cp "$BUILD/libscope_cupti.so" "$PRIV/bin/"
   SCOPE=$PRIV/bin/scope
   NOOP=$PRIV/bin/noop_uprobe
   LOOP=$PRIV/bin/launch_loop
