@@ -63,7 +63,7 @@ fi
 if (cd "$build" && cpack -G DEB -B "$tmp/deb" >"$tmp/cpack.out" 2>&1); then
   deb=$(ls "$tmp"/deb/scope_*.deb)
   listing=$(dpkg-deb -c "$deb" | awk '{print $6}')
-  for f in ./usr/bin/scope ./usr/lib/systemd/system/scope-agent.service \
+  for f in ./usr/bin/scope ./usr/lib/scope/libscope_cupti.so ./usr/lib/systemd/system/scope-agent.service \
     ./usr/lib/systemd/system/scope-server@.service ./usr/lib/systemd/system/scope-up.service \
     ./usr/share/scope/nginx/scope.conf ./usr/share/scope/grafana/dashboards/cuda.json \
     ./usr/share/scope/grafana/provisioning/datasources/scope.yaml; do
