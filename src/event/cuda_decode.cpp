@@ -26,6 +26,31 @@ std::optional<uint32_t> cuda_record_type(const void* data, size_t size) {
   return type;
 }
 
+namespace {
+
+uint8_t copy_kind_or_default(uint8_t kind) {
+  return kind <= CUDA_COPY_DEFAULT ? kind : static_cast<uint8_t>(CUDA_COPY_DEFAULT);
+}
+
+}  // namespace
+
+CudaEvent decode_gpu_record(const cuda_gpu_event& batch, uint32_t i) {
+  const gpu_record& g = batch.records[i];
+  CudaEvent ev;
+  ev.ts_ns = g.start_ns;
+  ev.pid = batch.pid;
+  ev.tid = g.tid ? g.tid : batch.tid;
+  ev.comm.assign(batch.comm, strnlen(batch.comm, sizeof(batch.comm)));
+  ev.op = g.kind == GPU_MEMCPY ? CUDA_OP_GPU_MEMCPY : CUDA_OP_GPU_KERNEL;
+  ev.duration_ns = g.end_ns > g.start_ns ? g.end_ns - g.start_ns : 0;
+  if (g.api_start_ns && g.start_ns >= g.api_start_ns) ev.queue_ns = g.start_ns - g.api_start_ns;
+  ev.correlation_id = g.correlation_id;
+  ev.stream = g.stream_id;
+  ev.bytes = g.bytes;
+  ev.kind = copy_kind_or_default(g.copy_kind);
+  return ev;
+}
+
 CudaEvent decode_cuda_event(const cuda_event& rec, int64_t mono_to_unix_ns) {
   CudaEvent ev;
   ev.ts_ns = rec.ts_ns + static_cast<uint64_t>(mono_to_unix_ns);
@@ -42,7 +67,7 @@ CudaEvent decode_cuda_event(const cuda_event& rec, int64_t mono_to_unix_ns) {
   ev.ptr = rec.ptr;
   ev.bytes = rec.bytes;
   ev.stream = rec.stream;
-  ev.kind = rec.kind <= CUDA_COPY_DEFAULT ? rec.kind : static_cast<uint8_t>(CUDA_COPY_DEFAULT);
+  ev.kind = copy_kind_or_default(rec.kind);
   ev.mem = rec.mem;
   ev.shared_mem = rec.shared_mem;
   for (int i = 0; i < 3; ++i) {

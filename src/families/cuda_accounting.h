@@ -69,6 +69,10 @@ struct CudaGpuStats {
   uint64_t span_ns() const {
     return last_end_ns > first_start_ns ? last_end_ns - first_start_ns : 0;
   }
+  double busy_share() const {
+    return span_ns() ? static_cast<double>(kernel_ns + copy_ns) / static_cast<double>(span_ns())
+                     : 0.0;
+  }
 };
 
 struct CudaMemsetStats {

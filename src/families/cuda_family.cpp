@@ -270,20 +270,8 @@ class CudaFamily final : public LibraryFamily<cuda_bpf> {
     std::memcpy(&rec, data, sizeof rec);
     uint32_t n = std::min<uint32_t>(rec.count, GPU_BATCH_MAX);
     for (uint32_t i = 0; i < n; ++i) {
-      const gpu_record& g = rec.records[i];
-      CudaEvent ev;
-      ev.ts_ns = g.start_ns;  // CUPTI's clock is Unix time already
-      ev.pid = rec.pid;
-      ev.tid = g.tid ? g.tid : rec.tid;
-      ev.comm.assign(rec.comm, strnlen(rec.comm, sizeof rec.comm));
-      ev.op = g.kind == GPU_MEMCPY ? CUDA_OP_GPU_MEMCPY : CUDA_OP_GPU_KERNEL;
-      ev.duration_ns = g.end_ns > g.start_ns ? g.end_ns - g.start_ns : 0;
-      if (g.api_start_ns && g.start_ns >= g.api_start_ns) ev.queue_ns = g.start_ns - g.api_start_ns;
-      ev.correlation_id = g.correlation_id;
-      ev.stream = g.stream_id;
-      ev.bytes = g.bytes;
-      ev.kind = g.copy_kind <= CUDA_COPY_DEFAULT ? g.copy_kind : uint8_t{CUDA_COPY_DEFAULT};
-      if (auto it = gpu_names_.find({rec.pid, g.name_id}); it != gpu_names_.end())
+      CudaEvent ev = decode_gpu_record(rec, i);
+      if (auto it = gpu_names_.find({rec.pid, rec.records[i].name_id}); it != gpu_names_.end())
         ev.kernel = it->second;
       count(true);
       acct_.add(ev);

@@ -244,9 +244,7 @@ nlohmann::json cuda_summary_json(const CudaAccounting& acct) {
                         {"copies", g.copies},
                         {"copy_ns", g.copy_ns},
                         {"span_ns", g.span_ns()},
-                        {"busy_share", g.span_ns() ? static_cast<double>(g.kernel_ns + g.copy_ns) /
-                                                         static_cast<double>(g.span_ns())
-                                                   : 0.0},
+                        {"busy_share", g.busy_share()},
                         {"top_kernels", nlohmann::json::array()},
                         {"problems", nlohmann::json::array()}};
   for (const CudaKernelStats& k : acct.kernels_by_gpu_time())
@@ -289,9 +287,7 @@ void print_cuda_summary(std::FILE* out, const CudaAccounting& acct, size_t top_n
   std::vector<CudaKernelStats> by_gpu = acct.kernels_by_gpu_time();
   const CudaGpuStats& gpu = acct.gpu();
   if (!by_gpu.empty()) {
-    double busy = gpu.span_ns() ? 100.0 * static_cast<double>(gpu.kernel_ns + gpu.copy_ns) /
-                                      static_cast<double>(gpu.span_ns())
-                                : 0.0;
+    double busy = 100.0 * gpu.busy_share();
     std::fprintf(out, "\nTop kernels by GPU time (CUPTI; GPU busy %.1f%% of %s)\n", busy,
                  cuda_duration(gpu.span_ns()).c_str());
     std::fprintf(out, "  %10s %12s %12s %12s  %s\n", "COUNT", "GPU TIME", "MEAN", "QUEUED",
